@@ -1,0 +1,32 @@
+"""Checks: `nox` with no arguments runs what CI runs (lint, typecheck, tests)."""
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+DEV = ".[dev]"
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check and the import-linter contracts."""
+    session.install("-e", DEV)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over src and tests."""
+    session.install("-e", DEV)
+    session.run("mypy")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every test suite; the real-Redis cases run when HUB_SCHEDULER_TEST_REDIS_URL is set."""
+    session.install("-e", DEV)
+    session.run("pytest", *session.posargs)

@@ -1,0 +1,145 @@
+"""The error tree: every error hub_scheduler raises derives from `HubSchedulerError`.
+
+Each error carries its facts as attributes and builds its own message, so callers can
+react to the fields and people can act on the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class HubSchedulerError(Exception):
+    """Root of every error hub_scheduler raises on purpose."""
+
+
+class ValidationError(HubSchedulerError, ValueError):
+    """A value given to hub_scheduler breaks one of its rules."""
+
+
+class InvalidJobNameError(ValidationError):
+    """A job name breaks the naming rule."""
+
+    def __init__(self, name: str, rule: str) -> None:
+        self.name = name
+        self.rule = rule
+        super().__init__(f"invalid job name {name!r}: {rule}")
+
+
+class InvalidCronError(ValidationError):
+    """A cron expression cannot be parsed or can never fire."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        self.expression = expression
+        self.reason = reason
+        super().__init__(f"invalid cron expression {expression!r}: {reason}")
+
+
+class UnknownTimezoneError(ValidationError):
+    """A time zone name is not in the IANA database."""
+
+    def __init__(self, timezone: str, suggestions: Sequence[str] = ()) -> None:
+        self.timezone = timezone
+        self.suggestions = tuple(suggestions)
+        hint = f"; did you mean {' or '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(
+            f"unknown time zone {timezone!r}: use an IANA name such as "
+            f"'Australia/Sydney' or 'UTC'{hint}"
+        )
+
+
+class InvalidScheduleError(ValidationError):
+    """A schedule's settings contradict each other or are out of range."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid schedule {field}: {reason}")
+
+
+class InvalidRetryPolicyError(ValidationError):
+    """A retry policy setting is out of range."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid retry policy {field}: {reason}")
+
+
+class InvalidJobError(ValidationError):
+    """A job definition setting is out of range."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid job {field}: {reason}")
+
+
+class IllegalTransitionError(HubSchedulerError):
+    """A run was asked to move to a state its lifecycle does not allow from where it is."""
+
+    def __init__(self, run_id: str, current: str, target: str) -> None:
+        self.run_id = run_id
+        self.current = current
+        self.target = target
+        super().__init__(f"run {run_id} cannot go from {current!r} to {target!r}")
+
+
+class NotFoundError(HubSchedulerError, LookupError):
+    """Something asked for by its identifier does not exist."""
+
+    kind = "item"
+
+    def __init__(self, identifier: str) -> None:
+        self.identifier = identifier
+        super().__init__(f"{self.kind} {identifier!r} not found")
+
+
+class JobNotFoundError(NotFoundError):
+    """No job is registered under this name."""
+
+    kind = "job"
+
+
+class RunNotFoundError(NotFoundError):
+    """No run has this id (or its history has been cleaned)."""
+
+    kind = "run"
+
+
+class ScheduleNotFoundError(NotFoundError):
+    """No schedule has this id."""
+
+    kind = "schedule"
+
+
+class DeadLetterNotFoundError(NotFoundError):
+    """No dead letter has this id."""
+
+    kind = "dead letter"
+
+
+class DuplicateJobError(HubSchedulerError):
+    """A second job was registered under a name already taken."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"a job named {name!r} is already registered")
+
+
+class PayloadError(ValidationError):
+    """A job payload cannot be stored: not JSON-encodable, or over the size limit."""
+
+    def __init__(self, job: str, reason: str) -> None:
+        self.job = job
+        self.reason = reason
+        super().__init__(f"payload of job {job!r} rejected: {reason}")
+
+
+class BackendUnavailableError(HubSchedulerError):
+    """The store (Redis) could not be reached; the operation may be retried."""
+
+    def __init__(self, operation: str, cause: str) -> None:
+        self.operation = operation
+        self.cause = cause
+        super().__init__(f"{operation} failed: store unavailable ({cause})")

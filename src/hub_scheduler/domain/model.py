@@ -1,0 +1,322 @@
+"""Jobs, priorities and the lifecycle of a run."""
+
+from __future__ import annotations
+
+import enum
+import re
+import traceback
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import attrs
+
+from hub_scheduler.domain.errors import (
+    IllegalTransitionError,
+    InvalidJobError,
+    InvalidJobNameError,
+)
+from hub_scheduler.domain.retry import GiveUp, RetryDecision, RetryPolicy
+from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
+
+#: A job's arguments: a JSON object. Values must survive a JSON round trip.
+Payload = Mapping[str, Any]
+
+JOB_NAME_MAX = 100
+_JOB_NAME_CHARS = re.compile(r"[A-Za-z0-9_.:\-]")
+
+
+class Priority(enum.IntEnum):
+    """How urgent a job is. A lower number runs first; FIFO within one priority."""
+
+    CRITICAL = 1
+    HIGH = 5
+    NORMAL = 10
+    LOW = 15
+
+    @classmethod
+    def parse(cls, value: int | str | Priority) -> Priority:
+        """A priority from its number (1, 5, 10, 15) or name ("high", case-insensitive)."""
+        if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            try:
+                return cls[value.strip().upper()]
+            except KeyError:
+                pass
+        else:
+            try:
+                return cls(int(value))
+            except ValueError:
+                pass
+        allowed = ", ".join(f"{p.name.lower()} ({p.value})" for p in cls)
+        raise InvalidJobError("priority", f"{value!r} is not one of {allowed}")
+
+
+def validate_job_name(name: str) -> str:
+    """Return `name` if it is a valid job name, else raise `InvalidJobNameError`.
+
+    A job name is 1-100 characters, starts with a letter and continues with letters,
+    digits, ``_``, ``-``, ``.`` or ``:`` (it appears in URLs, metrics and Redis keys).
+    """
+    if not name:
+        raise InvalidJobNameError(name, "it must not be empty")
+    if len(name) > JOB_NAME_MAX:
+        raise InvalidJobNameError(
+            name, f"it is {len(name)} characters; the limit is {JOB_NAME_MAX}"
+        )
+    if not name[0].isascii() or not name[0].isalpha():
+        raise InvalidJobNameError(name, f"it must start with a letter, not {name[0]!r}")
+    for char in name:
+        if not _JOB_NAME_CHARS.fullmatch(char):
+            raise InvalidJobNameError(
+                name, f"{char!r} is not allowed; use letters, digits, '_', '-', '.' or ':'"
+            )
+    return name
+
+
+def _job_name(_: object, __: attrs.Attribute[str], value: str) -> None:
+    validate_job_name(value)
+
+
+def _positive_timeout(_: object, __: attrs.Attribute[timedelta], value: timedelta) -> None:
+    if not timedelta(0) < value <= timedelta(days=1):
+        raise InvalidJobError("timeout", f"must be more than 0 s and at most 1 day, got {value}")
+
+
+def _priority(value: int | str | Priority) -> Priority:
+    return Priority.parse(value)
+
+
+def _to_schedule(value: Schedule | ScheduleTrigger) -> Schedule:
+    return value if isinstance(value, Schedule) else Schedule(trigger=value)
+
+
+def _to_schedules(values: Iterable[Schedule | ScheduleTrigger]) -> tuple[Schedule, ...]:
+    return tuple(_to_schedule(v) for v in values)
+
+
+@attrs.frozen
+class JobDefinition:
+    """A job registered in code.
+
+    Attributes:
+        name: unique name; see `validate_job_name`.
+        description: one line for people (shown in the admin API and dashboard).
+        priority: default priority of its runs.
+        retry: what happens after a failed attempt.
+        timeout: an attempt running longer than this fails (and is retried per `retry`).
+        schedules: when it runs by itself; triggers (``Cron(...)``) or full `Schedule`
+            values. Each is bound to this job, with id ``"<name>:<index>"`` unless it has one.
+        idempotency_window: how long an idempotency key given on enqueue is remembered:
+            a second enqueue with the same key inside the window returns the first run's id.
+    """
+
+    name: str = attrs.field(validator=_job_name)
+    description: str = ""
+    priority: Priority = attrs.field(default=Priority.NORMAL, converter=_priority)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    timeout: timedelta = attrs.field(default=timedelta(seconds=30), validator=_positive_timeout)
+    schedules: tuple[Schedule, ...] = attrs.field(default=(), converter=_to_schedules)
+    idempotency_window: timedelta = timedelta(hours=24)
+
+    def __attrs_post_init__(self) -> None:
+        if self.idempotency_window <= timedelta(0):
+            raise InvalidJobError("idempotency_window", "must be positive")
+        bound = tuple(s.bind(self.name, f"{self.name}:{i}") for i, s in enumerate(self.schedules))
+        ids = [s.id for s in bound]
+        if len(set(ids)) != len(ids):
+            raise InvalidJobError("schedules", f"schedule ids must be unique, got {ids}")
+        # Binding fills in derived fields of a frozen value once, at construction.
+        object.__setattr__(self, "schedules", bound)
+
+
+class RunState(enum.StrEnum):
+    """Where a run is in its lifecycle."""
+
+    QUEUED = "queued"
+    """Waiting for a worker."""
+    DELAYED = "delayed"
+    """Waiting for its start time (enqueued with a delay or by a schedule ahead of time)."""
+    ACTIVE = "active"
+    """Claimed by a worker and running."""
+    SUCCEEDED = "succeeded"
+    RETRY_SCHEDULED = "retry_scheduled"
+    """An attempt failed; the next one waits for its backoff delay."""
+    DEAD = "dead"
+    """Every attempt failed; the run is in the dead-letter queue."""
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """True when nothing more will happen to the run."""
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
+
+#: Every legal move of the lifecycle; anything else raises `IllegalTransitionError`.
+TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
+    RunState.QUEUED: frozenset({RunState.ACTIVE, RunState.CANCELLED}),
+    RunState.DELAYED: frozenset({RunState.QUEUED, RunState.CANCELLED}),
+    RunState.ACTIVE: frozenset(
+        {
+            RunState.SUCCEEDED,
+            RunState.RETRY_SCHEDULED,
+            RunState.DEAD,
+            RunState.QUEUED,  # handed back unstarted, or recovered after its worker died
+            RunState.CANCELLED,
+        }
+    ),
+    RunState.RETRY_SCHEDULED: frozenset({RunState.QUEUED, RunState.CANCELLED}),
+    RunState.SUCCEEDED: frozenset(),
+    RunState.DEAD: frozenset(),
+    RunState.CANCELLED: frozenset(),
+}
+
+
+class RunTrigger(enum.StrEnum):
+    """What caused a run."""
+
+    MANUAL = "manual"
+    """Enqueued by application code or an admin ("run now")."""
+    SCHEDULE = "schedule"
+    """Fired by a schedule slot."""
+    DEAD_LETTER_RETRY = "dead_letter_retry"
+    """A new attempt series started from a dead letter."""
+
+
+@attrs.frozen
+class ErrorInfo:
+    """Why an attempt failed, safe to store and show (no locals, no secrets)."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+    #: Frames kept from the end of a traceback; the innermost ones say what went wrong.
+    TRACEBACK_FRAMES: ClassVar[int] = 8
+    MESSAGE_LIMIT: ClassVar[int] = 2000
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
+        """Summarise an exception: its qualified type, message and last frames."""
+        kind = type(exc)
+        name = (
+            kind.__qualname__
+            if kind.__module__ == "builtins"
+            else (f"{kind.__module__}.{kind.__qualname__}")
+        )
+        frames = traceback.extract_tb(exc.__traceback__)[-cls.TRACEBACK_FRAMES :]
+        return cls(
+            type=name,
+            message=str(exc)[: cls.MESSAGE_LIMIT],
+            traceback="".join(traceback.format_list(frames)),
+        )
+
+
+@attrs.frozen
+class Run:
+    """One requested execution of a job, through all its attempts.
+
+    A state change is a method that returns a new `Run` and raises
+    `IllegalTransitionError` when the lifecycle does not allow it.
+    """
+
+    id: str
+    job: str
+    state: RunState
+    enqueued_at: datetime
+    payload: Payload = attrs.field(factory=dict)
+    priority: Priority = Priority.NORMAL
+    trigger: RunTrigger = RunTrigger.MANUAL
+    attempt: int = 1
+    run_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker: str | None = None
+    error: ErrorInfo | None = None
+    stalls: int = 0
+    schedule_id: str | None = None
+    slot: datetime | None = None
+    idempotency_key: str | None = None
+    origin_run_id: str | None = None
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: str,  # noqa: A002 - the field is called id everywhere else too
+        job: str,
+        now: datetime,
+        payload: Payload | None = None,
+        priority: Priority = Priority.NORMAL,
+        run_at: datetime | None = None,
+        trigger: RunTrigger = RunTrigger.MANUAL,
+        schedule_id: str | None = None,
+        slot: datetime | None = None,
+        idempotency_key: str | None = None,
+        origin_run_id: str | None = None,
+    ) -> Run:
+        """A run just enqueued: queued, or delayed when `run_at` is in the future."""
+        delayed = run_at is not None and run_at > now
+        return cls(
+            id=id,
+            job=job,
+            state=RunState.DELAYED if delayed else RunState.QUEUED,
+            enqueued_at=now,
+            payload=dict(payload or {}),
+            priority=priority,
+            trigger=trigger,
+            run_at=run_at if delayed else None,
+            schedule_id=schedule_id,
+            slot=slot,
+            idempotency_key=idempotency_key,
+            origin_run_id=origin_run_id,
+        )
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long the last attempt ran, once it has finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def _move(self, target: RunState, **changes: Any) -> Run:
+        if target not in TRANSITIONS[self.state]:
+            raise IllegalTransitionError(self.id, self.state.value, target.value)
+        return attrs.evolve(self, state=target, **changes)
+
+    def due(self) -> Run:
+        """A delayed run or a waiting retry whose time has come joins the queue."""
+        return self._move(RunState.QUEUED, run_at=None)
+
+    def started(self, at: datetime, worker: str) -> Run:
+        """A worker claimed the run and starts its current attempt."""
+        return self._move(RunState.ACTIVE, started_at=at, finished_at=None, worker=worker)
+
+    def succeeded(self, at: datetime) -> Run:
+        """The current attempt finished without error."""
+        return self._move(RunState.SUCCEEDED, finished_at=at, error=None)
+
+    def failed(self, at: datetime, error: ErrorInfo, decision: RetryDecision) -> Run:
+        """The current attempt failed; `decision` (from the job's `RetryPolicy`) says what next."""
+        if isinstance(decision, GiveUp):
+            return self._move(RunState.DEAD, finished_at=at, error=error)
+        return self._move(
+            RunState.RETRY_SCHEDULED,
+            finished_at=at,
+            error=error,
+            attempt=decision.attempt,
+            run_at=at + decision.delay,
+        )
+
+    def stalled(self) -> Run:
+        """Its worker stopped renewing the lease: back to the queue, one more stall counted."""
+        return self._move(RunState.QUEUED, stalls=self.stalls + 1, worker=None, started_at=None)
+
+    def handed_back(self) -> Run:
+        """A stopping worker returns a run it claimed but never started."""
+        return self._move(RunState.QUEUED, worker=None, started_at=None)
+
+    def cancelled(self, at: datetime) -> Run:
+        """An admin cancelled the run; it will not run (again)."""
+        return self._move(RunState.CANCELLED, finished_at=at)

@@ -1,0 +1,384 @@
+"""Ports: what the domain needs from the outside world, from the domain's point of view.
+
+Adapters (Redis, fakeredis, taskiq, logging, webhooks) implement these Protocols without
+inheriting from them; `hub_scheduler.testing` has a dict-backed fake of each, and one
+contract suite per port runs against every implementation. Every method may raise
+`BackendUnavailableError` when its store cannot be reached; other errors are listed per method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
+
+import attrs
+
+from hub_scheduler.domain.model import ErrorInfo, Payload, Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.retry import RetryDecision
+from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a newest-first listing; pass `next_cursor` back for the next page."""
+
+    items: tuple[T, ...]
+    next_cursor: str | None = None
+
+
+class Clock(Protocol):
+    """Where time comes from. Tests use `hub_scheduler.testing.FakeClock`."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once `seconds` have passed on this clock (at once for 0 or less)."""
+        ...
+
+
+# --- queue ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class EnqueueRequest:
+    """Everything needed to enqueue one run."""
+
+    job: str
+    payload: Payload = attrs.field(factory=dict)
+    priority: Priority = Priority.NORMAL
+    run_at: datetime | None = None
+    idempotency_key: str | None = None
+    idempotency_window: timedelta = timedelta(hours=24)
+    trigger: RunTrigger = RunTrigger.MANUAL
+    schedule_id: str | None = None
+    slot: datetime | None = None
+    origin_run_id: str | None = None
+
+
+@attrs.frozen
+class Enqueued:
+    """The answer to an enqueue: the run id, and False in `created` for an idempotent repeat."""
+
+    run_id: str
+    created: bool = True
+
+
+@attrs.frozen
+class Claim:
+    """A run a worker holds under a lease.
+
+    `token` is a fencing token that grows with every claim of the same run: a worker
+    whose lease expired and whose run was claimed again holds a stale token, and its
+    acknowledgement is refused.
+    """
+
+    run: Run
+    token: int
+    lease_until: datetime
+
+
+@attrs.frozen
+class Succeeded:
+    """The attempt returned normally."""
+
+
+@attrs.frozen
+class Failed:
+    """The attempt raised or timed out; `decision` comes from the job's retry policy."""
+
+    error: ErrorInfo
+    decision: RetryDecision
+
+
+Outcome = Succeeded | Failed
+
+
+@attrs.frozen
+class WorkerInfo:
+    """A live worker, as it last reported itself."""
+
+    id: str
+    host: str
+    pid: int
+    concurrency: int
+    active: int
+    seen_at: datetime
+
+
+@attrs.frozen
+class QueueSnapshot:
+    """The queue's health at one instant."""
+
+    depth: Mapping[Priority, int]
+    delayed: int
+    active: int
+    dead: int
+    paused: bool
+    paused_jobs: frozenset[str]
+    oldest_waiting: timedelta | None
+    workers: tuple[WorkerInfo, ...] = ()
+
+    @property
+    def waiting(self) -> int:
+        """Runs ready to start, over all priorities."""
+        return sum(self.depth.values())
+
+
+class JobQueue(Protocol):
+    """Runs waiting, delayed and in flight, with leases, pause flags and idempotency."""
+
+    async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """Enqueue runs atomically per request, in order; one answer per request.
+
+        A request whose idempotency key was used within its window enqueues nothing and
+        answers the first run's id with ``created=False``. Raises `PayloadError` for a
+        payload that is not JSON or is too large (nothing of that request is stored).
+        """
+        ...
+
+    async def claim(self, worker: str, limit: int, lease: timedelta) -> list[Claim]:
+        """Take up to `limit` ready runs, highest priority first, FIFO within one.
+
+        Nothing is claimed while the queue is paused; runs of a paused job stay queued,
+        in order. Each claimed run is active with a lease of `lease` from now.
+        """
+        ...
+
+    async def renew(self, worker: str, claims: Sequence[Claim], lease: timedelta) -> list[str]:
+        """Extend the leases `worker` holds; returns the ids of runs it no longer holds."""
+        ...
+
+    async def finish(self, claim: Claim, outcome: Outcome) -> Run | None:
+        """Record an attempt's outcome: success, a retry after its delay, or a dead letter.
+
+        Returns the run in its new state, or None when the claim's token is stale (the
+        lease was lost and the run was claimed again); nothing is changed then.
+        """
+        ...
+
+    async def hand_back(self, claims: Sequence[Claim]) -> None:
+        """Return claimed but unstarted runs to the front of their queue, no stall counted."""
+        ...
+
+    async def recover_stalled(self, max_stalls: int) -> list[Run]:
+        """Requeue runs whose lease expired, counting a stall; a run stalled more than
+        `max_stalls` times counts as a failed attempt instead. Returns the runs moved."""
+        ...
+
+    async def promote_due(self) -> int:
+        """Move delayed runs and retries whose time has come to their ready queue."""
+        ...
+
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a queued, delayed or retry-waiting run. Raises `RunNotFoundError`,
+        or `IllegalTransitionError` for a run that is active or finished."""
+        ...
+
+    async def pause(self, job: str | None = None) -> None:
+        """Pause the whole queue, or one job name: nothing new starts; running runs finish."""
+        ...
+
+    async def resume(self, job: str | None = None) -> None:
+        """Undo `pause`; paused runs start again in their original order."""
+        ...
+
+    async def snapshot(self) -> QueueSnapshot:
+        """Depth per priority, delayed, active, dead letters, pause flags, live workers."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """Runs that used every attempt, kept with their payload, attempts and last error."""
+
+    async def list(self, cursor: str | None = None, limit: int = 50) -> Page[Run]:
+        """Dead runs, newest first."""
+        ...
+
+    async def get(self, run_id: str) -> Run:
+        """One dead run. Raises `DeadLetterNotFoundError`."""
+        ...
+
+    async def retry(self, run_id: str) -> str:
+        """Start a new attempt series linked to the dead run (``origin_run_id``) and remove
+        it from the dead letters; returns the new run's id. Raises `DeadLetterNotFoundError`."""
+        ...
+
+    async def retry_all(self) -> Sequence[str]:
+        """`retry` every dead letter; returns the new run ids, oldest dead letter first."""
+        ...
+
+    async def delete(self, run_id: str) -> None:
+        """Forget one dead letter. Raises `DeadLetterNotFoundError`."""
+        ...
+
+    async def purge(self) -> int:
+        """Forget every dead letter; returns how many there were."""
+        ...
+
+
+class RunHistory(Protocol):
+    """Every run's latest state, kept for the retention period (90 days by default)."""
+
+    async def get(self, run_id: str) -> Run:
+        """One run. Raises `RunNotFoundError` (also once it has been cleaned)."""
+        ...
+
+    async def list(
+        self,
+        *,
+        job: str | None = None,
+        states: frozenset[RunState] | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Run]:
+        """Runs newest first (by enqueue time), optionally of one job and some states."""
+        ...
+
+    async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
+        """Delete finished runs enqueued before `older_than` (only `states`, when given);
+        returns how many. Runs still queued, delayed or active are never cleaned."""
+        ...
+
+
+# --- schedules --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ScheduleState:
+    """A stored schedule with its runtime state.
+
+    `next_fire` is the next slot not yet decided (None once the schedule is over);
+    `version` grows with every change and makes firing a compare-and-advance.
+    """
+
+    schedule: Schedule
+    next_fire: datetime | None
+    paused: bool = False
+    declared: bool = False
+    last_fire: datetime | None = None
+    last_outcome: SlotOutcome | None = None
+    runs: int = 0
+    version: int = 0
+
+
+@attrs.frozen
+class SlotRecord:
+    """The ledger's answer to "what happened at this slot?"."""
+
+    schedule_id: str
+    slot: datetime
+    outcome: SlotOutcome
+    recorded_at: datetime
+    run_id: str | None = None
+
+
+class ScheduleStore(Protocol):
+    """Schedules, their next fire instants and the slot ledger."""
+
+    async def sync_declared(self, schedules: Sequence[Schedule], now: datetime) -> None:
+        """Upsert the schedules declared in code: definitions come from code, runtime state
+        (paused, last fire, runs) is kept; declared schedules no longer in code are removed.
+        Schedules created at runtime are left alone."""
+        ...
+
+    async def create(self, schedule: Schedule, now: datetime) -> ScheduleState:
+        """Store a runtime schedule. Raises `InvalidScheduleError` if its id exists."""
+        ...
+
+    async def update(self, schedule: Schedule, now: datetime) -> ScheduleState:
+        """Replace a schedule's definition, keeping its runtime state; the next fire is
+        recomputed from `now`. Raises `ScheduleNotFoundError`."""
+        ...
+
+    async def delete(self, schedule_id: str) -> None:
+        """Remove a schedule; its ledger is kept for the retention period.
+
+        Raises `ScheduleNotFoundError`.
+        """
+        ...
+
+    async def get(self, schedule_id: str) -> ScheduleState:
+        """One schedule. Raises `ScheduleNotFoundError`."""
+        ...
+
+    async def list(self, job: str | None = None) -> Sequence[ScheduleState]:
+        """All schedules (of one job), ordered by id."""
+        ...
+
+    async def set_paused(self, schedule_id: str, *, paused: bool) -> ScheduleState:
+        """Pause or resume one schedule. Raises `ScheduleNotFoundError`."""
+        ...
+
+    async def due(self, now: datetime, limit: int = 100) -> Sequence[ScheduleState]:
+        """Schedules whose next fire is at or before `now`, earliest first."""
+        ...
+
+    async def next_due_at(self) -> datetime | None:
+        """The earliest next fire over all schedules, or None when none will fire."""
+        ...
+
+    async def fire(
+        self,
+        state: ScheduleState,
+        decisions: Sequence[SlotDecision],
+        requests: Sequence[EnqueueRequest],
+        next_fire: datetime | None,
+        now: datetime,
+    ) -> Sequence[Enqueued] | None:
+        """Atomically: if the stored version still equals ``state.version``, enqueue
+        `requests`, ledger `decisions`, and advance to `next_fire`. Returns the enqueue
+        answers, or None when another scheduler already advanced it (nothing changed)."""
+        ...
+
+    async def slots(
+        self, schedule_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[SlotRecord]:
+        """The slot ledger of one schedule, newest slot first."""
+        ...
+
+
+# --- side channels -------------------------------------------------------------------------
+
+
+class Notifier(Protocol):
+    """Tells people about permanent failures."""
+
+    async def run_dead(self, run: Run) -> None:
+        """Called after `run` moved to the dead-letter queue. Must not raise and must not
+        block for long: adapters that talk to the network do so in the background."""
+        ...
+
+
+@attrs.frozen
+class AuditEntry:
+    """One admin action or refused attempt, kept as evidence."""
+
+    id: str
+    at: datetime
+    actor: str
+    roles: tuple[str, ...]
+    action: str
+    target: str
+    outcome: str
+    request_id: str | None = None
+    client: str | None = None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    detail: str | None = None
+
+
+class AuditLog(Protocol):
+    """The append-only record of what admins did and tried to do."""
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Store one entry."""
+        ...
+
+    async def list(self, cursor: str | None = None, limit: int = 50) -> Page[AuditEntry]:
+        """Entries newest first."""
+        ...

@@ -1,0 +1,50 @@
+"""Shared fixtures: the real-Redis switch and per-test key prefixes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+REDIS_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_URL"
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A key prefix no other test (or other user of a shared Redis) will use."""
+    return f"hubtest:{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis to test against; skips when unset, so CI must set it."""
+    url = os.environ.get(REDIS_URL_ENV)
+    if not url:
+        pytest.skip(f"{REDIS_URL_ENV} is not set; real-Redis tests skipped")
+    return url
+
+
+@pytest.fixture
+async def real_redis(redis_url: str, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    """A client on the real Redis; a server that cannot be reached fails the test.
+
+    Keys under this test's prefix are deleted afterwards (never FLUSHALL: the server
+    may be shared).
+    """
+    client = aioredis.Redis.from_url(redis_url, decode_responses=False)
+    try:
+        await client.ping()
+    except RedisError as exc:
+        await client.aclose()
+        pytest.fail(f"{REDIS_URL_ENV}={redis_url} is set but Redis cannot be reached: {exc}")
+    try:
+        yield client
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{key_prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
