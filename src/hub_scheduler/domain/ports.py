@@ -99,6 +99,22 @@ Outcome = Succeeded | Failed
 
 
 @attrs.frozen
+class Exchange:
+    """The answer to `JobQueue.exchange`.
+
+    Attributes:
+        applied: one flag per settled claim; False where its token was stale (the lease
+            had been lost and the run claimed again), so nothing was recorded for it.
+        claims: the runs newly claimed.
+        next_due: when the earliest delayed run or retry becomes due, if any.
+    """
+
+    applied: tuple[bool, ...]
+    claims: tuple[Claim, ...]
+    next_due: datetime | None
+
+
+@attrs.frozen
 class WorkerInfo:
     """A live worker, as it last reported itself."""
 
@@ -120,13 +136,14 @@ class QueueSnapshot:
     dead: int
     paused: bool
     paused_jobs: frozenset[str]
+    parked: int
     oldest_waiting: timedelta | None
     workers: tuple[WorkerInfo, ...] = ()
 
     @property
     def waiting(self) -> int:
-        """Runs ready to start, over all priorities."""
-        return sum(self.depth.values())
+        """Runs waiting to start: ready at any priority, plus those held by a job's pause."""
+        return sum(self.depth.values()) + self.parked
 
 
 class JobQueue(Protocol):
@@ -146,6 +163,20 @@ class JobQueue(Protocol):
 
         Nothing is claimed while the queue is paused; runs of a paused job stay queued,
         in order. Each claimed run is active with a lease of `lease` from now.
+        """
+        ...
+
+    async def exchange(
+        self,
+        worker: str,
+        settled: Sequence[tuple[Claim, Outcome]],
+        want: int,
+        lease: timedelta,
+    ) -> Exchange:
+        """A worker's round trip: record finished attempts, then claim up to `want` runs.
+
+        Equivalent to `finish` for each settled claim followed by `claim`, in one atomic
+        step, so a busy worker pays one round trip per batch of jobs rather than two per job.
         """
         ...
 

@@ -1,0 +1,40 @@
+"""Open a Redis client for a URL: ``redis://``/``rediss://`` or ``memory://`` (fakeredis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fakeredis
+import redis.asyncio as aioredis
+from fakeredis.aioredis import FakeAsyncRedisConnection
+
+MEMORY_SCHEME = "memory://"
+
+#: Below redis-py 8's default 5 s socket timeout would kill blocking reads; we never block
+#: longer than `BLOCK_SECONDS`, and give reads this much more room on top.
+SOCKET_TIMEOUT = 10.0
+BLOCK_SECONDS = 2.0
+
+
+def is_memory(url: str) -> bool:
+    """True for the in-memory backend."""
+    return url.startswith(MEMORY_SCHEME)
+
+
+def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> aioredis.Redis:
+    """A client for `url`. For ``memory://`` pass the hub's `server` (one per hub), or get a
+    fresh one. Real connections get timeouts and health checks so a dead Redis is noticed."""
+    if is_memory(url):
+        kwargs: dict[str, Any] = {
+            "connection_class": FakeAsyncRedisConnection,
+            "server": server or fakeredis.FakeServer(),
+        }
+        pool = aioredis.ConnectionPool(**kwargs)
+        return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=5.0,
+        health_check_interval=15,
+        retry_on_timeout=False,
+    )

@@ -1,0 +1,102 @@
+"""Every Redis key hub_scheduler uses, in one place.
+
+All keys of one hub share a prefix wrapped in a hash tag (``{hub}``), so Redis Cluster puts
+them in one slot and the Lua scripts stay valid there. The Lua scripts derive the same names
+from the prefix (see ``lua/common.lua``); keep both in step.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+_PREFIX = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+
+
+def _valid_prefix(_: object, __: attrs.Attribute[str], value: str) -> None:
+    if not _PREFIX.fullmatch(value):
+        raise ValueError(
+            f"invalid key prefix {value!r}: 1-64 letters, digits, '_', '.', ':' or '-'"
+        )
+
+
+@attrs.frozen
+class Keys:
+    """Key names for one hub (one queue) under `prefix`."""
+
+    prefix: str = attrs.field(default="hub", validator=_valid_prefix)
+
+    @property
+    def base(self) -> str:
+        """The hash-tagged prefix every key starts with, e.g. ``{hub}``."""
+        return "{" + self.prefix + "}"
+
+    def run(self, run_id: str) -> str:
+        """Hash: one run's record (codec.py names its fields)."""
+        return f"{self.base}:run:{run_id}"
+
+    def ready(self, priority: int) -> str:
+        """List: runs ready to start at one priority; LPUSH to enqueue, RPOP to claim."""
+        return f"{self.base}:ready:{priority}"
+
+    def parked(self, job: str) -> str:
+        """List: ready runs of a paused job, in the same order as the ready lists."""
+        return f"{self.base}:parked:{job}"
+
+    @property
+    def runs(self) -> str:
+        """Sorted set: every run in history, scored by enqueue time (ms)."""
+        return f"{self.base}:runs"
+
+    def job_runs(self, job: str) -> str:
+        """Sorted set: one job's runs, scored by enqueue time (ms)."""
+        return f"{self.base}:runs:{job}"
+
+    @property
+    def jobs(self) -> str:
+        """Set: every job name that has had a run (the cleaner walks it)."""
+        return f"{self.base}:jobs"
+
+    @property
+    def delayed(self) -> str:
+        """Sorted set: delayed runs and waiting retries, scored by due time (ms)."""
+        return f"{self.base}:delayed"
+
+    @property
+    def active(self) -> str:
+        """Sorted set: claimed runs, scored by lease deadline (ms)."""
+        return f"{self.base}:active"
+
+    @property
+    def dead(self) -> str:
+        """Sorted set: the dead-letter queue, scored by time of death (ms)."""
+        return f"{self.base}:dead"
+
+    @property
+    def paused(self) -> str:
+        """String: present while the whole queue is paused."""
+        return f"{self.base}:paused"
+
+    @property
+    def paused_jobs(self) -> str:
+        """Set: names of paused jobs."""
+        return f"{self.base}:paused-jobs"
+
+    def idempotency(self, key: str) -> str:
+        """String: the run id an idempotency key was first used for (expires with its window)."""
+        return f"{self.base}:idem:{key}"
+
+    @property
+    def workers(self) -> str:
+        """Sorted set: worker ids scored by their last heartbeat (ms)."""
+        return f"{self.base}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        """String: a worker's self-description (JSON), expiring when it stops reporting."""
+        return f"{self.base}:worker:{worker_id}"
+
+    @property
+    def wake(self) -> str:
+        """Pub/sub channel: published when runs become ready, so idle workers claim at once."""
+        return f"{self.base}:wake"

@@ -1,0 +1,21 @@
+-- Delete old history of one job. ARGV: P, job, older_than_ms, limit, allowed states
+-- (comma-separated, with leading and trailing commas). Scans at most `limit` index entries,
+-- oldest first. Returns {removed, scanned, score of the last entry scanned or false}.
+local job = ARGV[2]
+local states = ARGV[5]
+local index = P .. ':runs:' .. job
+local entries = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. ARGV[3], 'WITHSCORES',
+                           'LIMIT', 0, tonumber(ARGV[4]))
+local removed = 0
+for i = 1, #entries, 2 do
+  local id = entries[i]
+  local st = redis.call('HGET', run_key(id), 'st')
+  if (not st) or string.find(states, ',' .. st .. ',', 1, true) then
+    redis.call('DEL', run_key(id))
+    redis.call('ZREM', index, id)
+    redis.call('ZREM', P .. ':runs', id)
+    redis.call('ZREM', P .. ':dead', id)
+    removed = removed + 1
+  end
+end
+return {removed, #entries / 2, entries[#entries] or false}

@@ -1,0 +1,40 @@
+-- Shared by every script (prepended at load time). ARGV[1] is always the key prefix, which
+-- carries the queue's hash tag, so every key below lives in one Redis Cluster slot.
+-- KEYS[1] is a key with that tag, declared so the script is routed to the right node.
+local P = ARGV[1]
+local function run_key(id) return P .. ':run:' .. id end
+local function ready_key(pri) return P .. ':ready:' .. pri end
+local function parked_key(job) return P .. ':parked:' .. job end
+
+-- Store a new run (see codec.py for the field names) and place it in its queue.
+-- Returns true when it went to a ready list (a worker may be woken).
+local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org)
+  local fields = {'v', '1', 'job', job, 'pri', pri, 'att', '1', 'enq', now, 'tok', '0',
+                  'trg', trg, 'pl', pl}
+  if sch ~= '' then table.insert(fields, 'sch'); table.insert(fields, sch) end
+  if slot ~= '' then table.insert(fields, 'slot'); table.insert(fields, slot) end
+  if idk ~= '' then table.insert(fields, 'idk'); table.insert(fields, idk) end
+  if org ~= '' then table.insert(fields, 'org'); table.insert(fields, org) end
+  local due_ms = tonumber(due)
+  local delayed = due_ms > now
+  if delayed then
+    table.insert(fields, 'st'); table.insert(fields, 'delayed')
+    table.insert(fields, 'due'); table.insert(fields, due)
+  else
+    table.insert(fields, 'st'); table.insert(fields, 'queued')
+  end
+  redis.call('HSET', run_key(id), unpack(fields))
+  redis.call('ZADD', P .. ':runs', now, id)
+  redis.call('ZADD', P .. ':runs:' .. job, now, id)
+  redis.call('SADD', P .. ':jobs', job)
+  if delayed then
+    redis.call('ZADD', P .. ':delayed', due_ms, id)
+    return false
+  end
+  redis.call('LPUSH', ready_key(pri), id)
+  return true
+end
+
+local function wake()
+  redis.call('PUBLISH', P .. ':wake', '1')
+end

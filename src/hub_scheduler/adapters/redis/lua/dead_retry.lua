@@ -1,0 +1,22 @@
+-- Retry dead letters as new runs linked to them. ARGV: P, now_ms, retention_ms, then
+-- dead id, new id pairs. Returns the new ids ('' where the dead letter was gone).
+local now = tonumber(ARGV[2])
+local retention = tonumber(ARGV[3])
+local out = {}
+local woke = false
+for i = 4, #ARGV, 2 do
+  local id, new_id = ARGV[i], ARGV[i + 1]
+  if redis.call('ZREM', P .. ':dead', id) == 1 then
+    local rk = run_key(id)
+    local run = redis.call('HMGET', rk, 'job', 'pri', 'pl')
+    redis.call('PEXPIRE', rk, retention)
+    if create_run(now, new_id, run[1], run[2], '0', 'dead_letter_retry', run[3], '', '', '', id) then
+      woke = true
+    end
+    out[#out + 1] = new_id
+  else
+    out[#out + 1] = ''
+  end
+end
+if woke then wake() end
+return out

@@ -1,0 +1,16 @@
+-- Return claimed, never-started runs to the front of their queue. ARGV: P, id, token pairs.
+local returned = 0
+for i = 2, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  local rk = run_key(id)
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'pri')
+  if state[1] == 'active' and state[2] == token then
+    redis.call('ZREM', P .. ':active', id)
+    redis.call('HSET', rk, 'st', 'queued')
+    redis.call('HDEL', rk, 'sta', 'wrk')
+    redis.call('RPUSH', ready_key(state[3]), id)
+    returned = returned + 1
+  end
+end
+if returned > 0 then wake() end
+return returned

@@ -1,0 +1,30 @@
+-- Queue health in one call. ARGV: P, now_ms, worker_ttl_ms.
+-- Returns {ready lengths per priority, delayed, active, dead, paused, paused jobs,
+--          parked total, oldest waiting enqueue ms or false, live worker ids}.
+local now = tonumber(ARGV[2])
+local depth = {}
+local oldest = false
+for i, pri in ipairs(PRIORITIES) do
+  local ready = ready_key(pri)
+  depth[i] = redis.call('LLEN', ready)
+  local tail = redis.call('LINDEX', ready, -1)
+  if tail then
+    local enq = tonumber(redis.call('HGET', run_key(tail), 'enq'))
+    if enq and ((not oldest) or enq < oldest) then oldest = enq end
+  end
+end
+local paused_jobs = redis.call('SMEMBERS', P .. ':paused-jobs')
+local parked = 0
+for _, job in ipairs(paused_jobs) do
+  local park = parked_key(job)
+  parked = parked + redis.call('LLEN', park)
+  local tail = redis.call('LINDEX', park, -1)
+  if tail then
+    local enq = tonumber(redis.call('HGET', run_key(tail), 'enq'))
+    if enq and ((not oldest) or enq < oldest) then oldest = enq end
+  end
+end
+local workers = redis.call('ZRANGEBYSCORE', P .. ':workers', now - tonumber(ARGV[3]), '+inf')
+return {depth, redis.call('ZCARD', P .. ':delayed'), redis.call('ZCARD', P .. ':active'),
+        redis.call('ZCARD', P .. ':dead'), redis.call('EXISTS', P .. ':paused'), paused_jobs,
+        parked, oldest and tostring(oldest) or false, workers}

@@ -1,0 +1,80 @@
+-- A worker's one round trip: settle finished attempts, promote due delayed runs, claim more.
+-- ARGV: P, now_ms, lease_ms, worker, want, retention_ms, n_settled, then 6 per settled run:
+-- id, token, kind ('s' succeeded | 'r' retry | 'd' dead), error_json, due_ms, next_attempt.
+-- Returns {applied flags, claimed runs ({id, HGETALL} each), next delayed due ms or false}.
+local now = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local worker = ARGV[4]
+local want = tonumber(ARGV[5])
+local retention = tonumber(ARGV[6])
+local n_settled = tonumber(ARGV[7])
+local active = P .. ':active'
+local delayed = P .. ':delayed'
+
+local applied = {}
+for i = 0, n_settled - 1 do
+  local b = 8 + i * 6
+  local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  local rk = run_key(id)
+  local state = redis.call('HMGET', rk, 'st', 'tok')
+  if state[1] == 'active' and state[2] == token then
+    redis.call('ZREM', active, id)
+    if kind == 's' then
+      redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
+      redis.call('HDEL', rk, 'err')
+      redis.call('PEXPIRE', rk, retention)
+    elseif kind == 'r' then
+      redis.call('HSET', rk, 'st', 'retry_scheduled', 'fin', now, 'err', ARGV[b + 3],
+                 'due', ARGV[b + 4], 'att', ARGV[b + 5])
+      redis.call('ZADD', delayed, tonumber(ARGV[b + 4]), id)
+    else
+      redis.call('HSET', rk, 'st', 'dead', 'fin', now, 'err', ARGV[b + 3])
+      redis.call('ZADD', P .. ':dead', now, id)
+    end
+    applied[#applied + 1] = 1
+  else
+    applied[#applied + 1] = 0
+  end
+end
+
+local due_ids = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+for _, id in ipairs(due_ids) do
+  redis.call('ZREM', delayed, id)
+  local rk = run_key(id)
+  local state = redis.call('HMGET', rk, 'st', 'pri')
+  if state[1] == 'delayed' or state[1] == 'retry_scheduled' then
+    redis.call('HSET', rk, 'st', 'queued')
+    redis.call('HDEL', rk, 'due')
+    redis.call('LPUSH', ready_key(state[2]), id)
+  end
+end
+
+local claimed = {}
+if want > 0 and redis.call('EXISTS', P .. ':paused') == 0 then
+  local paused_jobs = P .. ':paused-jobs'
+  local any_paused = redis.call('SCARD', paused_jobs) > 0
+  for _, pri in ipairs(PRIORITIES) do
+    local ready = ready_key(pri)
+    while #claimed < want do
+      local id = redis.call('RPOP', ready)
+      if not id then break end
+      local rk = run_key(id)
+      local state = redis.call('HMGET', rk, 'st', 'job')
+      if state[1] ~= 'queued' then
+        -- cancelled (or its record expired) while waiting: nothing to run
+      elseif any_paused and redis.call('SISMEMBER', paused_jobs, state[2]) == 1 then
+        redis.call('LPUSH', parked_key(state[2]), id)
+      else
+        redis.call('HINCRBY', rk, 'tok', 1)
+        redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)
+        redis.call('HDEL', rk, 'fin')
+        redis.call('ZADD', active, now + lease, id)
+        claimed[#claimed + 1] = {id, redis.call('HGETALL', rk)}
+      end
+    end
+    if #claimed >= want then break end
+  end
+end
+
+local next_due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+return {applied, claimed, next_due[2] or false}

@@ -1,0 +1,506 @@
+"""The queue, dead letters and run history on Redis (or fakeredis, for ``memory://``).
+
+Every state change is one Lua script, so it is atomic and costs one round trip. Time comes
+from the `Clock` port and is passed into the scripts, so leases, delays and retention follow
+the fake clock in tests exactly as they follow real time in production.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import attrs
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from hub_scheduler.adapters.redis.codec import (
+    decode_run,
+    encode_error,
+    encode_payload,
+    from_ms,
+    pairs_to_dict,
+    to_ms,
+    to_text,
+)
+from hub_scheduler.adapters.redis.keys import Keys
+from hub_scheduler.adapters.redis.scripts import Scripts
+from hub_scheduler.domain.errors import (
+    BackendUnavailableError,
+    DeadLetterNotFoundError,
+    IllegalTransitionError,
+    RunNotFoundError,
+)
+from hub_scheduler.domain.model import Priority, Run, RunState
+from hub_scheduler.domain.ports import (
+    Claim,
+    Clock,
+    Enqueued,
+    EnqueueRequest,
+    Exchange,
+    Failed,
+    Outcome,
+    Page,
+    QueueSnapshot,
+    WorkerInfo,
+)
+from hub_scheduler.domain.retry import GiveUp
+
+#: Runs per enqueue script call: big batches amortise round trips, small ones keep Redis
+#: responsive to other clients while a bulk enqueue is running.
+ENQUEUE_BATCH = 500
+DEFAULT_PAYLOAD_LIMIT = 512 * 1024
+IDEMPOTENCY_KEY_MAX = 200
+
+
+def new_run_id() -> str:
+    """A fresh run id: 16 hex digits (64 random bits)."""
+    return secrets.token_hex(8)
+
+
+@attrs.define
+class RedisStore:
+    """What every Redis adapter of one hub shares: the client, key names, scripts, clock."""
+
+    client: aioredis.Redis
+    clock: Clock
+    keys: Keys = attrs.field(factory=Keys)
+    retention: timedelta = timedelta(days=90)
+    payload_limit: int = DEFAULT_PAYLOAD_LIMIT
+    scripts: Scripts = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.scripts = Scripts(self.client)
+
+    def now_ms(self) -> int:
+        """The clock's now, in epoch milliseconds."""
+        return to_ms(self.clock.now())
+
+    async def run(self, script: str, *args: Any) -> Any:
+        """Run a script with the prefix as its first argument; Redis errors become domain ones."""
+        try:
+            return await self.scripts(script, self.keys.runs, self.keys.base, *args)
+        except RedisError as exc:
+            raise BackendUnavailableError(script, type(exc).__name__) from exc
+
+    async def load_run(self, run_id: str) -> tuple[Run, int] | None:
+        """A run and its token, or None when there is no such run."""
+        try:
+            raw = await self.client.hgetall(self.keys.run(run_id))
+        except RedisError as exc:
+            raise BackendUnavailableError("load run", type(exc).__name__) from exc
+        if not raw:
+            return None
+        return decode_run(run_id, {to_text(k): to_text(v) for k, v in raw.items()})
+
+    async def load_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """The runs that still exist among `run_ids`, in the same order."""
+        if not run_ids:
+            return []
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for run_id in run_ids:
+                    pipe.hgetall(self.keys.run(run_id))
+                replies = await pipe.execute()
+        except RedisError as exc:
+            raise BackendUnavailableError("load runs", type(exc).__name__) from exc
+        return [
+            decode_run(run_id, {to_text(k): to_text(v) for k, v in raw.items()})[0]
+            for run_id, raw in zip(run_ids, replies, strict=True)
+            if raw
+        ]
+
+    async def page_desc(
+        self, key: str, cursor: str | None, limit: int
+    ) -> tuple[list[str], str | None]:
+        """Members of sorted set `key`, highest score first, `limit` at a time.
+
+        The cursor is ``"<score>:<members already returned at that score>"``, which stays
+        correct when many members share a score (a bulk enqueue in one millisecond).
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        top, skip = "+inf", 0
+        if cursor:
+            score, _, seen = cursor.partition(":")
+            top, skip = score, int(seen or 0)
+        try:
+            rows = cast(
+                "list[tuple[bytes, float]]",
+                await self.client.zrevrangebyscore(
+                    key, top, "-inf", start=skip, num=limit + 1, withscores=True
+                ),
+            )
+        except RedisError as exc:
+            raise BackendUnavailableError("list", type(exc).__name__) from exc
+        members = [to_text(member) for member, _ in rows[:limit]]
+        if len(rows) <= limit:
+            return members, None
+        last_score = rows[limit - 1][1]
+        same = sum(1 for _, score in rows[:limit] if score == last_score)
+        if cursor and float(top) == last_score:
+            same += skip
+        return members, f"{last_score:.0f}:{same}"
+
+
+def _outcome_args(claim: Claim, outcome: Outcome, now: datetime) -> list[str | int]:
+    run_id, token = claim.run.id, str(claim.token)
+    if not isinstance(outcome, Failed):
+        return [run_id, token, "s", "", 0, 0]
+    error = encode_error(outcome.error)
+    if isinstance(outcome.decision, GiveUp):
+        return [run_id, token, "d", error, 0, 0]
+    due = to_ms(now + outcome.decision.delay)
+    return [run_id, token, "r", error, due, outcome.decision.attempt]
+
+
+def _claims(replies: Sequence[Sequence[Any]], lease_until: datetime) -> list[Claim]:
+    """Claims from the scripts' ``{id, HGETALL}`` pairs."""
+    claims = []
+    for run_id, flat in replies:
+        run, token = decode_run(to_text(run_id), pairs_to_dict(flat))
+        claims.append(Claim(run, token, lease_until))
+    return claims
+
+
+@attrs.define
+class RedisJobQueue:
+    """`JobQueue` on Redis: priority lists, a lease sorted set and pause flags."""
+
+    store: RedisStore
+
+    async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """See `JobQueue.enqueue`; batches of `ENQUEUE_BATCH` runs per round trip."""
+        now = self.store.now_ms()
+        encoded: list[list[str | int]] = []
+        for request in requests:
+            payload = encode_payload(request.job, request.payload, self.store.payload_limit)
+            key = request.idempotency_key or ""
+            if len(key) > IDEMPOTENCY_KEY_MAX:
+                raise ValueError(f"idempotency key longer than {IDEMPOTENCY_KEY_MAX} characters")
+            encoded.append(
+                [
+                    new_run_id(),
+                    request.job,
+                    int(request.priority),
+                    to_ms(request.run_at) if request.run_at else 0,
+                    request.trigger.value,
+                    payload,
+                    request.schedule_id or "",
+                    to_ms(request.slot) if request.slot else "",
+                    key,
+                    max(1, request.idempotency_window // timedelta(milliseconds=1)),
+                    request.origin_run_id or "",
+                ]
+            )
+        answers: list[Enqueued] = []
+        for start in range(0, len(encoded), ENQUEUE_BATCH):
+            batch = encoded[start : start + ENQUEUE_BATCH]
+            flat = [value for run in batch for value in run]
+            replies = await self.store.run("enqueue", now, len(batch), *flat)
+            answers.extend(Enqueued(to_text(rid), bool(created)) for rid, created in replies)
+        return answers
+
+    async def exchange(
+        self,
+        worker: str,
+        settled: Sequence[tuple[Claim, Outcome]],
+        want: int,
+        lease: timedelta,
+    ) -> Exchange:
+        """See `JobQueue.exchange`."""
+        now = self.store.clock.now()
+        args: list[str | int] = []
+        for claim, outcome in settled:
+            args.extend(_outcome_args(claim, outcome, now))
+        lease_ms = lease // timedelta(milliseconds=1)
+        retention_ms = self.store.retention // timedelta(milliseconds=1)
+        applied, claimed, next_due = await self.store.run(
+            "step", to_ms(now), lease_ms, worker, want, retention_ms, len(settled), *args
+        )
+        return Exchange(
+            applied=tuple(bool(flag) for flag in applied),
+            claims=tuple(_claims(claimed, now + lease)),
+            next_due=from_ms(next_due) if next_due else None,
+        )
+
+    async def claim(self, worker: str, limit: int, lease: timedelta) -> list[Claim]:
+        """See `JobQueue.claim`."""
+        return list((await self.exchange(worker, (), limit, lease)).claims)
+
+    async def finish(self, claim: Claim, outcome: Outcome) -> Run | None:
+        """See `JobQueue.finish`."""
+        result = await self.exchange(claim.run.worker or "", [(claim, outcome)], 0, timedelta(0))
+        if not result.applied[0]:
+            return None
+        loaded = await self.store.load_run(claim.run.id)
+        return loaded[0] if loaded else None
+
+    async def renew(self, worker: str, claims: Sequence[Claim], lease: timedelta) -> list[str]:
+        """See `JobQueue.renew`."""
+        if not claims:
+            return []
+        args = [value for c in claims for value in (c.run.id, str(c.token))]
+        lease_ms = lease // timedelta(milliseconds=1)
+        lost = await self.store.run("renew", self.store.now_ms(), lease_ms, worker, *args)
+        return [to_text(run_id) for run_id in lost]
+
+    async def hand_back(self, claims: Sequence[Claim]) -> None:
+        """See `JobQueue.hand_back`."""
+        if claims:
+            args = [value for c in claims for value in (c.run.id, str(c.token))]
+            await self.store.run("hand_back", *args)
+
+    async def reap(
+        self, max_stalls: int, lease: timedelta, limit: int = 100
+    ) -> tuple[list[str], list[Claim]]:
+        """Requeue runs whose lease expired; runs over `max_stalls` are returned as claims
+        held by the reaper (fresh token and lease) for the caller to fail."""
+        now = self.store.clock.now()
+        lease_ms = lease // timedelta(milliseconds=1)
+        requeued, held = await self.store.run("reap", to_ms(now), lease_ms, max_stalls, limit)
+        return [to_text(r) for r in requeued], _claims(held, now + lease)
+
+    async def cancel(self, run_id: str) -> Run:
+        """See `JobQueue.cancel`."""
+        retention_ms = self.store.retention // timedelta(milliseconds=1)
+        before = to_text(await self.store.run("cancel", run_id, self.store.now_ms(), retention_ms))
+        if not before:
+            raise RunNotFoundError(run_id)
+        if before not in (RunState.QUEUED, RunState.DELAYED, RunState.RETRY_SCHEDULED):
+            raise IllegalTransitionError(run_id, before, RunState.CANCELLED.value)
+        loaded = await self.store.load_run(run_id)
+        if loaded is None:
+            raise RunNotFoundError(run_id)
+        return loaded[0]
+
+    async def pause(self, job: str | None = None) -> None:
+        """See `JobQueue.pause`."""
+        try:
+            if job is None:
+                await self.store.client.set(self.store.keys.paused, "1")
+            else:
+                await self.store.client.sadd(self.store.keys.paused_jobs, job)
+        except RedisError as exc:
+            raise BackendUnavailableError("pause", type(exc).__name__) from exc
+
+    async def resume(self, job: str | None = None) -> None:
+        """See `JobQueue.resume`."""
+        if job is not None:
+            await self.store.run("resume_job", job)
+            return
+        try:
+            async with self.store.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self.store.keys.paused)
+                pipe.publish(self.store.keys.wake, "1")
+                await pipe.execute()
+        except RedisError as exc:
+            raise BackendUnavailableError("resume", type(exc).__name__) from exc
+
+    async def snapshot(self, worker_ttl: timedelta = timedelta(seconds=30)) -> QueueSnapshot:
+        """See `JobQueue.snapshot`. Workers count as live if seen within `worker_ttl`."""
+        now = self.store.clock.now()
+        ttl_ms = worker_ttl // timedelta(milliseconds=1)
+        reply = await self.store.run("snapshot", to_ms(now), ttl_ms)
+        depth, delayed, active, dead, paused, paused_jobs, parked, oldest, workers = reply
+        return QueueSnapshot(
+            depth={p: int(n) for p, n in zip(sorted(Priority), depth, strict=True)},
+            delayed=int(delayed),
+            active=int(active),
+            dead=int(dead),
+            paused=bool(paused),
+            paused_jobs=frozenset(to_text(j) for j in paused_jobs),
+            parked=int(parked),
+            oldest_waiting=now - from_ms(oldest) if oldest else None,
+            workers=tuple(await self._workers([to_text(w) for w in workers])),
+        )
+
+    async def _workers(self, ids: Sequence[str]) -> list[WorkerInfo]:
+        if not ids:
+            return []
+        try:
+            raw = await self.store.client.mget([self.store.keys.worker(i) for i in ids])
+        except RedisError as exc:
+            raise BackendUnavailableError("workers", type(exc).__name__) from exc
+        out = []
+        for text in raw:
+            if text:
+                data = json.loads(text)
+                out.append(
+                    WorkerInfo(
+                        id=data["id"],
+                        host=data["host"],
+                        pid=data["pid"],
+                        concurrency=data["concurrency"],
+                        active=data["active"],
+                        seen_at=from_ms(data["seen"]),
+                    )
+                )
+        return out
+
+    async def heartbeat(self, info: WorkerInfo, ttl: timedelta) -> None:
+        """Record that a worker is alive (shown in `snapshot`)."""
+        data = {
+            "v": 1,
+            "id": info.id,
+            "host": info.host,
+            "pid": info.pid,
+            "concurrency": info.concurrency,
+            "active": info.active,
+            "seen": to_ms(info.seen_at),
+        }
+        ttl_ms = ttl // timedelta(milliseconds=1)
+        try:
+            async with self.store.client.pipeline(transaction=True) as pipe:
+                pipe.set(self.store.keys.worker(info.id), json.dumps(data), px=ttl_ms)
+                pipe.zadd(self.store.keys.workers, {info.id: to_ms(info.seen_at)})
+                pipe.zremrangebyscore(self.store.keys.workers, "-inf", to_ms(info.seen_at) - ttl_ms)
+                await pipe.execute()
+        except RedisError as exc:
+            raise BackendUnavailableError("heartbeat", type(exc).__name__) from exc
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """Remove a stopped worker from the live list."""
+        try:
+            async with self.store.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self.store.keys.worker(worker_id))
+                pipe.zrem(self.store.keys.workers, worker_id)
+                await pipe.execute()
+        except RedisError as exc:
+            raise BackendUnavailableError("forget worker", type(exc).__name__) from exc
+
+
+@attrs.define
+class RedisDeadLetters:
+    """`DeadLetters` on Redis: a sorted set of dead run ids, scored by time of death."""
+
+    store: RedisStore
+
+    async def list(self, cursor: str | None = None, limit: int = 50) -> Page[Run]:
+        """See `DeadLetters.list`."""
+        ids, next_cursor = await self.store.page_desc(self.store.keys.dead, cursor, limit)
+        return Page(tuple(await self.store.load_runs(ids)), next_cursor)
+
+    async def get(self, run_id: str) -> Run:
+        """See `DeadLetters.get`."""
+        try:
+            score = await self.store.client.zscore(self.store.keys.dead, run_id)
+        except RedisError as exc:
+            raise BackendUnavailableError("dead letter", type(exc).__name__) from exc
+        loaded = await self.store.load_run(run_id) if score is not None else None
+        if loaded is None:
+            raise DeadLetterNotFoundError(run_id)
+        return loaded[0]
+
+    async def retry(self, run_id: str) -> str:
+        """See `DeadLetters.retry`."""
+        new_ids = await self._retry([run_id])
+        if not new_ids[0]:
+            raise DeadLetterNotFoundError(run_id)
+        return new_ids[0]
+
+    async def retry_all(self) -> builtins.list[str]:
+        """See `DeadLetters.retry_all`."""
+        new_ids: builtins.list[str] = []
+        while True:
+            ids = await self._oldest(ENQUEUE_BATCH)
+            if not ids:
+                return new_ids
+            new_ids.extend(i for i in await self._retry(ids) if i)
+
+    async def delete(self, run_id: str) -> None:
+        """See `DeadLetters.delete`."""
+        if not await self._delete([run_id]):
+            raise DeadLetterNotFoundError(run_id)
+
+    async def purge(self) -> int:
+        """See `DeadLetters.purge`."""
+        total = 0
+        while ids := await self._oldest(ENQUEUE_BATCH):
+            total += await self._delete(ids)
+        return total
+
+    async def _oldest(self, count: int) -> builtins.list[str]:
+        try:
+            ids = cast(
+                "builtins.list[bytes]",
+                await self.store.client.zrange(self.store.keys.dead, 0, count - 1),
+            )
+        except RedisError as exc:
+            raise BackendUnavailableError("dead letters", type(exc).__name__) from exc
+        return [to_text(i) for i in ids]
+
+    async def _retry(self, run_ids: Sequence[str]) -> builtins.list[str]:
+        retention_ms = self.store.retention // timedelta(milliseconds=1)
+        args = [value for i in run_ids for value in (i, new_run_id())]
+        reply = await self.store.run("dead_retry", self.store.now_ms(), retention_ms, *args)
+        return [to_text(i) for i in reply]
+
+    async def _delete(self, run_ids: Sequence[str]) -> int:
+        retention_ms = self.store.retention // timedelta(milliseconds=1)
+        return int(await self.store.run("dead_delete", retention_ms, *run_ids))
+
+
+_FINAL = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
+
+
+@attrs.define
+class RedisRunHistory:
+    """`RunHistory` on Redis: run hashes indexed by enqueue time, overall and per job."""
+
+    store: RedisStore
+    #: Pages of the index read at most per `list` call when filtering by state.
+    max_scan_pages: int = 20
+
+    async def get(self, run_id: str) -> Run:
+        """See `RunHistory.get`."""
+        loaded = await self.store.load_run(run_id)
+        if loaded is None:
+            raise RunNotFoundError(run_id)
+        return loaded[0]
+
+    async def list(
+        self,
+        *,
+        job: str | None = None,
+        states: frozenset[RunState] | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Run]:
+        """See `RunHistory.list`. With `states`, scans at most `max_scan_pages` index pages
+        per call; a short page with a cursor means "more may follow"."""
+        key = self.store.keys.job_runs(job) if job else self.store.keys.runs
+        found: list[Run] = []
+        for _ in range(self.max_scan_pages):
+            ids, cursor = await self.store.page_desc(key, cursor, limit - len(found))
+            runs = await self.store.load_runs(ids)
+            found.extend(r for r in runs if states is None or r.state in states)
+            if cursor is None or len(found) >= limit:
+                break
+        return Page(tuple(found), cursor)
+
+    async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
+        """See `RunHistory.clean`."""
+        allowed = (states or _FINAL) & _FINAL
+        csv = "," + ",".join(sorted(s.value for s in allowed)) + ","
+        try:
+            jobs = [to_text(j) for j in await self.store.client.smembers(self.store.keys.jobs)]
+        except RedisError as exc:
+            raise BackendUnavailableError("clean", type(exc).__name__) from exc
+        removed = 0
+        batch = 500
+        for job in sorted(jobs):
+            upper = str(to_ms(older_than))
+            while True:
+                gone, scanned, last = await self.store.run("clean", job, upper, batch, csv)
+                removed += int(gone)
+                if int(scanned) < batch:
+                    break
+                if int(gone) < int(scanned):
+                    # Some entries stay (not finished, or not in `states`): move past them.
+                    upper = to_text(last)
+        return removed
