@@ -8,9 +8,10 @@ the fake clock in tests exactly as they follow real time in production.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -27,6 +28,7 @@ from hub_scheduler.adapters.redis.codec import (
     to_ms,
     to_text,
 )
+from hub_scheduler.adapters.redis.connection import BLOCK_SECONDS
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.scripts import Scripts
 from hub_scheduler.domain.errors import (
@@ -341,6 +343,21 @@ class RedisJobQueue:
                     )
                 )
         return out
+
+    async def wakeups(self) -> AsyncIterator[None]:
+        """Yield whenever runs became ready (published by the scripts). Each read blocks at
+        most `BLOCK_SECONDS`, under redis-py's socket timeout; errors propagate to the caller,
+        which resubscribes."""
+        pubsub = self.store.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.store.keys.wake)
+            while True:
+                message = await pubsub.get_message(timeout=BLOCK_SECONDS)
+                if message is not None:
+                    yield None
+        finally:
+            with contextlib.suppress(RedisError, OSError, RuntimeError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def heartbeat(self, info: WorkerInfo, ttl: timedelta) -> None:
         """Record that a worker is alive (shown in `snapshot`)."""

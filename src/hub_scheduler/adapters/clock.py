@@ -1,0 +1,18 @@
+"""The real clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+
+class SystemClock:
+    """`Clock` on the system's time and asyncio's sleep."""
+
+    def now(self) -> datetime:
+        """The current UTC instant."""
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        """asyncio.sleep (yields once for 0 or less)."""
+        await asyncio.sleep(max(seconds, 0))

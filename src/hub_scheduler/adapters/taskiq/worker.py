@@ -1,0 +1,445 @@
+"""The worker: taskiq's `Receiver` runs jobs that our Redis queue hands out under leases.
+
+One background task (the pump) talks to Redis for the whole worker. Each of its round trips
+settles every attempt that finished since the last one and claims as many runs as there are
+free slots (`JobQueue.exchange`), so a busy worker pays well under one round trip per job.
+Idle, it waits for a wake-up published by enqueues, the next delayed run coming due, or a
+poll interval, whichever is first; it never blocks a Redis connection. Other tasks renew the
+leases of held runs every third of the lease, recover runs of dead workers, report the
+worker as alive and clean old history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import random
+import secrets
+import socket
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
+
+import attrs
+from redis.exceptions import RedisError
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage, Context, TaskiqDepends
+from taskiq.message import TaskiqMessage
+from taskiq.receiver import Receiver
+
+from hub_scheduler.adapters.redis.connection import BLOCK_SECONDS
+from hub_scheduler.adapters.redis.store import RedisJobQueue, RedisRunHistory
+from hub_scheduler.domain.errors import BackendUnavailableError, HubSchedulerError
+from hub_scheduler.domain.model import ErrorInfo, RunState
+from hub_scheduler.domain.ports import (
+    Claim,
+    Clock,
+    Failed,
+    Notifier,
+    Outcome,
+    Succeeded,
+    WorkerInfo,
+)
+from hub_scheduler.domain.registry import JobContext, Registry
+from hub_scheduler.domain.retry import GiveUp
+
+logger = logging.getLogger("hub_scheduler.worker")
+
+#: A run whose lease expired this many times is retried as a failed attempt instead.
+MAX_STALLS = 1
+
+
+@attrs.frozen
+class WorkerSettings:
+    """How a worker behaves.
+
+    Attributes:
+        concurrency: jobs run at once (and the most runs it ever holds).
+        lease: how long a claim lasts without renewal; renewed every third of it.
+        grace: on stop, how long running jobs may take to finish.
+        poll: the longest an idle worker waits before looking again on its own.
+        heartbeat: how often the worker reports itself alive.
+        clean_every: how often it removes history older than the retention.
+    """
+
+    concurrency: int = 5
+    lease: timedelta = timedelta(seconds=30)
+    grace: timedelta = timedelta(seconds=30)
+    poll: timedelta = timedelta(seconds=1)
+    heartbeat: timedelta = timedelta(seconds=5)
+    clean_every: timedelta = timedelta(hours=1)
+
+    def __attrs_post_init__(self) -> None:
+        if not 1 <= self.concurrency <= 10_000:
+            raise ValueError(f"concurrency must be between 1 and 10000, got {self.concurrency}")
+        if self.lease < timedelta(seconds=1):
+            raise ValueError("lease must be at least 1 second")
+
+
+class StalledError(Exception):
+    """Raised into history when a run's worker stopped renewing its lease too often."""
+
+
+def _timeout_error(seconds: float) -> ErrorInfo:
+    return ErrorInfo("TimeoutError", f"the attempt ran longer than its {seconds:g} s timeout")
+
+
+class HubBroker(AsyncBroker):
+    """A taskiq broker over `RedisJobQueue`, built for one worker process.
+
+    `listen` yields runs the pump claimed; acknowledging a message hands its outcome to
+    the pump, which settles it in its next round trip.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self._worker = worker
+
+    async def kick(self, message: BrokerMessage) -> None:
+        """Enqueueing goes through `Hub.enqueue`, not taskiq's kicker."""
+        raise HubSchedulerError(f"use Hub.enqueue to enqueue {message.task_name!r}")
+
+    async def listen(self) -> AsyncGenerator[bytes | AckableMessage, None]:
+        """Yield claimed runs as taskiq messages, forever."""
+        worker = self._worker
+        while True:
+            claim = await worker.next_claim()
+            message = TaskiqMessage(
+                task_id=claim.run.id, task_name=claim.run.job, labels={}, args=[], kwargs={}
+            )
+            data = self.formatter.dumps(message).message
+            yield AckableMessage(data=data, ack=worker.acknowledger(claim))
+
+
+@attrs.define(eq=False)
+class Worker:
+    """Runs registered jobs from the queue until stopped.
+
+    Use it as an async context manager (``async with hub.worker(): ...``), or `run` it until
+    `stop` is called (the CLI does that on SIGTERM/SIGINT).
+    """
+
+    queue: RedisJobQueue
+    history: RedisRunHistory
+    registry: Registry
+    clock: Clock
+    notifier: Notifier
+    wake: Callable[[], AsyncIterator[None]] | None = None
+    settings: WorkerSettings = attrs.field(factory=WorkerSettings)
+    retention: timedelta = timedelta(days=90)
+    id: str = attrs.field(
+        factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    )
+    rng: random.Random = attrs.field(factory=random.Random)
+
+    _held: dict[str, Claim] = attrs.field(factory=dict, init=False)
+    _ready: deque[Claim] = attrs.field(factory=deque, init=False)
+    _ready_event: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _settle: list[tuple[Claim, Outcome, asyncio.Future[bool]]] = attrs.field(
+        factory=list, init=False
+    )
+    _outcomes: dict[str, Outcome] = attrs.field(factory=dict, init=False)
+    _kick: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _claiming: bool = attrs.field(default=True, init=False)
+    _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _tasks: list[asyncio.Task[None]] = attrs.field(factory=list, init=False)
+    _main: asyncio.Task[None] | None = attrs.field(default=None, init=False)
+    started: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    peak_running: int = attrs.field(default=0, init=False)
+    _running: int = attrs.field(default=0, init=False)
+
+    # --- what the broker and the Receiver call -------------------------------------------
+
+    async def next_claim(self) -> Claim:
+        """The next claimed run to start, waiting for the pump when none is buffered."""
+        while not self._ready:
+            self._ready_event.clear()
+            self._kick.set()
+            await self._ready_event.wait()
+        return self._ready.popleft()
+
+    def acknowledger(self, claim: Claim) -> Callable[[], Awaitable[None]]:
+        """The ack callback of one message: settle the attempt's outcome."""
+
+        async def ack() -> None:
+            outcome = self._outcomes.pop(claim.run.id, None)
+            if outcome is None:  # the Receiver could not run it (e.g. unknown job name)
+                error = ErrorInfo("JobNotFoundError", f"no handler for job {claim.run.job!r}")
+                outcome = Failed(error, GiveUp(claim.run.attempt))
+            await self.settle(claim, outcome)
+
+        return ack
+
+    async def settle(self, claim: Claim, outcome: Outcome) -> bool:
+        """Hand an outcome to the pump and wait until Redis has it; False if the lease was lost."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._settle.append((claim, outcome, future))
+        self._kick.set()
+        return await future
+
+    async def execute(self, run_id: str) -> None:
+        """Run one claimed run's handler, with its timeout; remember the outcome."""
+        claim = self._held[run_id]
+        job = self.registry.get(claim.run.job)
+        definition = job.definition
+        context = JobContext(
+            claim.run, claim.token, logging.getLogger(f"hub_scheduler.jobs.{definition.name}")
+        )
+        self._running += 1
+        self.peak_running = max(self.peak_running, self._running)
+        timeout = definition.timeout.total_seconds()
+        try:
+            async with asyncio.timeout(timeout):
+                if inspect.iscoroutinefunction(job.handler):
+                    await job.handler(context)
+                else:
+                    result = await asyncio.to_thread(job.handler, context)
+                    if inspect.isawaitable(result):
+                        await result
+            outcome: Outcome = Succeeded()
+        except TimeoutError:
+            outcome = Failed(
+                _timeout_error(timeout),
+                definition.retry.decide(claim.run.attempt, self.rng.random()),
+            )
+        except Exception as exc:
+            decision = definition.retry.decide(claim.run.attempt, self.rng.random())
+            outcome = Failed(ErrorInfo.from_exception(exc), decision)
+        finally:
+            self._running -= 1
+        self._outcomes[run_id] = outcome
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Worker:
+        self._main = asyncio.create_task(self.run(), name=f"hub-worker-{self.id}")
+        started = asyncio.create_task(self.started.wait())
+        done, _ = await asyncio.wait({self._main, started}, return_when=asyncio.FIRST_COMPLETED)
+        if self._main in done:
+            started.cancel()
+            await self._main  # re-raise the startup failure
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+        if self._main is not None:
+            await self._main
+
+    def stop(self) -> None:
+        """Ask the worker to stop: no new claims; running jobs get `grace` to finish."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Work until `stop`: claim, run, settle; then hand back what never started."""
+        broker = HubBroker(self)
+        broker.is_worker_process = True
+        for job in self.registry:
+            broker.register_task(self._task_for(), task_name=job.definition.name)
+        receiver = Receiver(
+            broker,
+            max_async_tasks=self.settings.concurrency,
+            max_prefetch=0,
+            validate_params=False,
+            run_startup=False,
+            wait_tasks_timeout=self.settings.grace.total_seconds(),
+            propagate_exceptions=False,
+        )
+        finish = asyncio.Event()
+        pump = asyncio.create_task(self._pump(), name="hub-pump")
+        self._tasks = [
+            pump,
+            asyncio.create_task(
+                self._every(self.settings.lease / 3, self._renew), name="hub-renew"
+            ),
+            asyncio.create_task(self._every(self.settings.lease / 3, self._reap), name="hub-reap"),
+            asyncio.create_task(
+                self._every(self.settings.heartbeat, self._heartbeat), name="hub-heartbeat"
+            ),
+            asyncio.create_task(
+                self._every(self.settings.clean_every, self._clean), name="hub-clean"
+            ),
+        ]
+        if self.wake is not None:
+            self._tasks.append(asyncio.create_task(self._listen_wake(), name="hub-wake"))
+        listening = asyncio.create_task(receiver.listen(finish), name="hub-receiver")
+        logger.info("worker %s started (concurrency %d)", self.id, self.settings.concurrency)
+        self.started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            self._claiming = False
+            finish.set()
+            self._ready_event.set()
+            with contextlib.suppress(Exception):
+                await listening
+            await self._drain()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            with contextlib.suppress(HubSchedulerError, RedisError):
+                await self.queue.forget_worker(self.id)
+            logger.info("worker %s stopped", self.id)
+
+    def _task_for(self) -> Callable[..., Awaitable[None]]:
+        worker = self
+
+        async def execute(context: Context = TaskiqDepends()) -> None:  # noqa: B008 - taskiq DI
+            await worker.execute(context.message.task_id)
+
+        return execute
+
+    async def _drain(self) -> None:
+        """Settle what finished and hand back what was claimed but never started."""
+        unstarted = list(self._ready)
+        self._ready.clear()
+        for claim in unstarted:
+            self._held.pop(claim.run.id, None)
+        deadline = 20
+        while self._settle and deadline:
+            self._kick.set()
+            await asyncio.sleep(0.05)
+            deadline -= 1
+        with contextlib.suppress(HubSchedulerError, RedisError):
+            await self.queue.hand_back(unstarted)
+
+    # --- background tasks ------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        """The one loop that talks to Redis for claims and settlements."""
+        backoff = 0.05
+        wait: float | None = None  # None: go again at once
+        while True:
+            if wait is not None:
+                await self._wait_kick(wait)
+            self._kick.clear()
+            batch, self._settle = self._settle, []
+            want = 0
+            if self._claiming:
+                want = self.settings.concurrency - (len(self._held) - len(batch)) - len(self._ready)
+            if not batch and want <= 0:
+                wait = self.settings.poll.total_seconds()
+                continue
+            try:
+                result = await self.queue.exchange(
+                    self.id, [(c, o) for c, o, _ in batch], max(want, 0), self.settings.lease
+                )
+            except (BackendUnavailableError, RedisError) as exc:
+                self._settle = batch + self._settle
+                logger.warning(
+                    "worker %s: Redis unavailable (%s); retry in %.2fs", self.id, exc, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                wait = None
+                continue
+            backoff = 0.05
+            for (claim, outcome, future), applied in zip(batch, result.applied, strict=True):
+                self._held.pop(claim.run.id, None)
+                if not future.done():
+                    future.set_result(applied)
+                if applied and isinstance(outcome, Failed) and isinstance(outcome.decision, GiveUp):
+                    await self._notify_dead(claim)
+            for claim in result.claims:
+                self._held[claim.run.id] = claim
+                self._ready.append(claim)
+            if result.claims:
+                self._ready_event.set()
+            busy = bool(self._settle or result.claims)
+            wait = None if busy else self._idle_wait(result.next_due)
+
+    def _idle_wait(self, next_due: datetime | None) -> float:
+        """Seconds to idle: until the next delayed run is due, at most `poll`."""
+        poll = self.settings.poll.total_seconds()
+        if next_due is None:
+            return poll
+        return max(0.0, min(poll, (next_due - self.clock.now()).total_seconds()))
+
+    async def _wait_kick(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        kick = asyncio.create_task(self._kick.wait())
+        timer = asyncio.create_task(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({kick, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            kick.cancel()
+            timer.cancel()
+
+    async def _listen_wake(self) -> None:
+        assert self.wake is not None
+        while True:
+            try:
+                async for _ in self.wake():
+                    self._kick.set()
+            except (RedisError, OSError) as exc:
+                logger.debug("wake channel lost (%s); resubscribing", exc)
+                await asyncio.sleep(BLOCK_SECONDS / 4)
+
+    async def _every(self, period: timedelta, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await self.clock.sleep(period.total_seconds())
+            try:
+                await action()
+            except (HubSchedulerError, RedisError) as exc:
+                logger.warning("worker %s: %s failed: %s", self.id, action.__name__, exc)
+
+    async def _renew(self) -> None:
+        lost = await self.queue.renew(self.id, list(self._held.values()), self.settings.lease)
+        for run_id in lost:
+            logger.warning("worker %s lost the lease of run %s", self.id, run_id)
+
+    async def _reap(self) -> None:
+        requeued, held = await self.queue.reap(MAX_STALLS, self.settings.lease)
+        for run_id in requeued:
+            logger.warning("run %s stalled (its worker stopped renewing); requeued", run_id)
+        settled = []
+        for claim in held:
+            error = ErrorInfo(
+                "StalledError",
+                f"its worker stopped renewing the lease {claim.run.stalls} times",
+            )
+            policy = (
+                self.registry.get(claim.run.job).definition.retry
+                if claim.run.job in self.registry
+                else None
+            )
+            decision = (
+                policy.decide(claim.run.attempt, self.rng.random())
+                if policy
+                else GiveUp(claim.run.attempt)
+            )
+            settled.append((claim, Failed(error, decision)))
+        if settled:
+            result = await self.queue.exchange("reaper", settled, 0, self.settings.lease)
+            for (claim, outcome), applied in zip(settled, result.applied, strict=True):
+                if applied and isinstance(outcome.decision, GiveUp):
+                    await self._notify_dead(claim)
+
+    async def _heartbeat(self) -> None:
+        info = WorkerInfo(
+            id=self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            concurrency=self.settings.concurrency,
+            active=len(self._held),
+            seen_at=self.clock.now(),
+        )
+        await self.queue.heartbeat(info, self.settings.heartbeat * 3)
+
+    async def _clean(self) -> None:
+        removed = await self.history.clean(self.clock.now() - self.retention)
+        if removed:
+            logger.info("cleaned %d runs older than %s", removed, self.retention)
+
+    async def _notify_dead(self, claim: Claim) -> None:
+        try:
+            run = await self.history.get(claim.run.id)
+        except HubSchedulerError:
+            run = attrs.evolve(claim.run, state=RunState.DEAD)
+        try:
+            await self.notifier.run_dead(run)
+        except Exception:  # a notifier must never take the worker down
+            logger.exception("notifier failed for dead run %s", run.id)

@@ -1,0 +1,96 @@
+"""The jobs an application registered: definitions and their handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from hub_scheduler.domain.errors import DuplicateJobError, JobNotFoundError
+from hub_scheduler.domain.model import JobDefinition, Payload, Run
+
+
+@attrs.frozen
+class JobContext:
+    """What a handler gets: which run this is, its payload, and a logger.
+
+    Attributes:
+        run: the run being executed (id, attempt, trigger, schedule slot...).
+        token: the fencing token of this claim; it grows with every claim of the run, so
+            an external system can refuse writes carrying an older token.
+        logger: a logger named ``hub_scheduler.jobs.<job>``.
+    """
+
+    run: Run
+    token: int
+    logger: logging.Logger
+
+    @property
+    def run_id(self) -> str:
+        """The run's id: stable across its attempts, so use it as an idempotency key."""
+        return self.run.id
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first try, 2 for the first retry, ..."""
+        return self.run.attempt
+
+    @property
+    def payload(self) -> Payload:
+        """The run's payload (a JSON object)."""
+        return self.run.payload
+
+    @property
+    def slot(self) -> datetime | None:
+        """For a scheduled run, the schedule slot it fires for."""
+        return self.run.slot
+
+
+Handler = Callable[[JobContext], Awaitable[Any]] | Callable[[JobContext], Any]
+
+
+@attrs.frozen
+class RegisteredJob:
+    """A job definition and the function that runs it."""
+
+    definition: JobDefinition
+    handler: Handler
+
+
+@attrs.define
+class Registry:
+    """Jobs by name. Registering a name twice raises `DuplicateJobError`."""
+
+    _jobs: dict[str, RegisteredJob] = attrs.field(factory=dict)
+
+    def add(self, definition: JobDefinition, handler: Handler) -> RegisteredJob:
+        """Register `handler` for `definition`."""
+        if definition.name in self._jobs:
+            raise DuplicateJobError(definition.name)
+        job = RegisteredJob(definition, handler)
+        self._jobs[definition.name] = job
+        return job
+
+    def get(self, name: str) -> RegisteredJob:
+        """The job called `name`, or `JobNotFoundError`."""
+        try:
+            return self._jobs[name]
+        except KeyError:
+            raise JobNotFoundError(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._jobs
+
+    def __iter__(self) -> Iterator[RegisteredJob]:
+        return iter(self._jobs.values())
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    @property
+    def definitions(self) -> Mapping[str, JobDefinition]:
+        """Every definition by name."""
+        return {name: job.definition for name, job in self._jobs.items()}

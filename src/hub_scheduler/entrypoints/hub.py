@@ -1,0 +1,192 @@
+"""`Hub`: the one object an application uses — register jobs, enqueue, run workers.
+
+It is also the composition root of the Python API: the only place here that picks the
+concrete adapters (Redis or fakeredis, the system clock, the notifier).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+import fakeredis
+
+from hub_scheduler.adapters.clock import SystemClock
+from hub_scheduler.adapters.notifiers import LoggingNotifier
+from hub_scheduler.adapters.redis.connection import is_memory, open_redis
+from hub_scheduler.adapters.redis.keys import Keys
+from hub_scheduler.adapters.redis.store import (
+    RedisDeadLetters,
+    RedisJobQueue,
+    RedisRunHistory,
+    RedisStore,
+)
+from hub_scheduler.adapters.taskiq.worker import Worker, WorkerSettings
+from hub_scheduler.domain.model import JobDefinition, Payload, Priority
+from hub_scheduler.domain.ports import Clock, EnqueueRequest, Notifier
+from hub_scheduler.domain.registry import Handler, Registry
+from hub_scheduler.domain.retry import RetryPolicy
+from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
+
+H = TypeVar("H", bound=Handler)
+
+
+@attrs.frozen
+class Job:
+    """One enqueue of a `Hub.enqueue_many` call."""
+
+    name: str
+    payload: Payload = attrs.field(factory=dict)
+    priority: Priority | int | str | None = None
+    delay: timedelta | None = None
+    idempotency_key: str | None = None
+
+
+class Hub:
+    """Jobs, queue and workers of one application.
+
+    Args:
+        url: ``redis://host:port/db`` for production, ``memory://`` (the default) to run
+            everything in this process on fakeredis.
+        prefix: key prefix; hubs with different prefixes share a Redis without meeting.
+        clock: where time comes from (tests pass a `FakeClock`).
+        notifier: told about dead-lettered runs (default: an ERROR log record).
+        retention: how long finished runs stay in history.
+
+    Example:
+        >>> hub = Hub()
+        >>> @hub.job("sendEmail", priority="high")
+        ... async def send_email(ctx):
+        ...     ctx.logger.info("sending to %s", ctx.payload["to"])
+    """
+
+    def __init__(
+        self,
+        url: str = "memory://",
+        *,
+        prefix: str = "hub",
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        retention: timedelta = timedelta(days=90),
+    ) -> None:
+        self.url = url
+        self.clock: Clock = clock or SystemClock()
+        self.notifier: Notifier = notifier or LoggingNotifier()
+        self.registry = Registry()
+        self._server = fakeredis.FakeServer() if is_memory(url) else None
+        self.client = open_redis(url, server=self._server)
+        self.store = RedisStore(self.client, self.clock, Keys(prefix), retention=retention)
+        self.queue = RedisJobQueue(self.store)
+        self.dead_letters = RedisDeadLetters(self.store)
+        self.history = RedisRunHistory(self.store)
+
+    # --- registering -----------------------------------------------------------------------
+
+    def job(
+        self,
+        name: str | None = None,
+        *,
+        description: str = "",
+        priority: Priority | int | str = Priority.NORMAL,
+        retry: RetryPolicy | None = None,
+        timeout: timedelta = timedelta(seconds=30),
+        schedules: Iterable[Schedule | ScheduleTrigger] = (),
+    ) -> Callable[[H], H]:
+        """Register the decorated function as a job (named after it unless `name` is given).
+
+        The handler takes one `JobContext` argument; it may be async or plain (plain ones run
+        in a thread). Raising fails the attempt, which is retried per `retry`.
+        """
+
+        def register(handler: H) -> H:
+            job_name: str = name or str(getattr(handler, "__name__", ""))
+            definition = JobDefinition(
+                job_name,
+                description=description or (handler.__doc__ or "").strip().split("\n")[0],
+                priority=priority,
+                retry=retry or RetryPolicy(),
+                timeout=timeout,
+                schedules=tuple(schedules),
+            )
+            self.registry.add(definition, handler)
+            return handler
+
+        return register
+
+    # --- enqueueing -----------------------------------------------------------------------
+
+    def _request(self, job: Job) -> EnqueueRequest:
+        definition = self.registry.get(job.name).definition
+        run_at = self.clock.now() + job.delay if job.delay else None
+        return EnqueueRequest(
+            job=definition.name,
+            payload=job.payload,
+            priority=Priority.parse(job.priority)
+            if job.priority is not None
+            else definition.priority,
+            run_at=run_at,
+            idempotency_key=job.idempotency_key,
+            idempotency_window=definition.idempotency_window,
+        )
+
+    async def enqueue(
+        self,
+        name: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        priority: Priority | int | str | None = None,
+        delay: timedelta | None = None,
+        run_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Enqueue one run of job `name`; returns its run id.
+
+        With an `idempotency_key` seen within the job's window, nothing is enqueued and the
+        first run's id is returned. Raises `JobNotFoundError` for an unregistered name and
+        `PayloadError` for a payload that is not a JSON object or is too large.
+        """
+        if run_at is not None:
+            delay = max(run_at - self.clock.now(), timedelta(0))
+        job = Job(name, dict(payload or {}), priority, delay, idempotency_key)
+        [answer] = await self.queue.enqueue([self._request(job)])
+        return answer.run_id
+
+    async def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
+        """Enqueue many runs in as few round trips as possible; returns their ids in order."""
+        answers = await self.queue.enqueue([self._request(job) for job in jobs])
+        return [answer.run_id for answer in answers]
+
+    # --- working --------------------------------------------------------------------------
+
+    def worker(self, settings: WorkerSettings | None = None, **overrides: Any) -> Worker:
+        """A worker for this hub's jobs; use ``async with hub.worker(concurrency=5):``."""
+        settings = attrs.evolve(settings or WorkerSettings(), **overrides)
+        return Worker(
+            queue=self.queue,
+            history=self.history,
+            registry=self.registry,
+            clock=self.clock,
+            notifier=self.notifier,
+            wake=self.queue.wakeups,
+            settings=settings,
+            retention=self.store.retention,
+        )
+
+    async def aclose(self) -> None:
+        """Close the Redis connections."""
+        await self.client.aclose()
+
+    async def __aenter__(self) -> Hub:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @contextlib.asynccontextmanager
+    async def running(self, **overrides: Any) -> AsyncIterator[Worker]:
+        """Run a worker for the duration of the block."""
+        async with self.worker(**overrides) as worker:
+            yield worker
