@@ -1,6 +1,8 @@
--- Return claimed, never-started runs to the front of their queue. ARGV: P, id, token pairs.
+-- Return claimed, never-started runs to the front of their queue, in their original order.
+-- ARGV: P, id, token pairs (oldest claim first). RPUSH puts a run at the front, so the
+-- pairs are walked from the last: the oldest claim ends up first in line.
 local returned = 0
-for i = 2, #ARGV, 2 do
+for i = #ARGV - 1, 2, -2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local rk = run_key(id)
   local state = redis.call('HMGET', rk, 'st', 'tok', 'pri')

@@ -8,7 +8,9 @@ local max_stalls = tonumber(ARGV[4])
 local active = P .. ':active'
 local ids = redis.call('ZRANGEBYSCORE', active, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
 local requeued, held = {}, {}
-for _, id in ipairs(ids) do
+-- Walk from the latest deadline so the earliest-claimed run ends up first in line.
+for i = #ids, 1, -1 do
+  local id = ids[i]
   local rk = run_key(id)
   local state = redis.call('HMGET', rk, 'st', 'pri')
   if state[1] ~= 'active' then

@@ -1,0 +1,350 @@
+"""The queue's contract: priorities, leases, retries, dead letters, pause, idempotency, history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from hub_scheduler.adapters.redis.store import (
+    RedisDeadLetters,
+    RedisJobQueue,
+    RedisRunHistory,
+    RedisStore,
+)
+from hub_scheduler.domain.errors import (
+    DeadLetterNotFoundError,
+    IllegalTransitionError,
+    PayloadError,
+    RunNotFoundError,
+)
+from hub_scheduler.domain.model import ErrorInfo, Priority, RunState, RunTrigger
+from hub_scheduler.domain.ports import Claim, EnqueueRequest, Failed, Succeeded
+from hub_scheduler.domain.retry import GiveUp, RetryPolicy
+from hub_scheduler.testing import FakeClock
+
+LEASE = timedelta(seconds=30)
+BOOM = ErrorInfo("ValueError", "boom")
+
+
+def _clock(store: RedisStore) -> FakeClock:
+    assert isinstance(store.clock, FakeClock)
+    return store.clock
+
+
+async def _claim_all(queue: RedisJobQueue, worker: str = "w1", limit: int = 100) -> list[Claim]:
+    return await queue.claim(worker, limit, LEASE)
+
+
+async def test_strict_priority_then_fifo(store: RedisStore) -> None:
+    """Critical before High before Normal before Low; FIFO within one priority."""
+    queue = RedisJobQueue(store)
+    order = [
+        ("low-1", Priority.LOW),
+        ("normal-1", Priority.NORMAL),
+        ("critical-1", Priority.CRITICAL),
+        ("normal-2", Priority.NORMAL),
+        ("high-1", Priority.HIGH),
+        ("critical-2", Priority.CRITICAL),
+    ]
+    await queue.enqueue([EnqueueRequest("job", {"n": n}, p) for n, p in order])
+    claims = [c for _ in range(6) for c in await queue.claim("w1", 1, LEASE)]
+    assert [c.run.payload["n"] for c in claims] == [
+        "critical-1",
+        "critical-2",
+        "high-1",
+        "normal-1",
+        "normal-2",
+        "low-1",
+    ]
+
+
+async def test_claim_takes_at_most_the_limit_and_leases_them(store: RedisStore) -> None:
+    """A claim returns no more than asked; each claimed run is active with a lease."""
+    queue = RedisJobQueue(store)
+    await queue.enqueue([EnqueueRequest("job") for _ in range(5)])
+    claims = await queue.claim("w1", 3, LEASE)
+    assert len(claims) == 3
+    assert {c.run.state for c in claims} == {RunState.ACTIVE}
+    assert {c.lease_until for c in claims} == {store.clock.now() + LEASE}
+    snapshot = await queue.snapshot()
+    assert (snapshot.active, snapshot.waiting) == (3, 2)
+
+
+async def test_success_is_recorded_in_history(store: RedisStore) -> None:
+    """A finished run is succeeded in history, with its times, worker and duration."""
+    queue, history = RedisJobQueue(store), RedisRunHistory(store)
+    [enqueued] = await queue.enqueue([EnqueueRequest("job", {"a": 1})])
+    [claim] = await _claim_all(queue)
+    _clock(store).advance(2)
+    run = await queue.finish(claim, Succeeded())
+    assert run is not None
+    assert (run.id, run.state, run.worker, run.duration) == (
+        enqueued.run_id,
+        RunState.SUCCEEDED,
+        "w1",
+        timedelta(seconds=2),
+    )
+    assert await history.get(enqueued.run_id) == run
+    assert (await queue.snapshot()).active == 0
+
+
+async def test_failed_attempts_follow_the_retry_policy_then_dead_letter(store: RedisStore) -> None:
+    """Default policy: retries wait 2 s, 4 s, 8 s; the fourth failure lands in the DLQ."""
+    queue, dead = RedisJobQueue(store), RedisDeadLetters(store)
+    clock, policy = _clock(store), RetryPolicy()
+    await queue.enqueue([EnqueueRequest("job", {"invoice": 7})])
+    waits = []
+    for attempt in range(1, 5):
+        [claim] = await _claim_all(queue)
+        assert claim.run.attempt == attempt
+        decision = policy.decide(attempt)
+        assert await queue.finish(claim, Failed(BOOM, decision)) is not None
+        if isinstance(decision, GiveUp):
+            break
+        waits.append(decision.delay)
+        clock.advance(decision.delay - timedelta(milliseconds=1))
+        assert await _claim_all(queue) == []  # not yet due
+        clock.advance(timedelta(milliseconds=1))
+    assert waits == [timedelta(seconds=s) for s in (2, 4, 8)]
+    [letter] = (await dead.list()).items
+    assert (letter.state, letter.attempt, letter.payload, letter.error) == (
+        RunState.DEAD,
+        4,
+        {"invoice": 7},
+        BOOM,
+    )
+
+
+async def test_dead_letter_retry_starts_a_linked_series(store: RedisStore) -> None:
+    """Retrying a dead letter enqueues a fresh run (attempt 1) that points to the dead one."""
+    queue, dead, history = RedisJobQueue(store), RedisDeadLetters(store), RedisRunHistory(store)
+    [first] = await queue.enqueue([EnqueueRequest("job", {"x": 1}, Priority.HIGH)])
+    [claim] = await _claim_all(queue)
+    await queue.finish(claim, Failed(BOOM, GiveUp(1)))
+    new_id = await dead.retry(first.run_id)
+    new = await history.get(new_id)
+    assert (new.state, new.attempt, new.origin_run_id, new.trigger, new.priority, new.payload) == (
+        RunState.QUEUED,
+        1,
+        first.run_id,
+        RunTrigger.DEAD_LETTER_RETRY,
+        Priority.HIGH,
+        {"x": 1},
+    )
+    assert (await dead.list()).items == ()
+    with pytest.raises(DeadLetterNotFoundError):
+        await dead.retry(first.run_id)
+
+
+async def test_dead_letters_retry_all_delete_and_purge(store: RedisStore) -> None:
+    """retry_all requeues every dead letter; delete forgets one; purge forgets the rest."""
+    queue, dead = RedisJobQueue(store), RedisDeadLetters(store)
+
+    async def kill(n: int) -> list[str]:
+        await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(n)])
+        for claim in await _claim_all(queue):
+            await queue.finish(claim, Failed(BOOM, GiveUp(1)))
+        return [r.id for r in (await dead.list(limit=100)).items]
+
+    assert len(await kill(3)) == 3
+    assert len(await dead.retry_all()) == 3
+    assert (await dead.list()).items == ()
+    retried = await _claim_all(queue)
+    assert len(retried) == 3
+    for claim in retried:  # and they fail again
+        await queue.finish(claim, Failed(BOOM, GiveUp(1)))
+    ids = [r.id for r in (await dead.list()).items]
+    assert len(ids) == 3
+    await dead.delete(ids[0])
+    with pytest.raises(DeadLetterNotFoundError):
+        await dead.delete(ids[0])
+    assert await dead.purge() == 2
+    assert (await queue.snapshot()).dead == 0
+
+
+async def test_stale_token_cannot_settle(store: RedisStore) -> None:
+    """After a lease expires and the run is claimed again, the old claim's ack is refused."""
+    queue = RedisJobQueue(store)
+    await queue.enqueue([EnqueueRequest("job")])
+    [old] = await _claim_all(queue, "w1")
+    _clock(store).advance(LEASE + timedelta(seconds=1))
+    requeued, held = await queue.reap(1, LEASE)
+    assert (requeued, held) == ([old.run.id], [])
+    [new] = await _claim_all(queue, "w2")
+    assert (new.token, new.run.stalls) == (old.token + 1, 1)
+    assert await queue.finish(old, Succeeded()) is None
+    done = await queue.finish(new, Succeeded())
+    assert done is not None
+    assert done.state is RunState.SUCCEEDED
+
+
+async def test_renewed_lease_survives_the_reaper(store: RedisStore) -> None:
+    """A worker that renews in time keeps its run; one that stops loses it to the reaper."""
+    queue = RedisJobQueue(store)
+    clock = _clock(store)
+    await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
+    kept, dropped = await _claim_all(queue)
+    clock.advance(20)
+    assert await queue.renew("w1", [kept], LEASE) == []
+    clock.advance(15)
+    requeued, _ = await queue.reap(1, LEASE)
+    assert requeued == [dropped.run.id]
+    assert await queue.renew("w1", [kept, dropped], LEASE) == [dropped.run.id]
+
+
+async def test_second_stall_is_held_for_failure(store: RedisStore) -> None:
+    """A run that stalls twice is not requeued again: the reaper holds it to fail the attempt."""
+    queue = RedisJobQueue(store)
+    clock = _clock(store)
+    await queue.enqueue([EnqueueRequest("job")])
+    await _claim_all(queue)
+    clock.advance(LEASE + timedelta(seconds=1))
+    await queue.reap(1, LEASE)
+    await _claim_all(queue)
+    clock.advance(LEASE + timedelta(seconds=1))
+    requeued, held = await queue.reap(1, LEASE)
+    assert requeued == []
+    [claim] = held
+    assert claim.run.stalls == 2
+    run = await queue.finish(claim, Failed(ErrorInfo("StalledError", "x"), GiveUp(1)))
+    assert run is not None
+    assert run.state is RunState.DEAD
+
+
+async def test_hand_back_returns_runs_to_the_front(store: RedisStore) -> None:
+    """Unstarted claims handed back are claimed again first, with no stall counted."""
+    queue = RedisJobQueue(store)
+    await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(4)])
+    first_two = await queue.claim("w1", 2, LEASE)
+    await queue.hand_back(first_two)
+    again = await queue.claim("w2", 4, LEASE)
+    assert [c.run.payload["i"] for c in again] == [0, 1, 2, 3]
+    assert {c.run.stalls for c in again} == {0}
+
+
+async def test_pausing_the_queue_stops_claims_until_resumed(store: RedisStore) -> None:
+    """While the queue is paused nothing is claimed; resume restores the same order."""
+    queue = RedisJobQueue(store)
+    await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(3)])
+    await queue.pause()
+    assert await _claim_all(queue) == []
+    assert (await queue.snapshot()).paused
+    await queue.resume()
+    assert [c.run.payload["i"] for c in await _claim_all(queue)] == [0, 1, 2]
+
+
+async def test_pausing_one_job_parks_it_and_lets_others_flow(store: RedisStore) -> None:
+    """A paused job's runs wait in order while other jobs run; resume puts them back first."""
+    queue = RedisJobQueue(store)
+    await queue.pause("report")
+    await queue.enqueue(
+        [
+            EnqueueRequest("report", {"i": 1}),
+            EnqueueRequest("email", {"i": 2}),
+            EnqueueRequest("report", {"i": 3}),
+            EnqueueRequest("email", {"i": 4}),
+        ]
+    )
+    assert [c.run.payload["i"] for c in await _claim_all(queue)] == [2, 4]
+    snapshot = await queue.snapshot()
+    assert (snapshot.paused_jobs, snapshot.parked) == (frozenset({"report"}), 2)
+    await queue.enqueue([EnqueueRequest("email", {"i": 5})])
+    await queue.resume("report")
+    assert [c.run.payload["i"] for c in await _claim_all(queue)] == [1, 3, 5]
+
+
+async def test_idempotency_key_enqueues_once_within_its_window(store: RedisStore) -> None:
+    """The same key inside its window returns the first run's id; after it, a new run."""
+    queue = RedisJobQueue(store)
+    request = EnqueueRequest(
+        "job", idempotency_key="invoice-7", idempotency_window=timedelta(minutes=5)
+    )
+    first, second = await queue.enqueue([request, request])
+    assert (second.run_id, second.created) == (first.run_id, False)
+    assert len(await _claim_all(queue)) == 1
+    await store.client.delete(store.keys.idempotency("invoice-7"))  # the window elapsing
+    [third] = await queue.enqueue([request])
+    assert third.created
+    assert third.run_id != first.run_id
+
+
+async def test_delayed_run_waits_for_its_time(store: RedisStore) -> None:
+    """A run enqueued for later is delayed, then claimable once the clock reaches it."""
+    queue = RedisJobQueue(store)
+    clock = _clock(store)
+    await queue.enqueue([EnqueueRequest("job", run_at=clock.now() + timedelta(seconds=10))])
+    assert await _claim_all(queue) == []
+    assert (await queue.snapshot()).delayed == 1
+    clock.advance(10)
+    [claim] = await _claim_all(queue)
+    assert claim.run.state is RunState.ACTIVE
+
+
+async def test_payload_must_be_a_json_object_within_the_limit(store: RedisStore) -> None:
+    """Unencodable or oversized payloads are refused and nothing is stored."""
+    queue = RedisJobQueue(store)
+    with pytest.raises(PayloadError, match="not JSON-encodable"):
+        await queue.enqueue([EnqueueRequest("job", {"when": object()})])
+    with pytest.raises(PayloadError, match="the limit is"):
+        await queue.enqueue([EnqueueRequest("job", {"blob": "x" * (store.payload_limit + 1)})])
+    assert (await queue.snapshot()).waiting == 0
+
+
+async def test_cancel_only_waiting_runs(store: RedisStore) -> None:
+    """Queued runs can be cancelled and are never claimed; active ones cannot be."""
+    queue = RedisJobQueue(store)
+    waiting, running = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
+    await queue.claim("w1", 1, LEASE)
+    with pytest.raises(IllegalTransitionError):
+        await queue.cancel(waiting.run_id)  # the first one was claimed: it is active
+    cancelled = await queue.cancel(running.run_id)
+    assert cancelled.state is RunState.CANCELLED
+    assert await _claim_all(queue) == []
+    with pytest.raises(RunNotFoundError):
+        await queue.cancel("nope")
+
+
+async def test_history_pages_newest_first_and_filters(store: RedisStore) -> None:
+    """History lists newest first, page by page, per job and by state."""
+    queue, history = RedisJobQueue(store), RedisRunHistory(store)
+    clock = _clock(store)
+    ids = []
+    for i in range(5):
+        [e] = await queue.enqueue([EnqueueRequest("a" if i % 2 else "b", {"i": i})])
+        ids.append(e.run_id)
+        clock.advance(1)
+    await queue.enqueue([EnqueueRequest("b", {"i": n}) for n in range(5, 8)])  # one millisecond
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await history.list(cursor=cursor, limit=3)
+        seen.extend(r.id for r in page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert len(seen) == len(set(seen)) == 8
+    assert seen[-5:] == ids[::-1]
+    only_a = await history.list(job="a")
+    assert [r.payload["i"] for r in only_a.items] == [3, 1]
+    [claim] = await queue.claim("w1", 1, LEASE)
+    await queue.finish(claim, Succeeded())
+    done = await history.list(states=frozenset({RunState.SUCCEEDED}))
+    assert [r.id for r in done.items] == [claim.run.id]
+
+
+async def test_clean_removes_old_finished_runs_only(store: RedisStore) -> None:
+    """Cleaning drops finished runs older than the cut-off and keeps waiting ones."""
+    queue, history = RedisJobQueue(store), RedisRunHistory(store)
+    clock = _clock(store)
+    old_done, old_waiting = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
+    [claim] = await queue.claim("w1", 1, LEASE)
+    await queue.finish(claim, Succeeded())
+    clock.advance(timedelta(days=91))
+    [recent] = await queue.enqueue([EnqueueRequest("job")])
+    removed = await history.clean(clock.now() - timedelta(days=90))
+    assert removed == 1
+    with pytest.raises(RunNotFoundError):
+        await history.get(old_done.run_id)
+    assert (await history.get(old_waiting.run_id)).state is RunState.QUEUED
+    assert (await history.get(recent.run_id)).state is RunState.QUEUED
