@@ -23,7 +23,7 @@ def is_memory(url: str) -> bool:
 
 def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> aioredis.Redis:
     """A client for `url`. For ``memory://`` pass the hub's `server` (one per hub), or get a
-    fresh one. Real connections get timeouts and health checks so a dead Redis is noticed."""
+    fresh one. Real connections get timeouts, so a dead Redis is noticed."""
     if is_memory(url):
         kwargs: dict[str, Any] = {
             "connection_class": FakeAsyncRedisConnection,
@@ -35,6 +35,5 @@ def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> aiore
         url,
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=5.0,
-        health_check_interval=15,
         retry_on_timeout=False,
     )

@@ -1,0 +1,157 @@
+"""The worker end to end on memory://: handlers, concurrency, timeouts, dead letters, stop."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import attrs
+
+from hub_scheduler import RetryPolicy, Run, RunState
+from hub_scheduler.domain.registry import JobContext
+from hub_scheduler.entrypoints.hub import Hub, Job
+from hub_scheduler.testing import FakeNotifier
+
+
+@attrs.define
+class AwaitableNotifier(FakeNotifier):
+    """A FakeNotifier a test can await."""
+
+    alerted: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    async def run_dead(self, run: Run) -> None:
+        await super().run_dead(run)
+        self.alerted.set()
+
+
+async def test_handler_gets_its_run_and_payload() -> None:
+    """A handler sees its run id, attempt 1 and payload; the run ends succeeded."""
+    async with Hub() as hub:
+        seen: asyncio.Queue[JobContext] = asyncio.Queue()
+
+        @hub.job("greet")
+        async def greet(ctx: JobContext) -> None:
+            await seen.put(ctx)
+
+        run_id = await hub.enqueue("greet", {"name": "Ada"})
+        async with hub.worker():
+            ctx = await asyncio.wait_for(seen.get(), 5)
+        assert (ctx.run_id, ctx.attempt, ctx.payload) == (run_id, 1, {"name": "Ada"})
+        assert (await hub.history.get(run_id)).state is RunState.SUCCEEDED
+
+
+async def test_peak_concurrency_equals_the_limit() -> None:
+    """With 12 blocking jobs and concurrency 5, exactly 5 run at once, then all finish."""
+    async with Hub() as hub:
+        running = 0
+        peak = 0
+        five_running = asyncio.Event()
+        release = asyncio.Event()
+        finished = 0
+        all_done = asyncio.Event()
+
+        @hub.job("block")
+        async def block(ctx: JobContext) -> None:
+            nonlocal running, peak, finished
+            running += 1
+            peak = max(peak, running)
+            if running == 5:
+                five_running.set()
+            await release.wait()
+            running -= 1
+            finished += 1
+            if finished == 12:
+                all_done.set()
+
+        await hub.enqueue_many([Job("block") for _ in range(12)])
+        async with hub.worker(concurrency=5):
+            await asyncio.wait_for(five_running.wait(), 5)
+            snapshot = await hub.queue.snapshot()
+            release.set()
+            await asyncio.wait_for(all_done.wait(), 5)
+        assert peak == 5
+        assert (snapshot.active, snapshot.waiting) == (5, 7)
+
+
+async def test_timeout_fails_the_attempt_and_dead_letters_with_alert() -> None:
+    """An attempt over its timeout fails (TimeoutError); with no retries it is dead and alerted."""
+    notifier = AwaitableNotifier()
+    async with Hub(notifier=notifier) as hub:
+
+        @hub.job("hang", timeout=timedelta(milliseconds=100), retry=RetryPolicy.none())
+        async def hang(ctx: JobContext) -> None:
+            await asyncio.Event().wait()
+
+        run_id = await hub.enqueue("hang")
+        async with hub.worker():
+            await asyncio.wait_for(notifier.alerted.wait(), 5)
+        [dead] = notifier.dead
+        assert (dead.id, dead.state) == (run_id, RunState.DEAD)
+        assert dead.error is not None
+        assert (dead.error.type, dead.error.message) == (
+            "TimeoutError",
+            "the attempt ran longer than its 0.1 s timeout",
+        )
+        assert [r.id for r in (await hub.dead_letters.list()).items] == [run_id]
+
+
+async def test_failures_retry_then_dead_letter() -> None:
+    """A job that always fails runs 1 + max_retries times, then lands in the DLQ."""
+    notifier = AwaitableNotifier()
+    async with Hub(notifier=notifier) as hub:
+        attempts: list[int] = []
+
+        @hub.job("flaky", retry=RetryPolicy(max_retries=2, base_delay=timedelta(milliseconds=20)))
+        async def flaky(ctx: JobContext) -> None:
+            attempts.append(ctx.attempt)
+            raise RuntimeError(f"attempt {ctx.attempt} failed")
+
+        await hub.enqueue("flaky")
+        async with hub.worker():
+            await asyncio.wait_for(notifier.alerted.wait(), 5)
+        assert attempts == [1, 2, 3]
+        [dead] = (await hub.dead_letters.list()).items
+        assert dead.error is not None
+        assert (dead.attempt, dead.error.message) == (3, "attempt 3 failed")
+
+
+async def test_stop_lets_running_jobs_finish_and_hands_back_the_rest() -> None:
+    """On stop, the running job completes; runs not yet started stay queued for others."""
+    async with Hub() as hub:
+        started = asyncio.Event()
+        release = asyncio.Event()
+
+        @hub.job("slow")
+        async def slow(ctx: JobContext) -> None:
+            started.set()
+            await release.wait()
+
+        first = await hub.enqueue("slow")
+        worker = hub.worker(concurrency=1)
+        async with worker:
+            await asyncio.wait_for(started.wait(), 5)
+            await hub.enqueue_many([Job("slow") for _ in range(3)])
+            worker.stop()
+            release.set()
+        assert (await hub.history.get(first)).state is RunState.SUCCEEDED
+        snapshot = await hub.queue.snapshot()
+        assert (snapshot.active, snapshot.waiting) == (0, 3)
+
+
+async def test_sync_handlers_run_in_a_thread() -> None:
+    """A plain (non-async) handler runs and its run succeeds."""
+    async with Hub() as hub:
+        calls: list[str] = []
+        ran = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        @hub.job("plain")
+        def plain(ctx: JobContext) -> None:
+            calls.append(ctx.run_id)
+            loop.call_soon_threadsafe(ran.set)
+
+        run_id = await hub.enqueue("plain")
+        async with hub.worker():
+            await asyncio.wait_for(ran.wait(), 5)
+        assert calls == [run_id]
+        assert (await hub.history.get(run_id)).state is RunState.SUCCEEDED
