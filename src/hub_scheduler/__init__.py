@@ -15,6 +15,7 @@ from hub_scheduler.domain.errors import (
     ValidationError,
 )
 from hub_scheduler.domain.model import JobDefinition, Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.registry import JobContext
 from hub_scheduler.domain.retry import GiveUp, RetryAfter, RetryPolicy
 from hub_scheduler.domain.schedule import (
     Cron,
@@ -25,6 +26,7 @@ from hub_scheduler.domain.schedule import (
     Schedule,
     SlotOutcome,
 )
+from hub_scheduler.entrypoints.hub import Hub, Job
 
 try:
     __version__ = version("hub-scheduler")
@@ -36,11 +38,14 @@ __all__ = [
     "Every",
     "FirePreview",
     "GiveUp",
+    "Hub",
     "HubSchedulerError",
     "IllegalTransitionError",
     "InvalidCronError",
     "InvalidJobNameError",
     "InvalidScheduleError",
+    "Job",
+    "JobContext",
     "JobDefinition",
     "MisfirePolicy",
     "Once",
