@@ -24,7 +24,6 @@ from hub_scheduler.adapters.redis.codec import (
     encode_error,
     encode_payload,
     from_ms,
-    pairs_to_dict,
     to_ms,
     to_text,
 )
@@ -160,11 +159,12 @@ def _outcome_args(claim: Claim, outcome: Outcome, now: datetime) -> list[str | i
     return [run_id, token, "r", error, due, outcome.decision.attempt]
 
 
-def _claims(replies: Sequence[Sequence[Any]], lease_until: datetime) -> list[Claim]:
-    """Claims from the scripts' ``{id, HGETALL}`` pairs."""
+def _claims(replies: Sequence[bytes], lease_until: datetime) -> list[Claim]:
+    """Claims from the scripts' run records (one JSON object each, see ``run_json``)."""
     claims = []
-    for run_id, flat in replies:
-        run, token = decode_run(to_text(run_id), pairs_to_dict(flat))
+    for text in replies:
+        fields: dict[str, str] = json.loads(text)
+        run, token = decode_run(fields.pop("id"), fields)
         claims.append(Claim(run, token, lease_until))
     return claims
 

@@ -38,3 +38,12 @@ end
 local function wake()
   redis.call('PUBLISH', P .. ':wake', '1')
 end
+
+-- A run's record as one JSON object string: one bulk reply to parse instead of ~30.
+local function run_json(id)
+  local flat = redis.call('HGETALL', run_key(id))
+  local fields = {}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  fields['id'] = id
+  return cjson.encode(fields)
+end

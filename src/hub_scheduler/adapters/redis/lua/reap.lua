@@ -1,7 +1,7 @@
 -- Recover runs whose lease expired. ARGV: P, now_ms, lease_ms, max_stalls, limit.
 -- A run stalled at most max_stalls times goes back to the front of its queue; beyond that it
 -- is held for the caller under a fresh lease (new token) so the caller can fail the attempt.
--- Returns {requeued ids, held runs ({id, HGETALL} each)}.
+-- Returns {requeued ids, held runs (run_json each)}.
 local now = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local max_stalls = tonumber(ARGV[4])
@@ -27,7 +27,7 @@ for i = #ids, 1, -1 do
       redis.call('HINCRBY', rk, 'tok', 1)
       redis.call('HSET', rk, 'wrk', 'reaper')
       redis.call('ZADD', active, now + lease, id)
-      held[#held + 1] = {id, redis.call('HGETALL', rk)}
+      held[#held + 1] = run_json(id)
     end
   end
 end

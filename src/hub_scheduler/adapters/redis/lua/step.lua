@@ -1,7 +1,7 @@
 -- A worker's one round trip: settle finished attempts, promote due delayed runs, claim more.
 -- ARGV: P, now_ms, lease_ms, worker, want, retention_ms, n_settled, then 6 per settled run:
 -- id, token, kind ('s' succeeded | 'r' retry | 'd' dead), error_json, due_ms, next_attempt.
--- Returns {applied flags, claimed runs ({id, HGETALL} each), next delayed due ms or false}.
+-- Returns {applied flags, claimed runs (run_json each), next delayed due ms or false}.
 local now = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local worker = ARGV[4]
@@ -69,7 +69,7 @@ if want > 0 and redis.call('EXISTS', P .. ':paused') == 0 then
         redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)
         redis.call('HDEL', rk, 'fin')
         redis.call('ZADD', active, now + lease, id)
-        claimed[#claimed + 1] = {id, redis.call('HGETALL', rk)}
+        claimed[#claimed + 1] = run_json(id)
       end
     end
     if #claimed >= want then break end
