@@ -4,18 +4,37 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import attrs
 import pytest
 from redis.exceptions import RedisError
 
 from hub_scheduler.adapters.redis.connection import open_redis
 from hub_scheduler.adapters.redis.keys import Keys
-from hub_scheduler.adapters.redis.store import RedisStore
+from hub_scheduler.adapters.redis.store import (
+    RedisDeadLetters,
+    RedisJobQueue,
+    RedisRunHistory,
+    RedisStore,
+)
 from hub_scheduler.testing import FakeClock
+
+PAYLOAD_LIMIT = 64 * 1024
+
+
+@attrs.frozen
+class Backend:
+    """The queue-side ports of one backend, sharing one fake clock."""
+
+    queue: RedisJobQueue
+    dead: RedisDeadLetters
+    history: RedisRunHistory
+    clock: FakeClock
+    payload_limit: int
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[RedisStore]:
-    """A store on each backend, with a fake clock and a key prefix of its own."""
+async def backend(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Backend]:
+    """The ports on each backend, with a fake clock and a key prefix of their own."""
     url = request.getfixturevalue("redis_url") if request.param == "redis" else "memory://"
     client = open_redis(url)
     try:
@@ -23,11 +42,19 @@ async def store(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterato
     except RedisError as exc:
         await client.aclose()
         pytest.fail(f"{url} is set for the tests but cannot be reached: {exc}")
-    store = RedisStore(client, FakeClock(), Keys(key_prefix.replace("hubtest:", "hubtest-")))
+    clock = FakeClock()
+    keys = Keys(key_prefix.replace("hubtest:", "hubtest-"))
+    store = RedisStore(client, clock, keys, payload_limit=PAYLOAD_LIMIT)
     try:
-        yield store
+        yield Backend(
+            RedisJobQueue(store),
+            RedisDeadLetters(store),
+            RedisRunHistory(store),
+            clock,
+            PAYLOAD_LIMIT,
+        )
     finally:
-        keys = [key async for key in client.scan_iter(match=store.keys.base + "*")]
-        if keys:
-            await client.delete(*keys)
+        doomed = [key async for key in client.scan_iter(match=keys.base + "*")]
+        if doomed:
+            await client.delete(*doomed)
         await client.aclose()

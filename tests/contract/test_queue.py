@@ -6,12 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from hub_scheduler.adapters.redis.store import (
-    RedisDeadLetters,
-    RedisJobQueue,
-    RedisRunHistory,
-    RedisStore,
-)
 from hub_scheduler.domain.errors import (
     DeadLetterNotFoundError,
     IllegalTransitionError,
@@ -19,26 +13,21 @@ from hub_scheduler.domain.errors import (
     RunNotFoundError,
 )
 from hub_scheduler.domain.model import ErrorInfo, Priority, RunState, RunTrigger
-from hub_scheduler.domain.ports import Claim, EnqueueRequest, Failed, Succeeded
+from hub_scheduler.domain.ports import Claim, EnqueueRequest, Failed, JobQueue, Succeeded
 from hub_scheduler.domain.retry import GiveUp, RetryPolicy
-from hub_scheduler.testing import FakeClock
+from tests.contract.conftest import Backend
 
 LEASE = timedelta(seconds=30)
 BOOM = ErrorInfo("ValueError", "boom")
 
 
-def _clock(store: RedisStore) -> FakeClock:
-    assert isinstance(store.clock, FakeClock)
-    return store.clock
-
-
-async def _claim_all(queue: RedisJobQueue, worker: str = "w1", limit: int = 100) -> list[Claim]:
+async def _claim_all(queue: JobQueue, worker: str = "w1", limit: int = 100) -> list[Claim]:
     return await queue.claim(worker, limit, LEASE)
 
 
-async def test_strict_priority_then_fifo(store: RedisStore) -> None:
+async def test_strict_priority_then_fifo(backend: Backend) -> None:
     """Critical before High before Normal before Low; FIFO within one priority."""
-    queue = RedisJobQueue(store)
+    queue = backend.queue
     order = [
         ("low-1", Priority.LOW),
         ("normal-1", Priority.NORMAL),
@@ -59,24 +48,24 @@ async def test_strict_priority_then_fifo(store: RedisStore) -> None:
     ]
 
 
-async def test_claim_takes_at_most_the_limit_and_leases_them(store: RedisStore) -> None:
+async def test_claim_takes_at_most_the_limit_and_leases_them(backend: Backend) -> None:
     """A claim returns no more than asked; each claimed run is active with a lease."""
-    queue = RedisJobQueue(store)
+    queue = backend.queue
     await queue.enqueue([EnqueueRequest("job") for _ in range(5)])
     claims = await queue.claim("w1", 3, LEASE)
     assert len(claims) == 3
     assert {c.run.state for c in claims} == {RunState.ACTIVE}
-    assert {c.lease_until for c in claims} == {store.clock.now() + LEASE}
+    assert {c.lease_until for c in claims} == {backend.clock.now() + LEASE}
     snapshot = await queue.snapshot()
     assert (snapshot.active, snapshot.waiting) == (3, 2)
 
 
-async def test_success_is_recorded_in_history(store: RedisStore) -> None:
+async def test_success_is_recorded_in_history(backend: Backend) -> None:
     """A finished run is succeeded in history, with its times, worker and duration."""
-    queue, history = RedisJobQueue(store), RedisRunHistory(store)
+    queue, history = backend.queue, backend.history
     [enqueued] = await queue.enqueue([EnqueueRequest("job", {"a": 1})])
     [claim] = await _claim_all(queue)
-    _clock(store).advance(2)
+    backend.clock.advance(2)
     run = await queue.finish(claim, Succeeded())
     assert run is not None
     assert (run.id, run.state, run.worker, run.duration) == (
@@ -89,10 +78,10 @@ async def test_success_is_recorded_in_history(store: RedisStore) -> None:
     assert (await queue.snapshot()).active == 0
 
 
-async def test_failed_attempts_follow_the_retry_policy_then_dead_letter(store: RedisStore) -> None:
+async def test_failed_attempts_follow_the_retry_policy_then_dead_letter(backend: Backend) -> None:
     """Default policy: retries wait 2 s, 4 s, 8 s; the fourth failure lands in the DLQ."""
-    queue, dead = RedisJobQueue(store), RedisDeadLetters(store)
-    clock, policy = _clock(store), RetryPolicy()
+    queue, dead = backend.queue, backend.dead
+    clock, policy = backend.clock, RetryPolicy()
     await queue.enqueue([EnqueueRequest("job", {"invoice": 7})])
     waits = []
     for attempt in range(1, 5):
@@ -116,9 +105,9 @@ async def test_failed_attempts_follow_the_retry_policy_then_dead_letter(store: R
     )
 
 
-async def test_dead_letter_retry_starts_a_linked_series(store: RedisStore) -> None:
+async def test_dead_letter_retry_starts_a_linked_series(backend: Backend) -> None:
     """Retrying a dead letter enqueues a fresh run (attempt 1) that points to the dead one."""
-    queue, dead, history = RedisJobQueue(store), RedisDeadLetters(store), RedisRunHistory(store)
+    queue, dead, history = backend.queue, backend.dead, backend.history
     [first] = await queue.enqueue([EnqueueRequest("job", {"x": 1}, Priority.HIGH)])
     [claim] = await _claim_all(queue)
     await queue.finish(claim, Failed(BOOM, GiveUp(1)))
@@ -137,9 +126,9 @@ async def test_dead_letter_retry_starts_a_linked_series(store: RedisStore) -> No
         await dead.retry(first.run_id)
 
 
-async def test_dead_letters_retry_all_delete_and_purge(store: RedisStore) -> None:
+async def test_dead_letters_retry_all_delete_and_purge(backend: Backend) -> None:
     """retry_all requeues every dead letter; delete forgets one; purge forgets the rest."""
-    queue, dead = RedisJobQueue(store), RedisDeadLetters(store)
+    queue, dead = backend.queue, backend.dead
 
     async def kill(n: int) -> list[str]:
         await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(n)])
@@ -163,12 +152,12 @@ async def test_dead_letters_retry_all_delete_and_purge(store: RedisStore) -> Non
     assert (await queue.snapshot()).dead == 0
 
 
-async def test_stale_token_cannot_settle(store: RedisStore) -> None:
+async def test_stale_token_cannot_settle(backend: Backend) -> None:
     """After a lease expires and the run is claimed again, the old claim's ack is refused."""
-    queue = RedisJobQueue(store)
+    queue = backend.queue
     await queue.enqueue([EnqueueRequest("job")])
     [old] = await _claim_all(queue, "w1")
-    _clock(store).advance(LEASE + timedelta(seconds=1))
+    backend.clock.advance(LEASE + timedelta(seconds=1))
     requeued, held = await queue.reap(1, LEASE)
     assert (requeued, held) == ([old.run.id], [])
     [new] = await _claim_all(queue, "w2")
@@ -179,10 +168,10 @@ async def test_stale_token_cannot_settle(store: RedisStore) -> None:
     assert done.state is RunState.SUCCEEDED
 
 
-async def test_renewed_lease_survives_the_reaper(store: RedisStore) -> None:
+async def test_renewed_lease_survives_the_reaper(backend: Backend) -> None:
     """A worker that renews in time keeps its run; one that stops loses it to the reaper."""
-    queue = RedisJobQueue(store)
-    clock = _clock(store)
+    queue = backend.queue
+    clock = backend.clock
     await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
     kept, dropped = await _claim_all(queue)
     clock.advance(20)
@@ -193,10 +182,10 @@ async def test_renewed_lease_survives_the_reaper(store: RedisStore) -> None:
     assert await queue.renew("w1", [kept, dropped], LEASE) == [dropped.run.id]
 
 
-async def test_second_stall_is_held_for_failure(store: RedisStore) -> None:
+async def test_second_stall_is_held_for_failure(backend: Backend) -> None:
     """A run that stalls twice is not requeued again: the reaper holds it to fail the attempt."""
-    queue = RedisJobQueue(store)
-    clock = _clock(store)
+    queue = backend.queue
+    clock = backend.clock
     await queue.enqueue([EnqueueRequest("job")])
     await _claim_all(queue)
     clock.advance(LEASE + timedelta(seconds=1))
@@ -212,9 +201,9 @@ async def test_second_stall_is_held_for_failure(store: RedisStore) -> None:
     assert run.state is RunState.DEAD
 
 
-async def test_hand_back_returns_runs_to_the_front(store: RedisStore) -> None:
+async def test_hand_back_returns_runs_to_the_front(backend: Backend) -> None:
     """Unstarted claims handed back are claimed again first, with no stall counted."""
-    queue = RedisJobQueue(store)
+    queue = backend.queue
     await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(4)])
     first_two = await queue.claim("w1", 2, LEASE)
     await queue.hand_back(first_two)
@@ -223,9 +212,9 @@ async def test_hand_back_returns_runs_to_the_front(store: RedisStore) -> None:
     assert {c.run.stalls for c in again} == {0}
 
 
-async def test_pausing_the_queue_stops_claims_until_resumed(store: RedisStore) -> None:
+async def test_pausing_the_queue_stops_claims_until_resumed(backend: Backend) -> None:
     """While the queue is paused nothing is claimed; resume restores the same order."""
-    queue = RedisJobQueue(store)
+    queue = backend.queue
     await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(3)])
     await queue.pause()
     assert await _claim_all(queue) == []
@@ -234,9 +223,9 @@ async def test_pausing_the_queue_stops_claims_until_resumed(store: RedisStore) -
     assert [c.run.payload["i"] for c in await _claim_all(queue)] == [0, 1, 2]
 
 
-async def test_pausing_one_job_parks_it_and_lets_others_flow(store: RedisStore) -> None:
+async def test_pausing_one_job_parks_it_and_lets_others_flow(backend: Backend) -> None:
     """A paused job's runs wait in order while other jobs run; resume puts them back first."""
-    queue = RedisJobQueue(store)
+    queue = backend.queue
     await queue.pause("report")
     await queue.enqueue(
         [
@@ -254,25 +243,24 @@ async def test_pausing_one_job_parks_it_and_lets_others_flow(store: RedisStore) 
     assert [c.run.payload["i"] for c in await _claim_all(queue)] == [1, 3, 5]
 
 
-async def test_idempotency_key_enqueues_once_within_its_window(store: RedisStore) -> None:
+async def test_idempotency_key_enqueues_once_within_its_window(backend: Backend) -> None:
     """The same key inside its window returns the first run's id; after it, a new run."""
-    queue = RedisJobQueue(store)
-    request = EnqueueRequest(
-        "job", idempotency_key="invoice-7", idempotency_window=timedelta(minutes=5)
-    )
+    queue = backend.queue
+    window = timedelta(minutes=5)
+    request = EnqueueRequest("job", idempotency_key="invoice-7", idempotency_window=window)
     first, second = await queue.enqueue([request, request])
     assert (second.run_id, second.created) == (first.run_id, False)
     assert len(await _claim_all(queue)) == 1
-    await store.client.delete(store.keys.idempotency("invoice-7"))  # the window elapsing
+    backend.clock.advance(window)
     [third] = await queue.enqueue([request])
     assert third.created
     assert third.run_id != first.run_id
 
 
-async def test_delayed_run_waits_for_its_time(store: RedisStore) -> None:
+async def test_delayed_run_waits_for_its_time(backend: Backend) -> None:
     """A run enqueued for later is delayed, then claimable once the clock reaches it."""
-    queue = RedisJobQueue(store)
-    clock = _clock(store)
+    queue = backend.queue
+    clock = backend.clock
     await queue.enqueue([EnqueueRequest("job", run_at=clock.now() + timedelta(seconds=10))])
     assert await _claim_all(queue) == []
     assert (await queue.snapshot()).delayed == 1
@@ -281,19 +269,19 @@ async def test_delayed_run_waits_for_its_time(store: RedisStore) -> None:
     assert claim.run.state is RunState.ACTIVE
 
 
-async def test_payload_must_be_a_json_object_within_the_limit(store: RedisStore) -> None:
+async def test_payload_must_be_a_json_object_within_the_limit(backend: Backend) -> None:
     """Unencodable or oversized payloads are refused and nothing is stored."""
-    queue = RedisJobQueue(store)
+    queue = backend.queue
     with pytest.raises(PayloadError, match="not JSON-encodable"):
         await queue.enqueue([EnqueueRequest("job", {"when": object()})])
     with pytest.raises(PayloadError, match="the limit is"):
-        await queue.enqueue([EnqueueRequest("job", {"blob": "x" * (store.payload_limit + 1)})])
+        await queue.enqueue([EnqueueRequest("job", {"blob": "x" * (backend.payload_limit + 1)})])
     assert (await queue.snapshot()).waiting == 0
 
 
-async def test_cancel_only_waiting_runs(store: RedisStore) -> None:
+async def test_cancel_only_waiting_runs(backend: Backend) -> None:
     """Queued runs can be cancelled and are never claimed; active ones cannot be."""
-    queue = RedisJobQueue(store)
+    queue = backend.queue
     waiting, running = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
     await queue.claim("w1", 1, LEASE)
     with pytest.raises(IllegalTransitionError):
@@ -305,10 +293,10 @@ async def test_cancel_only_waiting_runs(store: RedisStore) -> None:
         await queue.cancel("nope")
 
 
-async def test_history_pages_newest_first_and_filters(store: RedisStore) -> None:
+async def test_history_pages_newest_first_and_filters(backend: Backend) -> None:
     """History lists newest first, page by page, per job and by state."""
-    queue, history = RedisJobQueue(store), RedisRunHistory(store)
-    clock = _clock(store)
+    queue, history = backend.queue, backend.history
+    clock = backend.clock
     ids = []
     for i in range(5):
         [e] = await queue.enqueue([EnqueueRequest("a" if i % 2 else "b", {"i": i})])
@@ -333,10 +321,10 @@ async def test_history_pages_newest_first_and_filters(store: RedisStore) -> None
     assert [r.id for r in done.items] == [claim.run.id]
 
 
-async def test_clean_removes_old_finished_runs_only(store: RedisStore) -> None:
+async def test_clean_removes_old_finished_runs_only(backend: Backend) -> None:
     """Cleaning drops finished runs older than the cut-off and keeps waiting ones."""
-    queue, history = RedisJobQueue(store), RedisRunHistory(store)
-    clock = _clock(store)
+    queue, history = backend.queue, backend.history
+    clock = backend.clock
     old_done, old_waiting = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
     [claim] = await queue.claim("w1", 1, LEASE)
     await queue.finish(claim, Succeeded())

@@ -196,13 +196,17 @@ class JobQueue(Protocol):
         """Return claimed but unstarted runs to the front of their queue, no stall counted."""
         ...
 
-    async def recover_stalled(self, max_stalls: int) -> list[Run]:
-        """Requeue runs whose lease expired, counting a stall; a run stalled more than
-        `max_stalls` times counts as a failed attempt instead. Returns the runs moved."""
-        ...
+    async def reap(
+        self, max_stalls: int, lease: timedelta, limit: int = 100
+    ) -> tuple[list[str], list[Claim]]:
+        """Recover runs whose lease expired, counting a stall on each.
 
-    async def promote_due(self) -> int:
-        """Move delayed runs and retries whose time has come to their ready queue."""
+        A run stalled at most `max_stalls` times goes back to the front of its queue (its id
+        is in the first list). One stalled more often is returned as a claim held by the
+        reaper, under a fresh token and lease, so the caller can settle it as a failed
+        attempt with the job's retry policy. Delayed runs becoming due are promoted by
+        `exchange`, so no separate call is needed for them.
+        """
         ...
 
     async def cancel(self, run_id: str) -> Run:

@@ -84,7 +84,7 @@ class Keys:
         return f"{self.base}:paused-jobs"
 
     def idempotency(self, key: str) -> str:
-        """String: the run id an idempotency key was first used for (expires with its window)."""
+        """String: ``"<run id> <expiry ms>"`` for an idempotency key, while its window lasts."""
         return f"{self.base}:idem:{key}"
 
     @property

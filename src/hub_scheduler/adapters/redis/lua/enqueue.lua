@@ -12,10 +12,16 @@ for i = 0, count - 1 do
   local idk, window, org = ARGV[b + 8], ARGV[b + 9], ARGV[b + 10]
   local existing = false
   if idk ~= '' then
+    -- The value is "<run id> <expiry ms>": the window follows the caller's clock (so a fake
+    -- clock in tests moves it); PX only lets Redis drop the key afterwards.
     local idem_key = P .. ':idem:' .. idk
-    existing = redis.call('GET', idem_key)
+    local seen = redis.call('GET', idem_key)
+    if seen then
+      local sep = string.find(seen, ' ', 1, true)
+      if tonumber(string.sub(seen, sep + 1)) > now then existing = string.sub(seen, 1, sep - 1) end
+    end
     if not existing then
-      redis.call('SET', idem_key, id, 'PX', window)
+      redis.call('SET', idem_key, id .. ' ' .. (now + tonumber(window)), 'PX', window)
     end
   end
   if existing then
