@@ -7,6 +7,7 @@ concrete adapters (Redis or fakeredis, the system clock, the notifier).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -33,6 +34,9 @@ from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 
 H = TypeVar("H", bound=Handler)
 
+#: Environment variable naming the Redis a `Hub` uses when none is passed.
+REDIS_URL_ENV = "HUB_SCHEDULER_REDIS_URL"
+
 
 @attrs.frozen
 class Job:
@@ -49,8 +53,8 @@ class Hub:
     """Jobs, queue and workers of one application.
 
     Args:
-        url: ``redis://host:port/db`` for production, ``memory://`` (the default) to run
-            everything in this process on fakeredis.
+        url: ``redis://host:port/db`` for production, ``memory://`` to run everything in
+            this process on fakeredis. Default: ``$HUB_SCHEDULER_REDIS_URL``, else memory.
         prefix: key prefix; hubs with different prefixes share a Redis without meeting.
         clock: where time comes from (tests pass a `FakeClock`).
         notifier: told about dead-lettered runs (default: an ERROR log record).
@@ -65,14 +69,16 @@ class Hub:
 
     def __init__(
         self,
-        url: str = "memory://",
+        url: str | None = None,
         *,
         prefix: str = "hub",
         clock: Clock | None = None,
         notifier: Notifier | None = None,
         retention: timedelta = timedelta(days=90),
     ) -> None:
+        url = url or os.environ.get(REDIS_URL_ENV) or "memory://"
         self.url = url
+        self.prefix = prefix
         self.clock: Clock = clock or SystemClock()
         self.notifier: Notifier = notifier or LoggingNotifier()
         self.registry = Registry()
@@ -82,6 +88,18 @@ class Hub:
         self.queue = RedisJobQueue(self.store)
         self.dead_letters = RedisDeadLetters(self.store)
         self.history = RedisRunHistory(self.store)
+
+    def with_url(self, url: str) -> Hub:
+        """The same hub (jobs, prefix, clock, notifier, retention) on another store."""
+        other = Hub(
+            url,
+            prefix=self.prefix,
+            clock=self.clock,
+            notifier=self.notifier,
+            retention=self.store.retention,
+        )
+        other.registry = self.registry
+        return other
 
     # --- registering -----------------------------------------------------------------------
 

@@ -1,0 +1,5 @@
+"""``python -m hub_scheduler`` runs the CLI."""
+
+from hub_scheduler.entrypoints.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""`hub-scheduler worker APP`: runs an app's jobs; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+
+import pytest
+from click.testing import CliRunner
+
+from hub_scheduler import Hub
+from hub_scheduler.entrypoints.cli import cli
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        ("no_colon", "APP must look like 'package.module:hub'"),
+        ("tests.cli.nowhere:hub", "cannot import 'tests.cli.nowhere'"),
+        ("tests.cli.sample_app:missing", "must be a hub_scheduler.Hub, found nothing"),
+        ("tests.cli.sample_app:not_a_hub", "must be a hub_scheduler.Hub, found int"),
+    ],
+)
+def test_bad_app_is_one_clear_line_and_exit_2(app: str, message: str) -> None:
+    """A wrong APP path exits 2 with the reason and no traceback."""
+    result = CliRunner().invoke(cli, ["worker", app])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_redis_is_one_clear_line() -> None:
+    """A Redis that does not answer: exit 1 with one line naming the URL."""
+    result = CliRunner().invoke(
+        cli, ["worker", "tests.cli.sample_app:hub", "--redis-url", "redis://127.0.0.1:1/0"]
+    )
+    assert result.exit_code == 1
+    assert "cannot reach Redis at redis://127.0.0.1:1/0" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.redis
+async def test_worker_process_runs_jobs_and_stops_cleanly_on_sigterm(redis_url: str) -> None:
+    """A worker process runs an enqueued job, then exits 0 on SIGTERM."""
+    prefix = f"hubtest-{uuid.uuid4().hex[:10]}"
+    env = {**os.environ, "SAMPLE_PREFIX": prefix, "HUB_SCHEDULER_REDIS_URL": redis_url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub_scheduler", "worker", "tests.cli.sample_app:hub",
+        env=env, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with Hub(redis_url, prefix=prefix) as hub:
+        hub.job("record")(lambda _: None)  # registered so enqueue knows the name
+        try:
+            run_id = await hub.enqueue("record")
+            ran = await hub.client.blpop([f"{{{prefix}}}:test:ran"], timeout=20)
+            assert ran is not None
+            assert ran[1] == run_id.encode()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                _, stderr = await process.communicate()
+        assert process.returncode == 0, stderr.decode()
+        keys = [k async for k in hub.client.scan_iter(match=f"{{{prefix}}}*")]
+        await hub.client.delete(*keys)
