@@ -49,6 +49,7 @@ class WebhookNotifier:
     url: str
     timeout: float = 5.0
     attempts: int = 3
+    backoff: float = 0.5
     client: httpx.AsyncClient | None = None
     _pending: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
 
@@ -73,7 +74,8 @@ class WebhookNotifier:
                         return
                 except httpx.HTTPError as exc:
                     logger.debug("webhook try %d failed: %s", attempt, type(exc).__name__)
-                await asyncio.sleep(0.5 * 2**attempt)
+                if attempt < self.attempts:
+                    await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             logger.error("webhook for dead run %s not delivered", body["run_id"])
         finally:
             if self.client is None:
