@@ -178,33 +178,34 @@ class RedisJobQueue:
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """See `JobQueue.enqueue`; batches of `ENQUEUE_BATCH` runs per round trip."""
         now = self.store.now_ms()
-        encoded: list[list[str | int]] = []
+        encoded: list[list[str]] = []
         for request in requests:
             payload = encode_payload(request.job, request.payload, self.store.payload_limit)
             key = request.idempotency_key or ""
             if len(key) > IDEMPOTENCY_KEY_MAX:
                 raise ValueError(f"idempotency key longer than {IDEMPOTENCY_KEY_MAX} characters")
+            window = max(1, request.idempotency_window // timedelta(milliseconds=1))
             encoded.append(
                 [
                     new_run_id(),
                     request.job,
-                    int(request.priority),
-                    to_ms(request.run_at) if request.run_at else 0,
+                    str(int(request.priority)),
+                    str(to_ms(request.run_at)) if request.run_at else "0",
                     request.trigger.value,
                     payload,
                     request.schedule_id or "",
-                    to_ms(request.slot) if request.slot else "",
+                    str(to_ms(request.slot)) if request.slot else "",
                     key,
-                    max(1, request.idempotency_window // timedelta(milliseconds=1)),
+                    str(window),
                     request.origin_run_id or "",
                 ]
             )
-        answers: list[Enqueued] = []
+        answers = [Enqueued(run[0]) for run in encoded]
         for start in range(0, len(encoded), ENQUEUE_BATCH):
-            batch = encoded[start : start + ENQUEUE_BATCH]
-            flat = [value for run in batch for value in run]
-            replies = await self.store.run("enqueue", now, len(batch), *flat)
-            answers.extend(Enqueued(to_text(rid), bool(created)) for rid, created in replies)
+            batch = json.dumps(encoded[start : start + ENQUEUE_BATCH], ensure_ascii=False)
+            repeats = await self.store.run("enqueue", now, batch)
+            for i in range(0, len(repeats), 2):
+                answers[start + int(repeats[i])] = Enqueued(to_text(repeats[i + 1]), created=False)
         return answers
 
     async def exchange(

@@ -1,15 +1,15 @@
--- Enqueue a batch of runs. ARGV: P, now_ms, count, then 11 values per run:
--- id, job, pri, due_ms, trigger, payload, schedule_id, slot, idempotency key, window_ms, origin.
--- Returns {id, created} per run; created is 0 when the idempotency key was already used.
+-- Enqueue a batch of runs. ARGV: P, now_ms, batch — a JSON array with one array of strings per
+-- run: [id, job, pri, due_ms, trigger, payload, schedule_id, slot, idempotency key, window_ms,
+-- origin] (one argument for the batch keeps the client's encoding cost low).
+-- Returns a flat list {index, first run id, ...} for runs whose idempotency key was already
+-- used within its window (those enqueue nothing); every other run was created.
 local now = tonumber(ARGV[2])
-local count = tonumber(ARGV[3])
-local out = {}
+local batch = cjson.decode(ARGV[3])
+local repeats = {}
 local woke = false
-for i = 0, count - 1 do
-  local b = 4 + i * 11
-  local id, job, pri, due = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local trg, pl, sch, slot = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6], ARGV[b + 7]
-  local idk, window, org = ARGV[b + 8], ARGV[b + 9], ARGV[b + 10]
+for i, run in ipairs(batch) do
+  local id, job, pri, due, trg, pl = run[1], run[2], run[3], run[4], run[5], run[6]
+  local sch, slot, idk, window, org = run[7], run[8], run[9], run[10], run[11]
   local existing = false
   if idk ~= '' then
     -- The value is "<run id> <expiry ms>": the window follows the caller's clock (so a fake
@@ -25,11 +25,11 @@ for i = 0, count - 1 do
     end
   end
   if existing then
-    out[#out + 1] = {existing, 0}
-  else
-    if create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org) then woke = true end
-    out[#out + 1] = {id, 1}
+    repeats[#repeats + 1] = i - 1
+    repeats[#repeats + 1] = existing
+  elseif create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org) then
+    woke = true
   end
 end
 if woke then wake() end
-return out
+return repeats
