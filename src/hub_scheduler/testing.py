@@ -3,21 +3,72 @@
 Every fake is a plain in-memory object that raises the same errors as the real adapter
 and passes the same contract suite. `FakeClock` lets a test move time forward instead of
 sleeping: code that awaits ``clock.sleep(...)`` wakes when the test advances past its deadline.
+
+The queue-side fakes (`FakeJobQueue`, `FakeDeadLetters`, `FakeRunHistory`) share one
+`FakeStore`, as the Redis adapters share one Redis:
+
+    >>> store = FakeStore(FakeClock())
+    >>> queue, dead, history = FakeJobQueue(store), FakeDeadLetters(store), FakeRunHistory(store)
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
+import itertools
+import json
+import secrets
+from collections import deque
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import attrs
 
-from hub_scheduler.domain.model import Run
-from hub_scheduler.domain.ports import AuditEntry, Page
+from hub_scheduler.domain.errors import (
+    DeadLetterNotFoundError,
+    IllegalTransitionError,
+    PayloadError,
+    RunNotFoundError,
+)
+from hub_scheduler.domain.model import Payload, Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.ports import (
+    AuditEntry,
+    Claim,
+    Clock,
+    Enqueued,
+    EnqueueRequest,
+    Exchange,
+    Failed,
+    Outcome,
+    Page,
+    QueueSnapshot,
+    WorkerInfo,
+)
+from hub_scheduler.domain.retry import GiveUp
 
-__all__ = ["FakeAuditLog", "FakeClock", "FakeNotifier"]
+__all__ = [
+    "FakeAuditLog",
+    "FakeClock",
+    "FakeDeadLetters",
+    "FakeJobQueue",
+    "FakeNotifier",
+    "FakeRunHistory",
+    "FakeStore",
+]
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+#: The same defaults and limits as the Redis adapter's.
+DEFAULT_PAYLOAD_LIMIT = 512 * 1024
+IDEMPOTENCY_KEY_MAX = 200
+#: The worker id a run held by `FakeJobQueue.reap` carries.
+REAPER = "reaper"
+
+_T = TypeVar("_T")
+_MS = timedelta(milliseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WAITING = frozenset({RunState.QUEUED, RunState.DELAYED, RunState.RETRY_SCHEDULED})
+_FINAL = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
 
 
 def _as_delta(value: timedelta | float) -> timedelta:
@@ -132,3 +183,561 @@ class FakeAuditLog:
         items = tuple(newest_first[start : start + limit])
         more = start + limit < len(newest_first)
         return Page(items, str(start + limit) if more else None)
+
+
+# --- queue, dead letters, history -----------------------------------------------------------
+
+
+def _stamp(instant: datetime) -> datetime:
+    """`instant` cut to whole milliseconds, the precision the Redis adapter stores."""
+    return _EPOCH + (instant - _EPOCH) // _MS * _MS
+
+
+def _whole_ms(span: timedelta) -> timedelta:
+    return span // _MS * _MS
+
+
+def _new_run_id() -> str:
+    return secrets.token_hex(8)
+
+
+def _checked_payload(job: str, payload: Payload, limit: int) -> dict[str, Any]:
+    """The payload after a JSON round trip, or `PayloadError` saying why it cannot be stored."""
+    if not isinstance(payload, Mapping):
+        raise PayloadError(job, f"it must be a JSON object (a dict), not {type(payload).__name__}")
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(job, f"it is not JSON-encodable ({exc})") from None
+    size = len(text.encode())
+    if size > limit:
+        raise PayloadError(job, f"it is {size} bytes encoded; the limit is {limit}")
+    decoded: dict[str, Any] = json.loads(text)
+    return decoded
+
+
+def _page(
+    rows: Sequence[tuple[tuple[datetime, int], _T]], cursor: str | None, limit: int
+) -> Page[_T]:
+    """One page of `rows` (sorted newest first by their key).
+
+    The cursor names the key of the last row handed out, so rows added or removed between
+    pages neither repeat nor skip any other row.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if cursor:
+        at, _, serial = cursor.rpartition("|")
+        after = (datetime.fromisoformat(at), int(serial))
+        rows = [row for row in rows if row[0] < after]
+    shown = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last_at, last_serial = shown[-1][0]
+        next_cursor = f"{last_at.isoformat()}|{last_serial}"
+    return Page(tuple(item for _, item in shown), next_cursor)
+
+
+@attrs.define
+class FakeStore:
+    """The state one hub's queue-side fakes share, as the Redis adapters share one Redis.
+
+    Instants are recorded in whole milliseconds, as the Redis adapter records them.
+
+    Attributes:
+        clock: where every instant comes from.
+        payload_limit: the largest payload accepted, in bytes of compact UTF-8 JSON.
+        runs: every run's latest state, by id (the run history).
+        tokens: each run's fencing token; it grows with every claim.
+        ready: run ids ready to start, per priority, next to be claimed first.
+        delayed: delayed runs and waiting retries: run id -> due instant.
+        active: claimed runs: run id -> lease deadline, in order of claim.
+        dead: the dead-letter queue: run id -> time of death.
+        paused: True while the whole queue is paused.
+        paused_jobs: names of paused jobs.
+        parked: ready runs of paused jobs, per job, in the order they were met.
+        idempotency: idempotency key -> (first run id, end of its window).
+        workers: worker id -> (what it last reported, when that report expires).
+    """
+
+    clock: Clock = attrs.field(factory=FakeClock)
+    payload_limit: int = DEFAULT_PAYLOAD_LIMIT
+    runs: dict[str, Run] = attrs.field(factory=dict)
+    tokens: dict[str, int] = attrs.field(factory=dict)
+    ready: dict[Priority, deque[str]] = attrs.field(
+        factory=lambda: {priority: deque() for priority in sorted(Priority)}
+    )
+    delayed: dict[str, datetime] = attrs.field(factory=dict)
+    active: dict[str, datetime] = attrs.field(factory=dict)
+    dead: dict[str, datetime] = attrs.field(factory=dict)
+    paused: bool = False
+    paused_jobs: set[str] = attrs.field(factory=set)
+    parked: dict[str, deque[str]] = attrs.field(factory=dict)
+    idempotency: dict[str, tuple[str, datetime]] = attrs.field(factory=dict)
+    workers: dict[str, tuple[WorkerInfo, datetime]] = attrs.field(factory=dict)
+    # Creation order of runs: breaks ties between equal instants in listings and cursors.
+    _serials: dict[str, int] = attrs.field(factory=dict, init=False)
+    _counter: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
+
+    def now(self) -> datetime:
+        """The clock's now, in whole milliseconds."""
+        return _stamp(self.clock.now())
+
+    def add(self, run: Run) -> None:
+        """Store a new run and put it in line: at the back of its ready list, or delayed."""
+        self.runs[run.id] = run
+        self.tokens[run.id] = 0
+        self._serials[run.id] = next(self._counter)
+        if run.state is RunState.DELAYED and run.run_at is not None:
+            self.delayed[run.id] = run.run_at
+        else:
+            self.ready[run.priority].append(run.id)
+
+    def forget(self, run_id: str) -> None:
+        """Remove a run from the history and the dead letters."""
+        self.runs.pop(run_id, None)
+        self.tokens.pop(run_id, None)
+        self._serials.pop(run_id, None)
+        self.dead.pop(run_id, None)
+
+    def order(self, run_id: str, at: datetime) -> tuple[datetime, int]:
+        """The sort key of `run_id` in a listing by instant `at`: ties go by creation order."""
+        return at, self._serials[run_id]
+
+
+@attrs.define
+class FakeJobQueue:
+    """A `JobQueue` over a `FakeStore`: deques per priority, lease deadlines, pause flags."""
+
+    store: FakeStore
+
+    async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """Enqueue runs in order; see `JobQueue.enqueue`.
+
+        Raises:
+            PayloadError: a payload is not a JSON object or is over `FakeStore.payload_limit`;
+                nothing of the call is stored.
+            ValueError: an idempotency key is longer than `IDEMPOTENCY_KEY_MAX` characters.
+        """
+        store = self.store
+        payloads = []
+        for request in requests:
+            payloads.append(_checked_payload(request.job, request.payload, store.payload_limit))
+            if len(request.idempotency_key or "") > IDEMPOTENCY_KEY_MAX:
+                raise ValueError(f"idempotency key longer than {IDEMPOTENCY_KEY_MAX} characters")
+        now = store.now()
+        answers: list[Enqueued] = []
+        for request, payload in zip(requests, payloads, strict=True):
+            run_id = _new_run_id()
+            key = request.idempotency_key
+            if key:
+                seen = store.idempotency.get(key)
+                if seen is not None and seen[1] > now:
+                    answers.append(Enqueued(seen[0], created=False))
+                    continue
+                window = max(_MS, _whole_ms(request.idempotency_window))
+                store.idempotency[key] = (run_id, now + window)
+            store.add(
+                Run.new(
+                    id=run_id,
+                    job=request.job,
+                    now=now,
+                    payload=payload,
+                    priority=request.priority,
+                    run_at=_stamp(request.run_at) if request.run_at else None,
+                    trigger=request.trigger,
+                    schedule_id=request.schedule_id or None,
+                    slot=_stamp(request.slot) if request.slot else None,
+                    idempotency_key=key or None,
+                    origin_run_id=request.origin_run_id or None,
+                )
+            )
+            answers.append(Enqueued(run_id))
+        return answers
+
+    async def exchange(
+        self,
+        worker: str,
+        settled: Sequence[tuple[Claim, Outcome]],
+        want: int,
+        lease: timedelta,
+    ) -> Exchange:
+        """Settle finished attempts, promote due delayed runs, claim up to `want` runs.
+
+        See `JobQueue.exchange`. A settled claim whose token is stale gets False in
+        ``applied`` and changes nothing.
+        """
+        now = self.store.clock.now()
+        applied = tuple(self._settle(claim, outcome) for claim, outcome in settled)
+        self._promote()
+        claims = self._take(worker, want, now, lease)
+        next_due = min(self.store.delayed.values(), default=None)
+        return Exchange(applied=applied, claims=tuple(claims), next_due=next_due)
+
+    async def claim(self, worker: str, limit: int, lease: timedelta) -> list[Claim]:
+        """Take up to `limit` ready runs; see `JobQueue.claim`."""
+        return list((await self.exchange(worker, (), limit, lease)).claims)
+
+    async def finish(self, claim: Claim, outcome: Outcome) -> Run | None:
+        """Record an attempt's outcome; see `JobQueue.finish`.
+
+        Returns:
+            The run in its new state, or None when the claim's token is stale.
+        """
+        result = await self.exchange(claim.run.worker or "", [(claim, outcome)], 0, timedelta(0))
+        return self.store.runs.get(claim.run.id) if result.applied[0] else None
+
+    async def renew(self, worker: str, claims: Sequence[Claim], lease: timedelta) -> list[str]:
+        """Extend the leases `worker` holds; returns the ids of runs it no longer holds."""
+        store = self.store
+        deadline = store.now() + _whole_ms(lease)
+        lost = []
+        for claim in claims:
+            run_id = claim.run.id
+            run = store.runs.get(run_id)
+            if (
+                run is not None
+                and run.state is RunState.ACTIVE
+                and store.tokens[run_id] == claim.token
+                and run.worker == worker
+            ):
+                if run_id in store.active:
+                    store.active[run_id] = deadline
+            else:
+                lost.append(run_id)
+        return lost
+
+    async def hand_back(self, claims: Sequence[Claim]) -> None:
+        """Put claimed, unstarted runs back at the front of their queue, in their order.
+
+        Claims whose token is stale are ignored.
+        """
+        store = self.store
+        # Each goes to the front, so walking from the last leaves the first claim first.
+        for claim in reversed(claims):
+            run_id = claim.run.id
+            run = store.runs.get(run_id)
+            if run is None or run.state is not RunState.ACTIVE:
+                continue
+            if store.tokens[run_id] != claim.token:
+                continue
+            store.active.pop(run_id, None)
+            store.runs[run_id] = run.handed_back()
+            store.ready[run.priority].appendleft(run_id)
+
+    async def reap(
+        self, max_stalls: int, lease: timedelta, limit: int = 100
+    ) -> tuple[list[str], list[Claim]]:
+        """Recover up to `limit` runs whose lease expired; see `JobQueue.reap`.
+
+        Returns:
+            The ids requeued at the front of their queue, and the runs stalled more than
+            `max_stalls` times, held by `REAPER` under a fresh token and lease.
+        """
+        store = self.store
+        now = store.clock.now()
+        stamp = _stamp(now)
+        by_deadline = sorted(store.active.items(), key=lambda item: item[1])
+        expired = [run_id for run_id, deadline in by_deadline if deadline <= stamp][:limit]
+        requeued: list[str] = []
+        held: list[Claim] = []
+        # Each requeued run goes to the front: walking from the latest deadline leaves the
+        # earliest claim first in line.
+        for run_id in reversed(expired):
+            run = store.runs.get(run_id)
+            if run is None or run.state is not RunState.ACTIVE:
+                del store.active[run_id]
+            elif run.stalls + 1 <= max_stalls:
+                del store.active[run_id]
+                store.runs[run_id] = run.stalled()
+                store.ready[run.priority].appendleft(run_id)
+                requeued.append(run_id)
+            else:
+                store.tokens[run_id] += 1
+                run = attrs.evolve(run, stalls=run.stalls + 1, worker=REAPER)
+                store.runs[run_id] = run
+                store.active[run_id] = stamp + _whole_ms(lease)
+                held.append(Claim(run, store.tokens[run_id], now + lease))
+        return requeued, held
+
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a queued, delayed or retry-waiting run.
+
+        Raises:
+            RunNotFoundError: no run has this id.
+            IllegalTransitionError: the run is active or finished.
+        """
+        store = self.store
+        run = store.runs.get(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        if run.state not in _WAITING:
+            raise IllegalTransitionError(run_id, run.state.value, RunState.CANCELLED.value)
+        store.delayed.pop(run_id, None)
+        for line in (store.ready[run.priority], store.parked.get(run.job, deque[str]())):
+            if run_id in line:
+                line.remove(run_id)
+        cancelled = attrs.evolve(run.cancelled(store.now()), run_at=None)
+        store.runs[run_id] = cancelled
+        return cancelled
+
+    async def pause(self, job: str | None = None) -> None:
+        """Pause the whole queue, or one job; see `JobQueue.pause`."""
+        if job is None:
+            self.store.paused = True
+        else:
+            self.store.paused_jobs.add(job)
+
+    async def resume(self, job: str | None = None) -> None:
+        """Undo `pause`; a job's parked runs go back to the front of their queues, in order."""
+        store = self.store
+        if job is None:
+            store.paused = False
+            return
+        store.paused_jobs.discard(job)
+        for run_id in reversed(store.parked.pop(job, deque[str]())):
+            run = store.runs.get(run_id)
+            if run is not None:
+                store.ready[run.priority].appendleft(run_id)
+
+    async def snapshot(self, worker_ttl: timedelta = timedelta(seconds=30)) -> QueueSnapshot:
+        """The queue's health now; workers count as live if seen within `worker_ttl`."""
+        store = self.store
+        now = store.clock.now()
+        parked = [store.parked[job] for job in store.paused_jobs if job in store.parked]
+        # The next run of each line is the oldest waiting one of that line.
+        fronts = [line[0] for line in (*store.ready.values(), *parked) if line]
+        oldest = min(
+            (store.runs[run_id].enqueued_at for run_id in fronts if run_id in store.runs),
+            default=None,
+        )
+        seen_since = _stamp(now) - _whole_ms(worker_ttl)
+        live = sorted(
+            (
+                info
+                for info, expires in store.workers.values()
+                if info.seen_at >= seen_since and expires > now
+            ),
+            key=lambda info: info.seen_at,
+        )
+        return QueueSnapshot(
+            depth={priority: len(store.ready[priority]) for priority in sorted(Priority)},
+            delayed=len(store.delayed),
+            active=len(store.active),
+            dead=len(store.dead),
+            paused=store.paused,
+            paused_jobs=frozenset(store.paused_jobs),
+            parked=sum(len(line) for line in parked),
+            oldest_waiting=now - oldest if oldest is not None else None,
+            workers=tuple(live),
+        )
+
+    async def heartbeat(self, info: WorkerInfo, ttl: timedelta) -> None:
+        """Record that a worker is alive (shown in `snapshot` until `ttl` has passed)."""
+        now = self.store.clock.now()
+        self.store.workers[info.id] = (
+            attrs.evolve(info, seen_at=_stamp(info.seen_at)),
+            now + _whole_ms(ttl),
+        )
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """Remove a stopped worker from the live list."""
+        self.store.workers.pop(worker_id, None)
+
+    def _settle(self, claim: Claim, outcome: Outcome) -> bool:
+        store = self.store
+        run_id = claim.run.id
+        run = store.runs.get(run_id)
+        if run is None or run.state is not RunState.ACTIVE or store.tokens[run_id] != claim.token:
+            return False
+        now = store.now()
+        store.active.pop(run_id, None)
+        if isinstance(outcome, Failed):
+            run = run.failed(now, outcome.error, outcome.decision)
+            if isinstance(outcome.decision, GiveUp):
+                store.dead[run_id] = now
+            elif run.run_at is not None:
+                store.delayed[run_id] = run.run_at
+        else:
+            run = run.succeeded(now)
+        store.runs[run_id] = run
+        return True
+
+    def _promote(self) -> None:
+        store = self.store
+        now = store.now()
+        due = sorted(
+            ((run_id, at) for run_id, at in store.delayed.items() if at <= now),
+            key=lambda item: item[1],
+        )
+        for run_id, _ in due:
+            del store.delayed[run_id]
+            run = store.runs.get(run_id)
+            if run is not None and run.state in (RunState.DELAYED, RunState.RETRY_SCHEDULED):
+                store.runs[run_id] = run.due()
+                store.ready[run.priority].append(run_id)
+
+    def _take(self, worker: str, want: int, now: datetime, lease: timedelta) -> list[Claim]:
+        store = self.store
+        claims: list[Claim] = []
+        if want <= 0 or store.paused:
+            return claims
+        stamp = _stamp(now)
+        for priority in sorted(Priority):
+            line = store.ready[priority]
+            while len(claims) < want and line:
+                run_id = line.popleft()
+                run = store.runs.get(run_id)
+                if run is None or run.state is not RunState.QUEUED:
+                    continue  # cancelled or cleaned while waiting: nothing to run
+                if run.job in store.paused_jobs:
+                    store.parked.setdefault(run.job, deque()).append(run_id)
+                    continue
+                store.tokens[run_id] += 1
+                run = run.started(stamp, worker)
+                store.runs[run_id] = run
+                store.active[run_id] = stamp + _whole_ms(lease)
+                claims.append(Claim(run, store.tokens[run_id], now + lease))
+            if len(claims) >= want:
+                break
+        return claims
+
+
+@attrs.define
+class FakeDeadLetters:
+    """`DeadLetters` over a `FakeStore`: dead run ids by time of death."""
+
+    store: FakeStore
+
+    async def list(self, cursor: str | None = None, limit: int = 50) -> Page[Run]:
+        """Dead runs, newest first; pass the page's ``next_cursor`` for the next page.
+
+        Raises:
+            ValueError: `limit` is less than 1, or `cursor` was not made by this method.
+        """
+        store = self.store
+        rows = sorted(
+            ((store.order(run_id, at), store.runs[run_id]) for run_id, at in store.dead.items()),
+            key=lambda row: row[0],
+            reverse=True,
+        )
+        return _page(rows, cursor, limit)
+
+    async def get(self, run_id: str) -> Run:
+        """One dead run.
+
+        Raises:
+            DeadLetterNotFoundError: `run_id` is not in the dead letters.
+        """
+        if run_id not in self.store.dead:
+            raise DeadLetterNotFoundError(run_id)
+        return self.store.runs[run_id]
+
+    async def retry(self, run_id: str) -> str:
+        """Enqueue a new run (attempt 1) linked to the dead one, which leaves the dead letters.
+
+        Returns:
+            The new run's id.
+
+        Raises:
+            DeadLetterNotFoundError: `run_id` is not in the dead letters.
+        """
+        store = self.store
+        if store.dead.pop(run_id, None) is None:
+            raise DeadLetterNotFoundError(run_id)
+        dead = store.runs[run_id]
+        new_id = _new_run_id()
+        store.add(
+            Run.new(
+                id=new_id,
+                job=dead.job,
+                now=store.now(),
+                payload=json.loads(json.dumps(dead.payload)),
+                priority=dead.priority,
+                trigger=RunTrigger.DEAD_LETTER_RETRY,
+                origin_run_id=run_id,
+            )
+        )
+        return new_id
+
+    async def retry_all(self) -> builtins.list[str]:
+        """`retry` every dead letter; returns the new run ids, oldest dead letter first."""
+        store = self.store
+        oldest_first = sorted(
+            store.dead, key=lambda run_id: store.order(run_id, store.dead[run_id])
+        )
+        return [await self.retry(run_id) for run_id in oldest_first]
+
+    async def delete(self, run_id: str) -> None:
+        """Forget one dead letter (its run stays in the history).
+
+        Raises:
+            DeadLetterNotFoundError: `run_id` is not in the dead letters.
+        """
+        if self.store.dead.pop(run_id, None) is None:
+            raise DeadLetterNotFoundError(run_id)
+
+    async def purge(self) -> int:
+        """Forget every dead letter; returns how many there were."""
+        count = len(self.store.dead)
+        self.store.dead.clear()
+        return count
+
+
+@attrs.define
+class FakeRunHistory:
+    """`RunHistory` over a `FakeStore`: every run's latest state, by id."""
+
+    store: FakeStore
+
+    async def get(self, run_id: str) -> Run:
+        """One run.
+
+        Raises:
+            RunNotFoundError: no run has this id, or it has been cleaned.
+        """
+        run = self.store.runs.get(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
+
+    async def list(
+        self,
+        *,
+        job: str | None = None,
+        states: frozenset[RunState] | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Run]:
+        """Runs newest first by enqueue time, optionally of one job and some states.
+
+        Raises:
+            ValueError: `limit` is less than 1, or `cursor` was not made by this method.
+        """
+        store = self.store
+        rows = sorted(
+            (
+                (store.order(run.id, run.enqueued_at), run)
+                for run in store.runs.values()
+                if (job is None or run.job == job) and (states is None or run.state in states)
+            ),
+            key=lambda row: row[0],
+            reverse=True,
+        )
+        return _page(rows, cursor, limit)
+
+    async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
+        """Delete finished runs enqueued before `older_than` (only `states`, when given).
+
+        Returns:
+            How many runs were deleted. Runs still waiting or active are never deleted.
+        """
+        store = self.store
+        allowed = (states or _FINAL) & _FINAL
+        cut = _stamp(older_than)
+        doomed = [
+            run.id for run in store.runs.values() if run.enqueued_at < cut and run.state in allowed
+        ]
+        for run_id in doomed:
+            store.forget(run_id)
+        return len(doomed)

@@ -1,4 +1,5 @@
-"""One suite, every backend: ``memory`` (fakeredis + lupa) and ``redis`` (a real server)."""
+"""One suite, every backend: ``fake`` (`hub_scheduler.testing`), ``memory`` (fakeredis + lupa)
+and ``redis`` (a real server)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from hub_scheduler.adapters.redis.store import (
     RedisRunHistory,
     RedisStore,
 )
-from hub_scheduler.testing import FakeClock
+from hub_scheduler.domain.ports import DeadLetters, JobQueue, RunHistory
+from hub_scheduler.testing import (
+    FakeClock,
+    FakeDeadLetters,
+    FakeJobQueue,
+    FakeRunHistory,
+    FakeStore,
+)
 
 PAYLOAD_LIMIT = 64 * 1024
 
@@ -25,16 +33,27 @@ PAYLOAD_LIMIT = 64 * 1024
 class Backend:
     """The queue-side ports of one backend, sharing one fake clock."""
 
-    queue: RedisJobQueue
-    dead: RedisDeadLetters
-    history: RedisRunHistory
+    queue: JobQueue
+    dead: DeadLetters
+    history: RunHistory
     clock: FakeClock
     payload_limit: int
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["fake", "memory", "redis"])
 async def backend(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[Backend]:
     """The ports on each backend, with a fake clock and a key prefix of their own."""
+    if request.param == "fake":
+        clock = FakeClock()
+        fake = FakeStore(clock, payload_limit=PAYLOAD_LIMIT)
+        yield Backend(
+            FakeJobQueue(fake),
+            FakeDeadLetters(fake),
+            FakeRunHistory(fake),
+            clock,
+            PAYLOAD_LIMIT,
+        )
+        return
     url = request.getfixturevalue("redis_url") if request.param == "redis" else "memory://"
     client = open_redis(url)
     try:

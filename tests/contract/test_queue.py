@@ -336,3 +336,16 @@ async def test_clean_removes_old_finished_runs_only(backend: Backend) -> None:
         await history.get(old_done.run_id)
     assert (await history.get(old_waiting.run_id)).state is RunState.QUEUED
     assert (await history.get(recent.run_id)).state is RunState.QUEUED
+
+
+async def test_runs_of_a_dead_worker_return_in_their_original_order(backend: Backend) -> None:
+    """Runs claimed together and recovered together are claimed again oldest first."""
+    queue, clock = backend.queue, backend.clock
+    for i in range(4):
+        await queue.enqueue([EnqueueRequest("job", {"i": i})])
+        clock.advance(0.001)
+    await queue.claim("dead-worker", 4, LEASE)  # one batch: one shared lease deadline
+    clock.advance(LEASE + timedelta(seconds=1))
+    requeued, _ = await queue.reap(1, LEASE)
+    assert len(requeued) == 4
+    assert [c.run.payload["i"] for c in await _claim_all(queue)] == [0, 1, 2, 3]

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import os
 import signal
 import sys
 from datetime import timedelta
@@ -63,8 +62,6 @@ def cli() -> None:
               help=f"Redis to work from (env {REDIS_URL_ENV}); overrides the app's.")  # fmt: skip
 def worker(app: str, concurrency: int, lease: float, grace: float, redis_url: str | None) -> None:
     """Run the jobs of APP ('module:attribute' naming a Hub) until SIGTERM or SIGINT."""
-    if redis_url:
-        os.environ[REDIS_URL_ENV] = redis_url
     hub = load_hub(app)
     if redis_url and hub.url != redis_url:
         hub = hub.with_url(redis_url)

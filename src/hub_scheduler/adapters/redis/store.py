@@ -345,17 +345,16 @@ class RedisJobQueue:
                 )
         return out
 
-    async def wakeups(self) -> AsyncIterator[None]:
-        """Yield whenever runs became ready (published by the scripts). Each read blocks at
-        most `BLOCK_SECONDS`, under redis-py's socket timeout; errors propagate to the caller,
-        which resubscribes."""
+    async def wakeups(self) -> AsyncIterator[bool]:
+        """Yield True whenever runs became ready (published by the scripts), and False after
+        each quiet `BLOCK_SECONDS`, so the reader can check whether to stop. Each read blocks
+        under redis-py's socket timeout; errors propagate to the caller, which resubscribes."""
         pubsub = self.store.client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self.store.keys.wake)
             while True:
                 message = await pubsub.get_message(timeout=BLOCK_SECONDS)
-                if message is not None:
-                    yield None
+                yield message is not None
         finally:
             with contextlib.suppress(RedisError, OSError, RuntimeError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -54,6 +54,8 @@ MAX_STALLS = 1
 FLUSH_WINDOW = 0.002
 #: Jobs typically shorter than this (seconds) let the worker claim one batch ahead.
 SHORT_JOB = 0.02
+#: Seconds added to each bounded wait while stopping.
+STOP_SLACK = 5.0
 #: On stop, how long to keep trying to save outcomes of finished jobs (Redis may be down).
 DRAIN_TIMEOUT = 10.0
 
@@ -137,7 +139,7 @@ class Worker:
     registry: Registry
     clock: Clock
     notifier: Notifier
-    wake: Callable[[], AsyncIterator[None]] | None = None
+    wake: Callable[[], AsyncIterator[bool]] | None = None
     settings: WorkerSettings = attrs.field(factory=WorkerSettings)
     retention: timedelta = timedelta(days=90)
     id: str = attrs.field(
@@ -156,6 +158,7 @@ class Worker:
     _settle_started: dict[asyncio.Future[bool], float] = attrs.field(factory=dict, init=False)
     _kick: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _claiming: bool = attrs.field(default=True, init=False)
+    _closed: bool = attrs.field(default=False, init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list, init=False)
     _main: asyncio.Task[None] | None = attrs.field(default=None, init=False)
@@ -301,14 +304,19 @@ class Worker:
             self._claiming = False
             finish.set()
             self._ready_event.set()
-            with contextlib.suppress(Exception):
-                await listening
+            # Every wait below is bounded: on Python 3.11, redis-py's use of asyncio.wait_for
+            # can swallow a cancellation (cpython#86296), so a stop must never hinge on one.
+            grace = self.settings.grace.total_seconds()
+            await asyncio.wait({listening}, timeout=grace + STOP_SLACK)
+            listening.cancel()
             await self._drain()
+            self._closed = True
             for task in self._tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            with contextlib.suppress(HubSchedulerError, RedisError):
-                await self.queue.forget_worker(self.id)
+            await asyncio.wait(self._tasks, timeout=STOP_SLACK)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_SLACK):
+                    await self.queue.forget_worker(self.id)
             logger.info("worker %s stopped", self.id)
 
     def _task_for(self) -> Callable[..., Awaitable[None]]:
@@ -339,7 +347,7 @@ class Worker:
         """The one loop that talks to Redis for claims and settlements."""
         backoff = 0.05
         wait: float | None = None  # None: go again at once
-        while True:
+        while not self._closed:
             if wait is not None:
                 await self._wait_kick(wait)
             self._kick.clear()
@@ -360,11 +368,19 @@ class Worker:
                 result = await self.queue.exchange(
                     self.id, [(c, o) for c, o, _ in batch], max(want, 0), self.settings.lease
                 )
-            except (BackendUnavailableError, RedisError) as exc:
+            except (BackendUnavailableError, RedisError, OSError) as exc:
                 self._settle = batch + self._settle
                 logger.warning(
                     "worker %s: Redis unavailable (%s); retry in %.2fs", self.id, exc, backoff
                 )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                wait = None
+                continue
+            except Exception:
+                # Never let the one loop that feeds the worker die: log, back off, go on.
+                self._settle = batch + self._settle
+                logger.exception("worker %s: unexpected error talking to Redis", self.id)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 wait = None
@@ -421,21 +437,29 @@ class Worker:
 
     async def _listen_wake(self) -> None:
         assert self.wake is not None
-        while True:
+        while not self._stop.is_set():
             try:
-                async for _ in self.wake():
-                    self._kick.set()
+                async for woken in self.wake():
+                    if self._stop.is_set():
+                        return
+                    if woken:
+                        self._kick.set()
             except (RedisError, OSError) as exc:
                 logger.debug("wake channel lost (%s); resubscribing", exc)
                 await asyncio.sleep(BLOCK_SECONDS / 4)
+            except Exception:  # polling still finds work; keep trying to get wake-ups back
+                logger.exception("wake channel failed; resubscribing")
+                await asyncio.sleep(BLOCK_SECONDS)
 
     async def _every(self, period: timedelta, action: Callable[[], Awaitable[None]]) -> None:
-        while True:
+        while not self._stop.is_set():
             await self.clock.sleep(period.total_seconds())
             try:
                 await action()
-            except (HubSchedulerError, RedisError) as exc:
+            except (HubSchedulerError, RedisError, OSError) as exc:
                 logger.warning("worker %s: %s failed: %s", self.id, action.__name__, exc)
+            except Exception:  # a maintenance loop must outlive any one failure
+                logger.exception("worker %s: %s failed", self.id, action.__name__)
 
     async def _renew(self) -> None:
         lost = await self.queue.renew(self.id, list(self._held.values()), self.settings.lease)

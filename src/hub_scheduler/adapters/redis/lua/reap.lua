@@ -7,8 +7,17 @@ local lease = tonumber(ARGV[3])
 local max_stalls = tonumber(ARGV[4])
 local active = P .. ':active'
 local ids = redis.call('ZRANGEBYSCORE', active, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+-- Runs claimed in one batch share a deadline; order them by enqueue time so that walking
+-- from the newest and pushing each to the front leaves the oldest first in line.
+local enqueued = {}
+for _, id in ipairs(ids) do
+  enqueued[id] = tonumber(redis.call('HGET', run_key(id), 'enq') or '0')
+end
+table.sort(ids, function(a, b)
+  if enqueued[a] ~= enqueued[b] then return enqueued[a] < enqueued[b] end
+  return a < b
+end)
 local requeued, held = {}, {}
--- Walk from the latest deadline so the earliest-claimed run ends up first in line.
 for i = #ids, 1, -1 do
   local id = ids[i]
   local rk = run_key(id)
