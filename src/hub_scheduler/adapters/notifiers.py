@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import attrs
-import httpx
 
 from hub_scheduler.domain.model import Run
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger("hub_scheduler.alerts")
 
@@ -60,6 +63,8 @@ class WebhookNotifier:
         task.add_done_callback(self._pending.discard)
 
     async def _deliver(self, body: dict[str, object]) -> None:
+        import httpx  # noqa: PLC0415 - only webhook users pay for importing it
+
         client = self.client or httpx.AsyncClient()
         try:
             for attempt in range(1, self.attempts + 1):

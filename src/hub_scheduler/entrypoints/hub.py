@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
-import fakeredis
 
 from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
-from hub_scheduler.adapters.redis.connection import is_memory, open_redis
+from hub_scheduler.adapters.redis.connection import open_redis
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.store import (
     RedisDeadLetters,
@@ -82,8 +81,7 @@ class Hub:
         self.clock: Clock = clock or SystemClock()
         self.notifier: Notifier = notifier or LoggingNotifier()
         self.registry = Registry()
-        self._server = fakeredis.FakeServer() if is_memory(url) else None
-        self.client = open_redis(url, server=self._server)
+        self.client = open_redis(url)
         self.store = RedisStore(self.client, self.clock, Keys(prefix), retention=retention)
         self.queue = RedisJobQueue(self.store)
         self.dead_letters = RedisDeadLetters(self.store)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import fakeredis
 import redis.asyncio as aioredis
-from fakeredis.aioredis import FakeAsyncRedisConnection
+
+if TYPE_CHECKING:
+    import fakeredis
 
 MEMORY_SCHEME = "memory://"
 
@@ -25,6 +26,10 @@ def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> aiore
     """A client for `url`. For ``memory://`` pass the hub's `server` (one per hub), or get a
     fresh one. Real connections get timeouts, so a dead Redis is noticed."""
     if is_memory(url):
+        # Imported here: fakeredis and its Lua runtime cost a worker on real Redis ~10 MB.
+        import fakeredis  # noqa: PLC0415
+        from fakeredis.aioredis import FakeAsyncRedisConnection  # noqa: PLC0415
+
         kwargs: dict[str, Any] = {
             "connection_class": FakeAsyncRedisConnection,
             "server": server or fakeredis.FakeServer(),
