@@ -155,3 +155,31 @@ async def test_sync_handlers_run_in_a_thread() -> None:
             await asyncio.wait_for(ran.wait(), 5)
         assert calls == [run_id]
         assert (await hub.history.get(run_id)).state is RunState.SUCCEEDED
+
+
+async def test_pause_holds_while_running_jobs_finish() -> None:
+    """Pausing the queue lets the running job finish but starts nothing new until resumed."""
+    async with Hub() as hub:
+        started: asyncio.Queue[int] = asyncio.Queue()
+        release = asyncio.Event()
+        finished: list[int] = []
+
+        @hub.job("step")
+        async def step(ctx: JobContext) -> None:
+            await started.put(ctx.payload["n"])
+            await release.wait()
+            finished.append(ctx.payload["n"])
+
+        await hub.enqueue("step", {"n": 1})
+        async with hub.worker(concurrency=1, poll=timedelta(milliseconds=10)):
+            assert await asyncio.wait_for(started.get(), 5) == 1
+            await hub.queue.pause()
+            await hub.enqueue_many([Job("step", {"n": 2}), Job("step", {"n": 3})])
+            release.set()
+            snapshot = await hub.queue.snapshot()
+            while snapshot.active:  # the running job settles; nothing else is claimed
+                snapshot = await hub.queue.snapshot()
+                await asyncio.sleep(0)
+            assert (finished, snapshot.waiting, started.empty()) == ([1], 2, True)
+            await hub.queue.resume()
+            assert [await asyncio.wait_for(started.get(), 5) for _ in range(2)] == [2, 3]
