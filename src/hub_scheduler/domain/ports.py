@@ -310,6 +310,9 @@ class SlotRecord:
     outcome: SlotOutcome
     recorded_at: datetime
     run_id: str | None = None
+    #: Slots this record stands for: more than 1 when a long outage's oldest slots were
+    #: recorded in bulk (from `slot` on, all missed).
+    count: int = 1
 
 
 class ScheduleStore(Protocol):
@@ -364,10 +367,15 @@ class ScheduleStore(Protocol):
         requests: Sequence[EnqueueRequest],
         next_fire: datetime | None,
         now: datetime,
+        *,
+        bulk_missed: int = 0,
     ) -> Sequence[Enqueued] | None:
         """Atomically: if the stored version still equals ``state.version``, enqueue
-        `requests`, ledger `decisions`, and advance to `next_fire`. Returns the enqueue
-        answers, or None when another scheduler already advanced it (nothing changed)."""
+        `requests` (one per firing decision, in order), ledger `decisions`, and advance to
+        `next_fire`. With `bulk_missed` > 1 the first decision is ledgered as standing for
+        that many missed slots. Runs of a job paused meanwhile are not enqueued: their slots
+        are ledgered as paused. Returns the enqueue answers, or None when another scheduler
+        already advanced the schedule (nothing changed)."""
         ...
 
     async def slots(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import signal
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -20,7 +21,8 @@ import click
 from hub_scheduler import __version__
 from hub_scheduler.adapters.redis.connection import is_memory
 from hub_scheduler.adapters.taskiq.worker import WorkerSettings
-from hub_scheduler.domain.errors import HubSchedulerError
+from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
+from hub_scheduler.domain.schedule import Cron, Schedule
 from hub_scheduler.entrypoints.hub import REDIS_URL_ENV, Hub
 
 APP_ENV = "HUB_SCHEDULER_APP"
@@ -91,6 +93,87 @@ async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
     finally:
         with contextlib.suppress(Exception):
             await hub.aclose()
+
+
+@cli.command()
+@click.argument("app", envvar=APP_ENV)
+@click.option("--redis-url", envvar=REDIS_URL_ENV, default=None,
+              help=f"Redis with the schedules (env {REDIS_URL_ENV}).")  # fmt: skip
+def scheduler(app: str, redis_url: str | None) -> None:
+    """Fire the schedules of APP until SIGTERM or SIGINT (run as many as you like)."""
+    hub = load_hub(app)
+    if redis_url and hub.url != redis_url:
+        hub = hub.with_url(redis_url)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(_run_scheduler(hub))
+    except HubSchedulerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _run_scheduler(hub: Hub) -> None:
+    await _ping(hub)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    try:
+        async with hub.scheduling():
+            await stopped.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await hub.aclose()
+
+
+async def _ping(hub: Hub) -> None:
+    try:
+        await hub.client.ping()
+    except Exception as exc:
+        raise HubSchedulerError(f"cannot reach Redis at {hub.url}: {type(exc).__name__}") from None
+
+
+@cli.group()
+def schedules() -> None:
+    """Inspect schedules."""
+
+
+def _parse_instant(value: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 instant") from None
+    if instant.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no time zone; add Z or an offset")
+    return instant
+
+
+@schedules.command()
+@click.argument("expression")
+@click.option("--tz", "timezone", default="UTC", show_default=True, help="IANA time zone.")
+@click.option("--after", default=None, help="ISO 8601 instant to start from (default: now).")
+@click.option("-n", "count", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def preview(expression: str, timezone: str, after: str | None, count: int, as_json: bool) -> None:
+    """The next fire times of a cron EXPRESSION, with DST notes (no Redis needed)."""
+    start = _parse_instant(after) if after else datetime.now(UTC)
+    try:
+        fires = Schedule(Cron(expression, timezone)).preview(start, count)
+    except ValidationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        rows = [
+            {"utc": f.utc.isoformat().replace("+00:00", "Z"), "local": f.local.isoformat(),
+             "note": f.note}
+            for f in fires
+        ]  # fmt: skip
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'UTC':<22}{'local (' + timezone + ')':<34}note")
+    for f in fires:
+        utc = f.utc.strftime("%Y-%m-%d %H:%M:%SZ")
+        local = f.local.strftime("%Y-%m-%d %H:%M:%S %Z")
+        click.echo(f"{utc:<22}{local:<34}{f.note or ''}")
 
 
 def main() -> None:

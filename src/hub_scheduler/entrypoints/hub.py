@@ -6,6 +6,7 @@ concrete adapters (Redis or fakeredis, the system clock, the notifier).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -18,6 +19,7 @@ from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.adapters.redis.connection import open_redis
 from hub_scheduler.adapters.redis.keys import Keys
+from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
 from hub_scheduler.adapters.redis.store import (
     RedisDeadLetters,
     RedisJobQueue,
@@ -30,6 +32,7 @@ from hub_scheduler.domain.ports import Clock, EnqueueRequest, Notifier
 from hub_scheduler.domain.registry import Handler, Registry
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
+from hub_scheduler.domain.scheduler import Scheduler
 
 H = TypeVar("H", bound=Handler)
 
@@ -86,6 +89,7 @@ class Hub:
         self.queue = RedisJobQueue(self.store)
         self.dead_letters = RedisDeadLetters(self.store)
         self.history = RedisRunHistory(self.store)
+        self.schedules = RedisScheduleStore(self.store)
 
     def with_url(self, url: str) -> Hub:
         """The same hub (jobs, prefix, clock, notifier, retention) on another store."""
@@ -190,6 +194,41 @@ class Hub:
             settings=settings,
             retention=self.store.retention,
         )
+
+    # --- scheduling -----------------------------------------------------------------------
+
+    def declared_schedules(self) -> list[Schedule]:
+        """Every schedule declared in code on the registered jobs."""
+        return [s for job in self.registry for s in job.definition.schedules]
+
+    async def sync_schedules(self) -> None:
+        """Upsert the schedules declared in code (runtime state such as pauses is kept)."""
+        await self.schedules.sync_declared(self.declared_schedules(), self.clock.now())
+
+    def scheduler(self, **overrides: Any) -> Scheduler:
+        """A scheduler for this hub's schedules; see `scheduling` to run one."""
+        return Scheduler(
+            self.schedules, self.registry, self.clock, changes=self.schedules.changes, **overrides
+        )
+
+    @contextlib.asynccontextmanager
+    async def scheduling(self, **overrides: Any) -> AsyncIterator[Scheduler]:
+        """Sync the declared schedules, then run a scheduler for the duration of the block.
+
+        Run as many as you like (one per process or replica): each slot fires exactly once.
+        """
+        await self.sync_schedules()
+        scheduler = self.scheduler(**overrides)
+        task = asyncio.create_task(scheduler.run(), name="hub-scheduler")
+        try:
+            yield scheduler
+        finally:
+            scheduler.stop()
+            done, _ = await asyncio.wait({task}, timeout=10)
+            if task in done:
+                task.result()  # re-raise what stopped it, if anything did
+            else:
+                task.cancel()
 
     async def aclose(self) -> None:
         """Close the Redis connections."""

@@ -96,6 +96,33 @@ class Keys:
         """String: a worker's self-description (JSON), expiring when it stops reporting."""
         return f"{self.base}:worker:{worker_id}"
 
+    def schedule(self, schedule_id: str) -> str:
+        """String: a schedule's definition (versioned JSON, written by Python only)."""
+        return f"{self.base}:schedule:{schedule_id}"
+
+    def schedule_state(self, schedule_id: str) -> str:
+        """Hash: a schedule's runtime state (next, runs, last, outcome, paused, declared, ver)."""
+        return f"{self.base}:schedule-state:{schedule_id}"
+
+    @property
+    def schedule_ids(self) -> str:
+        """Set: every schedule id."""
+        return f"{self.base}:schedule-ids"
+
+    @property
+    def schedules_due(self) -> str:
+        """Sorted set: schedule ids scored by their next fire instant (ms); over ones absent."""
+        return f"{self.base}:schedules-due"
+
+    def ledger(self, schedule_id: str) -> str:
+        """Sorted set: one schedule's slot ledger, scored by slot (ms); members are JSON."""
+        return f"{self.base}:ledger:{schedule_id}"
+
+    @property
+    def schedules_changed(self) -> str:
+        """Pub/sub channel: published when schedules change, so schedulers re-plan at once."""
+        return f"{self.base}:schedules-changed"
+
     @property
     def wake(self) -> str:
         """Pub/sub channel: published when runs become ready, so idle workers claim at once."""

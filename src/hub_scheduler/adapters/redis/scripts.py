@@ -22,6 +22,9 @@ _NAMES = (
     "dead_delete",
     "clean",
     "snapshot",
+    "fire",
+    "upsert_schedule",
+    "schedule_admin",
 )
 
 

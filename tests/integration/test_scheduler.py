@@ -1,0 +1,178 @@
+"""The scheduler on memory:// with a fake clock: exactly once, DST, misfires, pause, ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hub_scheduler import Cron, Every, Hub, MisfirePolicy, Run, Schedule, SlotOutcome
+from hub_scheduler.domain.registry import JobContext
+from hub_scheduler.testing import FakeClock
+
+SYDNEY = "Australia/Sydney"
+REFERENCE = {
+    "feedbackAIAnalysis": "0 1 * * *",
+    "syncXero": "0 2 * * *",
+    "syncAccelerate": "0 3 * * *",
+    "pdReminders": "0 8 * * *",
+    "credentialExpiry": "0 8 * * *",
+    "policyReviews": "0 8 * * *",
+    "complaintSLA": "0 9 * * *",
+    "weeklyDigest": "0 8 * * 1",
+    "monthlyComplianceReport": "0 9 1 * *",
+    "retryFailedEmails": "0 */2 * * *",
+    "checkIncompleteOnboarding": "30 9 * * *",
+}
+
+
+async def _noop(ctx: JobContext) -> None:
+    del ctx
+
+
+async def _all_runs(hub: Hub) -> list[Run]:
+    runs: list[Run] = []
+    cursor = None
+    while True:
+        page = await hub.history.list(cursor=cursor, limit=500)
+        runs.extend(page.items)
+        if page.next_cursor is None:
+            return runs
+        cursor = page.next_cursor
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 4, 9, tzinfo=UTC)),  # clocks go back
+        (datetime(2026, 9, 30, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC)),  # forward
+    ],
+)
+async def test_three_replicas_fire_each_reference_slot_exactly_once(
+    start: datetime, end: datetime
+) -> None:
+    """Three schedulers racing over a DST week enqueue every Sydney slot once, none twice."""
+    clock = FakeClock(start)
+    async with Hub(clock=clock) as hub:
+        for name, expression in REFERENCE.items():
+            hub.job(name, schedules=[Cron(expression, SYDNEY)])(_noop)
+        await hub.sync_schedules()
+        replicas = [hub.scheduler() for _ in range(3)]
+        while (due := await hub.schedules.next_due_at()) is not None and due < end:
+            clock.set(due)
+            await asyncio.gather(*(replica.tick() for replica in replicas))
+        runs = await _all_runs(hub)
+
+    per_slot = Counter((run.schedule_id, run.slot) for run in runs)
+    assert set(per_slot.values()) == {1}
+    expected = {
+        (f"{name}:0", slot)
+        for name, expression in REFERENCE.items()
+        for slot in Schedule(Cron(expression, SYDNEY)).due(start, end - timedelta(microseconds=1))
+    }
+    assert set(per_slot) == expected
+
+
+async def _outage(policy: MisfirePolicy) -> tuple[list[SlotOutcome], int]:
+    """A 10-minute schedule, then 3 hours with no scheduler: the outcomes and runs enqueued."""
+    clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        hub.job("report", schedules=[Schedule(Every(timedelta(minutes=10)), misfire=policy)])(_noop)
+        await hub.sync_schedules()
+        clock.advance(timedelta(hours=3, minutes=5))
+        enqueued = await hub.scheduler().tick()
+        ledger = (await hub.schedules.slots("report:0", limit=100)).items
+        return [record.outcome for record in reversed(ledger)], enqueued
+
+
+async def test_misfire_skip_after_three_hour_outage() -> None:
+    """skip: all 18 overdue slots are ledgered missed and nothing runs."""
+    outcomes, enqueued = await _outage(MisfirePolicy.skip())
+    assert (outcomes, enqueued) == ([SlotOutcome.MISSED] * 18, 0)
+
+
+async def test_misfire_run_once_after_three_hour_outage() -> None:
+    """run_once: one late run for the newest slot; the 17 before it are coalesced."""
+    outcomes, enqueued = await _outage(MisfirePolicy.run_once())
+    assert (outcomes, enqueued) == ([SlotOutcome.COALESCED] * 17 + [SlotOutcome.LATE], 1)
+
+
+async def test_misfire_catch_up_after_three_hour_outage() -> None:
+    """catch_up(2): the two newest slots run late; the older 16 are missed."""
+    outcomes, enqueued = await _outage(MisfirePolicy.catch_up(2))
+    assert (outcomes, enqueued) == ([SlotOutcome.MISSED] * 16 + [SlotOutcome.LATE] * 2, 2)
+
+
+async def test_paused_schedule_and_job_ledger_paused_then_resume() -> None:
+    """Paused schedule or paused job: slots are ledgered paused; resume fires the next slot."""
+    clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        hub.job("beat", schedules=[Every(timedelta(minutes=1))])(_noop)
+        await hub.sync_schedules()
+        scheduler = hub.scheduler()
+
+        async def minute() -> None:
+            clock.advance(60)
+            await scheduler.tick()
+
+        await minute()
+        await hub.schedules.set_paused("beat:0", paused=True)
+        await minute()
+        await hub.schedules.set_paused("beat:0", paused=False)
+        await hub.queue.pause("beat")
+        await minute()
+        await hub.queue.resume("beat")
+        await minute()
+        ledger = [r.outcome for r in reversed((await hub.schedules.slots("beat:0")).items)]
+        state = await hub.schedules.get("beat:0")
+    assert ledger == [
+        SlotOutcome.ENQUEUED,
+        SlotOutcome.PAUSED,
+        SlotOutcome.PAUSED,
+        SlotOutcome.ENQUEUED,
+    ]
+    assert (state.runs, state.last_outcome) == (2, SlotOutcome.ENQUEUED)
+
+
+async def test_scheduled_run_carries_schedule_slot_and_job_priority() -> None:
+    """A fired run names its schedule and slot, and takes its job's priority and payload."""
+    clock = FakeClock(datetime(2026, 6, 1, 7, 59, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        schedule = Schedule(Cron("0 8 * * *"), payload={"tenant": "acme"})
+        hub.job("digest", priority="high", schedules=[schedule])(_noop)
+        await hub.sync_schedules()
+        clock.advance(60)
+        assert await hub.scheduler().tick() == 1
+        [run] = (await hub.history.list()).items
+    assert (run.schedule_id, run.slot, run.priority, run.payload, run.trigger.value) == (
+        "digest:0",
+        datetime(2026, 6, 1, 8, tzinfo=UTC),
+        5,
+        {"tenant": "acme"},
+        "schedule",
+    )
+
+
+async def test_scheduler_loop_sleeps_until_due_and_wakes_on_changes() -> None:
+    """The loop fires at the due instant of the fake clock, and re-plans on a new schedule."""
+    clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        hub.job("later", schedules=[Cron("0 1 * * *")])(_noop)
+        hub.job("adhoc")(_noop)
+        async with hub.scheduling(max_sleep=3600) as scheduler:
+            async with asyncio.timeout(5):
+                await clock.until_sleeping(1)
+            clock.set(datetime(2026, 6, 1, 1, tzinfo=UTC))
+            async with asyncio.timeout(5):
+                while not scheduler.lateness:  # noqa: ASYNC110 - the loop runs on the fake clock
+                    await asyncio.sleep(0)
+            await hub.schedules.create(
+                Schedule(Every(timedelta(minutes=5)), job="adhoc", id="adhoc-5m"), clock.now()
+            )
+            async with asyncio.timeout(5):
+                while (await hub.schedules.get("adhoc-5m")).runs == 0:
+                    clock.advance(60)
+                    await asyncio.sleep(0)
+        assert scheduler.lateness[0] == 0.0
