@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -65,6 +66,7 @@ class Scheduler:
     clock: Clock
     changes: Callable[[], AsyncIterator[bool]] | None = None
     max_sleep: float = 30.0
+    rng: random.Random = attrs.field(factory=random.Random)
     lateness: deque[float] = attrs.field(factory=lambda: deque(maxlen=10_000))
     _wake: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
@@ -77,7 +79,9 @@ class Scheduler:
             due = await self.store.due(now)
             if not due:
                 return enqueued
-            for state in due:
+            # Replicas walk the due schedules in different orders, so they share the work
+            # instead of all racing for the same schedule first.
+            for state in self.rng.sample(list(due), len(due)):
                 enqueued += await self._fire(state, now)
 
     async def _fire(self, state: ScheduleState, now: datetime) -> int:
