@@ -1,0 +1,74 @@
+"""The standalone admin app: the admin router, OpenAPI, a shared rate-limit store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi.config import OpenAPIConfig
+from litestar.stores.redis import RedisStore
+
+from hub_scheduler import __version__
+from hub_scheduler.adapters.redis.audit import RedisAuditLog
+from hub_scheduler.entrypoints.api import problems
+from hub_scheduler.entrypoints.api.routes import admin_router
+from hub_scheduler.entrypoints.api.security import jwt_auth
+from hub_scheduler.entrypoints.hub import Hub
+from hub_scheduler.entrypoints.settings import MIN_SECRET_LENGTH, Settings
+
+RATE_LIMIT_STORE = "hub_scheduler_rate_limit"
+#: Only ever used on memory://, where nothing outlives the process.
+DEMO_SECRET = "hub-scheduler-in-memory-demo-secret-not-for-production"  # noqa: S105
+
+
+class InsecureSecretError(ValueError):
+    """The JWT secret is missing or too short for a real deployment."""
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The signing secret; the in-memory demo gets a fixed one, Redis deployments must set one."""
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+    if len(secret) >= MIN_SECRET_LENGTH:
+        return secret
+    if settings.is_memory and not secret:
+        return DEMO_SECRET
+    raise InsecureSecretError(
+        f"set HUB_SCHEDULER_JWT_SECRET to at least {MIN_SECRET_LENGTH} random characters"
+        " (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+    )
+
+
+def rate_limit_store(hub: Hub) -> RedisStore:
+    """A Redis-backed store so rate limits hold across every process of the deployment."""
+    return RedisStore(
+        hub.client, namespace=f"{hub.prefix}-rate-limit", handle_client_shutdown=False
+    )
+
+
+def create_app(hub: Hub, settings: Settings | None = None, **litestar_options: Any) -> Litestar:
+    """The admin API for `hub` as its own app (OpenAPI 3.1 at ``/schema/openapi.json``)."""
+    settings = settings or Settings(redis_url=hub.url, prefix=hub.prefix)
+    auth = jwt_auth(jwt_secret(settings))
+    router = admin_router(
+        hub,
+        RedisAuditLog(hub.store),
+        auth_middleware=[auth.middleware],
+        rate_limit_reads=settings.rate_limit_reads,
+        rate_limit_mutations=settings.rate_limit_mutations,
+        rate_limit_store=RATE_LIMIT_STORE,
+    )
+    return Litestar(
+        route_handlers=[router],
+        # The whole standalone app is ours, so unknown paths and methods are problems too
+        # (a host app that mounts the router keeps its own format for those).
+        exception_handlers=dict(problems.EXCEPTION_HANDLERS),
+        stores={RATE_LIMIT_STORE: rate_limit_store(hub)},
+        openapi_config=OpenAPIConfig(
+            title="hub_scheduler admin API",
+            version=__version__,
+            path="/schema",
+            components=[auth.openapi_components],
+            security=[auth.security_requirement],
+        ),
+        **litestar_options,
+    )

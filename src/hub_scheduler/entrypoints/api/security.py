@@ -1,0 +1,73 @@
+"""JWT bearer auth with a roles claim, role guards and token minting."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import attrs
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.security.jwt import JWTAuth, Token
+
+ADMIN = "SystemAdmin"
+VIEWER = "JobViewer"
+ROLES = (ADMIN, VIEWER)
+
+
+@attrs.frozen
+class Principal:
+    """Who is calling: the token's subject and roles."""
+
+    subject: str
+    roles: tuple[str, ...]
+
+
+async def principal_from_token(
+    token: Token, connection: ASGIConnection[Any, Any, Any, Any]
+) -> Principal:
+    """The principal a verified token names (its ``roles`` claim)."""
+    del connection
+    roles = token.extras.get("roles", [])
+    if not isinstance(roles, list):
+        roles = []
+    return Principal(token.sub, tuple(str(r) for r in roles))
+
+
+def jwt_auth(secret: str) -> JWTAuth[Principal]:
+    """Bearer-token auth for the admin routes (expiry enforced)."""
+    return JWTAuth[Principal](
+        token_secret=secret,
+        retrieve_user_handler=principal_from_token,
+        exclude_opt_key="public",
+    )
+
+
+def mint_token(secret: str, subject: str, role: str, ttl: timedelta) -> str:
+    """A signed token for `subject` with one role, valid for `ttl`."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    return jwt_auth(secret).create_token(
+        identifier=subject, token_expiration=ttl, token_extras={"roles": [role]}
+    )
+
+
+def _roles(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, ...]:
+    user = connection.scope.get("user")
+    if user is None:
+        raise NotAuthorizedException("authentication required")
+    roles = getattr(user, "roles", ())
+    return tuple(roles)
+
+
+def can_read(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: any admin role may read."""
+    if not set(_roles(connection)) & set(ROLES):
+        raise PermissionDeniedException(f"one of the roles {', '.join(ROLES)} is required")
+
+
+def can_act(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: only SystemAdmin may change anything."""
+    if ADMIN not in _roles(connection):
+        raise PermissionDeniedException(f"the {ADMIN} role is required")

@@ -1,0 +1,87 @@
+"""Rate limits, the audit trail, mounting into a host app and the secret rules."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import httpx
+import pytest
+from litestar import Litestar, get
+from litestar.exceptions import NotFoundException
+
+from hub_scheduler import Hub
+from hub_scheduler.adapters.redis.audit import RedisAuditLog
+from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app
+from hub_scheduler.entrypoints.api.routes import admin_router
+from hub_scheduler.entrypoints.api.security import jwt_auth
+from hub_scheduler.entrypoints.settings import Settings
+from tests.api.conftest import Api
+
+LOW_LIMITS = {"rate_limit_reads": 3, "rate_limit_mutations": 2}
+
+
+@pytest.mark.parametrize("api", [LOW_LIMITS], indirect=True)
+async def test_mutations_are_limited_per_principal_with_retry_after(api: Api) -> None:
+    """The third mutation in a minute is a 429 problem with Retry-After; reads count apart."""
+    statuses = [
+        (await api.client.post("/api/v1/queue/pause", headers=api.admin)).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    limited = await api.client.post("/api/v1/queue/resume", headers=api.admin)
+    assert limited.headers["content-type"].startswith("application/problem+json")
+    assert 0 < int(limited.headers["retry-after"]) <= 60
+    assert (await api.client.get("/api/v1/queue", headers=api.admin)).status_code == 200
+    other = await api.client.post("/api/v1/queue/resume", headers=api.viewer)
+    assert other.status_code == 403  # bob has his own budget: refused by role, not by limit
+
+
+async def test_mutations_are_audited_with_before_and_after(api: Api) -> None:
+    """A schedule edit is recorded with actor, roles, target and the before/after state."""
+    headers = {**api.admin, "X-Request-ID": "req-42"}
+    response = await api.client.patch(
+        "/api/v1/schedules/syncXero:0", headers=headers, json={"cron": "0 3 * * *"}
+    )
+    assert response.status_code == 200
+    [entry] = (await api.client.get("/api/v1/audit", headers=api.viewer)).json()["items"]
+    assert (entry["actor"], entry["roles"], entry["action"], entry["target"]) == (
+        "alice",
+        ["SystemAdmin"],
+        "schedule.edit",
+        "syncXero:0",
+    )
+    assert entry["request_id"] == "req-42"
+    assert entry["before"]["description"] == "At 02:00 every day (Australia/Sydney)"
+    assert entry["after"]["description"] == "At 03:00 every day (Australia/Sydney)"
+
+
+async def test_router_mounted_in_a_host_app_keeps_the_host_format() -> None:
+    """Host routes keep their own errors; the admin routes answer problem+json."""
+
+    @get("/host/thing")
+    async def host_thing() -> dict[str, Any]:
+        raise NotFoundException("no such thing")
+
+    async with Hub() as hub:
+        auth = jwt_auth("a-host-secret-that-is-long-enough-0123456789")
+        host = Litestar(
+            route_handlers=[host_thing, admin_router(hub, RedisAuditLog(hub.store),
+                                                      auth_middleware=[auth.middleware])],
+        )  # fmt: skip
+        transport = httpx.ASGITransport(app=cast("Any", host))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            mine = await client.get("/host/thing")
+            theirs = await client.get("/api/v1/jobs")
+    assert mine.status_code == 404
+    assert mine.headers["content-type"].startswith("application/json")
+    assert theirs.status_code == 401
+    assert theirs.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("secret", [None, "too-short"])
+def test_a_real_deployment_refuses_a_missing_or_short_secret(secret: str | None) -> None:
+    """On Redis, no or a short HUB_SCHEDULER_JWT_SECRET stops the app from being built."""
+    hub = Hub("redis://127.0.0.1:1/0")
+    settings = Settings(redis_url=hub.url, jwt_secret=secret)
+    with pytest.raises(InsecureSecretError, match="at least 32"):
+        create_app(hub, settings)
