@@ -17,13 +17,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from pydantic import ValidationError as PydanticValidationError
 
 from hub_scheduler import __version__
 from hub_scheduler.adapters.redis.connection import is_memory
 from hub_scheduler.adapters.taskiq.worker import WorkerSettings
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.schedule import Cron, Schedule
+from hub_scheduler.entrypoints.api.app import InsecureSecretError, jwt_secret
+from hub_scheduler.entrypoints.api.security import ROLES, mint_token
 from hub_scheduler.entrypoints.hub import REDIS_URL_ENV, Hub
+from hub_scheduler.entrypoints.settings import Settings
 
 APP_ENV = "HUB_SCHEDULER_APP"
 
@@ -174,6 +178,36 @@ def preview(expression: str, timezone: str, after: str | None, count: int, as_js
         utc = f.utc.strftime("%Y-%m-%d %H:%M:%SZ")
         local = f.local.strftime("%Y-%m-%d %H:%M:%S %Z")
         click.echo(f"{utc:<22}{local:<34}{f.note or ''}")
+
+
+_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_ttl(value: str) -> timedelta:
+    number, unit = value[:-1], value[-1:]
+    if unit not in _TTL_UNITS or not number.isdigit() or int(number) == 0:
+        raise click.BadParameter(f"{value!r} is not a duration like 30m, 8h or 7d")
+    return timedelta(seconds=int(number) * _TTL_UNITS[unit])
+
+
+@cli.group()
+def token() -> None:
+    """Admin API tokens."""
+
+
+@token.command("create")
+@click.option("--subject", required=True, help="Who the token is for (shown in the audit trail).")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--ttl", default="8h", show_default=True, help="Lifetime: 30m, 8h, 7d ...")
+def token_create(subject: str, role: str, ttl: str) -> None:
+    """Print a signed JWT for the admin API (secret: HUB_SCHEDULER_JWT_SECRET)."""
+    lifetime = _parse_ttl(ttl)
+    try:
+        secret = jwt_secret(Settings())
+    except (InsecureSecretError, PydanticValidationError) as exc:
+        click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+        sys.exit(2)
+    click.echo(mint_token(secret, subject, role, lifetime))
 
 
 def main() -> None:
