@@ -5,10 +5,12 @@ and passes the same contract suite. `FakeClock` lets a test move time forward in
 sleeping: code that awaits ``clock.sleep(...)`` wakes when the test advances past its deadline.
 
 The queue-side fakes (`FakeJobQueue`, `FakeDeadLetters`, `FakeRunHistory`) share one
-`FakeStore`, as the Redis adapters share one Redis:
+`FakeStore`, as the Redis adapters share one Redis; `FakeScheduleStore` keeps its schedules
+there too and fires runs into the queue it is given:
 
     >>> store = FakeStore(FakeClock())
     >>> queue, dead, history = FakeJobQueue(store), FakeDeadLetters(store), FakeRunHistory(store)
+    >>> schedules = FakeScheduleStore(queue)
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ import attrs
 from hub_scheduler.domain.errors import (
     DeadLetterNotFoundError,
     IllegalTransitionError,
+    InvalidScheduleError,
     PayloadError,
     RunNotFoundError,
+    ScheduleNotFoundError,
 )
 from hub_scheduler.domain.model import Payload, Priority, Run, RunState, RunTrigger
 from hub_scheduler.domain.ports import (
@@ -43,9 +47,12 @@ from hub_scheduler.domain.ports import (
     Outcome,
     Page,
     QueueSnapshot,
+    ScheduleState,
+    SlotRecord,
     WorkerInfo,
 )
 from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.domain.schedule import Every, Once, Schedule, SlotDecision, SlotOutcome
 
 __all__ = [
     "FakeAuditLog",
@@ -54,6 +61,7 @@ __all__ = [
     "FakeJobQueue",
     "FakeNotifier",
     "FakeRunHistory",
+    "FakeScheduleStore",
     "FakeStore",
 ]
 
@@ -258,6 +266,8 @@ class FakeStore:
         parked: ready runs of paused jobs, per job, in the order they were met.
         idempotency: idempotency key -> (first run id, end of its window).
         workers: worker id -> (what it last reported, when that report expires).
+        schedules: every stored schedule with its runtime state, by id.
+        ledgers: each schedule's slot ledger, slot -> record; it outlives the schedule.
     """
 
     clock: Clock = attrs.field(factory=FakeClock)
@@ -275,6 +285,8 @@ class FakeStore:
     parked: dict[str, deque[str]] = attrs.field(factory=dict)
     idempotency: dict[str, tuple[str, datetime]] = attrs.field(factory=dict)
     workers: dict[str, tuple[WorkerInfo, datetime]] = attrs.field(factory=dict)
+    schedules: dict[str, ScheduleState] = attrs.field(factory=dict)
+    ledgers: dict[str, dict[datetime, SlotRecord]] = attrs.field(factory=dict)
     # Creation order of runs: breaks ties between equal instants in listings and cursors.
     _serials: dict[str, int] = attrs.field(factory=dict, init=False)
     _counter: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
@@ -741,3 +753,297 @@ class FakeRunHistory:
         for run_id in doomed:
             store.forget(run_id)
         return len(doomed)
+
+
+# --- schedules ------------------------------------------------------------------------------
+
+
+def _schedule_payload_text(schedule: Schedule) -> str:
+    return json.dumps(dict(schedule.payload), separators=(",", ":"), ensure_ascii=False)
+
+
+def _stored_schedule(schedule: Schedule) -> Schedule:
+    """`schedule` as the Redis adapter reads it back from its JSON definition: instants and
+    spans in whole milliseconds, the payload a plain JSON object."""
+    trigger = schedule.trigger
+    if isinstance(trigger, Every):
+        anchor = _stamp(trigger.anchor) if trigger.anchor is not None else None
+        trigger = Every(_whole_ms(trigger.interval), anchor)
+    elif isinstance(trigger, Once):
+        trigger = Once(_stamp(trigger.at))
+    payload: dict[str, Any] = json.loads(_schedule_payload_text(schedule))
+    return attrs.evolve(
+        schedule,
+        trigger=trigger,
+        start=_stamp(schedule.start) if schedule.start is not None else None,
+        end=_stamp(schedule.end) if schedule.end is not None else None,
+        misfire=attrs.evolve(schedule.misfire, grace=_whole_ms(schedule.misfire.grace)),
+        payload=payload,
+    )
+
+
+def _same_definition(stored: Schedule, other: Schedule) -> bool:
+    """True when both would be stored as the same JSON (payload key order included)."""
+    return stored == other and _schedule_payload_text(stored) == _schedule_payload_text(other)
+
+
+def _ms_text(instant: datetime) -> str:
+    return str((instant - _EPOCH) // _MS)
+
+
+@attrs.define
+class FakeScheduleStore:
+    """A `ScheduleStore` in the `FakeStore` of a `FakeJobQueue`, into which it fires runs.
+
+    It behaves as the Redis adapter does: instants are kept in whole milliseconds and
+    definitions as they read back from JSON; every change moves the schedule's version;
+    `fire` creates its runs directly in the queue (with the ``now`` it is given as their
+    enqueue time, no payload limit and no idempotency key), refuses a stale version, and
+    ledgers the slots of a job paused in the queue as paused. Paused schedules stay in
+    `due` and `next_due_at`: the scheduler ledgers their slots as paused.
+
+    Attributes:
+        queue: the queue fired runs join; its `FakeStore` holds the schedules and ledgers.
+        retention: ledger records of slots older than this are dropped when a schedule fires.
+    """
+
+    queue: FakeJobQueue
+    retention: timedelta = timedelta(days=90)
+
+    @property
+    def store(self) -> FakeStore:
+        """The state shared with the queue."""
+        return self.queue.store
+
+    def _write(self, stored: Schedule, next_fire: datetime | None, *, declared: bool) -> None:
+        """Store a definition, keeping the runtime state; the version moves so a fire
+        computed from the old definition is refused."""
+        current = self.store.schedules.get(stored.id) or ScheduleState(stored, None)
+        self.store.schedules[stored.id] = attrs.evolve(
+            current,
+            schedule=stored,
+            next_fire=_stamp(next_fire) if next_fire is not None else None,
+            declared=declared,
+            version=current.version + 1,
+        )
+
+    async def sync_declared(self, schedules: Sequence[Schedule], now: datetime) -> None:
+        """Upsert the schedules declared in code; see `ScheduleStore.sync_declared`.
+
+        A declared schedule whose definition did not change is left exactly as it is (its
+        next fire and version too); a changed one gets a next fire recomputed from `now`.
+        """
+        wanted = {schedule.id for schedule in schedules}
+        for schedule in schedules:
+            current = self.store.schedules.get(schedule.id)
+            next_fire = schedule.next_fire(now, current.runs if current is not None else 0)
+            stored = _stored_schedule(schedule)
+            if (
+                current is not None
+                and current.declared
+                and _same_definition(current.schedule, stored)
+            ):
+                continue
+            self._write(stored, next_fire, declared=True)
+        for state in await self.list():
+            if state.declared and state.schedule.id not in wanted:
+                await self.delete(state.schedule.id)
+
+    async def create(self, schedule: Schedule, now: datetime) -> ScheduleState:
+        """Store a runtime schedule, first firing after `now`.
+
+        Raises:
+            InvalidScheduleError: a schedule with this id exists.
+        """
+        next_fire = schedule.next_fire(now)
+        stored = _stored_schedule(schedule)
+        if stored.id in self.store.schedules:
+            raise InvalidScheduleError("id", f"a schedule with id {schedule.id!r} already exists")
+        self._write(stored, next_fire, declared=False)
+        return await self.get(schedule.id)
+
+    async def update(self, schedule: Schedule, now: datetime) -> ScheduleState:
+        """Replace a definition, keeping the runtime state; the next fire is after `now`.
+
+        Raises:
+            ScheduleNotFoundError: no schedule has this id.
+        """
+        current = await self.get(schedule.id)
+        next_fire = schedule.next_fire(now, current.runs)
+        self._write(_stored_schedule(schedule), next_fire, declared=current.declared)
+        return await self.get(schedule.id)
+
+    async def delete(self, schedule_id: str) -> None:
+        """Remove a schedule and its runtime state; its ledger is kept.
+
+        Raises:
+            ScheduleNotFoundError: no schedule has this id.
+        """
+        if self.store.schedules.pop(schedule_id, None) is None:
+            raise ScheduleNotFoundError(schedule_id)
+
+    async def get(self, schedule_id: str) -> ScheduleState:
+        """One schedule.
+
+        Raises:
+            ScheduleNotFoundError: no schedule has this id.
+        """
+        state = self.store.schedules.get(schedule_id)
+        if state is None:
+            raise ScheduleNotFoundError(schedule_id)
+        return state
+
+    async def list(self, job: str | None = None) -> builtins.list[ScheduleState]:
+        """All schedules (of one job), ordered by id."""
+        return [
+            state
+            for _, state in sorted(self.store.schedules.items())
+            if job is None or state.schedule.job == job
+        ]
+
+    async def set_paused(self, schedule_id: str, *, paused: bool) -> ScheduleState:
+        """Pause or resume one schedule (the version moves even when nothing else does).
+
+        Raises:
+            ScheduleNotFoundError: no schedule has this id.
+        """
+        state = await self.get(schedule_id)
+        state = attrs.evolve(state, paused=paused, version=state.version + 1)
+        self.store.schedules[schedule_id] = state
+        return state
+
+    async def due(self, now: datetime, limit: int = 100) -> builtins.list[ScheduleState]:
+        """Schedules (paused ones too) whose next fire is at or before `now`, earliest
+        first, ties by id; all of them for a negative `limit`."""
+        cut = _stamp(now)
+        rows = sorted(
+            (
+                (state.next_fire, schedule_id, state)
+                for schedule_id, state in self.store.schedules.items()
+                if state.next_fire is not None and state.next_fire <= cut
+            ),
+            key=lambda row: row[:2],
+        )
+        states = [state for _, _, state in rows]
+        return states[:limit] if limit >= 0 else states
+
+    async def next_due_at(self) -> datetime | None:
+        """The earliest next fire over all schedules (paused ones too), or None."""
+        return min(
+            (s.next_fire for s in self.store.schedules.values() if s.next_fire is not None),
+            default=None,
+        )
+
+    async def fire(
+        self,
+        state: ScheduleState,
+        decisions: Sequence[SlotDecision],
+        requests: Sequence[EnqueueRequest],
+        next_fire: datetime | None,
+        now: datetime,
+        *,
+        bulk_missed: int = 0,
+    ) -> builtins.list[Enqueued] | None:
+        """Compare-and-advance: enqueue, ledger and move on, if nobody did first.
+
+        See `ScheduleStore.fire`. Runs are created as ``enqueue`` would at `now`, minus the
+        payload limit and idempotency key; none are created when the job of the first request
+        is paused in the queue, and the firing slots are ledgered as paused instead.
+
+        Returns:
+            One answer per run created, or None when the stored version is no longer
+            ``state.version`` (or the schedule is gone); nothing is changed then.
+
+        Raises:
+            ValueError: `requests` is not one per firing decision (nothing is changed).
+        """
+        store = self.store
+        schedule_id = state.schedule.id
+        current = store.schedules.get(schedule_id)
+        if current is None or current.version != state.version:
+            return None
+        if len(requests) != sum(1 for decision in decisions if decision.fires):
+            raise ValueError("fire needs one request per firing decision")
+        payloads: builtins.list[dict[str, Any]] = [
+            json.loads(json.dumps(dict(request.payload), ensure_ascii=False))
+            for request in requests
+        ]
+        stamp = _stamp(now)
+        job_paused = bool(requests) and requests[0].job in store.paused_jobs
+        ledger = store.ledgers.setdefault(schedule_id, {})
+        answers: builtins.list[Enqueued] = []
+        fired = iter(zip(requests, payloads, strict=True))
+        last_outcome = current.last_outcome
+        for i, decision in enumerate(decisions):
+            outcome, run_id = decision.outcome, None
+            if decision.fires:
+                request, payload = next(fired)
+                if job_paused:
+                    outcome = SlotOutcome.PAUSED
+                else:
+                    run_id = _new_run_id()
+                    store.add(
+                        Run.new(
+                            id=run_id,
+                            job=request.job,
+                            now=stamp,
+                            payload=payload,
+                            priority=request.priority,
+                            run_at=_stamp(request.run_at) if request.run_at else None,
+                            trigger=request.trigger,
+                            schedule_id=request.schedule_id or None,
+                            slot=_stamp(request.slot) if request.slot else None,
+                            origin_run_id=request.origin_run_id or None,
+                        )
+                    )
+                    answers.append(Enqueued(run_id))
+            slot = _stamp(decision.slot)
+            count = bulk_missed if i == 0 and bulk_missed > 1 else 1
+            ledger[slot] = SlotRecord(schedule_id, slot, outcome, stamp, run_id, count)
+            last_outcome = outcome
+        # Retention counts from the slot, as the Redis ledger is scored by slot.
+        oldest = stamp - _whole_ms(self.retention)
+        for slot in [slot for slot in ledger if slot < oldest]:
+            del ledger[slot]
+        if not ledger:
+            del store.ledgers[schedule_id]
+        store.schedules[schedule_id] = attrs.evolve(
+            current,
+            next_fire=_stamp(next_fire) if next_fire is not None else None,
+            last_fire=_stamp(decisions[-1].slot) if decisions else current.last_fire,
+            last_outcome=last_outcome,
+            runs=current.runs + (0 if job_paused else len(requests)),
+            version=current.version + 1,
+        )
+        return answers
+
+    async def slots(
+        self, schedule_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[SlotRecord]:
+        """The slot ledger of one schedule, newest slot first, `limit` at a time.
+
+        The cursor has the Redis adapter's form, ``"<slot ms>:<records at that slot already
+        returned>"``.
+
+        Raises:
+            ValueError: `limit` is less than 1, or `cursor` was not made by this method.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        records = sorted(
+            self.store.ledgers.get(schedule_id, {}).values(),
+            key=lambda record: record.slot,
+            reverse=True,
+        )
+        top, skip = None, 0
+        if cursor:
+            ms, _, seen = cursor.partition(":")
+            top, skip = _EPOCH + int(float(ms)) * _MS, int(seen or 0)
+            records = [record for record in records if record.slot <= top]
+        rows = records[skip : skip + limit + 1]
+        shown = tuple(rows[:limit])
+        if len(rows) <= limit:
+            return Page(shown)
+        last = shown[-1].slot
+        same = sum(1 for record in shown if record.slot == last) + (skip if top == last else 0)
+        return Page(shown, f"{_ms_text(last)}:{same}")
