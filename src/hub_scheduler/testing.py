@@ -30,6 +30,7 @@ import attrs
 from hub_scheduler.domain.errors import (
     DeadLetterNotFoundError,
     IllegalTransitionError,
+    InvalidCursorError,
     InvalidScheduleError,
     PayloadError,
     RunNotFoundError,
@@ -236,7 +237,10 @@ def _page(
         raise ValueError("limit must be at least 1")
     if cursor:
         at, _, serial = cursor.rpartition("|")
-        after = (datetime.fromisoformat(at), int(serial))
+        try:
+            after = (datetime.fromisoformat(at), int(serial))
+        except ValueError:
+            raise InvalidCursorError(cursor) from None
         rows = [row for row in rows if row[0] < after]
     shown = rows[:limit]
     next_cursor = None
@@ -1038,7 +1042,9 @@ class FakeScheduleStore:
         top, skip = None, 0
         if cursor:
             ms, _, seen = cursor.partition(":")
-            top, skip = _EPOCH + int(float(ms)) * _MS, int(seen or 0)
+            if not (ms.lstrip("-").isdigit() and seen.isdigit()):
+                raise InvalidCursorError(cursor)
+            top, skip = _EPOCH + int(ms) * _MS, int(seen)
             records = [record for record in records if record.slot <= top]
         rows = records[skip : skip + limit + 1]
         shown = tuple(rows[:limit])

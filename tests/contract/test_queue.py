@@ -9,6 +9,7 @@ import pytest
 from hub_scheduler.domain.errors import (
     DeadLetterNotFoundError,
     IllegalTransitionError,
+    InvalidCursorError,
     PayloadError,
     RunNotFoundError,
 )
@@ -349,3 +350,12 @@ async def test_runs_of_a_dead_worker_return_in_their_original_order(backend: Bac
     requeued, _ = await queue.reap(1, LEASE)
     assert len(requeued) == 4
     assert [c.run.payload["i"] for c in await _claim_all(queue)] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("cursor", ["e:0", "nonsense", "12:x"])
+async def test_a_forged_cursor_is_refused(backend: Backend, cursor: str) -> None:
+    """A cursor this store never handed out is a clear validation error, not a crash."""
+    with pytest.raises(InvalidCursorError):
+        await backend.history.list(cursor=cursor)
+    with pytest.raises(InvalidCursorError):
+        await backend.dead.list(cursor=cursor)

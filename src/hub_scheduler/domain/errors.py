@@ -75,6 +75,14 @@ class InvalidJobError(ValidationError):
         super().__init__(f"invalid job {field}: {reason}")
 
 
+class InvalidCursorError(ValidationError):
+    """A pagination cursor was not one this store handed out."""
+
+    def __init__(self, cursor: str) -> None:
+        self.cursor = cursor
+        super().__init__(f"invalid cursor {cursor!r}: pass back the next_cursor of a previous page")
+
+
 class IllegalTransitionError(HubSchedulerError):
     """A run was asked to move to a state its lifecycle does not allow from where it is."""
 

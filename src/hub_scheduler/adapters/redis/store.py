@@ -34,6 +34,7 @@ from hub_scheduler.domain.errors import (
     BackendUnavailableError,
     DeadLetterNotFoundError,
     IllegalTransitionError,
+    InvalidCursorError,
     RunNotFoundError,
 )
 from hub_scheduler.domain.model import Priority, Run, RunState
@@ -128,7 +129,9 @@ class RedisStore:
         top, skip = "+inf", 0
         if cursor:
             score, _, seen = cursor.partition(":")
-            top, skip = score, int(seen or 0)
+            if not (score.lstrip("-").isdigit() and seen.isdigit()):
+                raise InvalidCursorError(cursor)
+            top, skip = score, int(seen)
         try:
             rows = cast(
                 "list[tuple[bytes, float]]",

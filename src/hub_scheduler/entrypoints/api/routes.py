@@ -44,7 +44,7 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 READ = {"hub_read": True}
 ACT = {"hub_mutation": True}
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
-Cursor = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^[0-9.e+\-]+:[0-9]+$")]
+Cursor = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^-?[0-9]+:[0-9]+$")]
 Name = Annotated[str, PathParameter(max_length=100)]
 Id = Annotated[str, PathParameter(max_length=100)]
 

@@ -1,0 +1,81 @@
+"""schemathesis against the live OpenAPI schema: no 5xx anywhere, every error problem+json."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from hub_scheduler.entrypoints.api.app import DEMO_SECRET
+from hub_scheduler.entrypoints.api.security import mint_token
+
+ADMIN = {
+    "Authorization": "Bearer " + mint_token(DEMO_SECRET, "fuzz", "SystemAdmin", timedelta(hours=2))
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The admin app served by uvicorn on a loopback port, for the length of this module."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_SCHEDULER_")}
+    process = subprocess.Popen(  # noqa: S603 - our interpreter, our app
+        [sys.executable, "-m", "uvicorn", "tests.api.fuzz_app:app", "--port", str(port),
+         "--log-level", "warning"],
+        env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(f"{base}/api/v1/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)  # the server is starting
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def api_schema(server: str) -> Any:
+    """The schema the running app publishes."""
+    return schemathesis.openapi.from_url(f"{server}/schema/openapi.json")
+
+
+def test_no_server_errors_and_problem_json(api_schema: Any, server: str) -> None:
+    """Generated requests, valid and not, for every operation: never a 5xx, and every error
+    is problem+json with its status."""
+    examples = int(os.environ.get("HUB_TEST_FUZZ_EXAMPLES", "400"))
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=api_schema.as_strategy())
+    def check(case: Any) -> None:
+        response = case.call(base_url=server, headers=ADMIN)
+        assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+        if response.status_code >= 400:
+            [content_type] = response.headers["content-type"]  # schemathesis keeps header lists
+            assert content_type.startswith("application/problem+json")
+            assert response.json()["status"] == response.status_code
+
+    check()
