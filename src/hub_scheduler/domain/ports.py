@@ -280,6 +280,63 @@ class RunHistory(Protocol):
         ...
 
 
+@attrs.frozen
+class WindowStats:
+    """Finished attempts of one job in one time window.
+
+    Durations come from power-of-two buckets: a percentile is the upper edge of the bucket it
+    falls in, so it is at most twice the true value (and never below it).
+    """
+
+    succeeded: int = 0
+    failed: int = 0
+    dead: int = 0
+    p50: timedelta | None = None
+    p95: timedelta | None = None
+
+    @property
+    def finished(self) -> int:
+        """Attempts that ended, however they ended."""
+        return self.succeeded + self.failed + self.dead
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded attempts over all finished ones (None when there were none)."""
+        return self.succeeded / self.finished if self.finished else None
+
+
+@attrs.frozen
+class HourStats:
+    """One clock hour of a job, for trend charts."""
+
+    hour: datetime
+    succeeded: int
+    failed: int
+    dead: int
+
+
+@attrs.frozen
+class JobStats:
+    """A job's outcome counts and durations over 1 h, 24 h, 7 d and 90 d, and hourly trends.
+
+    Windows are counted in whole clock hours (1 h = this hour and the last; 90 d in days).
+    """
+
+    job: str
+    windows: Mapping[str, WindowStats]
+    hourly: tuple[HourStats, ...]
+    last_success: datetime | None
+    totals: WindowStats
+
+
+class Stats(Protocol):
+    """Per-job statistics, counted as attempts finish."""
+
+    async def job(self, job: str, now: datetime) -> JobStats:
+        """The statistics of `job` as of `now` (zeros for a job that never ran)."""
+        ...
+
+
 # --- schedules --------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.adapters.redis.connection import open_redis
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
+from hub_scheduler.adapters.redis.stats import RedisStats
 from hub_scheduler.adapters.redis.store import (
     RedisDeadLetters,
     RedisJobQueue,
@@ -90,6 +91,7 @@ class Hub:
         self.dead_letters = RedisDeadLetters(self.store)
         self.history = RedisRunHistory(self.store)
         self.schedules = RedisScheduleStore(self.store)
+        self.stats = RedisStats(self.store)
 
     def with_url(self, url: str) -> Hub:
         """The same hub (jobs, prefix, clock, notifier, retention) on another store."""

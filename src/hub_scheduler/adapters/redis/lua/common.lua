@@ -47,3 +47,28 @@ local function run_json(id)
   fields['id'] = id
   return cjson.encode(fields)
 end
+
+-- Per-job statistics, counted as attempts finish: one hash per job per hour and per day
+-- (fields: succeeded, failed, dead, and b<k> = attempts lasting under 2^k ms), plus totals.
+-- They expire after the retention, so metrics over 90 days cost ~260 small reads per job.
+local function count_attempt(job, outcome, now, started, retention)
+  local hour = math.floor(now / 3600000)
+  local day = math.floor(now / 86400000)
+  local bucket = 'b0'
+  if started then
+    local took = now - tonumber(started)
+    if took < 0 then took = 0 end
+    local k = 0
+    while took >= 1 and k < 40 do took = took / 2; k = k + 1 end
+    bucket = 'b' .. k
+  end
+  local ttl = retention + 86400000
+  for _, key in ipairs({P .. ':stats:' .. job .. ':h:' .. hour, P .. ':stats:' .. job .. ':d:' .. day}) do
+    redis.call('HINCRBY', key, outcome, 1)
+    redis.call('HINCRBY', key, bucket, 1)
+    redis.call('PEXPIRE', key, ttl)
+  end
+  local totals = P .. ':stats:' .. job .. ':total'
+  redis.call('HINCRBY', totals, outcome, 1)
+  if outcome == 'succeeded' then redis.call('HSET', totals, 'last_success', now) end
+end

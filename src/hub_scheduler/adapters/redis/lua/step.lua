@@ -16,9 +16,12 @@ for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local rk = run_key(id)
-  local state = redis.call('HMGET', rk, 'st', 'tok')
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta')
   if state[1] == 'active' and state[2] == token then
     redis.call('ZREM', active, id)
+    local outcome = 'succeeded'
+    if kind == 'r' then outcome = 'failed' elseif kind == 'd' then outcome = 'dead' end
+    count_attempt(state[3], outcome, now, state[4], retention)
     if kind == 's' then
       redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
       redis.call('HDEL', rk, 'err')

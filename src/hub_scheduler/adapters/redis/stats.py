@@ -1,0 +1,102 @@
+"""`Stats` on Redis: hourly and daily counter hashes written by the settle script."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import attrs
+from redis.exceptions import RedisError
+
+from hub_scheduler.adapters.redis.codec import EPOCH, from_ms, to_ms, to_text
+from hub_scheduler.adapters.redis.store import RedisStore
+from hub_scheduler.domain.errors import BackendUnavailableError
+from hub_scheduler.domain.ports import HourStats, JobStats, WindowStats
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+#: Window name -> (bucket kind, number of buckets ending with the current one).
+WINDOWS = {"1h": ("h", 2), "24h": ("h", 25), "7d": ("h", 24 * 7 + 1), "90d": ("d", 90)}
+HOURLY_TREND = 24
+
+
+def _window(hashes: list[Mapping[str, int]]) -> WindowStats:
+    totals: dict[str, int] = {}
+    for fields in hashes:
+        for name, value in fields.items():
+            totals[name] = totals.get(name, 0) + value
+    buckets = sorted(
+        (int(name[1:]), n) for name, n in totals.items() if name[:1] == "b" and name[1:].isdigit()
+    )
+    count = sum(n for _, n in buckets)
+
+    def percentile(q: float) -> timedelta | None:
+        if not count:
+            return None
+        seen = 0
+        for k, n in buckets:
+            seen += n
+            if seen >= q * count:
+                return timedelta(milliseconds=2**k)
+        return timedelta(milliseconds=2 ** buckets[-1][0])  # pragma: no cover
+
+    return WindowStats(
+        succeeded=totals.get("succeeded", 0),
+        failed=totals.get("failed", 0),
+        dead=totals.get("dead", 0),
+        p50=percentile(0.5),
+        p95=percentile(0.95),
+    )
+
+
+@attrs.define
+class RedisStats:
+    """Reads the counters `step.lua` keeps (see ``count_attempt`` in ``lua/common.lua``)."""
+
+    store: RedisStore
+
+    def _key(self, job: str, kind: str, index: int) -> str:
+        return f"{self.store.keys.base}:stats:{job}:{kind}:{index}"
+
+    async def job(self, job: str, now: datetime) -> JobStats:
+        """See `Stats.job`: one pipelined round trip of ~260 small reads."""
+        now_ms = to_ms(now)
+        hour, day = now_ms // HOUR_MS, now_ms // DAY_MS
+        hours = [hour - i for i in range(WINDOWS["7d"][1])]
+        days = [day - i for i in range(WINDOWS["90d"][1])]
+        try:
+            async with self.store.client.pipeline(transaction=False) as pipe:
+                for h in hours:
+                    pipe.hgetall(self._key(job, "h", h))
+                for d in days:
+                    pipe.hgetall(self._key(job, "d", d))
+                pipe.hgetall(f"{self.store.keys.base}:stats:{job}:total")
+                replies = await pipe.execute()
+        except RedisError as exc:
+            raise BackendUnavailableError("stats", type(exc).__name__) from exc
+        decoded = [{to_text(k): int(v) for k, v in r.items()} for r in replies]
+        by_hour = dict(zip(hours, decoded[: len(hours)], strict=True))
+        by_day = dict(zip(days, decoded[len(hours) : -1], strict=True))
+        totals_raw = decoded[-1]
+        windows = {}
+        for name, (kind, count) in WINDOWS.items():
+            source = by_hour if kind == "h" else by_day
+            anchor = hour if kind == "h" else day
+            windows[name] = _window([source.get(anchor - i, {}) for i in range(count)])
+        hourly = tuple(
+            HourStats(
+                hour=EPOCH + timedelta(hours=h),
+                succeeded=by_hour[h].get("succeeded", 0),
+                failed=by_hour[h].get("failed", 0),
+                dead=by_hour[h].get("dead", 0),
+            )
+            for h in sorted(hours[:HOURLY_TREND])
+        )
+        last = totals_raw.pop("last_success", None)
+        return JobStats(
+            job=job,
+            windows=windows,
+            hourly=hourly,
+            last_success=from_ms(last) if last else None,
+            totals=_window([totals_raw]),
+        )

@@ -1,0 +1,52 @@
+"""Per-job statistics on memory:// and real Redis: counted as attempts finish."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hub_scheduler.adapters.redis.stats import RedisStats
+from hub_scheduler.adapters.redis.store import RedisJobQueue
+from hub_scheduler.domain.model import ErrorInfo
+from hub_scheduler.domain.ports import EnqueueRequest, Failed, Succeeded
+from hub_scheduler.domain.retry import GiveUp, RetryAfter
+from tests.contract.conftest import Backend
+
+LEASE = timedelta(seconds=30)
+
+
+async def test_outcomes_durations_and_hourly_trend(backend: Backend) -> None:
+    """Two successes of ~100 ms, a retry and a dead letter show up in every window."""
+    queue = backend.queue
+    if not isinstance(queue, RedisJobQueue):
+        pytest.skip("the dict-backed fake keeps no statistics (Redis adapters only)")
+    stats = RedisStats(queue.store)
+    clock = backend.clock
+    clock.set(datetime(2026, 6, 1, 10, 30, tzinfo=UTC))
+    await queue.enqueue([EnqueueRequest("report") for _ in range(4)])
+    first, second, third, fourth = await queue.claim("w1", 4, LEASE)
+    clock.advance(0.1)
+    error = ErrorInfo("ValueError", "x")
+    for claim, outcome in (
+        (first, Succeeded()),
+        (second, Succeeded()),
+        (third, Failed(error, RetryAfter(timedelta(seconds=2), 2))),
+        (fourth, Failed(error, GiveUp(1))),
+    ):
+        await queue.finish(claim, outcome)
+    result = await stats.job("report", clock.now())
+    for window in ("1h", "24h", "7d", "90d"):
+        counts = result.windows[window]
+        assert (counts.succeeded, counts.failed, counts.dead) == (2, 1, 1), window
+        assert counts.success_rate == 0.5
+        assert counts.p50 == timedelta(milliseconds=128)  # 100 ms lies in the (64, 128] bucket
+    assert result.hourly[-1].hour == datetime(2026, 6, 1, 10, tzinfo=UTC)
+    assert (result.hourly[-1].succeeded, len(result.hourly)) == (2, 24)
+    assert result.last_success == clock.now()
+    clock.advance(timedelta(hours=3))
+    later = await stats.job("report", clock.now())
+    assert later.windows["1h"].finished == 0
+    assert later.windows["24h"].finished == 4
+    nothing = await stats.job("never-ran", clock.now())
+    assert (nothing.windows["90d"].success_rate, nothing.last_success) == (None, None)
