@@ -33,6 +33,7 @@ from hub_scheduler.entrypoints.api.schemas import (
     schedule_json,
     slot_json,
     snapshot_json,
+    stats_json,
 )
 from hub_scheduler.entrypoints.api.security import can_act, can_read
 from hub_scheduler.entrypoints.hub import Hub
@@ -192,6 +193,7 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
         snapshot_paused = name in (await hub.queue.snapshot()).paused_jobs
         recent = (await hub.history.list(job=name, limit=1)).items
         states = await hub.schedules.list(job=name)
+        day = (await hub.stats.job(name, hub.clock.now())).windows["24h"]
         return {
             "name": name,
             "description": definition.description,
@@ -201,6 +203,7 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
             "paused": snapshot_paused,
             "schedules": [schedule_json(s) for s in states],
             "last_run": run_json(recent[0]) if recent else None,
+            "last_24h": {"succeeded": day.succeeded, "failed": day.failed, "dead": day.dead},
         }
 
     @get("/jobs", guards=[can_read], opt=READ, tags=["jobs"])
@@ -301,6 +304,13 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
             job=job, states=frozenset({status}) if status else None, cursor=cursor, limit=limit
         )
         return {"items": [run_json(r) for r in page.items], "next_cursor": page.next_cursor}
+
+    @get("/jobs/metrics", guards=[can_read], opt=READ, tags=["jobs"])
+    async def job_metrics() -> list[dict[str, Any]]:
+        """Per job: outcomes over 1 h, 24 h, 7 d and 90 d, success rate, duration p50/p95
+        (power-of-two buckets: at most 2x the true value), and the last 24 hourly buckets."""
+        now = hub.clock.now()
+        return [stats_json(await hub.stats.job(job.definition.name, now)) for job in hub.registry]
 
     @get("/runs/{run_id:str}", guards=[can_read], opt=READ, tags=["history"])
     async def get_run(run_id: Id) -> dict[str, Any]:
@@ -480,6 +490,24 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
             ("workers_live", "Workers seen recently"),
         )
     }
+    job_runs = Gauge(
+        "hub_scheduler_job_runs_total",
+        "Finished attempts per job and outcome, since the store began counting",
+        ["job", "outcome"],
+        registry=registry,
+    )
+    last_success = Gauge(
+        "hub_scheduler_job_last_success_timestamp_seconds",
+        "When a job last succeeded (Unix time)",
+        ["job"],
+        registry=registry,
+    )
+    duration = Gauge(
+        "hub_scheduler_job_duration_seconds",
+        "Attempt duration percentiles over the last 24 h (bucket upper bounds)",
+        ["job", "quantile"],
+        registry=registry,
+    )
     job_paused = Gauge(
         "hub_scheduler_job_paused", "1 while a job is paused", ["job"], registry=registry
     )
@@ -495,7 +523,18 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
         gauges["dead_letters"].set(snapshot.dead)
         gauges["queue_paused"].set(1 if snapshot.paused else 0)
         gauges["workers_live"].set(len(snapshot.workers))
+        now = hub.clock.now()
         for job in hub.registry:
+            name = job.definition.name
+            stats = await hub.stats.job(name, now)
+            for outcome in ("succeeded", "failed", "dead"):
+                job_runs.labels(name, outcome).set(getattr(stats.totals, outcome))
+            if stats.last_success is not None:
+                last_success.labels(name).set(stats.last_success.timestamp())
+            day = stats.windows["24h"]
+            for quantile, value in (("0.5", day.p50), ("0.95", day.p95)):
+                if value is not None:
+                    duration.labels(name, quantile).set(value.total_seconds())
             job_paused.labels(job.definition.name).set(
                 1 if job.definition.name in snapshot.paused_jobs else 0
             )
@@ -516,6 +555,7 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
             pause_queue,
             resume_queue,
             history,
+            job_metrics,
             get_run,
             clean,
             dead_letters,

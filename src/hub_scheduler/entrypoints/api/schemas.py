@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub_scheduler.domain.errors import InvalidScheduleError
 from hub_scheduler.domain.model import Run
-from hub_scheduler.domain.ports import QueueSnapshot, ScheduleState, SlotRecord
+from hub_scheduler.domain.ports import (
+    JobStats,
+    QueueSnapshot,
+    ScheduleState,
+    SlotRecord,
+    WindowStats,
+)
 from hub_scheduler.domain.schedule import Cron, Every, MisfirePolicy, Once, Schedule
 
 MAX_DELAY = timedelta(days=365).total_seconds()
@@ -234,3 +240,27 @@ def patched_schedule(old: Schedule, patch: SchedulePatch) -> Schedule:
         misfire=misfire_policy(patch.misfire) if patch.misfire is not None else old.misfire,
         payload=patch.payload if patch.payload is not None else old.payload,
     )
+
+
+def _window_json(window: WindowStats) -> dict[str, Any]:
+    return {
+        "succeeded": window.succeeded,
+        "failed": window.failed,
+        "dead": window.dead,
+        "success_rate": window.success_rate,
+        "duration_p50_seconds": window.p50.total_seconds() if window.p50 else None,
+        "duration_p95_seconds": window.p95.total_seconds() if window.p95 else None,
+    }
+
+
+def stats_json(stats: JobStats) -> dict[str, Any]:
+    """A job's statistics: windows, hourly trend and last success."""
+    return {
+        "job": stats.job,
+        "windows": {name: _window_json(w) for name, w in stats.windows.items()},
+        "hourly": [
+            {"hour": _iso(h.hour), "succeeded": h.succeeded, "failed": h.failed, "dead": h.dead}
+            for h in stats.hourly
+        ],
+        "last_success": _iso(stats.last_success),
+    }
