@@ -15,7 +15,7 @@ from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app
 from hub_scheduler.entrypoints.api.routes import admin_router
 from hub_scheduler.entrypoints.api.security import jwt_auth
 from hub_scheduler.entrypoints.settings import Settings
-from tests.api.conftest import Api
+from tests.api.conftest import SECRET, Api
 
 LOW_LIMITS = {"rate_limit_reads": 3, "rate_limit_mutations": 2}
 
@@ -34,6 +34,23 @@ async def test_mutations_are_limited_per_principal_with_retry_after(api: Api) ->
     assert (await api.client.get("/api/v1/queue", headers=api.admin)).status_code == 200
     other = await api.client.post("/api/v1/queue/resume", headers=api.viewer)
     assert other.status_code == 403  # bob has his own budget: refused by role, not by limit
+
+
+@pytest.mark.parametrize("api", [LOW_LIMITS], indirect=True)
+async def test_limits_are_shared_by_every_process(api: Api) -> None:
+    """Two app instances on one store share a principal's budget (the store is Redis)."""
+    settings = Settings(
+        redis_url=api.hub.url, jwt_secret=SECRET, rate_limit_reads=3, rate_limit_mutations=2
+    )
+    other = create_app(api.hub, settings)
+    transport = httpx.ASGITransport(app=cast("Any", other))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as second:
+        first_two = [
+            (await api.client.post("/api/v1/queue/pause", headers=api.admin)).status_code,
+            (await second.post("/api/v1/queue/pause", headers=api.admin)).status_code,
+        ]
+        third = await second.post("/api/v1/queue/pause", headers=api.admin)
+    assert (first_two, third.status_code) == ([200, 200], 429)
 
 
 async def test_mutations_are_audited_with_before_and_after(api: Api) -> None:
