@@ -48,6 +48,7 @@ from hub_scheduler.domain.ports import (
     Outcome,
     Page,
     QueueSnapshot,
+    SchedulerInfo,
     ScheduleState,
     SlotRecord,
     WorkerInfo,
@@ -813,6 +814,7 @@ class FakeScheduleStore:
 
     queue: FakeJobQueue
     retention: timedelta = timedelta(days=90)
+    _schedulers: dict[str, tuple[SchedulerInfo, datetime]] = attrs.field(factory=dict, init=False)
 
     @property
     def store(self) -> FakeStore:
@@ -1053,3 +1055,11 @@ class FakeScheduleStore:
         last = shown[-1].slot
         same = sum(1 for record in shown if record.slot == last) + (skip if top == last else 0)
         return Page(shown, f"{_ms_text(last)}:{same}")
+
+    async def heartbeat(self, info: SchedulerInfo, ttl: timedelta) -> None:
+        """Record a live scheduler until `ttl` after its `seen_at`."""
+        self._schedulers[info.id] = (info, info.seen_at + ttl)
+
+    async def schedulers(self, now: datetime) -> builtins.list[SchedulerInfo]:
+        """Schedulers whose report has not expired at `now`, by id."""
+        return [info for key, (info, until) in sorted(self._schedulers.items()) if until > now]

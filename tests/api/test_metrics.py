@@ -53,3 +53,20 @@ async def test_prometheus_text_has_queue_and_job_series(api: Api) -> None:
     assert any(
         line.startswith("hub_scheduler_job_last_success_timestamp_seconds") for line in lines
     )
+
+
+async def test_queue_health_reports_workers_schedulers_and_status(api: Api) -> None:
+    """/queue: degraded with no worker or scheduler alive; the scheduler's lateness shows."""
+    from hub_scheduler.domain.ports import SchedulerInfo, WorkerInfo  # noqa: PLC0415
+
+    body = (await api.client.get("/api/v1/queue", headers=api.viewer)).json()
+    assert (body["status"], body["workers"], body["schedulers"]) == ("degraded", [], [])
+    now = api.hub.clock.now()
+    worker = WorkerInfo("w1", "host", 1, 5, 0, now)
+    await api.hub.queue.heartbeat(worker, timedelta(seconds=15))
+    late = SchedulerInfo("s1", now, timedelta(milliseconds=2), timedelta(milliseconds=30))
+    await api.hub.schedules.heartbeat(late, timedelta(seconds=15))
+    body = (await api.client.get("/api/v1/queue", headers=api.viewer)).json()
+    assert body["status"] == "ok"
+    assert [w["id"] for w in body["workers"]] == ["w1"]
+    assert body["schedulers"][0]["lateness_p99_seconds"] == 0.03

@@ -15,7 +15,13 @@ import pytest
 from hub_scheduler import Cron, Every, Hub, InvalidScheduleError, Schedule, SlotOutcome
 from hub_scheduler.domain.errors import ScheduleNotFoundError
 from hub_scheduler.domain.model import JobDefinition
-from hub_scheduler.domain.ports import Clock, EnqueueRequest, JobQueue, ScheduleStore
+from hub_scheduler.domain.ports import (
+    Clock,
+    EnqueueRequest,
+    JobQueue,
+    SchedulerInfo,
+    ScheduleStore,
+)
 from hub_scheduler.domain.schedule import ScheduleTrigger, SlotDecision
 from hub_scheduler.testing import FakeClock, FakeJobQueue, FakeScheduleStore, FakeStore
 
@@ -218,3 +224,13 @@ async def test_fire_is_compare_and_advance(backend: SchedulesBackend) -> None:
         first[0].run_id,
     )
     assert (await backend.queue.snapshot()).waiting == 1
+
+
+async def test_scheduler_heartbeats_expire(backend: SchedulesBackend) -> None:
+    """A scheduler's report shows it live until its ttl passes."""
+    now = backend.clock.now()
+    info = SchedulerInfo("s1", now, timedelta(milliseconds=3), timedelta(milliseconds=20))
+    await backend.schedules.heartbeat(info, timedelta(seconds=15))
+    [live] = await backend.schedules.schedulers(now + timedelta(seconds=14))
+    assert (live.id, live.lateness_p99) == ("s1", timedelta(milliseconds=20))
+    assert list(await backend.schedules.schedulers(now + timedelta(seconds=16))) == []

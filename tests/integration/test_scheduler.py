@@ -176,3 +176,21 @@ async def test_scheduler_loop_sleeps_until_due_and_wakes_on_changes() -> None:
                     clock.advance(60)
                     await asyncio.sleep(0)
         assert scheduler.lateness[0] == 0.0
+
+
+async def test_running_scheduler_reports_itself_with_lateness() -> None:
+    """A scheduler in its loop heartbeats: it is listed live, with its fire lateness."""
+    clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        hub.job("beat", schedules=[Every(timedelta(minutes=1))])(_noop)
+        async with hub.scheduling() as scheduler:
+            async with asyncio.timeout(5):
+                await clock.until_sleeping(1)
+            clock.advance(60)  # the slot fires on time, then the loop reports
+            async with asyncio.timeout(5):
+                while not (live := await hub.schedules.schedulers(clock.now())) or (  # noqa: ASYNC110
+                    live[0].lateness_p99 is None
+                ):
+                    await asyncio.sleep(0)  # the loop runs on the fake clock
+        assert [s.id for s in live] == [scheduler.id]
+        assert live[0].lateness_p99 == timedelta(0)

@@ -372,6 +372,16 @@ class SlotRecord:
     count: int = 1
 
 
+@attrs.frozen
+class SchedulerInfo:
+    """A live scheduler, as it last reported itself."""
+
+    id: str
+    seen_at: datetime
+    lateness_p50: timedelta | None = None
+    lateness_p99: timedelta | None = None
+
+
 class ScheduleStore(Protocol):
     """Schedules, their next fire instants and the slot ledger."""
 
@@ -439,6 +449,14 @@ class ScheduleStore(Protocol):
         self, schedule_id: str, cursor: str | None = None, limit: int = 50
     ) -> Page[SlotRecord]:
         """The slot ledger of one schedule, newest slot first."""
+        ...
+
+    async def heartbeat(self, info: SchedulerInfo, ttl: timedelta) -> None:
+        """Record that a scheduler is alive (it counts as live for `ttl`)."""
+        ...
+
+    async def schedulers(self, now: datetime) -> Sequence[SchedulerInfo]:
+        """The schedulers that reported within their ttl, by id."""
         ...
 
 

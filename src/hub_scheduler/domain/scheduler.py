@@ -22,7 +22,13 @@ import attrs
 
 from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.domain.model import Priority, RunTrigger
-from hub_scheduler.domain.ports import Clock, EnqueueRequest, ScheduleState, ScheduleStore
+from hub_scheduler.domain.ports import (
+    Clock,
+    EnqueueRequest,
+    SchedulerInfo,
+    ScheduleState,
+    ScheduleStore,
+)
 from hub_scheduler.domain.registry import Registry
 from hub_scheduler.domain.schedule import MisfireKind, Schedule, SlotDecision, SlotOutcome
 
@@ -67,6 +73,9 @@ class Scheduler:
     changes: Callable[[], AsyncIterator[bool]] | None = None
     max_sleep: float = 30.0
     rng: random.Random = attrs.field(factory=random.Random)
+    id: str = attrs.field(factory=lambda: f"scheduler-{random.getrandbits(48):012x}")
+    heartbeat_every: timedelta = timedelta(seconds=5)
+    _last_beat: datetime | None = attrs.field(default=None, init=False)
     lateness: deque[float] = attrs.field(factory=lambda: deque(maxlen=10_000))
     _wake: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
@@ -131,6 +140,20 @@ class Scheduler:
                 self.lateness.append((self.clock.now() - decision.slot).total_seconds())
         return len(result)
 
+    async def _heartbeat(self) -> None:
+        """Tell the store this scheduler is alive, with its recent fire lateness."""
+        now = self.clock.now()
+        if self._last_beat is not None and now - self._last_beat < self.heartbeat_every:
+            return
+        recent = sorted(list(self.lateness)[-1000:])
+        p50 = p99 = None
+        if recent:
+            p50 = timedelta(seconds=recent[len(recent) // 2])
+            p99 = timedelta(seconds=recent[min(len(recent) - 1, int(len(recent) * 0.99))])
+        info = SchedulerInfo(self.id, now, p50, p99)
+        await self.store.heartbeat(info, self.heartbeat_every * 3)
+        self._last_beat = now
+
     def stop(self) -> None:
         """Ask `run` to return."""
         self._stop.set()
@@ -144,6 +167,7 @@ class Scheduler:
             while not self._stop.is_set():
                 try:
                     await self.tick()
+                    await self._heartbeat()
                     next_due = await self.store.next_due_at()
                     backoff = 0.1
                 except HubSchedulerError as exc:
@@ -151,7 +175,7 @@ class Scheduler:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
-                wait = self.max_sleep
+                wait = min(self.max_sleep, self.heartbeat_every.total_seconds())
                 if next_due is not None:
                     wait = min(wait, (next_due - self.clock.now()).total_seconds())
                 await self._sleep(wait)
@@ -161,10 +185,11 @@ class Scheduler:
                 await asyncio.wait({listener}, timeout=5)
 
     async def _sleep(self, seconds: float) -> None:
-        if seconds <= 0:
+        """Sleep on the clock, or until woken. A wake that came before the sleep began
+        (a change, or `stop`) ends it at once: the flag is cleared only after waking."""
+        if seconds <= 0 or self._stop.is_set():
             await asyncio.sleep(0)
             return
-        self._wake.clear()
         timer = asyncio.create_task(self.clock.sleep(seconds))
         woken = asyncio.create_task(self._wake.wait())
         try:
@@ -172,6 +197,7 @@ class Scheduler:
         finally:
             timer.cancel()
             woken.cancel()
+            self._wake.clear()
 
     async def _listen(self) -> None:
         assert self.changes is not None

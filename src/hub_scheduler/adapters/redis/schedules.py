@@ -21,12 +21,23 @@ from hub_scheduler.domain.errors import (
     InvalidScheduleError,
     ScheduleNotFoundError,
 )
-from hub_scheduler.domain.ports import Enqueued, EnqueueRequest, Page, ScheduleState, SlotRecord
+from hub_scheduler.domain.ports import (
+    Enqueued,
+    EnqueueRequest,
+    Page,
+    SchedulerInfo,
+    ScheduleState,
+    SlotRecord,
+)
 from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
 
 
 def _next_ms(value: datetime | None) -> str:
     return "" if value is None else str(to_ms(value))
+
+
+def _opt_ms_delta(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(milliseconds=value)
 
 
 def _run_args(run_id: str, request: EnqueueRequest) -> list[str]:
@@ -241,6 +252,57 @@ class RedisScheduleStore:
                 )
             )
         return Page(tuple(records), next_cursor)
+
+    async def heartbeat(self, info: SchedulerInfo, ttl: timedelta) -> None:
+        """See `ScheduleStore.heartbeat`."""
+
+        def ms(value: timedelta | None) -> float | None:
+            return None if value is None else value / timedelta(milliseconds=1)
+
+        data = json.dumps(
+            {"v": 1, "id": info.id, "seen": to_ms(info.seen_at),
+             "p50_ms": ms(info.lateness_p50), "p99_ms": ms(info.lateness_p99)}
+        )  # fmt: skip
+        expires = to_ms(info.seen_at + ttl)
+        keys = self.store.keys
+        async with self.store.client.pipeline(transaction=True) as pipe:
+            pipe.set(f"{keys.base}:scheduler:{info.id}", data, px=ttl // timedelta(milliseconds=1))
+            pipe.zadd(f"{keys.base}:schedulers", {info.id: expires})
+            await self._call("scheduler heartbeat", pipe.execute())
+
+    async def schedulers(self, now: datetime) -> builtins.list[SchedulerInfo]:
+        """See `ScheduleStore.schedulers`."""
+        keys = self.store.keys
+        index = f"{keys.base}:schedulers"
+        await self._call(
+            "schedulers", self.store.client.zremrangebyscore(index, "-inf", to_ms(now))
+        )
+        ids = sorted(
+            to_text(i)
+            for i in await self._call("schedulers", self.store.client.zrange(index, 0, -1))
+        )
+        if not ids:
+            return []
+        raw = await self._call(
+            "schedulers", self.store.client.mget([f"{keys.base}:scheduler:{i}" for i in ids])
+        )
+        out = []
+        for text in raw:
+            if text:
+                data = json.loads(text)
+                out.append(
+                    SchedulerInfo(
+                        id=data["id"],
+                        seen_at=from_ms(data["seen"]),
+                        lateness_p50=None
+                        if data["p50_ms"] is None
+                        else timedelta(milliseconds=data["p50_ms"]),
+                        lateness_p99=None
+                        if data["p99_ms"] is None
+                        else timedelta(milliseconds=data["p99_ms"]),
+                    )
+                )
+        return out
 
     async def changes(self) -> AsyncIterator[bool]:
         """Yield True when schedules changed, False after each quiet `BLOCK_SECONDS`."""

@@ -266,13 +266,24 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
     # --- queue ----------------------------------------------------------------------------
 
     @get("/queue", guards=[can_read], opt=READ, tags=["queue"])
-    async def queue_health() -> dict[str, Any]:
-        """Depth per priority, delayed, active, dead letters, workers and an overall status."""
-        snapshot = await hub.queue.snapshot()
+    async def queue_health() -> Response[Any]:
+        """Depth per priority, delayed, active, dead letters, workers, schedulers, and an
+        overall status: ok, degraded (paused, or no worker or scheduler alive) or down."""
+        try:
+            snapshot = await hub.queue.snapshot()
+            schedulers = await hub.schedules.schedulers(hub.clock.now())
+            has_schedules = bool(await hub.schedules.next_due_at())
+        except HubSchedulerError:
+            return problems.problem(503, "the store is unavailable", status_of_queue="down")
         body = snapshot_json(snapshot)
-        degraded = snapshot.paused or not snapshot.workers or snapshot.dead > 0
+        body["schedulers"] = [
+            {"id": s.id, "seen_at": s.seen_at.isoformat(),
+             "lateness_p99_seconds": s.lateness_p99.total_seconds() if s.lateness_p99 else None}
+            for s in schedulers
+        ]  # fmt: skip
+        degraded = snapshot.paused or not snapshot.workers or (has_schedules and not schedulers)
         body["status"] = "degraded" if degraded else "ok"
-        return body
+        return Response(body)
 
     @post("/queue/pause", guards=[can_act], opt=ACT, tags=["queue"], status_code=200)
     async def pause_queue(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -508,6 +519,15 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
         ["job", "quantile"],
         registry=registry,
     )
+    lateness = Gauge(
+        "hub_scheduler_scheduler_fire_lateness_seconds",
+        "Fire lateness of on-time slots, worst over live schedulers",
+        ["quantile"],
+        registry=registry,
+    )
+    schedulers_live = Gauge(
+        "hub_scheduler_schedulers_live", "Schedulers seen recently", registry=registry
+    )
     job_paused = Gauge(
         "hub_scheduler_job_paused", "1 while a job is paused", ["job"], registry=registry
     )
@@ -524,6 +544,14 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
         gauges["queue_paused"].set(1 if snapshot.paused else 0)
         gauges["workers_live"].set(len(snapshot.workers))
         now = hub.clock.now()
+        live = await hub.schedules.schedulers(now)
+        schedulers_live.set(len(live))
+        for quantile, values in (
+            ("0.5", [s.lateness_p50 for s in live if s.lateness_p50 is not None]),
+            ("0.99", [s.lateness_p99 for s in live if s.lateness_p99 is not None]),
+        ):
+            if values:
+                lateness.labels(quantile).set(max(values).total_seconds())
         for job in hub.registry:
             name = job.definition.name
             stats = await hub.stats.job(name, now)
