@@ -14,8 +14,9 @@ from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import CacheObject, RateLimitConfig, RateLimitMiddleware
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.status_codes import HTTP_202_ACCEPTED
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
 
 from hub_scheduler.domain.errors import HubSchedulerError, JobNotFoundError
 from hub_scheduler.domain.model import Priority, RunState
@@ -566,7 +567,9 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
             job_paused.labels(job.definition.name).set(
                 1 if job.definition.name in snapshot.paused_jobs else 0
             )
-        return Response(generate_latest(registry), media_type=PROMETHEUS_TEXT)
+        # Our gauges, then the HTTP metrics Litestar's middleware keeps in the default registry.
+        body = generate_latest(registry) + generate_latest(REGISTRY)
+        return Response(body, media_type=PROMETHEUS_TEXT)
 
     return Router(
         path=path,
@@ -603,6 +606,9 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
             metrics,
         ],
         middleware=[
+            PrometheusConfig(
+                app_name="hub_scheduler", prefix="hub_scheduler_http", group_path=True
+            ).middleware,
             *auth_middleware,
             *rate_limits(rate_limit_reads, rate_limit_mutations, rate_limit_store),
         ],
