@@ -19,7 +19,7 @@ def key_prefix() -> str:
     return f"hubtest:{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     """The real Redis to test against; skips when unset, so CI must set it."""
     url = os.environ.get(REDIS_URL_ENV)

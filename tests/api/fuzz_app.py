@@ -1,12 +1,16 @@
-"""The app the schemathesis fuzz test serves with uvicorn: memory://, two jobs, one schedule."""
+"""The app the schemathesis fuzz test serves with uvicorn (memory:// or the test Redis)."""
 
 from __future__ import annotations
+
+import os
 
 from hub_scheduler import Cron, Hub, JobContext
 from hub_scheduler.entrypoints.api.app import create_app
 from hub_scheduler.entrypoints.settings import Settings
 
-hub = Hub("memory://")
+hub = Hub(
+    os.environ.get("FUZZ_REDIS_URL", "memory://"), prefix=os.environ.get("FUZZ_PREFIX", "fuzz")
+)
 
 
 @hub.job("syncXero", schedules=[Cron("0 2 * * *", "Australia/Sydney")])
@@ -15,4 +19,12 @@ async def sync_xero(ctx: JobContext) -> None:
     del ctx
 
 
-app = create_app(hub, Settings(rate_limit_reads=100_000, rate_limit_mutations=100_000))
+app = create_app(
+    hub,
+    Settings(
+        redis_url=hub.url,
+        jwt_secret=os.environ.get("FUZZ_SECRET"),
+        rate_limit_reads=100_000,
+        rate_limit_mutations=100_000,
+    ),
+)

@@ -12,16 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from hub_scheduler.entrypoints.api.app import DEMO_SECRET
 from hub_scheduler.entrypoints.api.security import mint_token
-
-ADMIN = {
-    "Authorization": "Bearer " + mint_token(DEMO_SECRET, "fuzz", "SystemAdmin", timedelta(hours=2))
-}
 
 
 def _free_port() -> int:
@@ -30,11 +26,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """The admin app served by uvicorn on a loopback port, for the length of this module."""
+SECRET = "f" * 40
+TOKEN = mint_token(SECRET, "fuzz", "SystemAdmin", timedelta(hours=2))
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The admin app served by uvicorn on a loopback port, on each backend."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_SCHEDULER_")}
+    env["FUZZ_SECRET"] = SECRET
+    env["FUZZ_PREFIX"] = f"hubtest-fuzz-{port}"
+    if request.param == "redis":
+        env["FUZZ_REDIS_URL"] = str(request.getfixturevalue("redis_url"))
     process = subprocess.Popen(  # noqa: S603 - our interpreter, our app
         [sys.executable, "-m", "uvicorn", "tests.api.fuzz_app:app", "--port", str(port),
          "--log-level", "warning"],
@@ -55,6 +60,12 @@ def server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+        if request.param == "redis":
+            client = redis.Redis.from_url(env["FUZZ_REDIS_URL"])
+            doomed = list(client.scan_iter(match=f"*{env['FUZZ_PREFIX']}*"))
+            if doomed:
+                client.delete(*doomed)
+            client.close()
 
 
 @pytest.fixture(scope="module")
