@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from hub_scheduler.adapters.redis.connection import is_memory
 from hub_scheduler.adapters.taskiq.worker import WorkerSettings
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.schedule import Cron, Schedule
-from hub_scheduler.entrypoints.api.app import InsecureSecretError, jwt_secret
+from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app, jwt_secret
 from hub_scheduler.entrypoints.api.security import ROLES, mint_token
 from hub_scheduler.entrypoints.hub import REDIS_URL_ENV, Hub
 from hub_scheduler.entrypoints.settings import Settings
@@ -178,6 +179,70 @@ def preview(expression: str, timezone: str, after: str | None, count: int, as_js
         utc = f.utc.strftime("%Y-%m-%d %H:%M:%SZ")
         local = f.local.strftime("%Y-%m-%d %H:%M:%S %Z")
         click.echo(f"{utc:<22}{local:<34}{f.note or ''}")
+
+
+DEMO_APP = "hub_scheduler.demo:hub"
+
+
+@cli.command()
+@click.argument("app", required=False, envvar=APP_ENV)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-worker", is_flag=True, help="Do not run a worker in this process.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run a scheduler in this process.")
+@click.option("--redis-url", envvar=REDIS_URL_ENV, default=None,
+              help=f"Redis to use (env {REDIS_URL_ENV}); none: memory://.")  # fmt: skip
+def serve(  # noqa: PLR0917 - click passes every option positionally
+    app: str | None,
+    host: str,
+    port: int,
+    no_worker: bool,
+    no_scheduler: bool,
+    redis_url: str | None,
+) -> None:
+    """Admin API, worker and scheduler in one process (APP defaults to the demo)."""
+    import uvicorn  # noqa: PLC0415 - only `serve` needs the server
+
+    hub = load_hub(app or DEMO_APP)
+    if redis_url and hub.url != redis_url:
+        hub = hub.with_url(redis_url)
+    try:
+        settings = Settings(redis_url=hub.url, prefix=hub.prefix)
+        secret = jwt_secret(settings)
+    except (InsecureSecretError, PydanticValidationError) as exc:
+        click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+        sys.exit(2)
+
+    @contextlib.asynccontextmanager
+    async def in_process(_: object) -> AsyncIterator[None]:
+        await _ping(hub)
+        async with contextlib.AsyncExitStack() as stack:
+            if not no_scheduler:
+                await stack.enter_async_context(hub.scheduling())
+            if not no_worker:
+                await stack.enter_async_context(hub.worker())
+            yield
+        await hub.aclose()
+
+    web = create_app(hub, settings, lifespan=[in_process])
+    base = f"http://{host}:{port}"
+    click.echo(f"hub_scheduler {__version__}: admin API at {base}/api/v1 (OpenAPI: {base}/schema)")
+    click.echo(
+        f"  {len(hub.registry)} jobs; worker {'off' if no_worker else 'on'}, "
+        f"scheduler {'off' if no_scheduler else 'on'}"
+    )
+    if is_memory(hub.url):
+        click.echo(
+            "  running on memory:// (nothing is kept; set HUB_SCHEDULER_REDIS_URL for Redis)"
+        )
+        token = mint_token(secret, "demo-admin", ROLES[0], timedelta(hours=8))
+        click.echo(f"  log in with: Authorization: Bearer {token}")
+    else:
+        click.echo(
+            "  log in with a token from: hub-scheduler token create --subject NAME --role ROLE"
+        )
+    sys.stdout.flush()
+    uvicorn.run(web, host=host, port=port, log_level="warning", lifespan="on")
 
 
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
