@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError as PydanticValidationError
@@ -25,7 +26,9 @@ from hub_scheduler.adapters.redis.connection import is_memory
 from hub_scheduler.adapters.taskiq.worker import WorkerSettings
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.schedule import Cron, Schedule
+from hub_scheduler.entrypoints import admin_cli
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app, jwt_secret
+from hub_scheduler.entrypoints.api.schemas import schedule_json
 from hub_scheduler.entrypoints.api.security import ROLES, mint_token
 from hub_scheduler.entrypoints.hub import REDIS_URL_ENV, Hub
 from hub_scheduler.entrypoints.settings import Settings
@@ -273,6 +276,24 @@ def token_create(subject: str, role: str, ttl: str) -> None:
         click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
         sys.exit(2)
     click.echo(mint_token(secret, subject, role, lifetime))
+
+
+for _command in admin_cli.COMMANDS:
+    cli.add_command(_command)
+
+
+@schedules.command("list")
+@admin_cli.app_options
+def schedules_list(app: str, redis_url: str | None, as_json: bool) -> None:
+    """Every schedule with its next fire and last outcome."""
+
+    async def action(hub: Hub) -> list[dict[str, Any]]:
+        return [schedule_json(s) for s in await hub.schedules.list()]
+
+    admin_cli.emit(admin_cli.run(app, redis_url, action), as_json, lambda rows: [
+        f"{r['id']:<32}{r['description']:<48}next {r['next_fire']}  last {r['last_outcome']}"
+        for r in rows
+    ])  # fmt: skip
 
 
 def main() -> None:
