@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
+import attrs
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
@@ -90,6 +91,47 @@ def rate_limits(reads: int, mutations: int, store: str) -> list[DefineMiddleware
     ]
 
 
+@attrs.define
+class Auditor:
+    """Writes audit entries for one hub (and logs them on ``hub_scheduler.audit``)."""
+
+    audit: AuditLog
+    hub: Hub
+
+    async def __call__(
+        self,
+        request: Request[Any, Any, Any],
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record one action (or refused attempt) by the request's principal."""
+        user = request.scope.get("user")
+        entry = AuditEntry(
+            id=secrets.token_hex(8),
+            at=self.hub.clock.now(),
+            actor=getattr(user, "subject", None) or "anonymous",
+            roles=tuple(getattr(user, "roles", ())),
+            action=action,
+            target=target,
+            outcome=outcome,
+            request_id=request.headers.get("x-request-id"),
+            client=request.client.host if request.client else None,
+            before=before,
+            after=after,
+            detail=detail,
+        )
+        audit_logger.info("%s %s on %s by %s", action, outcome, target, entry.actor)
+        try:
+            await self.audit.record(entry)
+        except HubSchedulerError:
+            audit_logger.exception("audit entry could not be stored: %s", entry)
+
+
 _pending_audits: set[asyncio.Task[None]] = set()
 
 
@@ -123,37 +165,7 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
             Redis-backed store under this name to share limits across processes).
     """
 
-    async def record(
-        request: Request[Any, Any, Any],
-        action: str,
-        target: str,
-        *,
-        outcome: str = "ok",
-        before: dict[str, Any] | None = None,
-        after: dict[str, Any] | None = None,
-        detail: str | None = None,
-    ) -> None:
-        """Write one audit entry (and log it on ``hub_scheduler.audit``)."""
-        user = request.scope.get("user")
-        entry = AuditEntry(
-            id=secrets.token_hex(8),
-            at=hub.clock.now(),
-            actor=getattr(user, "subject", None) or "anonymous",
-            roles=tuple(getattr(user, "roles", ())),
-            action=action,
-            target=target,
-            outcome=outcome,
-            request_id=request.headers.get("x-request-id"),
-            client=request.client.host if request.client else None,
-            before=before,
-            after=after,
-            detail=detail,
-        )
-        audit_logger.info("%s %s on %s by %s", action, outcome, target, entry.actor)
-        try:
-            await audit.record(entry)
-        except HubSchedulerError:
-            audit_logger.exception("audit entry could not be stored: %s", entry)
+    record = Auditor(audit, hub)
 
     def job_name(name: str) -> str:
         if name not in hub.registry:
