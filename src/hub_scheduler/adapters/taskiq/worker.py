@@ -297,6 +297,8 @@ class Worker:
             self._tasks.append(asyncio.create_task(self._listen_wake(), name="hub-wake"))
         listening = asyncio.create_task(receiver.listen(finish), name="hub-receiver")
         logger.info("worker %s started (concurrency %d)", self.id, self.settings.concurrency)
+        with contextlib.suppress(HubSchedulerError, RedisError, OSError):
+            await self._heartbeat()  # be listed as live at once, not after the first period
         self.started.set()
         try:
             await self._stop.wait()

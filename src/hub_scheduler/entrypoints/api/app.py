@@ -11,6 +11,7 @@ from litestar.stores.redis import RedisStore
 from hub_scheduler import __version__
 from hub_scheduler.adapters.redis.audit import RedisAuditLog
 from hub_scheduler.entrypoints.api import problems
+from hub_scheduler.entrypoints.api.dashboard import dashboard_router
 from hub_scheduler.entrypoints.api.routes import admin_router
 from hub_scheduler.entrypoints.api.security import jwt_auth
 from hub_scheduler.entrypoints.hub import Hub
@@ -48,17 +49,19 @@ def rate_limit_store(hub: Hub) -> RedisStore:
 def create_app(hub: Hub, settings: Settings | None = None, **litestar_options: Any) -> Litestar:
     """The admin API for `hub` as its own app (OpenAPI 3.1 at ``/schema/openapi.json``)."""
     settings = settings or Settings(redis_url=hub.url, prefix=hub.prefix)
-    auth = jwt_auth(jwt_secret(settings))
+    secret = jwt_secret(settings)
+    auth = jwt_auth(secret)
+    audit = RedisAuditLog(hub.store)
     router = admin_router(
         hub,
-        RedisAuditLog(hub.store),
+        audit,
         auth_middleware=[auth.middleware],
         rate_limit_reads=settings.rate_limit_reads,
         rate_limit_mutations=settings.rate_limit_mutations,
         rate_limit_store=RATE_LIMIT_STORE,
     )
     return Litestar(
-        route_handlers=[router],
+        route_handlers=[router, dashboard_router(hub, audit, secret)],
         # The whole standalone app is ours, so unknown paths and methods are problems too
         # (a host app that mounts the router keeps its own format for those).
         exception_handlers=dict(problems.EXCEPTION_HANDLERS),

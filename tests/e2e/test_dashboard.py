@@ -1,0 +1,127 @@
+"""The dashboard in real Chromium (Debian's, driven by Playwright; no browser download)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM_ENV = "HUB_SCHEDULER_TEST_CHROMIUM"
+SCREENSHOT = Path(__file__).parents[2] / "artifacts" / "dashboard.png"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium() -> str:
+    """Debian's chromium; CI names it (and then a missing browser fails instead of skipping)."""
+    path = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or ""
+    if not Path(path).is_file():
+        if os.environ.get(CHROMIUM_ENV):
+            pytest.fail(f"{CHROMIUM_ENV}={path} is set but no browser is there")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, str]]:
+    """`hub-scheduler serve` with the test app on memory://: (base URL, admin token)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_SCHEDULER_")}
+    process = subprocess.Popen(  # noqa: S603 - our interpreter and our app
+        [sys.executable, "-m", "hub_scheduler", "serve", "tests.e2e.dashboard_app:hub",
+         "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    banner = "".join(process.stdout.readline() for _ in range(4))
+    match = re.search(r"Bearer (\S+)", banner)
+    assert match is not None, banner
+    try:
+        yield f"http://127.0.0.1:{port}", match.group(1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+        process.stdout.close()
+
+
+def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
+    """Sign in, see the 11 jobs, run one, pause/resume a job and the queue, retry a dead
+    letter, and watch the page refresh itself every 10 s."""
+    base, token = served
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.clock.install()
+        page.goto(f"{base}/admin/")
+        page.fill("#token", token)
+        page.click("#sign-in")
+        expect = playwright_api.expect
+
+        def settled() -> None:
+            """Let htmx finish swapping fragments before the next click lands on them."""
+            page.wait_for_load_state("networkidle")
+
+        jobs = page.locator("#jobs-table tbody tr")
+        expect(jobs).to_have_count(11)
+
+        settled()
+        page.locator('tr[data-job="pdReminders"] .run-now').click()
+        expect(page.locator("#runs-table tbody tr", has_text="pdReminders")).to_have_count(1)
+
+        settled()
+        row = page.locator('tr[data-job="syncXero"]')
+        row.locator(".pause").click()
+        expect(row.locator(".paused-flag")).to_have_text("yes")
+        settled()
+        row.locator(".resume").click()
+        expect(row.locator(".paused-flag")).to_have_text("no")
+
+        settled()
+        page.click("#queue-pause")
+        expect(page.locator("#queue-state")).to_have_text("paused")
+        settled()
+        page.click("#queue-resume")
+        expect(page.locator("#queue-state")).to_have_text("running")
+
+        settled()
+        page.locator('tr[data-job="retryFailedEmails"] .run-now').click()
+        dead = page.locator("#dlq-table tbody tr[data-dead]")
+        # The worker needs a moment; the 10 s refresh (or the action's refresh) shows it.
+        with page.expect_request(re.compile(r"/fragments/dlq")):
+            page.clock.run_for(10_000)
+        expect(dead).to_have_count(1)
+        dead_id = dead.first.get_attribute("data-dead")
+        settled()
+        dead.first.locator(".dlq-retry").click()
+        retried = page.locator("#runs-table tbody tr", has_text="dead_letter_retry")
+        expect(retried).to_have_count(1)
+        expect(page.locator(f'#dlq-table tr[data-dead="{dead_id}"]')).to_have_count(0)
+        with page.expect_request(re.compile(r"/fragments/summary")):
+            page.clock.run_for(10_000)
+
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        browser.close()
