@@ -9,23 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub_scheduler import Cron, Every, Hub, MisfirePolicy, Run, Schedule, SlotOutcome
+from hub_scheduler.demo import JOBS, SYDNEY
 from hub_scheduler.domain.registry import JobContext
 from hub_scheduler.testing import FakeClock
 
-SYDNEY = "Australia/Sydney"
-REFERENCE = {
-    "feedbackAIAnalysis": "0 1 * * *",
-    "syncXero": "0 2 * * *",
-    "syncAccelerate": "0 3 * * *",
-    "pdReminders": "0 8 * * *",
-    "credentialExpiry": "0 8 * * *",
-    "policyReviews": "0 8 * * *",
-    "complaintSLA": "0 9 * * *",
-    "weeklyDigest": "0 8 * * 1",
-    "monthlyComplianceReport": "0 9 1 * *",
-    "retryFailedEmails": "0 */2 * * *",
-    "checkIncompleteOnboarding": "30 9 * * *",
-}
+#: The reference deployment's schedules (the demo app declares the same 11).
+REFERENCE = {name: expression for name, (expression, *_) in JOBS.items()}
 
 
 async def _noop(ctx: JobContext) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
     import fakeredis
@@ -42,3 +45,18 @@ def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> aiore
         socket_connect_timeout=5.0,
         retry_on_timeout=False,
     )
+
+
+async def listen(client: aioredis.Redis, channel: str) -> AsyncIterator[bool]:
+    """Yield True for each message on `channel`, and False after each quiet `BLOCK_SECONDS`
+    (so a reader can check whether to stop). Every read blocks less than redis-py's socket
+    timeout; errors propagate to the caller, which resubscribes."""
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    try:
+        await pubsub.subscribe(channel)
+        while True:
+            message = await pubsub.get_message(timeout=BLOCK_SECONDS)
+            yield message is not None
+    finally:
+        with contextlib.suppress(RedisError, OSError, RuntimeError):
+            await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -13,7 +13,7 @@ import attrs
 from redis.exceptions import RedisError
 
 from hub_scheduler.adapters.redis.codec import from_ms, to_ms, to_text
-from hub_scheduler.adapters.redis.connection import BLOCK_SECONDS
+from hub_scheduler.adapters.redis.connection import listen
 from hub_scheduler.adapters.redis.schedule_codec import decode_schedule, encode_schedule
 from hub_scheduler.adapters.redis.store import RedisStore, new_run_id
 from hub_scheduler.domain.errors import (
@@ -294,24 +294,12 @@ class RedisScheduleStore:
                     SchedulerInfo(
                         id=data["id"],
                         seen_at=from_ms(data["seen"]),
-                        lateness_p50=None
-                        if data["p50_ms"] is None
-                        else timedelta(milliseconds=data["p50_ms"]),
-                        lateness_p99=None
-                        if data["p99_ms"] is None
-                        else timedelta(milliseconds=data["p99_ms"]),
+                        lateness_p50=_opt_ms_delta(data["p50_ms"]),
+                        lateness_p99=_opt_ms_delta(data["p99_ms"]),
                     )
                 )
         return out
 
-    async def changes(self) -> AsyncIterator[bool]:
-        """Yield True when schedules changed, False after each quiet `BLOCK_SECONDS`."""
-        pubsub = self.store.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.store.keys.schedules_changed)
-            while True:
-                message = await pubsub.get_message(timeout=BLOCK_SECONDS)
-                yield message is not None
-        finally:
-            with contextlib.suppress(RedisError, OSError, RuntimeError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+    def changes(self) -> AsyncIterator[bool]:
+        """True when schedules changed (so schedulers re-plan at once); see `listen`."""
+        return listen(self.store.client, self.store.keys.schedules_changed)

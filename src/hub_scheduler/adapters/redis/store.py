@@ -8,7 +8,6 @@ the fake clock in tests exactly as they follow real time in production.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
@@ -27,7 +26,7 @@ from hub_scheduler.adapters.redis.codec import (
     to_ms,
     to_text,
 )
-from hub_scheduler.adapters.redis.connection import BLOCK_SECONDS
+from hub_scheduler.adapters.redis.connection import listen
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.scripts import Scripts
 from hub_scheduler.domain.errors import (
@@ -348,19 +347,9 @@ class RedisJobQueue:
                 )
         return out
 
-    async def wakeups(self) -> AsyncIterator[bool]:
-        """Yield True whenever runs became ready (published by the scripts), and False after
-        each quiet `BLOCK_SECONDS`, so the reader can check whether to stop. Each read blocks
-        under redis-py's socket timeout; errors propagate to the caller, which resubscribes."""
-        pubsub = self.store.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.store.keys.wake)
-            while True:
-                message = await pubsub.get_message(timeout=BLOCK_SECONDS)
-                yield message is not None
-        finally:
-            with contextlib.suppress(RedisError, OSError, RuntimeError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+    def wakeups(self) -> AsyncIterator[bool]:
+        """True whenever runs became ready (the scripts publish it); see `listen`."""
+        return listen(self.store.client, self.store.keys.wake)
 
     async def heartbeat(self, info: WorkerInfo, ttl: timedelta) -> None:
         """Record that a worker is alive (shown in `snapshot`)."""
