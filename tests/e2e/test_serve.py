@@ -31,6 +31,7 @@ async def test_serve_runs_the_demo_and_stops_cleanly() -> None:
         banner = [
             (await asyncio.wait_for(process.stdout.readline(), 20)).decode() for _ in range(4)
         ]
+        assert f"dashboard http://127.0.0.1:{port}/admin/" in banner[0]
         assert "memory://" in banner[2]
         match = re.search(r"Bearer (\S+)", banner[3])
         assert match is not None, banner

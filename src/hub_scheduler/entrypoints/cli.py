@@ -229,7 +229,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
 
     web = create_app(hub, settings, lifespan=[in_process])
     base = f"http://{host}:{port}"
-    click.echo(f"hub_scheduler {__version__}: admin API at {base}/api/v1 (OpenAPI: {base}/schema)")
+    click.echo(f"hub_scheduler {__version__}: dashboard {base}/admin/, API {base}/api/v1")
     click.echo(
         f"  {len(hub.registry)} jobs; worker {'off' if no_worker else 'on'}, "
         f"scheduler {'off' if no_scheduler else 'on'}"
