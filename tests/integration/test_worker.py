@@ -6,8 +6,10 @@ import asyncio
 from datetime import timedelta
 
 import attrs
+import pytest
 
 from hub_scheduler import RetryPolicy, Run, RunState
+from hub_scheduler.domain.errors import PayloadError
 from hub_scheduler.domain.registry import JobContext
 from hub_scheduler.entrypoints.hub import Hub, Job
 from hub_scheduler.testing import FakeNotifier
@@ -183,3 +185,12 @@ async def test_pause_holds_while_running_jobs_finish() -> None:
             assert (finished, snapshot.waiting, started.empty()) == ([1], 2, True)
             await hub.queue.resume()
             assert [await asyncio.wait_for(started.get(), 5) for _ in range(2)] == [2, 3]
+
+
+async def test_payload_limit_is_configurable_on_the_hub() -> None:
+    """A hub built with a small payload limit refuses a larger payload with a clear error."""
+    async with Hub(payload_limit=100) as hub:
+        hub.job("small")(lambda _: None)
+        await hub.enqueue("small", {"note": "x" * 50})
+        with pytest.raises(PayloadError, match="the limit is 100"):
+            await hub.enqueue("small", {"note": "x" * 200})

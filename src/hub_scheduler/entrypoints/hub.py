@@ -22,6 +22,7 @@ from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
 from hub_scheduler.adapters.redis.stats import RedisStats
 from hub_scheduler.adapters.redis.store import (
+    DEFAULT_PAYLOAD_LIMIT,
     RedisDeadLetters,
     RedisJobQueue,
     RedisRunHistory,
@@ -62,6 +63,7 @@ class Hub:
         clock: where time comes from (tests pass a `FakeClock`).
         notifier: told about dead-lettered runs (default: an ERROR log record).
         retention: how long finished runs stay in history.
+        payload_limit: the largest encoded payload accepted, in bytes (512 KiB by default).
 
     Example:
         >>> hub = Hub()
@@ -78,6 +80,7 @@ class Hub:
         clock: Clock | None = None,
         notifier: Notifier | None = None,
         retention: timedelta = timedelta(days=90),
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
     ) -> None:
         url = url or os.environ.get(REDIS_URL_ENV) or "memory://"
         self.url = url
@@ -86,7 +89,9 @@ class Hub:
         self.notifier: Notifier = notifier or LoggingNotifier()
         self.registry = Registry()
         self.client = open_redis(url)
-        self.store = RedisStore(self.client, self.clock, Keys(prefix), retention=retention)
+        self.store = RedisStore(
+            self.client, self.clock, Keys(prefix), retention=retention, payload_limit=payload_limit
+        )
         self.queue = RedisJobQueue(self.store)
         self.dead_letters = RedisDeadLetters(self.store)
         self.history = RedisRunHistory(self.store)
@@ -101,6 +106,7 @@ class Hub:
             clock=self.clock,
             notifier=self.notifier,
             retention=self.store.retention,
+            payload_limit=self.store.payload_limit,
         )
         other.registry = self.registry
         return other
