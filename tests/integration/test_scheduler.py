@@ -183,3 +183,26 @@ async def test_running_scheduler_reports_itself_with_lateness() -> None:
                     await asyncio.sleep(0)  # the loop runs on the fake clock
         assert [s.id for s in live] == [scheduler.id]
         assert live[0].lateness_p99 == timedelta(0)
+
+
+async def test_month_long_outage_is_ledgered_in_bulk_then_planned_per_slot() -> None:
+    """30 days down on a 1-minute schedule: the old slots are one bulk record (coalesced, as
+    run_once merges them into its late run), the
+    last hour is planned slot by slot (run_once: one late run, plus the on-time newest slot),
+    and the schedule carries on."""
+    clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        schedule = Schedule(Every(timedelta(minutes=1)), misfire=MisfirePolicy.run_once())
+        hub.job("tick", schedules=[schedule])(_noop)
+        await hub.sync_schedules()
+        clock.advance(timedelta(days=30, seconds=30))
+        assert await hub.scheduler().tick() == 2
+        ledger = list(reversed((await hub.schedules.slots("tick:0", limit=100)).items))
+        state = await hub.schedules.get("tick:0")
+    bulk, *recent = ledger
+    first_slot = datetime(2026, 6, 1, 0, 1, tzinfo=UTC)
+    assert (bulk.outcome, bulk.slot) == (SlotOutcome.COALESCED, first_slot)
+    assert bulk.count == 30 * 24 * 60 - 60
+    late = [SlotOutcome.COALESCED] * 58 + [SlotOutcome.LATE]
+    assert [r.outcome for r in recent] == [*late, SlotOutcome.ENQUEUED]
+    assert state.next_fire == clock.now() + timedelta(seconds=30)

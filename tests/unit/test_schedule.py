@@ -200,3 +200,10 @@ def test_preview_count_is_bounded() -> None:
     with pytest.raises(InvalidScheduleError):
         schedule.preview(T0, 0)
     assert len(schedule.preview(T0, 1000)) == 1000
+
+
+def test_due_stops_at_its_limit() -> None:
+    """A year of one-second slots is not computed when only the first few are wanted."""
+    schedule = Schedule(Every(timedelta(seconds=1)))
+    slots = schedule.due(T0, T0 + timedelta(days=365), limit=5)
+    assert slots == [T0 + timedelta(seconds=s) for s in range(1, 6)]

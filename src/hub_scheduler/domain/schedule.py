@@ -470,11 +470,17 @@ class Schedule:
             runs_so_far += 1
             fire = self.next_fire(fire, runs_so_far)
 
-    def due(self, after: datetime, now: datetime, runs_so_far: int = 0) -> list[datetime]:
-        """The slots strictly after `after` and at or before `now` (a fired-through cursor)."""
+    def due(
+        self, after: datetime, now: datetime, runs_so_far: int = 0, limit: int | None = None
+    ) -> list[datetime]:
+        """The slots strictly after `after` and at or before `now`, the first `limit` of them.
+
+        Stops computing at `limit`, so a year-long outage of a one-second schedule costs
+        `limit` slots, not 31 million.
+        """
         slots: list[datetime] = []
         for fire in self.fires(after, runs_so_far):
-            if fire > now:
+            if fire > now or (limit is not None and len(slots) >= limit):
                 break
             slots.append(fire)
         return slots

@@ -97,9 +97,7 @@ class Scheduler:
         schedule = state.schedule
         if state.next_fire is None:
             return 0
-        slots = [state.next_fire, *itertools.islice(
-            schedule.due(state.next_fire, now, state.runs + 1), MAX_SLOTS
-        )]  # fmt: skip
+        slots = [state.next_fire, *schedule.due(state.next_fire, now, state.runs + 1, MAX_SLOTS)]
         bulk = 0
         decisions: list[SlotDecision] = []
         if len(slots) > MAX_SLOTS:
