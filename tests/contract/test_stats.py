@@ -50,3 +50,18 @@ async def test_outcomes_durations_and_hourly_trend(backend: Backend) -> None:
     assert later.windows["24h"].finished == 4
     nothing = await stats.job("never-ran", clock.now())
     assert (nothing.windows["90d"].success_rate, nothing.last_success) == (None, None)
+
+
+async def test_asking_for_one_window_reads_only_that_window(backend: Backend) -> None:
+    """A 24 h question answers the 24 h window alone (no trend), and names are checked."""
+    queue = backend.queue
+    if not isinstance(queue, RedisJobQueue):
+        pytest.skip("the dict-backed fake keeps no statistics (Redis adapters only)")
+    stats = RedisStats(queue.store)
+    await queue.enqueue([EnqueueRequest("report")])
+    [claim] = await queue.claim("w1", 1, LEASE)
+    await queue.finish(claim, Succeeded())
+    day = await stats.job("report", backend.clock.now(), windows=("24h",))
+    assert (set(day.windows), day.windows["24h"].succeeded, day.hourly) == ({"24h"}, 1, ())
+    with pytest.raises(ValueError, match="unknown windows"):
+        await stats.job("report", backend.clock.now(), windows=("1y",))

@@ -332,8 +332,12 @@ class JobStats:
 class Stats(Protocol):
     """Per-job statistics, counted as attempts finish."""
 
-    async def job(self, job: str, now: datetime) -> JobStats:
-        """The statistics of `job` as of `now` (zeros for a job that never ran)."""
+    async def job(
+        self, job: str, now: datetime, windows: Sequence[str] = ("1h", "24h", "7d", "90d")
+    ) -> JobStats:
+        """The statistics of `job` as of `now` (zeros for a job that never ran), for the
+        named `windows` only; the hourly trend comes with all four. Raises `ValueError` for
+        an unknown window name."""
         ...
 
 

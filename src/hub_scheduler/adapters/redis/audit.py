@@ -63,7 +63,7 @@ class RedisAuditLog:
     @property
     def key(self) -> str:
         """The sorted set holding the trail."""
-        return f"{self.store.keys.base}:audit"
+        return self.store.keys.audit
 
     async def record(self, entry: AuditEntry) -> None:
         """See `AuditLog.record`."""

@@ -123,6 +123,29 @@ class Keys:
         """Pub/sub channel: published when schedules change, so schedulers re-plan at once."""
         return f"{self.base}:schedules-changed"
 
+    def stats(self, job: str, kind: str, index: int) -> str:
+        """Hash: one job's counters for one hour (``kind`` "h") or day ("d") since the epoch
+        (written by ``count_attempt`` in lua/common.lua)."""
+        return f"{self.base}:stats:{job}:{kind}:{index}"
+
+    def stats_total(self, job: str) -> str:
+        """Hash: one job's counters since the store began, and its last success (ms)."""
+        return f"{self.base}:stats:{job}:total"
+
+    @property
+    def audit(self) -> str:
+        """Sorted set: the audit trail (versioned JSON entries), scored by time (ms)."""
+        return f"{self.base}:audit"
+
+    def scheduler(self, scheduler_id: str) -> str:
+        """String: a scheduler's self-description (JSON), expiring when it stops reporting."""
+        return f"{self.base}:scheduler:{scheduler_id}"
+
+    @property
+    def schedulers(self) -> str:
+        """Sorted set: scheduler ids scored by when their report expires (ms)."""
+        return f"{self.base}:schedulers"
+
     @property
     def wake(self) -> str:
         """Pub/sub channel: published when runs become ready, so idle workers claim at once."""

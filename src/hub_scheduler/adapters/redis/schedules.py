@@ -266,14 +266,14 @@ class RedisScheduleStore:
         expires = to_ms(info.seen_at + ttl)
         keys = self.store.keys
         async with self.store.client.pipeline(transaction=True) as pipe:
-            pipe.set(f"{keys.base}:scheduler:{info.id}", data, px=ttl // timedelta(milliseconds=1))
-            pipe.zadd(f"{keys.base}:schedulers", {info.id: expires})
+            pipe.set(keys.scheduler(info.id), data, px=ttl // timedelta(milliseconds=1))
+            pipe.zadd(keys.schedulers, {info.id: expires})
             await self._call("scheduler heartbeat", pipe.execute())
 
     async def schedulers(self, now: datetime) -> builtins.list[SchedulerInfo]:
         """See `ScheduleStore.schedulers`."""
         keys = self.store.keys
-        index = f"{keys.base}:schedulers"
+        index = keys.schedulers
         await self._call(
             "schedulers", self.store.client.zremrangebyscore(index, "-inf", to_ms(now))
         )
@@ -284,7 +284,7 @@ class RedisScheduleStore:
         if not ids:
             return []
         raw = await self._call(
-            "schedulers", self.store.client.mget([f"{keys.base}:scheduler:{i}" for i in ids])
+            "schedulers", self.store.client.mget([keys.scheduler(i) for i in ids])
         )
         out = []
         for text in raw:

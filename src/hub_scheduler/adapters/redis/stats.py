@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -55,22 +55,31 @@ class RedisStats:
 
     store: RedisStore
 
-    def _key(self, job: str, kind: str, index: int) -> str:
-        return f"{self.store.keys.base}:stats:{job}:{kind}:{index}"
-
-    async def job(self, job: str, now: datetime) -> JobStats:
-        """See `Stats.job`: one pipelined round trip of ~260 small reads."""
+    async def job(
+        self, job: str, now: datetime, windows: Sequence[str] = tuple(WINDOWS)
+    ) -> JobStats:
+        """See `Stats.job`. Only the buckets `windows` need are read, in one round trip: 25
+        small reads for the last 24 h, ~260 for every window and the hourly trend."""
+        unknown = set(windows) - set(WINDOWS)
+        if unknown:
+            raise ValueError(f"unknown windows {sorted(unknown)}; use {', '.join(WINDOWS)}")
         now_ms = to_ms(now)
         hour, day = now_ms // HOUR_MS, now_ms // DAY_MS
-        hours = [hour - i for i in range(WINDOWS["7d"][1])]
-        days = [day - i for i in range(WINDOWS["90d"][1])]
+        hourly_trend = set(windows) == set(WINDOWS)
+        hour_count = max(
+            [WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "h"]
+            + [HOURLY_TREND if hourly_trend else 0]
+        )
+        day_count = max([WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "d"] + [0])
+        hours = [hour - i for i in range(hour_count)]
+        days = [day - i for i in range(day_count)]
         try:
             async with self.store.client.pipeline(transaction=False) as pipe:
                 for h in hours:
-                    pipe.hgetall(self._key(job, "h", h))
+                    pipe.hgetall(self.store.keys.stats(job, "h", h))
                 for d in days:
-                    pipe.hgetall(self._key(job, "d", d))
-                pipe.hgetall(f"{self.store.keys.base}:stats:{job}:total")
+                    pipe.hgetall(self.store.keys.stats(job, "d", d))
+                pipe.hgetall(self.store.keys.stats_total(job))
                 replies = await pipe.execute()
         except RedisError as exc:
             raise BackendUnavailableError("stats", type(exc).__name__) from exc
@@ -78,24 +87,29 @@ class RedisStats:
         by_hour = dict(zip(hours, decoded[: len(hours)], strict=True))
         by_day = dict(zip(days, decoded[len(hours) : -1], strict=True))
         totals_raw = decoded[-1]
-        windows = {}
-        for name, (kind, count) in WINDOWS.items():
+        counted = {}
+        for name in windows:
+            kind, count = WINDOWS[name]
             source = by_hour if kind == "h" else by_day
             anchor = hour if kind == "h" else day
-            windows[name] = _window([source.get(anchor - i, {}) for i in range(count)])
-        hourly = tuple(
-            HourStats(
-                hour=EPOCH + timedelta(hours=h),
-                succeeded=by_hour[h].get("succeeded", 0),
-                failed=by_hour[h].get("failed", 0),
-                dead=by_hour[h].get("dead", 0),
+            counted[name] = _window([source.get(anchor - i, {}) for i in range(count)])
+        hourly = (
+            tuple(
+                HourStats(
+                    hour=EPOCH + timedelta(hours=h),
+                    succeeded=by_hour[h].get("succeeded", 0),
+                    failed=by_hour[h].get("failed", 0),
+                    dead=by_hour[h].get("dead", 0),
+                )
+                for h in sorted(hours[:HOURLY_TREND])
             )
-            for h in sorted(hours[:HOURLY_TREND])
+            if hourly_trend
+            else ()
         )
         last = totals_raw.pop("last_success", None)
         return JobStats(
             job=job,
-            windows=windows,
+            windows=counted,
             hourly=hourly,
             last_success=from_ms(last) if last else None,
             totals=_window([totals_raw]),

@@ -156,7 +156,10 @@ def dashboard_router(  # noqa: PLR0915 - one closure per page, fragment and acti
         user = viewer(request)
         snapshot = snapshot_json(await hub.queue.snapshot())
         now = hub.clock.now()
-        day = [(await hub.stats.job(j.definition.name, now)).windows["24h"] for j in hub.registry]
+        day = [
+            (await hub.stats.job(j.definition.name, now, windows=("24h",))).windows["24h"]
+            for j in hub.registry
+        ]
         finished = sum(w.finished for w in day)
         rate = f"{100 * sum(w.succeeded for w in day) / finished:.0f}%" if finished else "-"
         schedulers = len(await hub.schedules.schedulers(now))
@@ -169,11 +172,12 @@ def dashboard_router(  # noqa: PLR0915 - one closure per page, fragment and acti
     async def jobs(request: Request[Any, Any, Any]) -> Response[str]:
         user = viewer(request)
         paused = (await hub.queue.snapshot()).paused_jobs
+        all_schedules = await hub.schedules.list()  # once for the table, not once per job
         rows = []
         for job in hub.registry:
             name = job.definition.name
             schedules = []
-            for state in await hub.schedules.list(job=name):
+            for state in (s for s in all_schedules if s.schedule.job == name):
                 item = schedule_json(state)
                 tz = state.schedule.trigger
                 local = (

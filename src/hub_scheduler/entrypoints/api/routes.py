@@ -201,33 +201,44 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
 
     # --- jobs ----------------------------------------------------------------------------
 
-    async def job_summary(name: Name) -> dict[str, Any]:
-        definition = hub.registry.get(name).definition
-        snapshot_paused = name in (await hub.queue.snapshot()).paused_jobs
-        recent = (await hub.history.list(job=name, limit=1)).items
-        states = await hub.schedules.list(job=name)
-        day = (await hub.stats.job(name, hub.clock.now())).windows["24h"]
-        return {
-            "name": name,
-            "description": definition.description,
-            "priority": definition.priority.name.lower(),
-            "timeout_seconds": definition.timeout.total_seconds(),
-            "max_retries": definition.retry.max_retries,
-            "paused": snapshot_paused,
-            "schedules": [schedule_json(s) for s in states],
-            "last_run": run_json(recent[0]) if recent else None,
-            "last_24h": {"succeeded": day.succeeded, "failed": day.failed, "dead": day.dead},
-        }
+    async def job_summaries(names: Sequence[str]) -> list[dict[str, Any]]:
+        # The queue snapshot and the schedules are read once for all jobs, not per job.
+        paused = (await hub.queue.snapshot()).paused_jobs
+        schedules = await hub.schedules.list()
+        now = hub.clock.now()
+        summaries = []
+        for name in names:
+            definition = hub.registry.get(name).definition
+            recent = (await hub.history.list(job=name, limit=1)).items
+            day = (await hub.stats.job(name, now, windows=("24h",))).windows["24h"]
+            summaries.append(
+                {
+                    "name": name,
+                    "description": definition.description,
+                    "priority": definition.priority.name.lower(),
+                    "timeout_seconds": definition.timeout.total_seconds(),
+                    "max_retries": definition.retry.max_retries,
+                    "paused": name in paused,
+                    "schedules": [schedule_json(s) for s in schedules if s.schedule.job == name],
+                    "last_run": run_json(recent[0]) if recent else None,
+                    "last_24h": {
+                        "succeeded": day.succeeded,
+                        "failed": day.failed,
+                        "dead": day.dead,
+                    },
+                }
+            )
+        return summaries
 
     @get("/jobs", guards=[can_read], opt=READ, tags=["jobs"])
     async def list_jobs() -> list[dict[str, Any]]:
         """Every registered job with its schedules, pause flag and last run."""
-        return [await job_summary(job.definition.name) for job in hub.registry]
+        return await job_summaries([job.definition.name for job in hub.registry])
 
     @get("/jobs/{name:str}", guards=[can_read], opt=READ, tags=["jobs"])
     async def get_job(name: Name) -> dict[str, Any]:
         """One job with its recent runs."""
-        summary = await job_summary(job_name(name))
+        [summary] = await job_summaries([job_name(name)])
         summary["recent_runs"] = [
             run_json(r) for r in (await hub.history.list(job=name, limit=20)).items
         ]
@@ -567,7 +578,7 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
                 lateness.labels(quantile).set(max(values).total_seconds())
         for job in hub.registry:
             name = job.definition.name
-            stats = await hub.stats.job(name, now)
+            stats = await hub.stats.job(name, now, windows=("24h",))
             for outcome in ("succeeded", "failed", "dead"):
                 job_runs.labels(name, outcome).set(getattr(stats.totals, outcome))
             if stats.last_success is not None:
