@@ -19,9 +19,8 @@ import asyncio
 import builtins
 import itertools
 import json
-import secrets
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -32,11 +31,19 @@ from hub_scheduler.domain.errors import (
     IllegalTransitionError,
     InvalidCursorError,
     InvalidScheduleError,
-    PayloadError,
     RunNotFoundError,
     ScheduleNotFoundError,
 )
-from hub_scheduler.domain.model import Payload, Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.model import (
+    DEFAULT_PAYLOAD_LIMIT,
+    Payload,
+    Priority,
+    Run,
+    RunState,
+    RunTrigger,
+    encode_payload,
+    new_run_id,
+)
 from hub_scheduler.domain.ports import (
     AuditEntry,
     Claim,
@@ -68,9 +75,6 @@ __all__ = [
 ]
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
-#: The same defaults and limits as the Redis adapter's.
-DEFAULT_PAYLOAD_LIMIT = 512 * 1024
-IDEMPOTENCY_KEY_MAX = 200
 #: The worker id a run held by `FakeJobQueue.reap` carries.
 REAPER = "reaper"
 
@@ -207,22 +211,9 @@ def _whole_ms(span: timedelta) -> timedelta:
     return span // _MS * _MS
 
 
-def _new_run_id() -> str:
-    return secrets.token_hex(8)
-
-
 def _checked_payload(job: str, payload: Payload, limit: int) -> dict[str, Any]:
-    """The payload after a JSON round trip, or `PayloadError` saying why it cannot be stored."""
-    if not isinstance(payload, Mapping):
-        raise PayloadError(job, f"it must be a JSON object (a dict), not {type(payload).__name__}")
-    try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise PayloadError(job, f"it is not JSON-encodable ({exc})") from None
-    size = len(text.encode())
-    if size > limit:
-        raise PayloadError(job, f"it is {size} bytes encoded; the limit is {limit}")
-    decoded: dict[str, Any] = json.loads(text)
+    """The payload after the JSON round trip a real store makes (`PayloadError` if it can't)."""
+    decoded: dict[str, Any] = json.loads(encode_payload(job, payload, limit))
     return decoded
 
 
@@ -334,18 +325,13 @@ class FakeJobQueue:
         Raises:
             PayloadError: a payload is not a JSON object or is over `FakeStore.payload_limit`;
                 nothing of the call is stored.
-            ValueError: an idempotency key is longer than `IDEMPOTENCY_KEY_MAX` characters.
         """
         store = self.store
-        payloads = []
-        for request in requests:
-            payloads.append(_checked_payload(request.job, request.payload, store.payload_limit))
-            if len(request.idempotency_key or "") > IDEMPOTENCY_KEY_MAX:
-                raise ValueError(f"idempotency key longer than {IDEMPOTENCY_KEY_MAX} characters")
+        payloads = [_checked_payload(r.job, r.payload, store.payload_limit) for r in requests]
         now = store.now()
         answers: list[Enqueued] = []
         for request, payload in zip(requests, payloads, strict=True):
-            run_id = _new_run_id()
+            run_id = new_run_id()
             key = request.idempotency_key
             if key:
                 seen = store.idempotency.get(key)
@@ -663,7 +649,7 @@ class FakeDeadLetters:
         if store.dead.pop(run_id, None) is None:
             raise DeadLetterNotFoundError(run_id)
         dead = store.runs[run_id]
-        new_id = _new_run_id()
+        new_id = new_run_id()
         store.add(
             Run.new(
                 id=new_id,
@@ -987,7 +973,7 @@ class FakeScheduleStore:
                 if job_paused:
                     outcome = SlotOutcome.PAUSED
                 else:
-                    run_id = _new_run_id()
+                    run_id = new_run_id()
                     store.add(
                         Run.new(
                             id=run_id,

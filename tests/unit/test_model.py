@@ -183,3 +183,12 @@ def test_error_info_keeps_type_message_and_last_frames() -> None:
         info = ErrorInfo.from_exception(exc)
     assert (info.type, info.message) == ("KeyError", "'missing-invoice'")
     assert "in fail" in info.traceback
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201])
+def test_idempotency_key_length_is_checked_at_the_request(key: str) -> None:
+    """An empty or over-long idempotency key is refused before any store sees it."""
+    from hub_scheduler.domain.ports import EnqueueRequest  # noqa: PLC0415
+
+    with pytest.raises(InvalidJobError, match="idempotency_key"):
+        EnqueueRequest("job", idempotency_key=key)

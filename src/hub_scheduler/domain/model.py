@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import json
 import re
+import secrets
 import traceback
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -15,12 +17,16 @@ from hub_scheduler.domain.errors import (
     IllegalTransitionError,
     InvalidJobError,
     InvalidJobNameError,
+    PayloadError,
 )
 from hub_scheduler.domain.retry import GiveUp, RetryDecision, RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 
 #: A job's arguments: a JSON object. Values must survive a JSON round trip.
 Payload = Mapping[str, Any]
+
+#: The largest encoded payload stores accept by default, in bytes.
+DEFAULT_PAYLOAD_LIMIT = 512 * 1024
 
 JOB_NAME_MAX = 100
 _JOB_NAME_CHARS = re.compile(r"[A-Za-z0-9_.:\-]")
@@ -49,6 +55,28 @@ class Priority(enum.IntEnum):
                 pass
         allowed = ", ".join(f"{p.name.lower()} ({p.value})" for p in cls)
         raise InvalidJobError("priority", f"{value!r} is not one of {allowed}")
+
+
+def new_run_id() -> str:
+    """A fresh run id: 16 hex digits (64 random bits)."""
+    return secrets.token_hex(8)
+
+
+def encode_payload(job: str, payload: Payload, limit: int = DEFAULT_PAYLOAD_LIMIT) -> str:
+    """The payload as compact JSON, or `PayloadError` saying why it cannot be stored.
+
+    A payload is a JSON object (no NaN or infinities) of at most `limit` bytes encoded.
+    """
+    if not isinstance(payload, Mapping):
+        raise PayloadError(job, f"it must be a JSON object (a dict), not {type(payload).__name__}")
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(job, f"it is not JSON-encodable ({exc})") from None
+    size = len(text.encode())
+    if size > limit:
+        raise PayloadError(job, f"it is {size} bytes encoded; the limit is {limit}")
+    return text
 
 
 def validate_job_name(name: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from hub_scheduler.domain.errors import InvalidJobError
 from hub_scheduler.domain.model import ErrorInfo, Payload, Priority, Run, RunState, RunTrigger
 from hub_scheduler.domain.retry import RetryDecision
 from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
@@ -44,15 +45,26 @@ class Clock(Protocol):
 # --- queue ------------------------------------------------------------------------------
 
 
+#: The longest idempotency key accepted (it becomes part of a Redis key).
+IDEMPOTENCY_KEY_MAX = 200
+
+
+def _idempotency_key(_: object, __: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX:
+        raise InvalidJobError(
+            "idempotency_key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters, got {len(value)}"
+        )
+
+
 @attrs.frozen
 class EnqueueRequest:
-    """Everything needed to enqueue one run."""
+    """Everything needed to enqueue one run (an over-long idempotency key is refused here)."""
 
     job: str
     payload: Payload = attrs.field(factory=dict)
     priority: Priority = Priority.NORMAL
     run_at: datetime | None = None
-    idempotency_key: str | None = None
+    idempotency_key: str | None = attrs.field(default=None, validator=_idempotency_key)
     idempotency_window: timedelta = timedelta(hours=24)
     trigger: RunTrigger = RunTrigger.MANUAL
     schedule_id: str | None = None

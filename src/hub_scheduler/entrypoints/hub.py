@@ -22,14 +22,13 @@ from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
 from hub_scheduler.adapters.redis.stats import RedisStats
 from hub_scheduler.adapters.redis.store import (
-    DEFAULT_PAYLOAD_LIMIT,
     RedisDeadLetters,
     RedisJobQueue,
     RedisRunHistory,
     RedisStore,
 )
 from hub_scheduler.adapters.taskiq.worker import Worker, WorkerSettings
-from hub_scheduler.domain.model import JobDefinition, Payload, Priority
+from hub_scheduler.domain.model import DEFAULT_PAYLOAD_LIMIT, JobDefinition, Payload, Priority
 from hub_scheduler.domain.ports import Clock, EnqueueRequest, Notifier
 from hub_scheduler.domain.registry import Handler, Registry
 from hub_scheduler.domain.retry import RetryPolicy

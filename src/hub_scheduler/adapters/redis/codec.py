@@ -22,8 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hub_scheduler.domain.errors import PayloadError
-from hub_scheduler.domain.model import ErrorInfo, Payload, Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.model import ErrorInfo, Priority, Run, RunState, RunTrigger
 
 FORMAT_VERSION = "1"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,20 +47,6 @@ def to_text(value: bytes | str) -> str:
 def pairs_to_dict(flat: Sequence[bytes | str]) -> dict[str, str]:
     """A flat HGETALL reply from Lua (``[k1, v1, k2, v2, ...]``) as a dict."""
     return {to_text(flat[i]): to_text(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
-def encode_payload(job: str, payload: Payload, limit: int) -> str:
-    """The payload as compact JSON, or `PayloadError` saying why it cannot be stored."""
-    if not isinstance(payload, Mapping):
-        raise PayloadError(job, f"it must be a JSON object (a dict), not {type(payload).__name__}")
-    try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise PayloadError(job, f"it is not JSON-encodable ({exc})") from None
-    size = len(text.encode())
-    if size > limit:
-        raise PayloadError(job, f"it is {size} bytes encoded; the limit is {limit}")
-    return text
 
 
 def encode_error(error: ErrorInfo) -> str:

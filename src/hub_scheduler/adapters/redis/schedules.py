@@ -15,12 +15,13 @@ from redis.exceptions import RedisError
 from hub_scheduler.adapters.redis.codec import from_ms, to_ms, to_text
 from hub_scheduler.adapters.redis.connection import listen
 from hub_scheduler.adapters.redis.schedule_codec import decode_schedule, encode_schedule
-from hub_scheduler.adapters.redis.store import RedisStore, new_run_id
+from hub_scheduler.adapters.redis.store import RedisStore
 from hub_scheduler.domain.errors import (
     BackendUnavailableError,
     InvalidScheduleError,
     ScheduleNotFoundError,
 )
+from hub_scheduler.domain.model import new_run_id
 from hub_scheduler.domain.ports import (
     Enqueued,
     EnqueueRequest,

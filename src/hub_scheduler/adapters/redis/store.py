@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import secrets
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -21,7 +20,6 @@ from redis.exceptions import RedisError
 from hub_scheduler.adapters.redis.codec import (
     decode_run,
     encode_error,
-    encode_payload,
     from_ms,
     to_ms,
     to_text,
@@ -36,7 +34,14 @@ from hub_scheduler.domain.errors import (
     InvalidCursorError,
     RunNotFoundError,
 )
-from hub_scheduler.domain.model import Priority, Run, RunState
+from hub_scheduler.domain.model import (
+    DEFAULT_PAYLOAD_LIMIT,
+    Priority,
+    Run,
+    RunState,
+    encode_payload,
+    new_run_id,
+)
 from hub_scheduler.domain.ports import (
     Claim,
     Clock,
@@ -54,13 +59,6 @@ from hub_scheduler.domain.retry import GiveUp
 #: Runs per enqueue script call: big batches amortise round trips, small ones keep Redis
 #: responsive to other clients while a bulk enqueue is running.
 ENQUEUE_BATCH = 500
-DEFAULT_PAYLOAD_LIMIT = 512 * 1024
-IDEMPOTENCY_KEY_MAX = 200
-
-
-def new_run_id() -> str:
-    """A fresh run id: 16 hex digits (64 random bits)."""
-    return secrets.token_hex(8)
 
 
 @attrs.define
@@ -184,8 +182,6 @@ class RedisJobQueue:
         for request in requests:
             payload = encode_payload(request.job, request.payload, self.store.payload_limit)
             key = request.idempotency_key or ""
-            if len(key) > IDEMPOTENCY_KEY_MAX:
-                raise ValueError(f"idempotency key longer than {IDEMPOTENCY_KEY_MAX} characters")
             window = max(1, request.idempotency_window // timedelta(milliseconds=1))
             encoded.append(
                 [
