@@ -8,10 +8,12 @@ exits 0; bad input exits 2 with one line on stderr, an unreachable store exits 1
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -39,23 +41,45 @@ def app_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)  # fmt: skip
 
 
+def load_hub(path: str, redis_url: str | None = None) -> Hub:
+    """The `Hub` named by ``module:attribute`` (``UsageError`` with the reason otherwise),
+    moved to `redis_url` when one is given."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise click.UsageError(f"APP must look like 'package.module:hub', got {path!r}")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.UsageError(f"cannot import {module_name!r}: {exc}") from None
+    finally:
+        sys.path.pop(0)
+    hub = getattr(module, attribute, None)
+    if not isinstance(hub, Hub):
+        kind = "nothing" if hub is None else type(hub).__name__
+        raise click.UsageError(f"{path!r} must be a hub_scheduler.Hub, found {kind}")
+    if redis_url and hub.url != redis_url:
+        return hub.with_url(redis_url)
+    return hub
+
+
+async def ping(hub: Hub) -> None:
+    """`HubSchedulerError` naming the URL when the hub's Redis does not answer."""
+    try:
+        await hub.client.ping()
+    except Exception as exc:
+        raise HubSchedulerError(f"cannot reach Redis at {hub.url}: {type(exc).__name__}") from None
+
+
 def run(app: str, redis_url: str | None, action: Callable[[Hub], Awaitable[T]]) -> T:
     """Load the hub, run `action` against its store, map errors to exit codes."""
-    from hub_scheduler.entrypoints.cli import load_hub  # noqa: PLC0415 - avoids an import cycle
-
-    hub = load_hub(app)
-    if redis_url and hub.url != redis_url:
-        hub = hub.with_url(redis_url)
+    hub = load_hub(app, redis_url)
     if is_memory(hub.url):
         click.echo("note: memory:// belongs to one process; set HUB_SCHEDULER_REDIS_URL", err=True)
 
     async def main() -> T:
         try:
-            try:
-                await hub.client.ping()
-            except Exception as exc:
-                reason = f"cannot reach Redis at {hub.url}: {type(exc).__name__}"
-                raise HubSchedulerError(reason) from None
+            await ping(hub)
             return await action(hub)
         finally:
             await hub.aclose()

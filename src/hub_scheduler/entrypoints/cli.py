@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import click
@@ -27,32 +25,12 @@ from hub_scheduler.adapters.taskiq.worker import WorkerSettings
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.schedule import Cron, Schedule
 from hub_scheduler.entrypoints import admin_cli
+from hub_scheduler.entrypoints.admin_cli import APP_ENV, DEMO_APP, load_hub, ping
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app, jwt_secret
 from hub_scheduler.entrypoints.api.schemas import schedule_json
 from hub_scheduler.entrypoints.api.security import ROLES, mint_token
 from hub_scheduler.entrypoints.hub import REDIS_URL_ENV, Hub
 from hub_scheduler.entrypoints.settings import Settings
-
-APP_ENV = "HUB_SCHEDULER_APP"
-
-
-def load_hub(path: str) -> Hub:
-    """The `Hub` named by ``module:attribute`` (``UsageError`` with the reason otherwise)."""
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise click.UsageError(f"APP must look like 'package.module:hub', got {path!r}")
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.UsageError(f"cannot import {module_name!r}: {exc}") from None
-    finally:
-        sys.path.pop(0)
-    hub = getattr(module, attribute, None)
-    if not isinstance(hub, Hub):
-        kind = "nothing" if hub is None else type(hub).__name__
-        raise click.UsageError(f"{path!r} must be a hub_scheduler.Hub, found {kind}")
-    return hub
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,9 +50,7 @@ def cli() -> None:
               help=f"Redis to work from (env {REDIS_URL_ENV}); overrides the app's.")  # fmt: skip
 def worker(app: str, concurrency: int, lease: float, grace: float, redis_url: str | None) -> None:
     """Run the jobs of APP ('module:attribute' naming a Hub) until SIGTERM or SIGINT."""
-    hub = load_hub(app)
-    if redis_url and hub.url != redis_url:
-        hub = hub.with_url(redis_url)
+    hub = load_hub(app, redis_url)
     if is_memory(hub.url):
         click.echo("note: memory:// is private to this process; nothing else can enqueue", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -92,10 +68,7 @@ async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
-    try:
-        await hub.client.ping()
-    except Exception as exc:
-        raise HubSchedulerError(f"cannot reach Redis at {hub.url}: {type(exc).__name__}") from None
+    await ping(hub)
     try:
         await worker.run()
     finally:
@@ -109,9 +82,7 @@ async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
               help=f"Redis with the schedules (env {REDIS_URL_ENV}).")  # fmt: skip
 def scheduler(app: str, redis_url: str | None) -> None:
     """Fire the schedules of APP until SIGTERM or SIGINT (run as many as you like)."""
-    hub = load_hub(app)
-    if redis_url and hub.url != redis_url:
-        hub = hub.with_url(redis_url)
+    hub = load_hub(app, redis_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         asyncio.run(_run_scheduler(hub))
@@ -120,7 +91,7 @@ def scheduler(app: str, redis_url: str | None) -> None:
 
 
 async def _run_scheduler(hub: Hub) -> None:
-    await _ping(hub)
+    await ping(hub)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -131,13 +102,6 @@ async def _run_scheduler(hub: Hub) -> None:
     finally:
         with contextlib.suppress(Exception):
             await hub.aclose()
-
-
-async def _ping(hub: Hub) -> None:
-    try:
-        await hub.client.ping()
-    except Exception as exc:
-        raise HubSchedulerError(f"cannot reach Redis at {hub.url}: {type(exc).__name__}") from None
 
 
 @cli.group()
@@ -184,9 +148,6 @@ def preview(expression: str, timezone: str, after: str | None, count: int, as_js
         click.echo(f"{utc:<22}{local:<34}{f.note or ''}")
 
 
-DEMO_APP = "hub_scheduler.demo:hub"
-
-
 @cli.command()
 @click.argument("app", required=False, envvar=APP_ENV)
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -206,9 +167,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
     """Admin API, worker and scheduler in one process (APP defaults to the demo)."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server
 
-    hub = load_hub(app or DEMO_APP)
-    if redis_url and hub.url != redis_url:
-        hub = hub.with_url(redis_url)
+    hub = load_hub(app or DEMO_APP, redis_url)
     try:
         settings = Settings(redis_url=hub.url, prefix=hub.prefix)
         secret = jwt_secret(settings)
@@ -218,7 +177,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
 
     @contextlib.asynccontextmanager
     async def in_process(_: object) -> AsyncIterator[None]:
-        await _ping(hub)
+        await ping(hub)
         async with contextlib.AsyncExitStack() as stack:
             if not no_scheduler:
                 await stack.enter_async_context(hub.scheduling())
