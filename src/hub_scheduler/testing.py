@@ -36,6 +36,7 @@ from hub_scheduler.domain.errors import (
 )
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
+    FINAL_STATES,
     Payload,
     Priority,
     Run,
@@ -82,7 +83,6 @@ _T = TypeVar("_T")
 _MS = timedelta(milliseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WAITING = frozenset({RunState.QUEUED, RunState.DELAYED, RunState.RETRY_SCHEDULED})
-_FINAL = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
 
 
 def _as_delta(value: timedelta | float) -> timedelta:
@@ -736,7 +736,7 @@ class FakeRunHistory:
             How many runs were deleted. Runs still waiting or active are never deleted.
         """
         store = self.store
-        allowed = (states or _FINAL) & _FINAL
+        allowed = (states or FINAL_STATES) & FINAL_STATES
         cut = _stamp(older_than)
         doomed = [
             run.id for run in store.runs.values() if run.enqueued_at < cut and run.state in allowed

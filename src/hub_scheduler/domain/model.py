@@ -173,13 +173,9 @@ class RunState(enum.StrEnum):
     """Every attempt failed; the run is in the dead-letter queue."""
     CANCELLED = "cancelled"
 
-    @property
-    def is_final(self) -> bool:
-        """True when nothing more will happen to the run."""
-        return self in _FINAL_STATES
 
-
-_FINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
+#: States after which nothing more happens to a run (the only ones history cleaning removes).
+FINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
 
 #: Every legal move of the lifecycle; anything else raises `IllegalTransitionError`.
 TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -89,8 +89,3 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._jobs)
-
-    @property
-    def definitions(self) -> Mapping[str, JobDefinition]:
-        """Every definition by name."""
-        return {name: job.definition for name, job in self._jobs.items()}

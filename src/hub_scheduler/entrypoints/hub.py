@@ -246,9 +246,3 @@ class Hub:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    @contextlib.asynccontextmanager
-    async def running(self, **overrides: Any) -> AsyncIterator[Worker]:
-        """Run a worker for the duration of the block."""
-        async with self.worker(**overrides) as worker:
-            yield worker

@@ -18,7 +18,7 @@ idk  idempotency key               org  run id this one retries (dead-letter ret
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,11 +42,6 @@ def from_ms(ms: int | str | bytes) -> datetime:
 def to_text(value: bytes | str) -> str:
     """Redis replies arrive as bytes; every stored value is UTF-8 text."""
     return value.decode() if isinstance(value, bytes) else value
-
-
-def pairs_to_dict(flat: Sequence[bytes | str]) -> dict[str, str]:
-    """A flat HGETALL reply from Lua (``[k1, v1, k2, v2, ...]``) as a dict."""
-    return {to_text(flat[i]): to_text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def encode_error(error: ErrorInfo) -> str:

@@ -36,6 +36,7 @@ from hub_scheduler.domain.errors import (
 )
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
+    FINAL_STATES,
     Priority,
     Run,
     RunState,
@@ -450,9 +451,6 @@ class RedisDeadLetters:
         return int(await self.store.run("dead_delete", retention_ms, *run_ids))
 
 
-_FINAL = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
-
-
 @attrs.define
 class RedisRunHistory:
     """`RunHistory` on Redis: run hashes indexed by enqueue time, overall and per job."""
@@ -490,7 +488,7 @@ class RedisRunHistory:
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
         """See `RunHistory.clean`."""
-        allowed = (states or _FINAL) & _FINAL
+        allowed = (states or FINAL_STATES) & FINAL_STATES
         csv = "," + ",".join(sorted(s.value for s in allowed)) + ","
         try:
             jobs = [to_text(j) for j in await self.store.client.smembers(self.store.keys.jobs)]

@@ -87,10 +87,6 @@ class WorkerSettings:
             raise ValueError("lease must be at least 1 second")
 
 
-class StalledError(Exception):
-    """Raised into history when a run's worker stopped renewing its lease too often."""
-
-
 def _timeout_error(seconds: float) -> ErrorInfo:
     return ErrorInfo("TimeoutError", f"the attempt ran longer than its {seconds:g} s timeout")
 
@@ -163,8 +159,6 @@ class Worker:
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list, init=False)
     _main: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     started: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
-    peak_running: int = attrs.field(default=0, init=False)
-    _running: int = attrs.field(default=0, init=False)
     #: Moving average of job durations (seconds); starts "long" so nothing is held ahead
     #: until jobs have shown they are short.
     _typical_duration: float = attrs.field(default=1.0, init=False)
@@ -216,8 +210,6 @@ class Worker:
         context = JobContext(
             claim.run, claim.token, logging.getLogger(f"hub_scheduler.jobs.{definition.name}")
         )
-        self._running += 1
-        self.peak_running = max(self.peak_running, self._running)
         began = asyncio.get_running_loop().time()
         timeout = definition.timeout.total_seconds()
         try:
@@ -238,7 +230,6 @@ class Worker:
             decision = definition.retry.decide(claim.run.attempt, self.rng.random())
             outcome = Failed(ErrorInfo.from_exception(exc), decision)
         finally:
-            self._running -= 1
             took = asyncio.get_running_loop().time() - began
             self._typical_duration += (took - self._typical_duration) / 8
         self._outcomes[run_id] = outcome
