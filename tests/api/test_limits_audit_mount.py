@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, cast
 
 import httpx
 import pytest
 from litestar import Litestar, get
 from litestar.exceptions import NotFoundException
+from litestar.stores.memory import MemoryStore
 
 from hub_scheduler import Hub
 from hub_scheduler.adapters.redis.audit import RedisAuditLog
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app
 from hub_scheduler.entrypoints.api.routes import admin_router
-from hub_scheduler.entrypoints.api.security import jwt_auth
+from hub_scheduler.entrypoints.api.security import jwt_auth, mint_token
 from hub_scheduler.entrypoints.settings import Settings
 from tests.api.conftest import SECRET, Api
 
@@ -102,3 +104,32 @@ def test_a_real_deployment_refuses_a_missing_or_short_secret(secret: str | None)
     settings = Settings(redis_url=hub.url, jwt_secret=secret)
     with pytest.raises(InsecureSecretError, match="at least 32"):
         create_app(hub, settings)
+
+
+async def test_a_dead_store_is_a_503_problem_not_a_crash() -> None:
+    """With Redis unreachable, every answer is a 503 problem without internals: /ready,
+    /queue (status down), reads, and the Redis-backed rate limiter itself."""
+    async with Hub("redis://127.0.0.1:1/0") as hub:
+        hub.job("syncXero")(lambda _: None)
+        token = mint_token(SECRET, "ops", "JobViewer", timedelta(hours=1))
+        headers = {"Authorization": f"Bearer {token}"}
+        # Mounted with its limits counted in memory, the router itself meets the dead store.
+        router = admin_router(
+            hub, RedisAuditLog(hub.store), auth_middleware=[jwt_auth(SECRET).middleware]
+        )
+        host = Litestar(route_handlers=[router], stores={"hub_scheduler_rate_limit": MemoryStore()})
+        standalone = create_app(hub, Settings(redis_url=hub.url, jwt_secret=SECRET))
+        answers = []
+        for app in (host, standalone):
+            transport = httpx.ASGITransport(app=cast("Any", app))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                answers.append(await client.get("/api/v1/ready"))
+                answers.append(await client.get("/api/v1/queue", headers=headers))
+                answers.append(await client.get("/api/v1/jobs/history", headers=headers))
+    for response in answers:
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "127.0.0.1:1" not in response.text
+    assert answers[0].json()["detail"] == "Redis is not reachable"
+    assert answers[1].json()["status_of_queue"] == "down"
+    assert answers[3].json()["detail"] == "Redis is not reachable"  # probes skip the limiter

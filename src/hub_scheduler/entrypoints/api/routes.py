@@ -18,6 +18,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.status_codes import HTTP_202_ACCEPTED
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
+from redis.exceptions import RedisError
 
 from hub_scheduler.domain.errors import HubSchedulerError, JobNotFoundError
 from hub_scheduler.domain.model import Priority, RunState
@@ -45,6 +46,8 @@ audit_logger = logging.getLogger("hub_scheduler.audit")
 #: Prometheus text format (Litestar adds the charset itself).
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 READ = {"hub_read": True}
+#: Liveness and readiness probes: never rate limited, so they don't depend on the limit store.
+PROBES = [r"/health$", r"/ready$"]
 ACT = {"hub_mutation": True}
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
 Cursor = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^-?[0-9]+:[0-9]+$")]
@@ -77,6 +80,7 @@ def rate_limits(reads: int, mutations: int, store: str) -> list[DefineMiddleware
         RateLimitConfig(
             rate_limit=("minute", reads),
             exclude_opt_key="hub_mutation",
+            exclude=PROBES,
             identifier_for_request=_principal_key("read"),
             middleware_class=RateLimitWithRetryAfter,
             store=store,
@@ -84,6 +88,7 @@ def rate_limits(reads: int, mutations: int, store: str) -> list[DefineMiddleware
         RateLimitConfig(
             rate_limit=("minute", mutations),
             exclude_opt_key="hub_read",
+            exclude=PROBES,
             identifier_for_request=_principal_key("mutation"),
             middleware_class=RateLimitWithRetryAfter,
             store=store,
@@ -638,6 +643,7 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
         exception_handlers={
             HTTPException: on_http_error,
             HubSchedulerError: problems.domain_problem,
+            RedisError: problems.store_problem,
             Exception: problems.internal_problem,
         },
     )
