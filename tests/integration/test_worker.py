@@ -179,9 +179,10 @@ async def test_pause_holds_while_running_jobs_finish() -> None:
             await hub.enqueue_many([Job("step", {"n": 2}), Job("step", {"n": 3})])
             release.set()
             snapshot = await hub.queue.snapshot()
-            while snapshot.active:  # the running job settles; nothing else is claimed
-                snapshot = await hub.queue.snapshot()
-                await asyncio.sleep(0)
+            async with asyncio.timeout(5):
+                while snapshot.active:  # the running job settles; nothing else is claimed
+                    snapshot = await hub.queue.snapshot()
+                    await asyncio.sleep(0)
             assert (finished, snapshot.waiting, started.empty()) == ([1], 2, True)
             await hub.queue.resume()
             assert [await asyncio.wait_for(started.get(), 5) for _ in range(2)] == [2, 3]
