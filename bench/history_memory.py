@@ -11,19 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import subprocess
 import tempfile
+from pathlib import Path
 
 import redis.asyncio as aioredis
+from run import private_redis  # the benchmark's own private redis-server
 
 from hub_scheduler import Hub, Job, JobContext
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def measure(url: str, runs: int) -> None:
@@ -64,32 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20_000)
     args = parser.parse_args()
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen(  # noqa: S603 - a fixed binary with our own arguments
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",  # noqa: S607
-             "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            asyncio.run(_wait_then_measure(f"redis://127.0.0.1:{port}/0", args.runs))
-        finally:
-            server.terminate()
-            server.wait(10)
-
-
-async def _wait_then_measure(url: str, runs: int) -> None:
-    client = aioredis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            await client.ping()
-            break
-        except OSError:
-            await asyncio.sleep(0.05)
-        except aioredis.ConnectionError:
-            await asyncio.sleep(0.05)
-    await client.aclose()
-    await measure(url, runs)
+    with tempfile.TemporaryDirectory() as tmp, private_redis(Path(tmp)) as server:
+        asyncio.run(measure(server.url, args.runs))
 
 
 if __name__ == "__main__":

@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
 import tempfile
 from datetime import timedelta
+from pathlib import Path
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
+from run import private_redis  # the benchmark's own private redis-server
 
 from hub_scheduler import Every, Hub, JobContext
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _noop(ctx: JobContext) -> None:
@@ -35,14 +27,6 @@ async def _noop(ctx: JobContext) -> None:
 
 async def measure(url: str, seconds: float, schedules: int, replicas: int) -> None:
     """Run the replicas for `seconds` and print lateness percentiles in milliseconds."""
-    client = aioredis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            await client.ping()
-            break
-        except (OSError, RedisConnectionError):
-            await asyncio.sleep(0.05)
-    await client.aclose()
     async with Hub(url, prefix="late") as hub:
         for i in range(schedules):
             hub.job(f"tick{i}", schedules=[Every(timedelta(seconds=1))])(_noop)
@@ -68,19 +52,8 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=20)
     parser.add_argument("--replicas", type=int, default=3)
     args = parser.parse_args()
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen(  # noqa: S603 - a fixed binary with our own arguments
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",  # noqa: S607
-             "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            url = f"redis://127.0.0.1:{port}/0"
-            asyncio.run(measure(url, args.seconds, args.schedules, args.replicas))
-        finally:
-            server.terminate()
-            server.wait(10)
+    with tempfile.TemporaryDirectory() as tmp, private_redis(Path(tmp)) as server:
+        asyncio.run(measure(server.url, args.seconds, args.schedules, args.replicas))
 
 
 if __name__ == "__main__":
