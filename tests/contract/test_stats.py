@@ -9,7 +9,7 @@ import pytest
 from hub_scheduler.adapters.redis.stats import RedisStats
 from hub_scheduler.adapters.redis.store import RedisJobQueue
 from hub_scheduler.domain.model import ErrorInfo
-from hub_scheduler.domain.ports import EnqueueRequest, Failed, Succeeded
+from hub_scheduler.domain.ports import EnqueueRequest, Failed, Outcome, Succeeded
 from hub_scheduler.domain.retry import GiveUp, RetryAfter
 from tests.contract.conftest import Backend
 
@@ -65,3 +65,20 @@ async def test_asking_for_one_window_reads_only_that_window(backend: Backend) ->
     assert (set(day.windows), day.windows["24h"].succeeded, day.hourly) == ({"24h"}, 1, ())
     with pytest.raises(ValueError, match="unknown windows"):
         await stats.job("report", backend.clock.now(), windows=("1y",))
+
+
+async def test_one_settle_batch_counts_every_attempt(backend: Backend) -> None:
+    """Attempts of one job settled in a single round trip are each counted once."""
+    queue = backend.queue
+    if not isinstance(queue, RedisJobQueue):
+        pytest.skip("the dict-backed fake keeps no statistics (Redis adapters only)")
+    await queue.enqueue([EnqueueRequest("report") for _ in range(3)])
+    claims = await queue.claim("w1", 3, LEASE)
+    error = ErrorInfo("ValueError", "x")
+    outcomes: list[Outcome] = [Succeeded(), Succeeded(), Failed(error, GiveUp(1))]
+    result = await queue.exchange("w1", list(zip(claims, outcomes, strict=True)), 0, LEASE)
+    assert result.applied == (True, True, True)
+    stats = await RedisStats(queue.store).job("report", backend.clock.now(), windows=("24h",))
+    day = stats.windows["24h"]
+    assert (day.succeeded, day.failed, day.dead) == (2, 0, 1)
+    assert (stats.totals.succeeded, stats.totals.dead) == (2, 1)

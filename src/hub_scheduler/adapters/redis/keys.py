@@ -125,7 +125,7 @@ class Keys:
 
     def stats(self, job: str, kind: str, index: int) -> str:
         """Hash: one job's counters for one hour (``kind`` "h") or day ("d") since the epoch
-        (written by ``count_attempt`` in lua/common.lua)."""
+        (written by ``flush_tally`` in lua/common.lua)."""
         return f"{self.base}:stats:{job}:{kind}:{index}"
 
     def stats_total(self, job: str) -> str:

@@ -51,7 +51,7 @@ def _window(hashes: list[Mapping[str, int]]) -> WindowStats:
 
 @attrs.define
 class RedisStats:
-    """Reads the counters `step.lua` keeps (see ``count_attempt`` in ``lua/common.lua``)."""
+    """Reads the counters `step.lua` keeps (see ``flush_tally`` in ``lua/common.lua``)."""
 
     store: RedisStore
 

@@ -51,9 +51,11 @@ end
 -- Per-job statistics, counted as attempts finish: one hash per job per hour and per day
 -- (fields: succeeded, failed, dead, and b<k> = attempts lasting under 2^k ms), plus totals.
 -- They expire after the retention, so metrics over 90 days cost ~260 small reads per job.
-local function count_attempt(job, outcome, now, started, retention)
-  local hour = math.floor(now / 3600000)
-  local day = math.floor(now / 86400000)
+-- A settle batch first tallies its attempts in Lua, then writes each counter once, so the
+-- cost per batch does not grow with the number of attempts of one job in it.
+local OUTCOMES = {'succeeded', 'failed', 'dead'}
+
+local function tally_attempt(tally, job, outcome, now, started)
   local bucket = 'b0'
   if started then
     local took = now - tonumber(started)
@@ -62,13 +64,25 @@ local function count_attempt(job, outcome, now, started, retention)
     while took >= 1 and k < 40 do took = took / 2; k = k + 1 end
     bucket = 'b' .. k
   end
+  local fields = tally[job]
+  if not fields then fields = {}; tally[job] = fields end
+  fields[outcome] = (fields[outcome] or 0) + 1
+  fields[bucket] = (fields[bucket] or 0) + 1
+end
+
+local function flush_tally(tally, now, retention)
+  local hour = math.floor(now / 3600000)
+  local day = math.floor(now / 86400000)
   local ttl = retention + 86400000
-  for _, key in ipairs({P .. ':stats:' .. job .. ':h:' .. hour, P .. ':stats:' .. job .. ':d:' .. day}) do
-    redis.call('HINCRBY', key, outcome, 1)
-    redis.call('HINCRBY', key, bucket, 1)
-    redis.call('PEXPIRE', key, ttl)
+  for job, fields in pairs(tally) do
+    for _, key in ipairs({P .. ':stats:' .. job .. ':h:' .. hour, P .. ':stats:' .. job .. ':d:' .. day}) do
+      for field, n in pairs(fields) do redis.call('HINCRBY', key, field, n) end
+      redis.call('PEXPIRE', key, ttl)
+    end
+    local totals = P .. ':stats:' .. job .. ':total'
+    for _, outcome in ipairs(OUTCOMES) do
+      if fields[outcome] then redis.call('HINCRBY', totals, outcome, fields[outcome]) end
+    end
+    if fields['succeeded'] then redis.call('HSET', totals, 'last_success', now) end
   end
-  local totals = P .. ':stats:' .. job .. ':total'
-  redis.call('HINCRBY', totals, outcome, 1)
-  if outcome == 'succeeded' then redis.call('HSET', totals, 'last_success', now) end
 end

@@ -12,6 +12,7 @@ local active = P .. ':active'
 local delayed = P .. ':delayed'
 
 local applied = {}
+local tally = {}
 for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
@@ -21,7 +22,7 @@ for i = 0, n_settled - 1 do
     redis.call('ZREM', active, id)
     local outcome = 'succeeded'
     if kind == 'r' then outcome = 'failed' elseif kind == 'd' then outcome = 'dead' end
-    count_attempt(state[3], outcome, now, state[4], retention)
+    tally_attempt(tally, state[3], outcome, now, state[4])
     if kind == 's' then
       redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
       redis.call('HDEL', rk, 'err')
@@ -39,6 +40,8 @@ for i = 0, n_settled - 1 do
     applied[#applied + 1] = 0
   end
 end
+
+flush_tally(tally, now, retention)
 
 local due_ids = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due_ids) do
