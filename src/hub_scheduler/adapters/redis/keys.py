@@ -1,17 +1,110 @@
-"""Every Redis key hub_scheduler uses, in one place.
+"""Every Redis key hub_scheduler uses, defined once.
 
 All keys of one hub share a prefix wrapped in a hash tag (``{hub}``), so Redis Cluster puts
-them in one slot and the Lua scripts stay valid there. The Lua scripts derive the same names
-from the prefix (see ``lua/common.lua``); keep both in step.
+them in one slot and the Lua scripts stay valid there. `LAYOUT` names each key and gives the
+suffix that follows the tagged prefix, with a ``{field}`` for each part the name takes. Both
+sides are built from it: the `Keys` methods for Python, and `lua_key_functions` for the Lua
+preamble (scripts.py prepends it to every script), where a key is ``K_<NAME>`` — a local
+string when it takes no parts (``K_ACTIVE``), else a function of its parts
+(``K_RUN(run_id)``). No Lua script spells a key name itself.
 """
 
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
 
 import attrs
 
+LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "run": ":run:{run_id}",
+        "ready": ":ready:{priority}",
+        "parked": ":parked:{job}",
+        "runs": ":runs",
+        "job_runs": ":runs:{job}",
+        "jobs": ":jobs",
+        "delayed": ":delayed",
+        "active": ":active",
+        "dead": ":dead",
+        "paused": ":paused",
+        "paused_jobs": ":paused-jobs",
+        "idempotency": ":idem:{key}",
+        "workers": ":workers",
+        "worker": ":worker:{worker_id}",
+        "schedule": ":schedule:{schedule_id}",
+        "schedule_state": ":schedule-state:{schedule_id}",
+        "schedule_ids": ":schedule-ids",
+        "schedules_due": ":schedules-due",
+        "ledger": ":ledger:{schedule_id}",
+        "schedules_changed": ":schedules-changed",
+        "stats": ":stats:{job}:{kind}:{index}",
+        "stats_total": ":stats:{job}:total",
+        "audit": ":audit",
+        "scheduler": ":scheduler:{scheduler_id}",
+        "schedulers": ":schedulers",
+        "wake": ":wake",
+    }
+)
+"""Key name -> suffix after the tagged prefix; ``{field}`` marks a part the key takes."""
+
 _PREFIX = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+# Literal text in a suffix: plain enough to sit in a single-quoted Lua string as it is.
+_LITERAL = re.compile(r"[A-Za-z0-9_.:\-]*")
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _pieces(template: str) -> list[tuple[str, str | None]]:
+    """A suffix as (literal text, field name or None) pairs, checked to translate to Lua."""
+    pieces: list[tuple[str, str | None]] = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        if not _LITERAL.fullmatch(literal) or spec or conversion:
+            raise ValueError(f"key suffix {template!r}: only plain text and {{field}} parts")
+        if field is not None and not _FIELD.fullmatch(field):
+            raise ValueError(f"key suffix {template!r}: bad field name {field!r}")
+        pieces.append((literal, field))
+    return pieces
+
+
+_PIECES: Final = {name: _pieces(template) for name, template in LAYOUT.items()}
+
+
+def key_fields(name: str) -> tuple[str, ...]:
+    """The parts key `name` takes, in order (empty for a key that takes none)."""
+    return tuple(field for _, field in _PIECES[name] if field is not None)
+
+
+def lua_key_name(name: str) -> str:
+    """The Lua name of key `name` in the script preamble: ``K_`` and the name in capitals."""
+    return "K_" + name.upper()
+
+
+def lua_key_functions() -> str:
+    """Lua defining every key of `LAYOUT` from the tagged prefix ``P`` (defined before it).
+
+    A key without parts becomes a local string (``local K_ACTIVE = P .. ':active'``), one with
+    parts a local function of them (``local function K_RUN(run_id) ... end``).
+    """
+    lines = ["-- Key names, generated from LAYOUT in hub_scheduler/adapters/redis/keys.py."]
+    for name in LAYOUT:
+        terms = ["P"]
+        for literal, field in _PIECES[name]:
+            if literal:
+                terms.append(f"'{literal}'")
+            if field is not None:
+                terms.append(field)
+        value = " .. ".join(terms)
+        fields = key_fields(name)
+        if fields:
+            lines.append(
+                f"local function {lua_key_name(name)}({', '.join(fields)}) return {value} end"
+            )
+        else:
+            lines.append(f"local {lua_key_name(name)} = {value}")
+    return "\n".join(lines) + "\n"
 
 
 def _valid_prefix(_: object, __: attrs.Attribute[str], value: str) -> None:
@@ -32,121 +125,125 @@ class Keys:
         """The hash-tagged prefix every key starts with, e.g. ``{hub}``."""
         return "{" + self.prefix + "}"
 
+    def _key(self, name: str, **parts: object) -> str:
+        """Key `name` of `LAYOUT`, its fields filled from `parts`."""
+        return self.base + LAYOUT[name].format(**parts)
+
     def run(self, run_id: str) -> str:
         """Hash: one run's record (codec.py names its fields)."""
-        return f"{self.base}:run:{run_id}"
+        return self._key("run", run_id=run_id)
 
     def ready(self, priority: int) -> str:
         """List: runs ready to start at one priority; LPUSH to enqueue, RPOP to claim."""
-        return f"{self.base}:ready:{priority}"
+        return self._key("ready", priority=priority)
 
     def parked(self, job: str) -> str:
         """List: ready runs of a paused job, in the same order as the ready lists."""
-        return f"{self.base}:parked:{job}"
+        return self._key("parked", job=job)
 
     @property
     def runs(self) -> str:
         """Sorted set: every run in history, scored by enqueue time (ms)."""
-        return f"{self.base}:runs"
+        return self._key("runs")
 
     def job_runs(self, job: str) -> str:
         """Sorted set: one job's runs, scored by enqueue time (ms)."""
-        return f"{self.base}:runs:{job}"
+        return self._key("job_runs", job=job)
 
     @property
     def jobs(self) -> str:
         """Set: every job name that has had a run (the cleaner walks it)."""
-        return f"{self.base}:jobs"
+        return self._key("jobs")
 
     @property
     def delayed(self) -> str:
         """Sorted set: delayed runs and waiting retries, scored by due time (ms)."""
-        return f"{self.base}:delayed"
+        return self._key("delayed")
 
     @property
     def active(self) -> str:
         """Sorted set: claimed runs, scored by lease deadline (ms)."""
-        return f"{self.base}:active"
+        return self._key("active")
 
     @property
     def dead(self) -> str:
         """Sorted set: the dead-letter queue, scored by time of death (ms)."""
-        return f"{self.base}:dead"
+        return self._key("dead")
 
     @property
     def paused(self) -> str:
         """String: present while the whole queue is paused."""
-        return f"{self.base}:paused"
+        return self._key("paused")
 
     @property
     def paused_jobs(self) -> str:
         """Set: names of paused jobs."""
-        return f"{self.base}:paused-jobs"
+        return self._key("paused_jobs")
 
     def idempotency(self, key: str) -> str:
         """String: ``"<run id> <expiry ms>"`` for an idempotency key, while its window lasts."""
-        return f"{self.base}:idem:{key}"
+        return self._key("idempotency", key=key)
 
     @property
     def workers(self) -> str:
         """Sorted set: worker ids scored by their last heartbeat (ms)."""
-        return f"{self.base}:workers"
+        return self._key("workers")
 
     def worker(self, worker_id: str) -> str:
         """String: a worker's self-description (JSON), expiring when it stops reporting."""
-        return f"{self.base}:worker:{worker_id}"
+        return self._key("worker", worker_id=worker_id)
 
     def schedule(self, schedule_id: str) -> str:
         """String: a schedule's definition (versioned JSON, written by Python only)."""
-        return f"{self.base}:schedule:{schedule_id}"
+        return self._key("schedule", schedule_id=schedule_id)
 
     def schedule_state(self, schedule_id: str) -> str:
         """Hash: a schedule's runtime state (next, runs, last, outcome, paused, declared, ver)."""
-        return f"{self.base}:schedule-state:{schedule_id}"
+        return self._key("schedule_state", schedule_id=schedule_id)
 
     @property
     def schedule_ids(self) -> str:
         """Set: every schedule id."""
-        return f"{self.base}:schedule-ids"
+        return self._key("schedule_ids")
 
     @property
     def schedules_due(self) -> str:
         """Sorted set: schedule ids scored by their next fire instant (ms); over ones absent."""
-        return f"{self.base}:schedules-due"
+        return self._key("schedules_due")
 
     def ledger(self, schedule_id: str) -> str:
         """Sorted set: one schedule's slot ledger, scored by slot (ms); members are JSON."""
-        return f"{self.base}:ledger:{schedule_id}"
+        return self._key("ledger", schedule_id=schedule_id)
 
     @property
     def schedules_changed(self) -> str:
         """Pub/sub channel: published when schedules change, so schedulers re-plan at once."""
-        return f"{self.base}:schedules-changed"
+        return self._key("schedules_changed")
 
     def stats(self, job: str, kind: str, index: int) -> str:
         """Hash: one job's counters for one hour (``kind`` "h") or day ("d") since the epoch
         (written by ``flush_tally`` in lua/common.lua)."""
-        return f"{self.base}:stats:{job}:{kind}:{index}"
+        return self._key("stats", job=job, kind=kind, index=index)
 
     def stats_total(self, job: str) -> str:
         """Hash: one job's counters since the store began, and its last success (ms)."""
-        return f"{self.base}:stats:{job}:total"
+        return self._key("stats_total", job=job)
 
     @property
     def audit(self) -> str:
         """Sorted set: the audit trail (versioned JSON entries), scored by time (ms)."""
-        return f"{self.base}:audit"
+        return self._key("audit")
 
     def scheduler(self, scheduler_id: str) -> str:
         """String: a scheduler's self-description (JSON), expiring when it stops reporting."""
-        return f"{self.base}:scheduler:{scheduler_id}"
+        return self._key("scheduler", scheduler_id=scheduler_id)
 
     @property
     def schedulers(self) -> str:
         """Sorted set: scheduler ids scored by when their report expires (ms)."""
-        return f"{self.base}:schedulers"
+        return self._key("schedulers")
 
     @property
     def wake(self) -> str:
         """Pub/sub channel: published when runs become ready, so idle workers claim at once."""
-        return f"{self.base}:wake"
+        return self._key("wake")

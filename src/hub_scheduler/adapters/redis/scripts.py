@@ -1,4 +1,8 @@
-"""The Lua scripts, loaded once per client with the shared preamble prepended."""
+"""The Lua scripts, loaded once per client with the shared preamble prepended.
+
+Calling convention: KEYS[1] is any key of the hub (it routes the script to the hub's Redis
+Cluster slot), ARGV[1] the hash-tagged key prefix, the script's own arguments follow.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from hub_scheduler.adapters.redis.keys import lua_key_functions
 from hub_scheduler.domain.model import Priority
 
 _NAMES = (
@@ -32,18 +37,25 @@ def _source(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text()
 
 
-def _preamble() -> str:
+def preamble() -> str:
+    """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the key names built on
+    it (generated from keys.py), the priorities (from `Priority`), then ``lua/common.lua``."""
     priorities = ", ".join(f"'{int(p)}'" for p in sorted(Priority))
-    return f"local PRIORITIES = {{{priorities}}}\n{_source('common')}\n"
+    return (
+        "local P = ARGV[1]\n"
+        f"{lua_key_functions()}"
+        f"local PRIORITIES = {{{priorities}}}\n"
+        f"{_source('common')}\n"
+    )
 
 
 class Scripts:
     """Registered scripts (EVALSHA, falling back to EVAL after a Redis restart)."""
 
     def __init__(self, client: aioredis.Redis) -> None:
-        preamble = _preamble()
+        shared = preamble()
         self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(preamble + _source(name)) for name in _NAMES
+            name: client.register_script(shared + _source(name)) for name in _NAMES
         }
 
     async def __call__(self, name: str, key: str, *args: Any) -> Any:

@@ -3,18 +3,18 @@
 -- oldest first. Returns {removed, scanned, score of the last entry scanned or false}.
 local job = ARGV[2]
 local states = ARGV[5]
-local index = P .. ':runs:' .. job
+local index = K_JOB_RUNS(job)
 local entries = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. ARGV[3], 'WITHSCORES',
                            'LIMIT', 0, tonumber(ARGV[4]))
 local removed = 0
 for i = 1, #entries, 2 do
   local id = entries[i]
-  local st = redis.call('HGET', run_key(id), 'st')
+  local st = redis.call('HGET', K_RUN(id), 'st')
   if (not st) or string.find(states, ',' .. st .. ',', 1, true) then
-    redis.call('DEL', run_key(id))
+    redis.call('DEL', K_RUN(id))
     redis.call('ZREM', index, id)
-    redis.call('ZREM', P .. ':runs', id)
-    redis.call('ZREM', P .. ':dead', id)
+    redis.call('ZREM', K_RUNS, id)
+    redis.call('ZREM', K_DEAD, id)
     removed = removed + 1
   end
 end

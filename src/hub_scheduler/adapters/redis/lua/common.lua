@@ -1,10 +1,7 @@
--- Shared by every script (prepended at load time). ARGV[1] is always the key prefix, which
--- carries the queue's hash tag, so every key below lives in one Redis Cluster slot.
+-- Shared by every script (prepended at load time, after the definitions scripts.py generates:
+-- P, the key prefix from ARGV[1], and every key name built on it, K_<NAME> from keys.py).
+-- The prefix carries the queue's hash tag, so every key lives in one Redis Cluster slot;
 -- KEYS[1] is a key with that tag, declared so the script is routed to the right node.
-local P = ARGV[1]
-local function run_key(id) return P .. ':run:' .. id end
-local function ready_key(pri) return P .. ':ready:' .. pri end
-local function parked_key(job) return P .. ':parked:' .. job end
 
 -- Store a new run (see codec.py for the field names) and place it in its queue.
 -- Returns true when it went to a ready list (a worker may be woken).
@@ -23,25 +20,25 @@ local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org)
   else
     table.insert(fields, 'st'); table.insert(fields, 'queued')
   end
-  redis.call('HSET', run_key(id), unpack(fields))
-  redis.call('ZADD', P .. ':runs', now, id)
-  redis.call('ZADD', P .. ':runs:' .. job, now, id)
-  redis.call('SADD', P .. ':jobs', job)
+  redis.call('HSET', K_RUN(id), unpack(fields))
+  redis.call('ZADD', K_RUNS, now, id)
+  redis.call('ZADD', K_JOB_RUNS(job), now, id)
+  redis.call('SADD', K_JOBS, job)
   if delayed then
-    redis.call('ZADD', P .. ':delayed', due_ms, id)
+    redis.call('ZADD', K_DELAYED, due_ms, id)
     return false
   end
-  redis.call('LPUSH', ready_key(pri), id)
+  redis.call('LPUSH', K_READY(pri), id)
   return true
 end
 
 local function wake()
-  redis.call('PUBLISH', P .. ':wake', '1')
+  redis.call('PUBLISH', K_WAKE, '1')
 end
 
 -- A run's record as one JSON object string: one bulk reply to parse instead of ~30.
 local function run_json(id)
-  local flat = redis.call('HGETALL', run_key(id))
+  local flat = redis.call('HGETALL', K_RUN(id))
   local fields = {}
   for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
   fields['id'] = id
@@ -75,11 +72,11 @@ local function flush_tally(tally, now, retention)
   local day = math.floor(now / 86400000)
   local ttl = retention + 86400000
   for job, fields in pairs(tally) do
-    for _, key in ipairs({P .. ':stats:' .. job .. ':h:' .. hour, P .. ':stats:' .. job .. ':d:' .. day}) do
+    for _, key in ipairs({K_STATS(job, 'h', hour), K_STATS(job, 'd', day)}) do
       for field, n in pairs(fields) do redis.call('HINCRBY', key, field, n) end
       redis.call('PEXPIRE', key, ttl)
     end
-    local totals = P .. ':stats:' .. job .. ':total'
+    local totals = K_STATS_TOTAL(job)
     for _, outcome in ipairs(OUTCOMES) do
       if fields[outcome] then redis.call('HINCRBY', totals, outcome, fields[outcome]) end
     end

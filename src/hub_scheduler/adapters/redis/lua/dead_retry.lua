@@ -6,8 +6,8 @@ local out = {}
 local woke = false
 for i = 4, #ARGV, 2 do
   local id, new_id = ARGV[i], ARGV[i + 1]
-  if redis.call('ZREM', P .. ':dead', id) == 1 then
-    local rk = run_key(id)
+  if redis.call('ZREM', K_DEAD, id) == 1 then
+    local rk = K_RUN(id)
     local run = redis.call('HMGET', rk, 'job', 'pri', 'pl')
     redis.call('PEXPIRE', rk, retention)
     if create_run(now, new_id, run[1], run[2], '0', 'dead_letter_retry', run[3], '', '', '', id) then

@@ -14,7 +14,7 @@ for i, run in ipairs(batch) do
   if idk ~= '' then
     -- The value is "<run id> <expiry ms>": the window follows the caller's clock (so a fake
     -- clock in tests moves it); PX only lets Redis drop the key afterwards.
-    local idem_key = P .. ':idem:' .. idk
+    local idem_key = K_IDEMPOTENCY(idk)
     local seen = redis.call('GET', idem_key)
     if seen then
       local sep = string.find(seen, ' ', 1, true)

@@ -7,7 +7,7 @@
 -- Returns false when the version moved (another replica fired), else the enqueued run ids
 -- in ledger order ('' for slots not enqueued).
 local id = ARGV[2]
-local state_key = P .. ':schedule-state:' .. id
+local state_key = K_SCHEDULE_STATE(id)
 local version = redis.call('HGET', state_key, 'ver')
 if version ~= ARGV[3] then return false end
 local now = tonumber(ARGV[4])
@@ -15,7 +15,7 @@ local ledger = cjson.decode(ARGV[10])
 local runs = cjson.decode(ARGV[11])
 
 -- A paused job does not fire: its slots are ledgered as paused instead.
-local job_paused = #runs > 0 and redis.call('SISMEMBER', P .. ':paused-jobs', runs[1][2]) == 1
+local job_paused = #runs > 0 and redis.call('SISMEMBER', K_PAUSED_JOBS, runs[1][2]) == 1
 local run_ids = {}
 local woke = false
 local last_outcome = ARGV[8]
@@ -37,10 +37,10 @@ for i, entry in ipairs(ledger) do
   if i == #ledger then last_outcome = outcome end
   local record = cjson.encode({s = entry[1], o = outcome, r = run_id, a = tostring(now),
                                n = entry[4] or '1'})
-  redis.call('ZADD', P .. ':ledger:' .. id, tonumber(entry[1]), record)
+  redis.call('ZADD', K_LEDGER(id), tonumber(entry[1]), record)
   run_ids[#run_ids + 1] = run_id
 end
-redis.call('ZREMRANGEBYSCORE', P .. ':ledger:' .. id, '-inf', '(' .. (now - tonumber(ARGV[9])))
+redis.call('ZREMRANGEBYSCORE', K_LEDGER(id), '-inf', '(' .. (now - tonumber(ARGV[9])))
 
 local fired = tonumber(ARGV[6])
 if job_paused then fired = 0 end
@@ -51,10 +51,10 @@ if ARGV[7] ~= '' then
 end
 if ARGV[5] == '' then
   redis.call('HSET', state_key, 'next', '')
-  redis.call('ZREM', P .. ':schedules-due', id)
+  redis.call('ZREM', K_SCHEDULES_DUE, id)
 else
   redis.call('HSET', state_key, 'next', ARGV[5])
-  redis.call('ZADD', P .. ':schedules-due', tonumber(ARGV[5]), id)
+  redis.call('ZADD', K_SCHEDULES_DUE, tonumber(ARGV[5]), id)
 end
 if woke then wake() end
 return run_ids

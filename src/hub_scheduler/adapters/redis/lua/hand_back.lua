@@ -4,13 +4,13 @@
 local returned = 0
 for i = #ARGV - 1, 2, -2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  local rk = run_key(id)
+  local rk = K_RUN(id)
   local state = redis.call('HMGET', rk, 'st', 'tok', 'pri')
   if state[1] == 'active' and state[2] == token then
-    redis.call('ZREM', P .. ':active', id)
+    redis.call('ZREM', K_ACTIVE, id)
     redis.call('HSET', rk, 'st', 'queued')
     redis.call('HDEL', rk, 'sta', 'wrk')
-    redis.call('RPUSH', ready_key(state[3]), id)
+    redis.call('RPUSH', K_READY(state[3]), id)
     returned = returned + 1
   end
 end

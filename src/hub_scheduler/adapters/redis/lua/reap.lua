@@ -5,13 +5,12 @@
 local now = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local max_stalls = tonumber(ARGV[4])
-local active = P .. ':active'
-local ids = redis.call('ZRANGEBYSCORE', active, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+local ids = redis.call('ZRANGEBYSCORE', K_ACTIVE, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
 -- Runs claimed in one batch share a deadline; order them by enqueue time so that walking
 -- from the newest and pushing each to the front leaves the oldest first in line.
 local enqueued = {}
 for _, id in ipairs(ids) do
-  enqueued[id] = tonumber(redis.call('HGET', run_key(id), 'enq') or '0')
+  enqueued[id] = tonumber(redis.call('HGET', K_RUN(id), 'enq') or '0')
 end
 table.sort(ids, function(a, b)
   if enqueued[a] ~= enqueued[b] then return enqueued[a] < enqueued[b] end
@@ -20,22 +19,22 @@ end)
 local requeued, held = {}, {}
 for i = #ids, 1, -1 do
   local id = ids[i]
-  local rk = run_key(id)
+  local rk = K_RUN(id)
   local state = redis.call('HMGET', rk, 'st', 'pri')
   if state[1] ~= 'active' then
-    redis.call('ZREM', active, id)
+    redis.call('ZREM', K_ACTIVE, id)
   else
     local stalls = redis.call('HINCRBY', rk, 'stl', 1)
     if stalls <= max_stalls then
-      redis.call('ZREM', active, id)
+      redis.call('ZREM', K_ACTIVE, id)
       redis.call('HSET', rk, 'st', 'queued')
       redis.call('HDEL', rk, 'sta', 'wrk')
-      redis.call('RPUSH', ready_key(state[2]), id)
+      redis.call('RPUSH', K_READY(state[2]), id)
       requeued[#requeued + 1] = id
     else
       redis.call('HINCRBY', rk, 'tok', 1)
       redis.call('HSET', rk, 'wrk', 'reaper')
-      redis.call('ZADD', active, now + lease, id)
+      redis.call('ZADD', K_ACTIVE, now + lease, id)
       held[#held + 1] = run_json(id)
     end
   end

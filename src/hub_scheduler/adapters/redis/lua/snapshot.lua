@@ -5,26 +5,26 @@ local now = tonumber(ARGV[2])
 local depth = {}
 local oldest = false
 for i, pri in ipairs(PRIORITIES) do
-  local ready = ready_key(pri)
+  local ready = K_READY(pri)
   depth[i] = redis.call('LLEN', ready)
   local tail = redis.call('LINDEX', ready, -1)
   if tail then
-    local enq = tonumber(redis.call('HGET', run_key(tail), 'enq'))
+    local enq = tonumber(redis.call('HGET', K_RUN(tail), 'enq'))
     if enq and ((not oldest) or enq < oldest) then oldest = enq end
   end
 end
-local paused_jobs = redis.call('SMEMBERS', P .. ':paused-jobs')
+local paused_jobs = redis.call('SMEMBERS', K_PAUSED_JOBS)
 local parked = 0
 for _, job in ipairs(paused_jobs) do
-  local park = parked_key(job)
+  local park = K_PARKED(job)
   parked = parked + redis.call('LLEN', park)
   local tail = redis.call('LINDEX', park, -1)
   if tail then
-    local enq = tonumber(redis.call('HGET', run_key(tail), 'enq'))
+    local enq = tonumber(redis.call('HGET', K_RUN(tail), 'enq'))
     if enq and ((not oldest) or enq < oldest) then oldest = enq end
   end
 end
-local workers = redis.call('ZRANGEBYSCORE', P .. ':workers', now - tonumber(ARGV[3]), '+inf')
-return {depth, redis.call('ZCARD', P .. ':delayed'), redis.call('ZCARD', P .. ':active'),
-        redis.call('ZCARD', P .. ':dead'), redis.call('EXISTS', P .. ':paused'), paused_jobs,
+local workers = redis.call('ZRANGEBYSCORE', K_WORKERS, now - tonumber(ARGV[3]), '+inf')
+return {depth, redis.call('ZCARD', K_DELAYED), redis.call('ZCARD', K_ACTIVE),
+        redis.call('ZCARD', K_DEAD), redis.call('EXISTS', K_PAUSED), paused_jobs,
         parked, oldest and tostring(oldest) or false, workers}

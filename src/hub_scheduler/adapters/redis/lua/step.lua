@@ -8,18 +8,16 @@ local worker = ARGV[4]
 local want = tonumber(ARGV[5])
 local retention = tonumber(ARGV[6])
 local n_settled = tonumber(ARGV[7])
-local active = P .. ':active'
-local delayed = P .. ':delayed'
 
 local applied = {}
 local tally = {}
 for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-  local rk = run_key(id)
+  local rk = K_RUN(id)
   local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta')
   if state[1] == 'active' and state[2] == token then
-    redis.call('ZREM', active, id)
+    redis.call('ZREM', K_ACTIVE, id)
     local outcome = 'succeeded'
     if kind == 'r' then outcome = 'failed' elseif kind == 'd' then outcome = 'dead' end
     tally_attempt(tally, state[3], outcome, now, state[4])
@@ -30,10 +28,10 @@ for i = 0, n_settled - 1 do
     elseif kind == 'r' then
       redis.call('HSET', rk, 'st', 'retry_scheduled', 'fin', now, 'err', ARGV[b + 3],
                  'due', ARGV[b + 4], 'att', ARGV[b + 5])
-      redis.call('ZADD', delayed, tonumber(ARGV[b + 4]), id)
+      redis.call('ZADD', K_DELAYED, tonumber(ARGV[b + 4]), id)
     else
       redis.call('HSET', rk, 'st', 'dead', 'fin', now, 'err', ARGV[b + 3])
-      redis.call('ZADD', P .. ':dead', now, id)
+      redis.call('ZADD', K_DEAD, now, id)
     end
     applied[#applied + 1] = 1
   else
@@ -43,38 +41,37 @@ end
 
 flush_tally(tally, now, retention)
 
-local due_ids = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+local due_ids = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due_ids) do
-  redis.call('ZREM', delayed, id)
-  local rk = run_key(id)
+  redis.call('ZREM', K_DELAYED, id)
+  local rk = K_RUN(id)
   local state = redis.call('HMGET', rk, 'st', 'pri')
   if state[1] == 'delayed' or state[1] == 'retry_scheduled' then
     redis.call('HSET', rk, 'st', 'queued')
     redis.call('HDEL', rk, 'due')
-    redis.call('LPUSH', ready_key(state[2]), id)
+    redis.call('LPUSH', K_READY(state[2]), id)
   end
 end
 
 local claimed = {}
-if want > 0 and redis.call('EXISTS', P .. ':paused') == 0 then
-  local paused_jobs = P .. ':paused-jobs'
-  local any_paused = redis.call('SCARD', paused_jobs) > 0
+if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
+  local any_paused = redis.call('SCARD', K_PAUSED_JOBS) > 0
   for _, pri in ipairs(PRIORITIES) do
-    local ready = ready_key(pri)
+    local ready = K_READY(pri)
     while #claimed < want do
       local id = redis.call('RPOP', ready)
       if not id then break end
-      local rk = run_key(id)
+      local rk = K_RUN(id)
       local state = redis.call('HMGET', rk, 'st', 'job')
       if state[1] ~= 'queued' then
         -- cancelled (or its record expired) while waiting: nothing to run
-      elseif any_paused and redis.call('SISMEMBER', paused_jobs, state[2]) == 1 then
-        redis.call('LPUSH', parked_key(state[2]), id)
+      elseif any_paused and redis.call('SISMEMBER', K_PAUSED_JOBS, state[2]) == 1 then
+        redis.call('LPUSH', K_PARKED(state[2]), id)
       else
         redis.call('HINCRBY', rk, 'tok', 1)
         redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)
         redis.call('HDEL', rk, 'fin')
-        redis.call('ZADD', active, now + lease, id)
+        redis.call('ZADD', K_ACTIVE, now + lease, id)
         claimed[#claimed + 1] = run_json(id)
       end
     end
@@ -82,5 +79,5 @@ if want > 0 and redis.call('EXISTS', P .. ':paused') == 0 then
   end
 end
 
-local next_due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+local next_due = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
 return {applied, claimed, next_due[2] or false}

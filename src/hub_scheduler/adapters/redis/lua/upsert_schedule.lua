@@ -4,8 +4,8 @@
 -- Runtime state (paused, runs, last fire) is kept; the version moves so an in-flight fire
 -- computed from the old definition is refused. Returns 'exists' | 'missing' | 'same' | 'written'.
 local id, definition, next_ms, declared, mode = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local def_key = P .. ':schedule:' .. id
-local state_key = P .. ':schedule-state:' .. id
+local def_key = K_SCHEDULE(id)
+local state_key = K_SCHEDULE_STATE(id)
 local current = redis.call('GET', def_key)
 if mode == 'create' and current then return 'exists' end
 if mode == 'update' and not current then return 'missing' end
@@ -14,15 +14,15 @@ if mode == 'sync' and current == definition and
   return 'same'
 end
 redis.call('SET', def_key, definition)
-redis.call('SADD', P .. ':schedule-ids', id)
+redis.call('SADD', K_SCHEDULE_IDS, id)
 redis.call('HSETNX', state_key, 'runs', '0')
 redis.call('HSETNX', state_key, 'paused', '0')
 redis.call('HSET', state_key, 'next', next_ms, 'declared', declared)
 redis.call('HINCRBY', state_key, 'ver', 1)
 if next_ms == '' then
-  redis.call('ZREM', P .. ':schedules-due', id)
+  redis.call('ZREM', K_SCHEDULES_DUE, id)
 else
-  redis.call('ZADD', P .. ':schedules-due', tonumber(next_ms), id)
+  redis.call('ZADD', K_SCHEDULES_DUE, tonumber(next_ms), id)
 end
-redis.call('PUBLISH', P .. ':schedules-changed', id)
+redis.call('PUBLISH', K_SCHEDULES_CHANGED, id)
 return 'written'
