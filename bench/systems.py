@@ -181,7 +181,7 @@ class HubSystem(BenchSystem):
         self._name = TASK_NAME
 
     async def open(self) -> None:
-        await self.hub.client.ping()
+        await self.hub.ping()
 
     async def close(self) -> None:
         await self.hub.aclose()

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real-Redis switch and per-test key prefixes."""
+"""Shared fixtures: the real-Redis switch, per-test key prefixes, and removing a hub's keys."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from hub_scheduler import Hub
+from hub_scheduler.adapters.redis.backend import RedisBackend
 
 REDIS_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_URL"
 
@@ -48,3 +51,18 @@ async def real_redis(redis_url: str, key_prefix: str) -> AsyncIterator[aioredis.
         if keys:
             await client.delete(*keys)
         await client.aclose()
+
+
+def redis_of(hub: Hub) -> aioredis.Redis:
+    """The redis-py client under a hub on Redis (for tests that look at Redis itself)."""
+    backend = hub.backend
+    assert isinstance(backend, RedisBackend), f"{hub.url} is not a Redis backend"
+    return backend.client
+
+
+async def drop_keys(hub: Hub) -> None:
+    """Delete every key of `hub`'s namespace (never FLUSHALL: the server may be shared)."""
+    client = redis_of(hub)
+    doomed = [key async for key in client.scan_iter(match=f"{{{hub.prefix}}}*")]
+    if doomed:
+        await client.delete(*doomed)

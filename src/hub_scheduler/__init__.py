@@ -26,7 +26,7 @@ from hub_scheduler.domain.schedule import (
     Schedule,
     SlotOutcome,
 )
-from hub_scheduler.entrypoints.hub import Hub, Job
+from hub_scheduler.hub import Hub, Job
 
 try:
     __version__ = version("hub-scheduler")

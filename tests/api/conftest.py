@@ -17,6 +17,7 @@ from hub_scheduler.domain.registry import JobContext
 from hub_scheduler.entrypoints.api.app import create_app
 from hub_scheduler.entrypoints.api.security import mint_token
 from hub_scheduler.entrypoints.settings import Settings
+from tests.conftest import drop_keys
 
 SECRET = "x" * 40
 
@@ -77,7 +78,5 @@ async def api(
                 viewer=bearer(mint_token(SECRET, "bob", "JobViewer", timedelta(hours=1))),
                 expired=bearer(expired_token()),
             )
-        for pattern in (hub.store.keys.base + "*", f"{prefix}-rate-limit*"):
-            keys = [k async for k in hub.client.scan_iter(match=pattern)]
-            if keys:
-                await hub.client.delete(*keys)
+        if store_url != "memory://":
+            await drop_keys(hub)

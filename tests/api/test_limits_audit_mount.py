@@ -12,7 +12,6 @@ from litestar.exceptions import NotFoundException
 from litestar.stores.memory import MemoryStore
 
 from hub_scheduler import Hub
-from hub_scheduler.adapters.redis.audit import RedisAuditLog
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app
 from hub_scheduler.entrypoints.api.routes import admin_router
 from hub_scheduler.entrypoints.api.security import jwt_auth, mint_token
@@ -84,7 +83,7 @@ async def test_router_mounted_in_a_host_app_keeps_the_host_format() -> None:
     async with Hub() as hub:
         auth = jwt_auth("a-host-secret-that-is-long-enough-0123456789")
         host = Litestar(
-            route_handlers=[host_thing, admin_router(hub, RedisAuditLog(hub.store),
+            route_handlers=[host_thing, admin_router(hub, hub.audit,
                                                       auth_middleware=[auth.middleware])],
         )  # fmt: skip
         transport = httpx.ASGITransport(app=cast("Any", host))
@@ -114,9 +113,7 @@ async def test_a_dead_store_is_a_503_problem_not_a_crash() -> None:
         token = mint_token(SECRET, "ops", "JobViewer", timedelta(hours=1))
         headers = {"Authorization": f"Bearer {token}"}
         # Mounted with its limits counted in memory, the router itself meets the dead store.
-        router = admin_router(
-            hub, RedisAuditLog(hub.store), auth_middleware=[jwt_auth(SECRET).middleware]
-        )
+        router = admin_router(hub, hub.audit, auth_middleware=[jwt_auth(SECRET).middleware])
         host = Litestar(route_handlers=[router], stores={"hub_scheduler_rate_limit": MemoryStore()})
         standalone = create_app(hub, Settings(redis_url=hub.url, jwt_secret=SECRET))
         answers = []
@@ -130,6 +127,6 @@ async def test_a_dead_store_is_a_503_problem_not_a_crash() -> None:
         assert response.status_code == 503
         assert response.headers["content-type"].startswith("application/problem+json")
         assert "127.0.0.1:1" not in response.text
-    assert answers[0].json()["detail"] == "Redis is not reachable"
+    assert answers[0].json()["detail"] == "the store is not reachable"
     assert answers[1].json()["status_of_queue"] == "down"
-    assert answers[3].json()["detail"] == "Redis is not reachable"  # probes skip the limiter
+    assert answers[3].json()["detail"] == "the store is not reachable"  # probes skip the limiter

@@ -63,9 +63,9 @@ async def test_queue_health_reports_workers_schedulers_and_status(api: Api) -> N
     assert (body["status"], body["workers"], body["schedulers"]) == ("degraded", [], [])
     now = api.hub.clock.now()
     worker = WorkerInfo("w1", "host", 1, 5, 0, now)
-    await api.hub.queue.heartbeat(worker, timedelta(seconds=15))
+    await api.hub.presence.worker_seen(worker, timedelta(seconds=15))
     late = SchedulerInfo("s1", now, timedelta(milliseconds=2), timedelta(milliseconds=30))
-    await api.hub.schedules.heartbeat(late, timedelta(seconds=15))
+    await api.hub.presence.scheduler_seen(late, timedelta(seconds=15))
     body = (await api.client.get("/api/v1/queue", headers=api.viewer)).json()
     assert body["status"] == "ok"
     assert [w["id"] for w in body["workers"]] == ["w1"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import cast
 
 from hub_scheduler import Hub, JobContext
+from hub_scheduler.adapters.redis.backend import RedisBackend
 
 hub = Hub(prefix=os.environ.get("SAMPLE_PREFIX", "sample"))
 
@@ -12,7 +14,7 @@ hub = Hub(prefix=os.environ.get("SAMPLE_PREFIX", "sample"))
 @hub.job("record")
 async def record(ctx: JobContext) -> None:
     """Push the run id onto a list the test waits on."""
-    await hub.client.rpush(f"{{{hub.prefix}}}:test:ran", ctx.run_id)
+    await cast("RedisBackend", hub.backend).client.rpush(f"{{{hub.prefix}}}:test:ran", ctx.run_id)
 
 
 not_a_hub = 42

@@ -16,6 +16,7 @@ from hub_scheduler.domain.ports import Failed
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.entrypoints.cli import cli
 from tests.cli import sample_app
+from tests.conftest import drop_keys
 
 APP = "tests.cli.sample_app:hub"
 Invoke = Callable[..., Result]
@@ -32,9 +33,7 @@ def cmd(redis_url: str) -> Iterator[Invoke]:
 
     async def clean() -> None:
         async with Hub(redis_url, prefix=sample_app.hub.prefix) as hub:
-            keys = [k async for k in hub.client.scan_iter(match=hub.store.keys.base + "*")]
-            if keys:
-                await hub.client.delete(*keys)
+            await drop_keys(hub)
 
     asyncio.run(clean())
 
@@ -134,4 +133,4 @@ def test_check_fails_when_redis_is_down() -> None:
         cli, ["check", "--app", APP, "--redis-url", "redis://127.0.0.1:1/0"]
     )
     assert result.exit_code == 1
-    assert "cannot reach Redis at redis://127.0.0.1:1/0" in result.output
+    assert "cannot reach redis://127.0.0.1:1/0" in result.output

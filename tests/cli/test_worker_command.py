@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from hub_scheduler import Hub
 from hub_scheduler.entrypoints.cli import cli
+from tests.conftest import drop_keys, redis_of
 
 
 @pytest.mark.parametrize(
@@ -38,7 +39,7 @@ def test_unreachable_redis_is_one_clear_line() -> None:
         cli, ["worker", "tests.cli.sample_app:hub", "--redis-url", "redis://127.0.0.1:1/0"]
     )
     assert result.exit_code == 1
-    assert "cannot reach Redis at redis://127.0.0.1:1/0" in result.output
+    assert "cannot reach redis://127.0.0.1:1/0" in result.output
     assert "Traceback" not in result.output
 
 
@@ -55,7 +56,7 @@ async def test_worker_process_runs_jobs_and_stops_cleanly_on_sigterm(redis_url: 
         hub.job("record")(lambda _: None)  # registered so enqueue knows the name
         try:
             run_id = await hub.enqueue("record")
-            ran = await hub.client.blpop([f"{{{prefix}}}:test:ran"], timeout=20)
+            ran = await redis_of(hub).blpop([f"{{{prefix}}}:test:ran"], timeout=20)
             assert ran is not None
             assert ran[1] == run_id.encode()
         finally:
@@ -63,5 +64,4 @@ async def test_worker_process_runs_jobs_and_stops_cleanly_on_sigterm(redis_url: 
             async with asyncio.timeout(30):
                 _, stderr = await process.communicate()
         assert process.returncode == 0, stderr.decode()
-        keys = [k async for k in hub.client.scan_iter(match=f"{{{prefix}}}*")]
-        await hub.client.delete(*keys)
+        await drop_keys(hub)

@@ -16,7 +16,7 @@ from hub_scheduler.domain.errors import (
 from hub_scheduler.domain.model import ErrorInfo, Priority, RunState, RunTrigger
 from hub_scheduler.domain.ports import Claim, EnqueueRequest, Failed, JobQueue, Succeeded
 from hub_scheduler.domain.retry import GiveUp, RetryPolicy
-from tests.contract.conftest import Backend
+from tests.contract.conftest import Subject
 
 LEASE = timedelta(seconds=30)
 BOOM = ErrorInfo("ValueError", "boom")
@@ -26,7 +26,7 @@ async def _claim_all(queue: JobQueue, worker: str = "w1", limit: int = 100) -> l
     return await queue.claim(worker, limit, LEASE)
 
 
-async def test_strict_priority_then_fifo(backend: Backend) -> None:
+async def test_strict_priority_then_fifo(backend: Subject) -> None:
     """Critical before High before Normal before Low; FIFO within one priority."""
     queue = backend.queue
     order = [
@@ -49,7 +49,7 @@ async def test_strict_priority_then_fifo(backend: Backend) -> None:
     ]
 
 
-async def test_claim_takes_at_most_the_limit_and_leases_them(backend: Backend) -> None:
+async def test_claim_takes_at_most_the_limit_and_leases_them(backend: Subject) -> None:
     """A claim returns no more than asked; each claimed run is active with a lease."""
     queue = backend.queue
     await queue.enqueue([EnqueueRequest("job") for _ in range(5)])
@@ -61,7 +61,7 @@ async def test_claim_takes_at_most_the_limit_and_leases_them(backend: Backend) -
     assert (snapshot.active, snapshot.waiting) == (3, 2)
 
 
-async def test_success_is_recorded_in_history(backend: Backend) -> None:
+async def test_success_is_recorded_in_history(backend: Subject) -> None:
     """A finished run is succeeded in history, with its times, worker and duration."""
     queue, history = backend.queue, backend.history
     [enqueued] = await queue.enqueue([EnqueueRequest("job", {"a": 1})])
@@ -79,7 +79,7 @@ async def test_success_is_recorded_in_history(backend: Backend) -> None:
     assert (await queue.snapshot()).active == 0
 
 
-async def test_failed_attempts_follow_the_retry_policy_then_dead_letter(backend: Backend) -> None:
+async def test_failed_attempts_follow_the_retry_policy_then_dead_letter(backend: Subject) -> None:
     """Default policy: retries wait 2 s, 4 s, 8 s; the fourth failure lands in the DLQ."""
     queue, dead = backend.queue, backend.dead
     clock, policy = backend.clock, RetryPolicy()
@@ -106,7 +106,7 @@ async def test_failed_attempts_follow_the_retry_policy_then_dead_letter(backend:
     )
 
 
-async def test_dead_letter_retry_starts_a_linked_series(backend: Backend) -> None:
+async def test_dead_letter_retry_starts_a_linked_series(backend: Subject) -> None:
     """Retrying a dead letter enqueues a fresh run (attempt 1) that points to the dead one."""
     queue, dead, history = backend.queue, backend.dead, backend.history
     [first] = await queue.enqueue([EnqueueRequest("job", {"x": 1}, Priority.HIGH)])
@@ -127,7 +127,7 @@ async def test_dead_letter_retry_starts_a_linked_series(backend: Backend) -> Non
         await dead.retry(first.run_id)
 
 
-async def test_dead_letters_retry_all_delete_and_purge(backend: Backend) -> None:
+async def test_dead_letters_retry_all_delete_and_purge(backend: Subject) -> None:
     """retry_all requeues every dead letter; delete forgets one; purge forgets the rest."""
     queue, dead = backend.queue, backend.dead
 
@@ -153,7 +153,7 @@ async def test_dead_letters_retry_all_delete_and_purge(backend: Backend) -> None
     assert (await queue.snapshot()).dead == 0
 
 
-async def test_stale_token_cannot_settle(backend: Backend) -> None:
+async def test_stale_token_cannot_settle(backend: Subject) -> None:
     """After a lease expires and the run is claimed again, the old claim's ack is refused."""
     queue = backend.queue
     await queue.enqueue([EnqueueRequest("job")])
@@ -169,7 +169,7 @@ async def test_stale_token_cannot_settle(backend: Backend) -> None:
     assert done.state is RunState.SUCCEEDED
 
 
-async def test_renewed_lease_survives_the_reaper(backend: Backend) -> None:
+async def test_renewed_lease_survives_the_reaper(backend: Subject) -> None:
     """A worker that renews in time keeps its run; one that stops loses it to the reaper."""
     queue = backend.queue
     clock = backend.clock
@@ -183,7 +183,7 @@ async def test_renewed_lease_survives_the_reaper(backend: Backend) -> None:
     assert await queue.renew("w1", [kept, dropped], LEASE) == [dropped.run.id]
 
 
-async def test_second_stall_is_held_for_failure(backend: Backend) -> None:
+async def test_second_stall_is_held_for_failure(backend: Subject) -> None:
     """A run that stalls twice is not requeued again: the reaper holds it to fail the attempt."""
     queue = backend.queue
     clock = backend.clock
@@ -202,7 +202,7 @@ async def test_second_stall_is_held_for_failure(backend: Backend) -> None:
     assert run.state is RunState.DEAD
 
 
-async def test_hand_back_returns_runs_to_the_front(backend: Backend) -> None:
+async def test_hand_back_returns_runs_to_the_front(backend: Subject) -> None:
     """Unstarted claims handed back are claimed again first, with no stall counted."""
     queue = backend.queue
     await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(4)])
@@ -213,7 +213,7 @@ async def test_hand_back_returns_runs_to_the_front(backend: Backend) -> None:
     assert {c.run.stalls for c in again} == {0}
 
 
-async def test_pausing_the_queue_stops_claims_until_resumed(backend: Backend) -> None:
+async def test_pausing_the_queue_stops_claims_until_resumed(backend: Subject) -> None:
     """While the queue is paused nothing is claimed; resume restores the same order."""
     queue = backend.queue
     await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(3)])
@@ -224,7 +224,7 @@ async def test_pausing_the_queue_stops_claims_until_resumed(backend: Backend) ->
     assert [c.run.payload["i"] for c in await _claim_all(queue)] == [0, 1, 2]
 
 
-async def test_pausing_one_job_parks_it_and_lets_others_flow(backend: Backend) -> None:
+async def test_pausing_one_job_parks_it_and_lets_others_flow(backend: Subject) -> None:
     """A paused job's runs wait in order while other jobs run; resume puts them back first."""
     queue = backend.queue
     await queue.pause("report")
@@ -244,7 +244,7 @@ async def test_pausing_one_job_parks_it_and_lets_others_flow(backend: Backend) -
     assert [c.run.payload["i"] for c in await _claim_all(queue)] == [1, 3, 5]
 
 
-async def test_idempotency_key_enqueues_once_within_its_window(backend: Backend) -> None:
+async def test_idempotency_key_enqueues_once_within_its_window(backend: Subject) -> None:
     """The same key inside its window returns the first run's id; after it, a new run."""
     queue = backend.queue
     window = timedelta(minutes=5)
@@ -258,7 +258,7 @@ async def test_idempotency_key_enqueues_once_within_its_window(backend: Backend)
     assert third.run_id != first.run_id
 
 
-async def test_delayed_run_waits_for_its_time(backend: Backend) -> None:
+async def test_delayed_run_waits_for_its_time(backend: Subject) -> None:
     """A run enqueued for later is delayed, then claimable once the clock reaches it."""
     queue = backend.queue
     clock = backend.clock
@@ -270,7 +270,7 @@ async def test_delayed_run_waits_for_its_time(backend: Backend) -> None:
     assert claim.run.state is RunState.ACTIVE
 
 
-async def test_payload_must_be_a_json_object_within_the_limit(backend: Backend) -> None:
+async def test_payload_must_be_a_json_object_within_the_limit(backend: Subject) -> None:
     """Unencodable or oversized payloads are refused and nothing is stored."""
     queue = backend.queue
     with pytest.raises(PayloadError, match="not JSON-encodable"):
@@ -280,7 +280,7 @@ async def test_payload_must_be_a_json_object_within_the_limit(backend: Backend) 
     assert (await queue.snapshot()).waiting == 0
 
 
-async def test_cancel_only_waiting_runs(backend: Backend) -> None:
+async def test_cancel_only_waiting_runs(backend: Subject) -> None:
     """Queued runs can be cancelled and are never claimed; active ones cannot be."""
     queue = backend.queue
     waiting, running = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
@@ -294,7 +294,7 @@ async def test_cancel_only_waiting_runs(backend: Backend) -> None:
         await queue.cancel("nope")
 
 
-async def test_history_pages_newest_first_and_filters(backend: Backend) -> None:
+async def test_history_pages_newest_first_and_filters(backend: Subject) -> None:
     """History lists newest first, page by page, per job and by state."""
     queue, history = backend.queue, backend.history
     clock = backend.clock
@@ -322,7 +322,7 @@ async def test_history_pages_newest_first_and_filters(backend: Backend) -> None:
     assert [r.id for r in done.items] == [claim.run.id]
 
 
-async def test_clean_removes_old_finished_runs_only(backend: Backend) -> None:
+async def test_clean_removes_old_finished_runs_only(backend: Subject) -> None:
     """Cleaning drops finished runs older than the cut-off and keeps waiting ones."""
     queue, history = backend.queue, backend.history
     clock = backend.clock
@@ -339,7 +339,7 @@ async def test_clean_removes_old_finished_runs_only(backend: Backend) -> None:
     assert (await history.get(recent.run_id)).state is RunState.QUEUED
 
 
-async def test_runs_of_a_dead_worker_return_in_their_original_order(backend: Backend) -> None:
+async def test_runs_of_a_dead_worker_return_in_their_original_order(backend: Subject) -> None:
     """Runs claimed together and recovered together are claimed again oldest first."""
     queue, clock = backend.queue, backend.clock
     for i in range(4):
@@ -353,7 +353,7 @@ async def test_runs_of_a_dead_worker_return_in_their_original_order(backend: Bac
 
 
 @pytest.mark.parametrize("cursor", ["e:0", "nonsense", "12:x"])
-async def test_a_forged_cursor_is_refused(backend: Backend, cursor: str) -> None:
+async def test_a_forged_cursor_is_refused(backend: Subject, cursor: str) -> None:
     """A cursor this store never handed out is a clear validation error, not a crash."""
     with pytest.raises(InvalidCursorError):
         await backend.history.list(cursor=cursor)

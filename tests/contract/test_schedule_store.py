@@ -1,156 +1,22 @@
-"""The schedule store on every backend (fake, memory://, Redis): CRUD, restarts,
-compare-and-advance."""
+"""The schedule store on every backend: CRUD, restarts, compare-and-advance, presence of
+schedulers."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
-import attrs
 import pytest
 
-from hub_scheduler import Cron, Every, Hub, InvalidScheduleError, Schedule, SlotOutcome
+from hub_scheduler import Cron, Every, InvalidScheduleError, Schedule, SlotOutcome
 from hub_scheduler.domain.errors import ScheduleNotFoundError
-from hub_scheduler.domain.model import JobDefinition
-from hub_scheduler.domain.ports import (
-    Clock,
-    EnqueueRequest,
-    JobQueue,
-    SchedulerInfo,
-    ScheduleStore,
-)
-from hub_scheduler.domain.schedule import ScheduleTrigger, SlotDecision
-from hub_scheduler.testing import FakeClock, FakeJobQueue, FakeScheduleStore, FakeStore
+from hub_scheduler.domain.ports import EnqueueRequest, SchedulerInfo
+from hub_scheduler.domain.schedule import SlotDecision
+from tests.contract.conftest import START, Subject
 
-T0 = datetime(2026, 6, 1, tzinfo=UTC)
+T0 = START
 
 
-class SchedulesBackend(Protocol):
-    """A schedule store and the queue it fires into, as one process of an application sees
-    them, with the jobs that process declares in code."""
-
-    @property
-    def schedules(self) -> ScheduleStore:
-        """The schedule store."""
-        ...
-
-    @property
-    def queue(self) -> JobQueue:
-        """The queue fired runs join."""
-        ...
-
-    @property
-    def clock(self) -> Clock:
-        """A fake clock, starting at `T0`."""
-        ...
-
-    def declare(self, job: str, schedules: Sequence[ScheduleTrigger]) -> None:
-        """Declare `job` in code with these schedules (bound as ``"<job>:<index>"``)."""
-        ...
-
-    async def sync(self) -> None:
-        """Upsert the schedules declared so far, as a process does when it starts."""
-        ...
-
-    def restarted(self) -> AbstractAsyncContextManager[SchedulesBackend]:
-        """A new process on the same store, with nothing declared yet."""
-        ...
-
-
-@attrs.frozen
-class HubBackend:
-    """A `Hub` on memory:// or Redis."""
-
-    hub: Hub
-
-    @property
-    def schedules(self) -> ScheduleStore:
-        """The hub's schedule store."""
-        return self.hub.schedules
-
-    @property
-    def queue(self) -> JobQueue:
-        """The hub's queue."""
-        return self.hub.queue
-
-    @property
-    def clock(self) -> Clock:
-        """The hub's clock."""
-        return self.hub.clock
-
-    def declare(self, job: str, schedules: Sequence[ScheduleTrigger]) -> None:
-        """Register `job` on the hub."""
-        self.hub.job(job, schedules=schedules)(lambda _: None)
-
-    async def sync(self) -> None:
-        """`Hub.sync_schedules`."""
-        await self.hub.sync_schedules()
-
-    @contextlib.asynccontextmanager
-    async def restarted(self) -> AsyncIterator[SchedulesBackend]:
-        """A new hub on the same store, as after a restart (memory:// shares the fake server)."""
-        hub = self.hub
-        if hub.url == "memory://":
-            other = Hub(prefix=hub.prefix, clock=hub.clock)
-            await other.aclose()
-            other.client = other.store.client = hub.client
-            other.store.__attrs_post_init__()
-            yield HubBackend(other)
-            return
-        async with Hub(hub.url, prefix=hub.prefix, clock=hub.clock) as other:
-            yield HubBackend(other)
-
-
-@attrs.frozen
-class FakeBackend:
-    """A `FakeScheduleStore` firing into a `FakeJobQueue`."""
-
-    schedules: FakeScheduleStore
-    clock: FakeClock
-    declared: list[Schedule] = attrs.field(factory=list)
-
-    @property
-    def queue(self) -> FakeJobQueue:
-        """The queue the store fires into."""
-        return self.schedules.queue
-
-    def declare(self, job: str, schedules: Sequence[ScheduleTrigger]) -> None:
-        """Remember the schedules of `job`, bound as a `Hub` binds them."""
-        self.declared.extend(JobDefinition(job, schedules=tuple(schedules)).schedules)
-
-    async def sync(self) -> None:
-        """Upsert what was declared, at the clock's now."""
-        await self.schedules.sync_declared(self.declared, self.clock.now())
-
-    @contextlib.asynccontextmanager
-    async def restarted(self) -> AsyncIterator[SchedulesBackend]:
-        """New fakes over the same `FakeStore`."""
-        queue = FakeJobQueue(self.queue.store)
-        yield FakeBackend(FakeScheduleStore(queue, self.schedules.retention), self.clock)
-
-
-@pytest.fixture(params=["fake", "memory", "redis"])
-async def backend(
-    request: pytest.FixtureRequest, key_prefix: str
-) -> AsyncIterator[SchedulesBackend]:
-    """The schedule store on each backend, with a fake clock at `T0` and its own key prefix
-    (keys removed afterwards)."""
-    if request.param == "fake":
-        clock = FakeClock(T0)
-        yield FakeBackend(FakeScheduleStore(FakeJobQueue(FakeStore(clock))), clock)
-        return
-    url = str(request.getfixturevalue("redis_url")) if request.param == "redis" else "memory://"
-    async with Hub(url, prefix=key_prefix.replace(":", "-"), clock=FakeClock(T0)) as hub:
-        yield HubBackend(hub)
-        keys = [k async for k in hub.client.scan_iter(match=hub.store.keys.base + "*")]
-        if keys:
-            await hub.client.delete(*keys)
-
-
-async def test_runtime_changes_survive_a_restart(backend: SchedulesBackend) -> None:
+async def test_runtime_changes_survive_a_restart(backend: Subject) -> None:
     """Created, edited, paused and deleted schedules read back the same from a new process."""
     backend.declare("report", [Cron("0 8 * * *")])
     backend.declare("adhoc", [])
@@ -177,7 +43,7 @@ async def test_runtime_changes_survive_a_restart(backend: SchedulesBackend) -> N
     assert states["b"].next_fire == T0 + timedelta(minutes=30)
 
 
-async def test_declared_schedule_removed_from_code_is_deleted(backend: SchedulesBackend) -> None:
+async def test_declared_schedule_removed_from_code_is_deleted(backend: Subject) -> None:
     """A schedule no longer declared in code disappears on the next sync; runtime ones stay."""
     backend.declare("report", [Cron("0 8 * * *"), Cron("0 9 * * *")])
     await backend.sync()
@@ -188,7 +54,7 @@ async def test_declared_schedule_removed_from_code_is_deleted(backend: Schedules
         assert [s.schedule.id for s in await fewer.schedules.list()] == ["mine", "report:0"]
 
 
-async def test_duplicate_and_missing_ids_are_refused(backend: SchedulesBackend) -> None:
+async def test_duplicate_and_missing_ids_are_refused(backend: Subject) -> None:
     """Creating an existing id or editing a missing one raises a clear error."""
     schedule = Schedule(Cron("@daily"), job="x", id="s1")
     await backend.schedules.create(schedule, T0)
@@ -200,7 +66,7 @@ async def test_duplicate_and_missing_ids_are_refused(backend: SchedulesBackend) 
         await backend.schedules.set_paused("nope", paused=True)
 
 
-async def test_fire_is_compare_and_advance(backend: SchedulesBackend) -> None:
+async def test_fire_is_compare_and_advance(backend: Subject) -> None:
     """Two schedulers fire the same slot from the same state: one enqueues, the other is refused."""
     state = await backend.schedules.create(
         Schedule(Every(timedelta(minutes=1)), job="x", id="s"), T0
@@ -226,11 +92,11 @@ async def test_fire_is_compare_and_advance(backend: SchedulesBackend) -> None:
     assert (await backend.queue.snapshot()).waiting == 1
 
 
-async def test_scheduler_heartbeats_expire(backend: SchedulesBackend) -> None:
+async def test_scheduler_heartbeats_expire(backend: Subject) -> None:
     """A scheduler's report shows it live until its ttl passes."""
     now = backend.clock.now()
     info = SchedulerInfo("s1", now, timedelta(milliseconds=3), timedelta(milliseconds=20))
-    await backend.schedules.heartbeat(info, timedelta(seconds=15))
-    [live] = await backend.schedules.schedulers(now + timedelta(seconds=14))
+    await backend.presence.scheduler_seen(info, timedelta(seconds=15))
+    [live] = await backend.presence.schedulers(now + timedelta(seconds=14))
     assert (live.id, live.lateness_p99) == ("s1", timedelta(milliseconds=20))
-    assert list(await backend.schedules.schedulers(now + timedelta(seconds=16))) == []
+    assert list(await backend.presence.schedulers(now + timedelta(seconds=16))) == []

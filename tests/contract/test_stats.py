@@ -1,4 +1,4 @@
-"""Per-job statistics on memory:// and real Redis: counted as attempts finish."""
+"""Per-job statistics on every backend: counted as attempts finish."""
 
 from __future__ import annotations
 
@@ -6,22 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub_scheduler.adapters.redis.stats import RedisStats
-from hub_scheduler.adapters.redis.store import RedisJobQueue
 from hub_scheduler.domain.model import ErrorInfo
 from hub_scheduler.domain.ports import EnqueueRequest, Failed, Outcome, Succeeded
 from hub_scheduler.domain.retry import GiveUp, RetryAfter
-from tests.contract.conftest import Backend
+from tests.contract.conftest import Subject
 
 LEASE = timedelta(seconds=30)
 
 
-async def test_outcomes_durations_and_hourly_trend(backend: Backend) -> None:
+async def test_outcomes_durations_and_hourly_trend(backend: Subject) -> None:
     """Two successes of ~100 ms, a retry and a dead letter show up in every window."""
-    queue = backend.queue
-    if not isinstance(queue, RedisJobQueue):
-        pytest.skip("the dict-backed fake keeps no statistics (Redis adapters only)")
-    stats = RedisStats(queue.store)
+    queue, stats = backend.queue, backend.stats
     clock = backend.clock
     clock.set(datetime(2026, 6, 1, 10, 30, tzinfo=UTC))
     await queue.enqueue([EnqueueRequest("report") for _ in range(4)])
@@ -52,12 +47,9 @@ async def test_outcomes_durations_and_hourly_trend(backend: Backend) -> None:
     assert (nothing.windows["90d"].success_rate, nothing.last_success) == (None, None)
 
 
-async def test_asking_for_one_window_reads_only_that_window(backend: Backend) -> None:
+async def test_asking_for_one_window_reads_only_that_window(backend: Subject) -> None:
     """A 24 h question answers the 24 h window alone (no trend), and names are checked."""
-    queue = backend.queue
-    if not isinstance(queue, RedisJobQueue):
-        pytest.skip("the dict-backed fake keeps no statistics (Redis adapters only)")
-    stats = RedisStats(queue.store)
+    queue, stats = backend.queue, backend.stats
     await queue.enqueue([EnqueueRequest("report")])
     [claim] = await queue.claim("w1", 1, LEASE)
     await queue.finish(claim, Succeeded())
@@ -67,18 +59,16 @@ async def test_asking_for_one_window_reads_only_that_window(backend: Backend) ->
         await stats.job("report", backend.clock.now(), windows=("1y",))
 
 
-async def test_one_settle_batch_counts_every_attempt(backend: Backend) -> None:
+async def test_one_settle_batch_counts_every_attempt(backend: Subject) -> None:
     """Attempts of one job settled in a single round trip are each counted once."""
     queue = backend.queue
-    if not isinstance(queue, RedisJobQueue):
-        pytest.skip("the dict-backed fake keeps no statistics (Redis adapters only)")
     await queue.enqueue([EnqueueRequest("report") for _ in range(3)])
     claims = await queue.claim("w1", 3, LEASE)
     error = ErrorInfo("ValueError", "x")
     outcomes: list[Outcome] = [Succeeded(), Succeeded(), Failed(error, GiveUp(1))]
     result = await queue.exchange("w1", list(zip(claims, outcomes, strict=True)), 0, LEASE)
     assert result.applied == (True, True, True)
-    stats = await RedisStats(queue.store).job("report", backend.clock.now(), windows=("24h",))
+    stats = await backend.stats.job("report", backend.clock.now(), windows=("24h",))
     day = stats.windows["24h"]
     assert (day.succeeded, day.failed, day.dead) == (2, 0, 1)
     assert (stats.totals.succeeded, stats.totals.dead) == (2, 1)

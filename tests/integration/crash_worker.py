@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import timedelta
+from typing import cast
 
+from hub_scheduler.adapters.redis.backend import RedisBackend
 from hub_scheduler.domain.registry import JobContext
-from hub_scheduler.entrypoints.hub import Hub
+from hub_scheduler.hub import Hub
 
 
 async def main() -> None:
@@ -17,7 +19,9 @@ async def main() -> None:
 
     @hub.job("crashable")
     async def crashable(ctx: JobContext) -> None:
-        await hub.client.rpush(started_key, f"{ctx.run_id}:{ctx.run.stalls}")
+        await cast("RedisBackend", hub.backend).client.rpush(
+            started_key, f"{ctx.run_id}:{ctx.run.stalls}"
+        )
         await asyncio.Event().wait()  # never finishes: the test SIGKILLs this process
 
     async with hub.worker(lease=timedelta(seconds=2)):

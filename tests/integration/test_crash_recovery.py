@@ -14,7 +14,8 @@ import pytest
 
 from hub_scheduler import RunState
 from hub_scheduler.domain.registry import JobContext
-from hub_scheduler.entrypoints.hub import Hub
+from hub_scheduler.hub import Hub
+from tests.conftest import drop_keys, redis_of
 
 pytestmark = pytest.mark.redis
 
@@ -31,7 +32,7 @@ async def test_sigkilled_worker_job_is_finished_by_another(redis_url: str) -> No
 
         @hub.job("crashable")
         async def crashable(ctx: JobContext) -> None:
-            await hub.client.rpush(started_key, f"{ctx.run_id}:{ctx.run.stalls}")
+            await redis_of(hub).rpush(started_key, f"{ctx.run_id}:{ctx.run.stalls}")
             finished.set()
 
         run_id = await hub.enqueue("crashable")
@@ -39,7 +40,7 @@ async def test_sigkilled_worker_job_is_finished_by_another(redis_url: str) -> No
         env["HUB_STARTED_KEY"] = started_key
         doomed = await asyncio.create_subprocess_exec(sys.executable, str(CRASH_WORKER), env=env)
         try:
-            first = await hub.client.blpop([started_key], timeout=20)
+            first = await redis_of(hub).blpop([started_key], timeout=20)
             assert first is not None, "the first worker never started the job"
             assert first[1] == f"{run_id}:0".encode()
         finally:
@@ -52,9 +53,8 @@ async def test_sigkilled_worker_job_is_finished_by_another(redis_url: str) -> No
             await asyncio.wait_for(finished.wait(), 20)
         run = await hub.history.get(run_id)
         assert (run.state, run.stalls, run.attempt) == (RunState.SUCCEEDED, 1, 1)
-        assert await hub.client.lrange(started_key, 0, -1) == [f"{run_id}:1".encode()]
-        keys = [k async for k in hub.client.scan_iter(match=f"{{{prefix}}}*")]
-        await hub.client.delete(*keys)
+        assert await redis_of(hub).lrange(started_key, 0, -1) == [f"{run_id}:1".encode()]
+        await drop_keys(hub)
 
 
 async def test_idle_worker_outlives_the_socket_timeout(redis_url: str) -> None:
@@ -72,5 +72,4 @@ async def test_idle_worker_outlives_the_socket_timeout(redis_url: str) -> None:
             await hub.enqueue("late")
             await asyncio.wait_for(ran.wait(), 5)
             assert worker.started.is_set()
-        keys = [k async for k in hub.client.scan_iter(match=f"{{{prefix}}}*")]
-        await hub.client.delete(*keys)
+        await drop_keys(hub)

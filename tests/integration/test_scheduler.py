@@ -177,7 +177,7 @@ async def test_running_scheduler_reports_itself_with_lateness() -> None:
                 await clock.until_sleeping(1)
             clock.advance(60)  # the slot fires on time, then the loop reports
             async with asyncio.timeout(5):
-                while not (live := await hub.schedules.schedulers(clock.now())) or (  # noqa: ASYNC110
+                while not (live := await hub.presence.schedulers(clock.now())) or (  # noqa: ASYNC110
                     live[0].lateness_p99 is None
                 ):
                     await asyncio.sleep(0)  # the loop runs on the fake clock

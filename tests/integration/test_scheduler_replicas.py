@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from hub_scheduler import Hub, SlotOutcome
+from tests.conftest import drop_keys
 
 pytestmark = pytest.mark.redis
 
@@ -57,8 +58,7 @@ async def test_every_second_slot_fires_exactly_once_across_replicas(redis_url: s
                 break
             cursor = page.next_cursor
         ledger = (await hub.schedules.slots("tick:0", limit=1000)).items
-        keys = [k async for k in hub.client.scan_iter(match=hub.store.keys.base + "*")]
-        await hub.client.delete(*keys)
+        await drop_keys(hub)
 
     per_slot = Counter(slots)
     assert set(per_slot.values()) == {1}, "a slot fired twice"

@@ -11,7 +11,7 @@ import pytest
 from hub_scheduler import RetryPolicy, Run, RunState
 from hub_scheduler.domain.errors import PayloadError
 from hub_scheduler.domain.registry import JobContext
-from hub_scheduler.entrypoints.hub import Hub, Job
+from hub_scheduler.hub import Hub, Job
 from hub_scheduler.testing import FakeNotifier
 
 

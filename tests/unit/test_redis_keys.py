@@ -44,6 +44,7 @@ STORED_NAMES = {
     "audit": "{hub}:audit",
     "scheduler": "{hub}:scheduler:x.y-1",
     "schedulers": "{hub}:schedulers",
+    "shared": "{hub}:shared:x.y-1",
     "wake": "{hub}:wake",
 }
 

@@ -144,8 +144,18 @@ class PayloadError(ValidationError):
         super().__init__(f"payload of job {job!r} rejected: {reason}")
 
 
+class UnknownBackendError(ValidationError):
+    """A backend URL whose scheme no backend is registered for (or that is no URL)."""
+
+    def __init__(self, scheme: str, known: Sequence[str]) -> None:
+        self.scheme = scheme
+        self.known = tuple(known)
+        what = f"unknown backend scheme {scheme!r}" if scheme else "a backend URL needs a scheme"
+        super().__init__(f"{what}; known: {', '.join(f'{k}://' for k in self.known)}")
+
+
 class BackendUnavailableError(HubSchedulerError):
-    """The store (Redis) could not be reached; the operation may be retried."""
+    """The store could not be reached; the operation may be retried."""
 
     def __init__(self, operation: str, cause: str) -> None:
         self.operation = operation

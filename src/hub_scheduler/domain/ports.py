@@ -1,22 +1,34 @@
 """Ports: what the domain needs from the outside world, from the domain's point of view.
 
-Adapters (Redis, fakeredis, taskiq, logging, webhooks) implement these Protocols without
-inheriting from them; `hub_scheduler.testing` has a dict-backed fake of each, and one
-contract suite per port runs against every implementation. Every method may raise
+Adapters (Redis, fakeredis, PostgreSQL, taskiq, logging, webhooks) implement these Protocols
+without inheriting from them. A `Backend` is the bundle of ports one store provides; one
+contract suite (``tests/contract``) runs over every registered backend. Every method may raise
 `BackendUnavailableError` when its store cannot be reached; other errors are listed per method.
+A capability only some backends have (`Signals`, `SharedStore`) is a port of its own that a
+backend may leave out (``None``); its users fall back (the engines poll, the API's rate
+limits count per process).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from hub_scheduler.domain.errors import InvalidJobError
-from hub_scheduler.domain.model import ErrorInfo, Payload, Priority, Run, RunState, RunTrigger
-from hub_scheduler.domain.retry import RetryDecision
+from hub_scheduler.domain.model import (
+    DEFAULT_PAYLOAD_LIMIT,
+    ErrorInfo,
+    Payload,
+    Priority,
+    Run,
+    RunState,
+    RunTrigger,
+)
+from hub_scheduler.domain.retry import GiveUp, RetryDecision, RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
 
 T = TypeVar("T")
@@ -106,6 +118,17 @@ class Failed:
     error: ErrorInfo
     decision: RetryDecision
 
+    @classmethod
+    def stalled(cls, run: Run, policy: RetryPolicy | None, jitter_sample: float) -> Failed:
+        """The outcome of a run whose worker stopped renewing its lease more often than
+        allowed: a failed attempt, retried per `policy` (given up without one, as for a job
+        no process registers any more)."""
+        error = ErrorInfo(
+            "StalledError", f"its worker stopped renewing the lease {run.stalls} times"
+        )
+        decision = policy.decide(run.attempt, jitter_sample) if policy else GiveUp(run.attempt)
+        return cls(error, decision)
+
 
 Outcome = Succeeded | Failed
 
@@ -150,7 +173,6 @@ class QueueSnapshot:
     paused_jobs: frozenset[str]
     parked: int
     oldest_waiting: timedelta | None
-    workers: tuple[WorkerInfo, ...] = ()
 
     @property
     def waiting(self) -> int:
@@ -235,7 +257,7 @@ class JobQueue(Protocol):
         ...
 
     async def snapshot(self) -> QueueSnapshot:
-        """Depth per priority, delayed, active, dead letters, pause flags, live workers."""
+        """Depth per priority, delayed, active, dead letters and pause flags."""
         ...
 
 
@@ -467,14 +489,6 @@ class ScheduleStore(Protocol):
         """The slot ledger of one schedule, newest slot first."""
         ...
 
-    async def heartbeat(self, info: SchedulerInfo, ttl: timedelta) -> None:
-        """Record that a scheduler is alive (it counts as live for `ttl`)."""
-        ...
-
-    async def schedulers(self, now: datetime) -> Sequence[SchedulerInfo]:
-        """The schedulers that reported within their ttl, by id."""
-        ...
-
 
 # --- side channels -------------------------------------------------------------------------
 
@@ -515,4 +529,199 @@ class AuditLog(Protocol):
 
     async def list(self, cursor: str | None = None, limit: int = 50) -> Page[AuditEntry]:
         """Entries newest first."""
+        ...
+
+
+# --- presence, signals, shared values ------------------------------------------------------
+
+
+class Presence(Protocol):
+    """Which workers and schedulers are alive, as they last reported themselves."""
+
+    async def worker_seen(self, info: WorkerInfo, ttl: timedelta) -> None:
+        """Record that a worker is alive; it counts as live for `ttl` after ``info.seen_at``."""
+        ...
+
+    async def worker_stopped(self, worker_id: str) -> None:
+        """Forget a worker that stopped (nothing happens for an unknown id)."""
+        ...
+
+    async def workers(self, now: datetime) -> Sequence[WorkerInfo]:
+        """The workers live at `now`, by id."""
+        ...
+
+    async def scheduler_seen(self, info: SchedulerInfo, ttl: timedelta) -> None:
+        """Record that a scheduler is alive; it counts as live for `ttl` after ``seen_at``."""
+        ...
+
+    async def schedulers(self, now: datetime) -> Sequence[SchedulerInfo]:
+        """The schedulers live at `now`, by id."""
+        ...
+
+
+class Signals(Protocol):
+    """Wake-ups between processes, so idle engines react at once instead of at their next
+    poll. Only an optimisation: a lost signal delays work, it never loses it.
+
+    Each method returns a fresh subscription. It yields True for each signal and False after
+    each quiet spell of a few seconds (so a reader can check whether to stop); it raises
+    `BackendUnavailableError` when the channel is lost (subscribe again to resume).
+    """
+
+    def wakeups(self) -> AsyncIterator[bool]:
+        """Signals that runs became ready (an enqueue, a resume, a retry coming due)."""
+        ...
+
+    def schedule_changes(self) -> AsyncIterator[bool]:
+        """Signals that schedules were created, changed, paused or deleted."""
+        ...
+
+
+class SharedStore(Protocol):
+    """Small values with an expiry, shared by every process of a deployment (the admin API
+    counts its rate limits here). Keys are the caller's; the backend namespaces them."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl: timedelta | None = None) -> None:
+        """Store `value`, expiring after `ttl` (never when None)."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the value (nothing happens when absent)."""
+        ...
+
+    async def ttl(self, key: str) -> timedelta | None:
+        """Time left before the value expires; None when absent or without expiry."""
+        ...
+
+    async def clear(self) -> None:
+        """Remove every value of this store."""
+        ...
+
+
+# --- the backend bundle ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class BackendConfig:
+    """What a backend is opened with, whatever its kind.
+
+    Attributes:
+        clock: where time comes from; leases, delays and retention follow it.
+        prefix: the namespace of this hub in the store; hubs with different prefixes share
+            a store without meeting.
+        retention: how long finished runs, slot records and audit entries are kept.
+        payload_limit: the largest encoded payload accepted, in bytes.
+    """
+
+    clock: Clock
+    prefix: str = "hub"
+    retention: timedelta = timedelta(days=90)
+    payload_limit: int = DEFAULT_PAYLOAD_LIMIT
+
+
+class Backend(Protocol):
+    """The ports one store provides, opened together and closed together.
+
+    `open_backend(url, config)` (in ``hub_scheduler.adapters.backends``) picks the
+    implementation by URL scheme; a third-party package registers its own scheme through the
+    ``hub_scheduler.backends`` entry point group.
+    """
+
+    @property
+    def url(self) -> str:
+        """The URL it was opened with, any password masked (safe to print)."""
+        ...
+
+    @property
+    def config(self) -> BackendConfig:
+        """What it was opened with."""
+        ...
+
+    @property
+    def queue(self) -> JobQueue:
+        """Runs waiting, delayed and in flight."""
+        ...
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """Runs that used every attempt."""
+        ...
+
+    @property
+    def history(self) -> RunHistory:
+        """Every run, for the retention."""
+        ...
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        """Schedules and their slot ledger."""
+        ...
+
+    @property
+    def stats(self) -> Stats:
+        """Per-job statistics."""
+        ...
+
+    @property
+    def audit(self) -> AuditLog:
+        """The admin audit trail."""
+        ...
+
+    @property
+    def presence(self) -> Presence:
+        """Live workers and schedulers."""
+        ...
+
+    @property
+    def signals(self) -> Signals | None:
+        """Wake-ups between processes; None when the store has none (the engines poll)."""
+        ...
+
+    @property
+    def shared(self) -> SharedStore | None:
+        """Shared expiring values; None when the store has none (callers keep them per
+        process)."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise `BackendUnavailableError` when it does not."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections. The backend is not used again afterwards."""
+        ...
+
+
+# --- running handlers -----------------------------------------------------------------------
+
+
+class ClaimFeed(Protocol):
+    """What a worker gives the engine that runs handlers (`Executor`)."""
+
+    async def next_claim(self) -> Claim:
+        """The next claimed run to start; waits while none is ready."""
+        ...
+
+    async def execute(self, claim: Claim) -> Outcome:
+        """Run the claim's handler with its timeout; never raises for the handler's errors."""
+        ...
+
+    def settle(self, claim: Claim, outcome: Outcome) -> None:
+        """Hand a finished attempt's outcome back to the worker, which records it."""
+        ...
+
+
+class Executor(Protocol):
+    """Runs handlers of claimed runs, at most `concurrency` at once."""
+
+    async def run(
+        self, feed: ClaimFeed, *, concurrency: int, grace: float, stop: asyncio.Event
+    ) -> None:
+        """Take claims from `feed` and run them until `stop` is set; then take no more and
+        return once the running ones finished, cancelling those still running after `grace`
+        seconds (the caller bounds its own wait as well)."""
         ...

@@ -10,7 +10,8 @@ from typing import Any
 import attrs
 
 from hub_scheduler.domain.errors import DuplicateJobError, JobNotFoundError
-from hub_scheduler.domain.model import JobDefinition, Payload, Run
+from hub_scheduler.domain.model import JobDefinition, Payload, Priority, Run
+from hub_scheduler.domain.retry import RetryPolicy
 
 
 @attrs.frozen
@@ -80,6 +81,16 @@ class Registry:
             return self._jobs[name]
         except KeyError:
             raise JobNotFoundError(name) from None
+
+    def retry_policy(self, name: str) -> RetryPolicy | None:
+        """The retry policy of job `name`; None when no such job is registered here."""
+        job = self._jobs.get(name)
+        return job.definition.retry if job else None
+
+    def priority(self, name: str) -> Priority:
+        """The priority of job `name`; Normal when no such job is registered here."""
+        job = self._jobs.get(name)
+        return job.definition.priority if job else Priority.NORMAL
 
     def __contains__(self, name: object) -> bool:
         return name in self._jobs

@@ -18,11 +18,15 @@ from typing import Any, TypeVar
 
 import click
 
-from hub_scheduler.adapters.redis.connection import is_memory
-from hub_scheduler.domain.errors import HubSchedulerError, NotFoundError, ValidationError
+from hub_scheduler.domain.errors import (
+    BackendUnavailableError,
+    HubSchedulerError,
+    NotFoundError,
+    ValidationError,
+)
 from hub_scheduler.domain.model import Priority, RunState
 from hub_scheduler.entrypoints.api.schemas import run_json, schedule_json, snapshot_json
-from hub_scheduler.entrypoints.hub import REDIS_URL_ENV, Hub
+from hub_scheduler.hub import MEMORY_URL, REDIS_URL_ENV, Hub
 
 T = TypeVar("T")
 APP_ENV = "HUB_SCHEDULER_APP"
@@ -59,22 +63,22 @@ def load_hub(path: str, redis_url: str | None = None) -> Hub:
         kind = "nothing" if hub is None else type(hub).__name__
         raise click.UsageError(f"{path!r} must be a hub_scheduler.Hub, found {kind}")
     if redis_url and hub.url != redis_url:
-        return hub.with_url(redis_url)
+        return hub.with_backend(redis_url)
     return hub
 
 
 async def ping(hub: Hub) -> None:
-    """`HubSchedulerError` naming the URL when the hub's Redis does not answer."""
+    """`HubSchedulerError` naming the URL when the hub's store does not answer."""
     try:
-        await hub.client.ping()
-    except Exception as exc:
-        raise HubSchedulerError(f"cannot reach Redis at {hub.url}: {type(exc).__name__}") from None
+        await hub.ping()
+    except BackendUnavailableError as exc:
+        raise HubSchedulerError(f"cannot reach {hub.url} ({exc.cause})") from None
 
 
 def run(app: str, redis_url: str | None, action: Callable[[Hub], Awaitable[T]]) -> T:
     """Load the hub, run `action` against its store, map errors to exit codes."""
     hub = load_hub(app, redis_url)
-    if is_memory(hub.url):
+    if hub.url.startswith(MEMORY_URL):
         click.echo("note: memory:// belongs to one process; set HUB_SCHEDULER_REDIS_URL", err=True)
 
     async def main() -> T:
@@ -233,7 +237,9 @@ def queue_status(app: str, redis_url: str | None, as_json: bool) -> None:
     """Depth per priority, delayed, active, dead letters, pause flags, workers."""
 
     async def action(hub: Hub) -> dict[str, Any]:
-        return snapshot_json(await hub.queue.snapshot())
+        return snapshot_json(
+            await hub.queue.snapshot(), await hub.presence.workers(hub.clock.now())
+        )
 
     emit(run(app, redis_url, action), as_json, lambda d: [
         f"waiting {d['waiting']} ({', '.join(f'{k} {v}' for k, v in d['depth'].items())}), "
@@ -353,10 +359,11 @@ def check(app: str, redis_url: str | None, as_json: bool) -> None:
 
     async def action(hub: Hub) -> dict[str, Any]:
         snapshot = await hub.queue.snapshot()
-        schedulers = await hub.schedules.schedulers(hub.clock.now())
+        workers = await hub.presence.workers(hub.clock.now())
+        schedulers = await hub.presence.schedulers(hub.clock.now())
         return {
             "status": "ok",
-            "workers": len(snapshot.workers),
+            "workers": len(workers),
             "schedulers": len(schedulers),
             "dead_letters": snapshot.dead,
         }

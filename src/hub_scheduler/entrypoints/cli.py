@@ -20,8 +20,6 @@ import click
 from pydantic import ValidationError as PydanticValidationError
 
 from hub_scheduler import __version__
-from hub_scheduler.adapters.redis.connection import is_memory
-from hub_scheduler.adapters.taskiq.worker import WorkerSettings
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.schedule import Cron, Schedule
 from hub_scheduler.entrypoints import admin_cli
@@ -29,8 +27,9 @@ from hub_scheduler.entrypoints.admin_cli import APP_ENV, DEMO_APP, load_hub, pin
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app, jwt_secret
 from hub_scheduler.entrypoints.api.schemas import schedule_json
 from hub_scheduler.entrypoints.api.security import ROLES, mint_token
-from hub_scheduler.entrypoints.hub import REDIS_URL_ENV, Hub
 from hub_scheduler.entrypoints.settings import Settings
+from hub_scheduler.hub import MEMORY_URL, REDIS_URL_ENV, Hub
+from hub_scheduler.runtime.worker import WorkerSettings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +50,7 @@ def cli() -> None:
 def worker(app: str, concurrency: int, lease: float, grace: float, redis_url: str | None) -> None:
     """Run the jobs of APP ('module:attribute' naming a Hub) until SIGTERM or SIGINT."""
     hub = load_hub(app, redis_url)
-    if is_memory(hub.url):
+    if hub.url.startswith(MEMORY_URL):
         click.echo("note: memory:// is private to this process; nothing else can enqueue", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = WorkerSettings(
@@ -193,7 +192,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
         f"  {len(hub.registry)} jobs; worker {'off' if no_worker else 'on'}, "
         f"scheduler {'off' if no_scheduler else 'on'}"
     )
-    if is_memory(hub.url):
+    if hub.url.startswith(MEMORY_URL):
         click.echo(
             "  running on memory:// (nothing is kept; set HUB_SCHEDULER_REDIS_URL for Redis)"
         )

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from hub_scheduler.domain.errors import BackendUnavailableError
+
 if TYPE_CHECKING:
     import fakeredis
 
@@ -50,13 +52,16 @@ def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> aiore
 async def listen(client: aioredis.Redis, channel: str) -> AsyncIterator[bool]:
     """Yield True for each message on `channel`, and False after each quiet `BLOCK_SECONDS`
     (so a reader can check whether to stop). Every read blocks less than redis-py's socket
-    timeout; errors propagate to the caller, which resubscribes."""
+    timeout; a lost connection raises `BackendUnavailableError` (the caller resubscribes)."""
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
-        await pubsub.subscribe(channel)
-        while True:
-            message = await pubsub.get_message(timeout=BLOCK_SECONDS)
-            yield message is not None
+        try:
+            await pubsub.subscribe(channel)
+            while True:
+                message = await pubsub.get_message(timeout=BLOCK_SECONDS)
+                yield message is not None
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailableError("listen", type(exc).__name__) from exc
     finally:
         with contextlib.suppress(RedisError, OSError, RuntimeError):
             await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -46,6 +46,7 @@ LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
         "audit": ":audit",
         "scheduler": ":scheduler:{scheduler_id}",
         "schedulers": ":schedulers",
+        "shared": ":shared:{key}",
         "wake": ":wake",
     }
 )
@@ -242,6 +243,10 @@ class Keys:
     def schedulers(self) -> str:
         """Sorted set: scheduler ids scored by when their report expires (ms)."""
         return self._key("schedulers")
+
+    def shared(self, key: str) -> str:
+        """String: one value of the shared store (the admin API's rate-limit counters)."""
+        return self._key("shared", key=key)
 
     @property
     def wake(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -13,7 +13,6 @@ import attrs
 from redis.exceptions import RedisError
 
 from hub_scheduler.adapters.redis.codec import from_ms, to_ms, to_text
-from hub_scheduler.adapters.redis.connection import listen
 from hub_scheduler.adapters.redis.schedule_codec import decode_schedule, encode_schedule
 from hub_scheduler.adapters.redis.store import RedisStore
 from hub_scheduler.domain.errors import (
@@ -26,7 +25,6 @@ from hub_scheduler.domain.ports import (
     Enqueued,
     EnqueueRequest,
     Page,
-    SchedulerInfo,
     ScheduleState,
     SlotRecord,
 )
@@ -35,10 +33,6 @@ from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
 
 def _next_ms(value: datetime | None) -> str:
     return "" if value is None else str(to_ms(value))
-
-
-def _opt_ms_delta(value: float | None) -> timedelta | None:
-    return None if value is None else timedelta(milliseconds=value)
 
 
 def _run_args(run_id: str, request: EnqueueRequest) -> list[str]:
@@ -253,54 +247,3 @@ class RedisScheduleStore:
                 )
             )
         return Page(tuple(records), next_cursor)
-
-    async def heartbeat(self, info: SchedulerInfo, ttl: timedelta) -> None:
-        """See `ScheduleStore.heartbeat`."""
-
-        def ms(value: timedelta | None) -> float | None:
-            return None if value is None else value / timedelta(milliseconds=1)
-
-        data = json.dumps(
-            {"v": 1, "id": info.id, "seen": to_ms(info.seen_at),
-             "p50_ms": ms(info.lateness_p50), "p99_ms": ms(info.lateness_p99)}
-        )  # fmt: skip
-        expires = to_ms(info.seen_at + ttl)
-        keys = self.store.keys
-        async with self.store.client.pipeline(transaction=True) as pipe:
-            pipe.set(keys.scheduler(info.id), data, px=ttl // timedelta(milliseconds=1))
-            pipe.zadd(keys.schedulers, {info.id: expires})
-            await self._call("scheduler heartbeat", pipe.execute())
-
-    async def schedulers(self, now: datetime) -> builtins.list[SchedulerInfo]:
-        """See `ScheduleStore.schedulers`."""
-        keys = self.store.keys
-        index = keys.schedulers
-        await self._call(
-            "schedulers", self.store.client.zremrangebyscore(index, "-inf", to_ms(now))
-        )
-        ids = sorted(
-            to_text(i)
-            for i in await self._call("schedulers", self.store.client.zrange(index, 0, -1))
-        )
-        if not ids:
-            return []
-        raw = await self._call(
-            "schedulers", self.store.client.mget([keys.scheduler(i) for i in ids])
-        )
-        out = []
-        for text in raw:
-            if text:
-                data = json.loads(text)
-                out.append(
-                    SchedulerInfo(
-                        id=data["id"],
-                        seen_at=from_ms(data["seen"]),
-                        lateness_p50=_opt_ms_delta(data["p50_ms"]),
-                        lateness_p99=_opt_ms_delta(data["p99_ms"]),
-                    )
-                )
-        return out
-
-    def changes(self) -> AsyncIterator[bool]:
-        """True when schedules changed (so schedulers re-plan at once); see `listen`."""
-        return listen(self.store.client, self.store.keys.schedules_changed)

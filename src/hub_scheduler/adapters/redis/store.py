@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -24,7 +24,6 @@ from hub_scheduler.adapters.redis.codec import (
     to_ms,
     to_text,
 )
-from hub_scheduler.adapters.redis.connection import listen
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.scripts import Scripts
 from hub_scheduler.domain.errors import (
@@ -53,7 +52,6 @@ from hub_scheduler.domain.ports import (
     Outcome,
     Page,
     QueueSnapshot,
-    WorkerInfo,
 )
 from hub_scheduler.domain.retry import GiveUp
 
@@ -303,12 +301,11 @@ class RedisJobQueue:
         except RedisError as exc:
             raise BackendUnavailableError("resume", type(exc).__name__) from exc
 
-    async def snapshot(self, worker_ttl: timedelta = timedelta(seconds=30)) -> QueueSnapshot:
-        """See `JobQueue.snapshot`. Workers count as live if seen within `worker_ttl`."""
+    async def snapshot(self) -> QueueSnapshot:
+        """See `JobQueue.snapshot`."""
         now = self.store.clock.now()
-        ttl_ms = worker_ttl // timedelta(milliseconds=1)
-        reply = await self.store.run("snapshot", to_ms(now), ttl_ms)
-        depth, delayed, active, dead, paused, paused_jobs, parked, oldest, workers = reply
+        reply = await self.store.run("snapshot")
+        depth, delayed, active, dead, paused, paused_jobs, parked, oldest = reply
         return QueueSnapshot(
             depth={p: int(n) for p, n in zip(sorted(Priority), depth, strict=True)},
             delayed=int(delayed),
@@ -318,66 +315,7 @@ class RedisJobQueue:
             paused_jobs=frozenset(to_text(j) for j in paused_jobs),
             parked=int(parked),
             oldest_waiting=now - from_ms(oldest) if oldest else None,
-            workers=tuple(await self._workers([to_text(w) for w in workers])),
         )
-
-    async def _workers(self, ids: Sequence[str]) -> list[WorkerInfo]:
-        if not ids:
-            return []
-        try:
-            raw = await self.store.client.mget([self.store.keys.worker(i) for i in ids])
-        except RedisError as exc:
-            raise BackendUnavailableError("workers", type(exc).__name__) from exc
-        out = []
-        for text in raw:
-            if text:
-                data = json.loads(text)
-                out.append(
-                    WorkerInfo(
-                        id=data["id"],
-                        host=data["host"],
-                        pid=data["pid"],
-                        concurrency=data["concurrency"],
-                        active=data["active"],
-                        seen_at=from_ms(data["seen"]),
-                    )
-                )
-        return out
-
-    def wakeups(self) -> AsyncIterator[bool]:
-        """True whenever runs became ready (the scripts publish it); see `listen`."""
-        return listen(self.store.client, self.store.keys.wake)
-
-    async def heartbeat(self, info: WorkerInfo, ttl: timedelta) -> None:
-        """Record that a worker is alive (shown in `snapshot`)."""
-        data = {
-            "v": 1,
-            "id": info.id,
-            "host": info.host,
-            "pid": info.pid,
-            "concurrency": info.concurrency,
-            "active": info.active,
-            "seen": to_ms(info.seen_at),
-        }
-        ttl_ms = ttl // timedelta(milliseconds=1)
-        try:
-            async with self.store.client.pipeline(transaction=True) as pipe:
-                pipe.set(self.store.keys.worker(info.id), json.dumps(data), px=ttl_ms)
-                pipe.zadd(self.store.keys.workers, {info.id: to_ms(info.seen_at)})
-                pipe.zremrangebyscore(self.store.keys.workers, "-inf", to_ms(info.seen_at) - ttl_ms)
-                await pipe.execute()
-        except RedisError as exc:
-            raise BackendUnavailableError("heartbeat", type(exc).__name__) from exc
-
-    async def forget_worker(self, worker_id: str) -> None:
-        """Remove a stopped worker from the live list."""
-        try:
-            async with self.store.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self.store.keys.worker(worker_id))
-                pipe.zrem(self.store.keys.workers, worker_id)
-                await pipe.execute()
-        except RedisError as exc:
-            raise BackendUnavailableError("forget worker", type(exc).__name__) from exc
 
 
 @attrs.define

@@ -6,16 +6,15 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.openapi.config import OpenAPIConfig
-from litestar.stores.redis import RedisStore
 
 from hub_scheduler import __version__
-from hub_scheduler.adapters.redis.audit import RedisAuditLog
 from hub_scheduler.entrypoints.api import problems
 from hub_scheduler.entrypoints.api.dashboard import dashboard_router
+from hub_scheduler.entrypoints.api.limits import limit_store
 from hub_scheduler.entrypoints.api.routes import admin_router
 from hub_scheduler.entrypoints.api.security import jwt_auth
-from hub_scheduler.entrypoints.hub import Hub
 from hub_scheduler.entrypoints.settings import MIN_SECRET_LENGTH, Settings
+from hub_scheduler.hub import Hub
 
 RATE_LIMIT_STORE = "hub_scheduler_rate_limit"
 #: Only ever used on memory://, where nothing outlives the process.
@@ -39,19 +38,12 @@ def jwt_secret(settings: Settings) -> str:
     )
 
 
-def rate_limit_store(hub: Hub) -> RedisStore:
-    """A Redis-backed store so rate limits hold across every process of the deployment."""
-    return RedisStore(
-        hub.client, namespace=f"{hub.prefix}-rate-limit", handle_client_shutdown=False
-    )
-
-
 def create_app(hub: Hub, settings: Settings | None = None, **litestar_options: Any) -> Litestar:
     """The admin API for `hub` as its own app (OpenAPI 3.1 at ``/schema/openapi.json``)."""
     settings = settings or Settings(redis_url=hub.url, prefix=hub.prefix)
     secret = jwt_secret(settings)
     auth = jwt_auth(secret)
-    audit = RedisAuditLog(hub.store)
+    audit = hub.audit
     router = admin_router(
         hub,
         audit,
@@ -65,7 +57,7 @@ def create_app(hub: Hub, settings: Settings | None = None, **litestar_options: A
         # The whole standalone app is ours, so unknown paths and methods are problems too
         # (a host app that mounts the router keeps its own format for those).
         exception_handlers=dict(problems.EXCEPTION_HANDLERS),
-        stores={RATE_LIMIT_STORE: rate_limit_store(hub)},
+        stores={RATE_LIMIT_STORE: limit_store(hub.backend.shared, f"{hub.prefix}-rate-limit")},
         openapi_config=OpenAPIConfig(
             title="hub_scheduler admin API",
             version=__version__,

@@ -36,7 +36,7 @@ from hub_scheduler.domain.ports import AuditLog
 from hub_scheduler.entrypoints.api.routes import Auditor
 from hub_scheduler.entrypoints.api.schemas import run_json, schedule_json, slot_json, snapshot_json
 from hub_scheduler.entrypoints.api.security import ADMIN, ROLES, Principal
-from hub_scheduler.entrypoints.hub import Hub
+from hub_scheduler.hub import Hub
 
 COOKIE = "hub_session"
 _templates = jinja2.Environment(
@@ -154,15 +154,15 @@ def dashboard_router(  # noqa: PLR0915 - one closure per page, fragment and acti
     @get("/fragments/summary", include_in_schema=False)
     async def summary(request: Request[Any, Any, Any]) -> Response[str]:
         user = viewer(request)
-        snapshot = snapshot_json(await hub.queue.snapshot())
         now = hub.clock.now()
+        snapshot = snapshot_json(await hub.queue.snapshot(), await hub.presence.workers(now))
         day = [
             (await hub.stats.job(j.definition.name, now, windows=("24h",))).windows["24h"]
             for j in hub.registry
         ]
         finished = sum(w.finished for w in day)
         rate = f"{100 * sum(w.succeeded for w in day) / finished:.0f}%" if finished else "-"
-        schedulers = len(await hub.schedules.schedulers(now))
+        schedulers = len(await hub.presence.schedulers(now))
         return render(
             "summary.html", q=snapshot, success_rate=rate, schedulers=schedulers,
             can_act=ADMIN in user.roles, refreshed=now.strftime("%H:%M:%S"),

@@ -7,7 +7,6 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from redis.exceptions import RedisError
 
 from hub_scheduler.domain.errors import (
     BackendUnavailableError,
@@ -78,12 +77,6 @@ def domain_problem(
     return problem(400, str(exc))
 
 
-def store_problem(request: Request[Any, Any, Any], exc: RedisError) -> Response[dict[str, Any]]:
-    """Redis failing under a third-party piece (the rate-limit store): 503, like our adapters."""
-    logger.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return problem(503, "the store is unavailable; try again shortly")
-
-
 def internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Anything unexpected: logged in full, answered without internals."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -93,7 +86,6 @@ def internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Respons
 EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     HTTPException: http_problem,
     HubSchedulerError: domain_problem,
-    RedisError: store_problem,
     Exception: internal_problem,
 }
 

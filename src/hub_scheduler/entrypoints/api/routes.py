@@ -5,25 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
 import attrs
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
-from litestar.middleware.rate_limit import CacheObject, RateLimitConfig, RateLimitMiddleware
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.status_codes import HTTP_202_ACCEPTED
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
-from redis.exceptions import RedisError
 
 from hub_scheduler.domain.errors import HubSchedulerError, JobNotFoundError
 from hub_scheduler.domain.model import Priority, RunState
 from hub_scheduler.domain.ports import AuditEntry, AuditLog
 from hub_scheduler.entrypoints.api import problems
+from hub_scheduler.entrypoints.api.limits import rate_limits
 from hub_scheduler.entrypoints.api.schemas import (
     CleanBody,
     NamedTriggerBody,
@@ -39,61 +37,18 @@ from hub_scheduler.entrypoints.api.schemas import (
     stats_json,
 )
 from hub_scheduler.entrypoints.api.security import can_act, can_read
-from hub_scheduler.entrypoints.hub import Hub
+from hub_scheduler.hub import Hub
 
 audit_logger = logging.getLogger("hub_scheduler.audit")
 
 #: Prometheus text format (Litestar adds the charset itself).
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 READ = {"hub_read": True}
-#: Liveness and readiness probes: never rate limited, so they don't depend on the limit store.
-PROBES = [r"/health$", r"/ready$"]
 ACT = {"hub_mutation": True}
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
 Cursor = Annotated[str | None, QueryParameter(max_length=100, pattern=r"^-?[0-9]+:[0-9]+$")]
 Name = Annotated[str, PathParameter(max_length=100)]
 Id = Annotated[str, PathParameter(max_length=100)]
-
-
-class RateLimitWithRetryAfter(RateLimitMiddleware):
-    """Litestar's rate limiter, adding the ``Retry-After`` header clients expect on 429."""
-
-    def create_response_headers(self, cache_object: CacheObject) -> dict[str, str]:
-        """The IETF RateLimit headers plus Retry-After (seconds until the window resets)."""
-        headers = super().create_response_headers(cache_object)
-        headers["Retry-After"] = headers[self.config.rate_limit_reset_header_key]
-        return headers
-
-
-def _principal_key(kind: str) -> Callable[[Request[Any, Any, Any]], str]:
-    def identify(request: Request[Any, Any, Any]) -> str:
-        user = request.scope.get("user")
-        who = getattr(user, "subject", None) or (request.client.host if request.client else "?")
-        return f"hub:{kind}:{who}"
-
-    return identify
-
-
-def rate_limits(reads: int, mutations: int, store: str) -> list[DefineMiddleware]:
-    """Separate per-principal limits for reads and for mutations, in a shared store."""
-    return [
-        RateLimitConfig(
-            rate_limit=("minute", reads),
-            exclude_opt_key="hub_mutation",
-            exclude=PROBES,
-            identifier_for_request=_principal_key("read"),
-            middleware_class=RateLimitWithRetryAfter,
-            store=store,
-        ).middleware,
-        RateLimitConfig(
-            rate_limit=("minute", mutations),
-            exclude_opt_key="hub_read",
-            exclude=PROBES,
-            identifier_for_request=_principal_key("mutation"),
-            middleware_class=RateLimitWithRetryAfter,
-            store=store,
-        ).middleware,
-    ]
 
 
 @attrs.define
@@ -197,11 +152,11 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
 
     @get("/ready", opt={"public": True, **READ}, tags=["health"])
     async def ready() -> Response[Any]:
-        """Readiness: Redis answers (503 problem when it does not)."""
+        """Readiness: the store answers (503 problem when it does not)."""
         try:
-            await hub.client.ping()
-        except Exception:
-            return problems.problem(503, "Redis is not reachable")
+            await hub.ping()
+        except HubSchedulerError:
+            return problems.problem(503, "the store is not reachable")
         return Response({"status": "ready"})
 
     # --- jobs ----------------------------------------------------------------------------
@@ -300,17 +255,18 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
         overall status: ok, degraded (paused, or no worker or scheduler alive) or down."""
         try:
             snapshot = await hub.queue.snapshot()
-            schedulers = await hub.schedules.schedulers(hub.clock.now())
+            workers = await hub.presence.workers(hub.clock.now())
+            schedulers = await hub.presence.schedulers(hub.clock.now())
             has_schedules = bool(await hub.schedules.next_due_at())
         except HubSchedulerError:
             return problems.problem(503, "the store is unavailable", status_of_queue="down")
-        body = snapshot_json(snapshot)
+        body = snapshot_json(snapshot, workers)
         body["schedulers"] = [
             {"id": s.id, "seen_at": s.seen_at.isoformat(),
              "lateness_p99_seconds": s.lateness_p99.total_seconds() if s.lateness_p99 else None}
             for s in schedulers
         ]  # fmt: skip
-        degraded = snapshot.paused or not snapshot.workers or (has_schedules and not schedulers)
+        degraded = snapshot.paused or not workers or (has_schedules and not schedulers)
         body["status"] = "degraded" if degraded else "ok"
         return Response(body)
 
@@ -571,9 +527,9 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
         gauges["queue_active"].set(snapshot.active)
         gauges["dead_letters"].set(snapshot.dead)
         gauges["queue_paused"].set(1 if snapshot.paused else 0)
-        gauges["workers_live"].set(len(snapshot.workers))
         now = hub.clock.now()
-        live = await hub.schedules.schedulers(now)
+        gauges["workers_live"].set(len(await hub.presence.workers(now)))
+        live = await hub.presence.schedulers(now)
         schedulers_live.set(len(live))
         for quantile, values in (
             ("0.5", [s.lateness_p50 for s in live if s.lateness_p50 is not None]),
@@ -643,7 +599,6 @@ def admin_router(  # noqa: PLR0915 - one closure per route keeps each handler ne
         exception_handlers={
             HTTPException: on_http_error,
             HubSchedulerError: problems.domain_problem,
-            RedisError: problems.store_problem,
             Exception: problems.internal_problem,
         },
     )

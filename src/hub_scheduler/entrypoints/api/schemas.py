@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from hub_scheduler.domain.ports import (
     ScheduleState,
     SlotRecord,
     WindowStats,
+    WorkerInfo,
 )
 from hub_scheduler.domain.schedule import Cron, Every, MisfirePolicy, Once, Schedule
 
@@ -191,7 +193,7 @@ def slot_json(record: SlotRecord) -> dict[str, Any]:
     }
 
 
-def snapshot_json(snapshot: QueueSnapshot) -> dict[str, Any]:
+def snapshot_json(snapshot: QueueSnapshot, workers: Sequence[WorkerInfo]) -> dict[str, Any]:
     """Queue health."""
     return {
         "depth": {p.name.lower(): n for p, n in snapshot.depth.items()},
@@ -214,7 +216,7 @@ def snapshot_json(snapshot: QueueSnapshot) -> dict[str, Any]:
                 "active": w.active,
                 "seen_at": _iso(w.seen_at),
             }
-            for w in snapshot.workers
+            for w in workers
         ],
     }
 

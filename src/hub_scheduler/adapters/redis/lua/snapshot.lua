@@ -1,7 +1,6 @@
--- Queue health in one call. ARGV: P, now_ms, worker_ttl_ms.
+-- Queue health in one call. ARGV: P.
 -- Returns {ready lengths per priority, delayed, active, dead, paused, paused jobs,
---          parked total, oldest waiting enqueue ms or false, live worker ids}.
-local now = tonumber(ARGV[2])
+--          parked total, oldest waiting enqueue ms or false}.
 local depth = {}
 local oldest = false
 for i, pri in ipairs(PRIORITIES) do
@@ -24,7 +23,6 @@ for _, job in ipairs(paused_jobs) do
     if enq and ((not oldest) or enq < oldest) then oldest = enq end
   end
 end
-local workers = redis.call('ZRANGEBYSCORE', K_WORKERS, now - tonumber(ARGV[3]), '+inf')
 return {depth, redis.call('ZCARD', K_DELAYED), redis.call('ZCARD', K_ACTIVE),
         redis.call('ZCARD', K_DEAD), redis.call('EXISTS', K_PAUSED), paused_jobs,
-        parked, oldest and tostring(oldest) or false, workers}
+        parked, oldest and tostring(oldest) or false}

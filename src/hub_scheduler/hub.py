@@ -1,7 +1,8 @@
 """`Hub`: the one object an application uses — register jobs, enqueue, run workers.
 
-It is also the composition root of the Python API: the only place here that picks the
-concrete adapters (Redis or fakeredis, the system clock, the notifier).
+It is also the composition root of the Python API: it opens the backend for a URL (through
+`open_backend`, so no driver is named here), and picks the clock, the notifier and the
+engine that runs handlers.
 """
 
 from __future__ import annotations
@@ -15,30 +16,43 @@ from typing import Any, TypeVar
 
 import attrs
 
+from hub_scheduler.adapters.backends import open_backend
 from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
-from hub_scheduler.adapters.redis.connection import open_redis
-from hub_scheduler.adapters.redis.keys import Keys
-from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
-from hub_scheduler.adapters.redis.stats import RedisStats
-from hub_scheduler.adapters.redis.store import (
-    RedisDeadLetters,
-    RedisJobQueue,
-    RedisRunHistory,
-    RedisStore,
-)
-from hub_scheduler.adapters.taskiq.worker import Worker, WorkerSettings
+from hub_scheduler.adapters.taskiq.executor import TaskiqExecutor
 from hub_scheduler.domain.model import DEFAULT_PAYLOAD_LIMIT, JobDefinition, Payload, Priority
-from hub_scheduler.domain.ports import Clock, EnqueueRequest, Notifier
+from hub_scheduler.domain.ports import (
+    AuditLog,
+    Backend,
+    BackendConfig,
+    Clock,
+    DeadLetters,
+    EnqueueRequest,
+    JobQueue,
+    Notifier,
+    Presence,
+    RunHistory,
+    ScheduleStore,
+    Stats,
+)
 from hub_scheduler.domain.registry import Handler, Registry
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
-from hub_scheduler.domain.scheduler import Scheduler
+from hub_scheduler.runtime.scheduler import Scheduler
+from hub_scheduler.runtime.worker import Worker, WorkerSettings
 
 H = TypeVar("H", bound=Handler)
 
-#: Environment variable naming the Redis a `Hub` uses when none is passed.
+#: Environment variable naming the backend a `Hub` uses when none is passed.
+URL_ENV = "HUB_SCHEDULER_URL"
+#: Its older name, still read when `URL_ENV` is unset.
 REDIS_URL_ENV = "HUB_SCHEDULER_REDIS_URL"
+MEMORY_URL = "memory://"
+
+
+def default_url() -> str:
+    """``$HUB_SCHEDULER_URL``, else ``$HUB_SCHEDULER_REDIS_URL``, else ``memory://``."""
+    return os.environ.get(URL_ENV) or os.environ.get(REDIS_URL_ENV) or MEMORY_URL
 
 
 @attrs.frozen
@@ -56,9 +70,11 @@ class Hub:
     """Jobs, queue and workers of one application.
 
     Args:
-        url: ``redis://host:port/db`` for production, ``memory://`` to run everything in
-            this process on fakeredis. Default: ``$HUB_SCHEDULER_REDIS_URL``, else memory.
-        prefix: key prefix; hubs with different prefixes share a Redis without meeting.
+        backend: a backend URL — ``redis://host:port/db`` (or ``rediss://``) for production,
+            ``memory://`` to run everything in this process — or an open `Backend`.
+            Default: ``$HUB_SCHEDULER_URL``, else ``$HUB_SCHEDULER_REDIS_URL``, else memory.
+        prefix: namespace in the store; hubs with different prefixes share it without
+            meeting (ignored when an open `Backend` is passed: it has its own).
         clock: where time comes from (tests pass a `FakeClock`).
         notifier: told about dead-lettered runs (default: an ERROR log record).
         retention: how long finished runs stay in history.
@@ -73,7 +89,7 @@ class Hub:
 
     def __init__(
         self,
-        url: str | None = None,
+        backend: Backend | str | None = None,
         *,
         prefix: str = "hub",
         clock: Clock | None = None,
@@ -81,34 +97,76 @@ class Hub:
         retention: timedelta = timedelta(days=90),
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
     ) -> None:
-        url = url or os.environ.get(REDIS_URL_ENV) or "memory://"
-        self.url = url
-        self.prefix = prefix
-        self.clock: Clock = clock or SystemClock()
+        if backend is None or isinstance(backend, str):
+            config = BackendConfig(
+                clock or SystemClock(), prefix, retention=retention, payload_limit=payload_limit
+            )
+            backend = open_backend(backend or default_url(), config)
+        self.backend: Backend = backend
+        self.clock: Clock = backend.config.clock
         self.notifier: Notifier = notifier or LoggingNotifier()
         self.registry = Registry()
-        self.client = open_redis(url)
-        self.store = RedisStore(
-            self.client, self.clock, Keys(prefix), retention=retention, payload_limit=payload_limit
-        )
-        self.queue = RedisJobQueue(self.store)
-        self.dead_letters = RedisDeadLetters(self.store)
-        self.history = RedisRunHistory(self.store)
-        self.schedules = RedisScheduleStore(self.store)
-        self.stats = RedisStats(self.store)
 
-    def with_url(self, url: str) -> Hub:
+    def with_backend(self, backend: Backend | str) -> Hub:
         """The same hub (jobs, prefix, clock, notifier, retention) on another store."""
+        config = self.backend.config
         other = Hub(
-            url,
-            prefix=self.prefix,
+            backend,
+            prefix=config.prefix,
             clock=self.clock,
             notifier=self.notifier,
-            retention=self.store.retention,
-            payload_limit=self.store.payload_limit,
+            retention=config.retention,
+            payload_limit=config.payload_limit,
         )
         other.registry = self.registry
         return other
+
+    # --- the backend's ports ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The backend's URL, any password masked."""
+        return self.backend.url
+
+    @property
+    def prefix(self) -> str:
+        """The hub's namespace in the store."""
+        return self.backend.config.prefix
+
+    @property
+    def queue(self) -> JobQueue:
+        """Runs waiting, delayed and in flight; pause and resume."""
+        return self.backend.queue
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """Runs that used every attempt: list, retry, delete, purge."""
+        return self.backend.dead_letters
+
+    @property
+    def history(self) -> RunHistory:
+        """Every run for the retention, newest first."""
+        return self.backend.history
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        """Stored schedules and their slot ledger."""
+        return self.backend.schedules
+
+    @property
+    def stats(self) -> Stats:
+        """Per-job outcome counts and durations."""
+        return self.backend.stats
+
+    @property
+    def audit(self) -> AuditLog:
+        """The admin audit trail."""
+        return self.backend.audit
+
+    @property
+    def presence(self) -> Presence:
+        """Live workers and schedulers."""
+        return self.backend.presence
 
     # --- registering -----------------------------------------------------------------------
 
@@ -194,12 +252,14 @@ class Hub:
         return Worker(
             queue=self.queue,
             history=self.history,
+            presence=self.presence,
             registry=self.registry,
             clock=self.clock,
             notifier=self.notifier,
-            wake=self.queue.wakeups,
+            executor=TaskiqExecutor(tuple(job.definition.name for job in self.registry)),
+            signals=self.backend.signals,
             settings=settings,
-            retention=self.store.retention,
+            retention=self.backend.config.retention,
         )
 
     # --- scheduling -----------------------------------------------------------------------
@@ -215,7 +275,12 @@ class Hub:
     def scheduler(self, **overrides: Any) -> Scheduler:
         """A scheduler for this hub's schedules; see `scheduling` to run one."""
         return Scheduler(
-            self.schedules, self.registry, self.clock, changes=self.schedules.changes, **overrides
+            self.schedules,
+            self.presence,
+            self.registry,
+            self.clock,
+            signals=self.backend.signals,
+            **overrides,
         )
 
     @contextlib.asynccontextmanager
@@ -237,9 +302,13 @@ class Hub:
             else:
                 task.cancel()
 
+    async def ping(self) -> None:
+        """Return when the store answers; raise `BackendUnavailableError` when it does not."""
+        await self.backend.ping()
+
     async def aclose(self) -> None:
-        """Close the Redis connections."""
-        await self.client.aclose()
+        """Close the backend's connections."""
+        await self.backend.aclose()
 
     async def __aenter__(self) -> Hub:
         return self

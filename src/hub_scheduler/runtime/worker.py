@@ -1,12 +1,13 @@
-"""The worker: taskiq's `Receiver` runs jobs that our Redis queue hands out under leases.
+"""The worker: runs the handlers of runs the queue hands out under leases.
 
-One background task (the pump) talks to Redis for the whole worker. Each of its round trips
-settles every attempt that finished since the last one and claims as many runs as there are
-free slots (`JobQueue.exchange`), so a busy worker pays well under one round trip per job.
-Idle, it waits for a wake-up published by enqueues, the next delayed run coming due, or a
-poll interval, whichever is first; it never blocks a Redis connection. Other tasks renew the
-leases of held runs every third of the lease, recover runs of dead workers, report the
-worker as alive and clean old history.
+One background task (the pump) talks to the store for the whole worker. Each of its round
+trips settles every attempt that finished since the last one and claims as many runs as there
+are free slots (`JobQueue.exchange`), so a busy worker pays well under one round trip per job.
+Idle, it waits for a wake-up (`Signals`), the next delayed run coming due, or a poll interval,
+whichever is first; it never blocks a connection. Other tasks renew the leases of held runs
+every third of the lease, recover runs of dead workers, report the worker as alive
+(`Presence`) and clean old history. An `Executor` runs the handlers, at most `concurrency` at
+once.
 """
 
 from __future__ import annotations
@@ -20,30 +21,30 @@ import random
 import secrets
 import socket
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import attrs
-from redis.exceptions import RedisError
-from taskiq import AckableMessage, AsyncBroker, BrokerMessage
-from taskiq.message import TaskiqMessage
-from taskiq.receiver import Receiver
 
-from hub_scheduler.adapters.redis.connection import BLOCK_SECONDS
-from hub_scheduler.adapters.redis.store import RedisJobQueue, RedisRunHistory
 from hub_scheduler.domain.errors import BackendUnavailableError, HubSchedulerError
 from hub_scheduler.domain.model import ErrorInfo, RunState
 from hub_scheduler.domain.ports import (
     Claim,
     Clock,
+    Executor,
     Failed,
+    JobQueue,
     Notifier,
     Outcome,
+    Presence,
+    RunHistory,
+    Signals,
     Succeeded,
     WorkerInfo,
 )
 from hub_scheduler.domain.registry import JobContext, Registry
 from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.runtime.waits import Waker, follow
 
 logger = logging.getLogger("hub_scheduler.worker")
 
@@ -56,7 +57,7 @@ FLUSH_WINDOW = 0.002
 SHORT_JOB = 0.02
 #: Seconds added to each bounded wait while stopping.
 STOP_SLACK = 5.0
-#: On stop, how long to keep trying to save outcomes of finished jobs (Redis may be down).
+#: On stop, how long to keep trying to save outcomes of finished jobs (the store may be down).
 DRAIN_TIMEOUT = 10.0
 
 
@@ -91,37 +92,6 @@ def _timeout_error(seconds: float) -> ErrorInfo:
     return ErrorInfo("TimeoutError", f"the attempt ran longer than its {seconds:g} s timeout")
 
 
-class HubBroker(AsyncBroker):
-    """A taskiq broker over `RedisJobQueue`, built for one worker process.
-
-    `listen` yields runs the pump claimed; acknowledging a message hands its outcome to
-    the pump, which settles it in its next round trip.
-    """
-
-    def __init__(self, worker: Worker) -> None:
-        super().__init__()
-        self._worker = worker
-
-    async def kick(self, message: BrokerMessage) -> None:
-        """Enqueueing goes through `Hub.enqueue`, not taskiq's kicker."""
-        raise HubSchedulerError(f"use Hub.enqueue to enqueue {message.task_name!r}")
-
-    async def listen(self) -> AsyncGenerator[bytes | AckableMessage, None]:
-        """Yield claimed runs as taskiq messages, forever."""
-        worker = self._worker
-        while True:
-            claim = await worker.next_claim()
-            message = TaskiqMessage(
-                task_id=claim.run.id,
-                task_name=claim.run.job,
-                labels={},
-                args=[claim.run.id],
-                kwargs={},
-            )
-            data = self.formatter.dumps(message).message
-            yield AckableMessage(data=data, ack=worker.acknowledger(claim))
-
-
 @attrs.define(eq=False)
 class Worker:
     """Runs registered jobs from the queue until stopped.
@@ -130,12 +100,14 @@ class Worker:
     `stop` is called (the CLI does that on SIGTERM/SIGINT).
     """
 
-    queue: RedisJobQueue
-    history: RedisRunHistory
+    queue: JobQueue
+    history: RunHistory
+    presence: Presence
     registry: Registry
     clock: Clock
     notifier: Notifier
-    wake: Callable[[], AsyncIterator[bool]] | None = None
+    executor: Executor
+    signals: Signals | None = None
     settings: WorkerSettings = attrs.field(factory=WorkerSettings)
     retention: timedelta = timedelta(days=90)
     id: str = attrs.field(
@@ -149,10 +121,9 @@ class Worker:
     _settle: list[tuple[Claim, Outcome, asyncio.Future[bool]]] = attrs.field(
         factory=list, init=False
     )
-    _outcomes: dict[str, Outcome] = attrs.field(factory=dict, init=False)
     _unsettled: set[asyncio.Future[bool]] = attrs.field(factory=set, init=False)
     _settle_started: dict[asyncio.Future[bool], float] = attrs.field(factory=dict, init=False)
-    _kick: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _kick: Waker = attrs.field(init=False)
     _claiming: bool = attrs.field(default=True, init=False)
     _closed: bool = attrs.field(default=False, init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
@@ -163,33 +134,23 @@ class Worker:
     #: until jobs have shown they are short.
     _typical_duration: float = attrs.field(default=1.0, init=False)
 
-    # --- what the broker and the Receiver call -------------------------------------------
+    def __attrs_post_init__(self) -> None:
+        self._kick = Waker(self.clock)
+
+    # --- what the executor calls (`ClaimFeed`) ---------------------------------------------
 
     async def next_claim(self) -> Claim:
         """The next claimed run to start, waiting for the pump when none is buffered."""
         while not self._ready:
             self._ready_event.clear()
-            self._kick.set()
+            self._kick.wake()
             await self._ready_event.wait()
         return self._ready.popleft()
 
-    def acknowledger(self, claim: Claim) -> Callable[[], Awaitable[None]]:
-        """The ack callback of one message: settle the attempt's outcome."""
+    def settle(self, claim: Claim, outcome: Outcome) -> None:
+        """Hand an outcome to the pump, which records it in its next round trip.
 
-        async def ack() -> None:
-            outcome = self._outcomes.pop(claim.run.id, None)
-            if outcome is None:  # the Receiver could not run it (e.g. unknown job name)
-                error = ErrorInfo("JobNotFoundError", f"no handler for job {claim.run.job!r}")
-                outcome = Failed(error, GiveUp(claim.run.attempt))
-            self.settle(claim, outcome)
-
-        return ack
-
-    def settle(self, claim: Claim, outcome: Outcome) -> asyncio.Future[bool]:
-        """Hand an outcome to the pump; the future resolves once Redis has it (False if the
-        lease had been lost).
-
-        The Receiver's slot is freed at once rather than after the round trip, so outcomes
+        The executor's slot is freed at once rather than after the round trip, so outcomes
         of jobs finishing together travel in one batch. A crash in between loses nothing:
         the lease expires and the run is retried, as for a crash during the job.
         """
@@ -199,12 +160,13 @@ class Worker:
         future.add_done_callback(self._settle_started.pop)
         self._unsettled.add(future)
         future.add_done_callback(self._unsettled.discard)
-        self._kick.set()
-        return future
+        self._kick.wake()
 
-    async def execute(self, run_id: str) -> None:
-        """Run one claimed run's handler, with its timeout; remember the outcome."""
-        claim = self._held[run_id]
+    async def execute(self, claim: Claim) -> Outcome:
+        """Run one claimed run's handler, with its timeout; never raises for its errors."""
+        if claim.run.job not in self.registry:
+            error = ErrorInfo("JobNotFoundError", f"no handler for job {claim.run.job!r}")
+            return Failed(error, GiveUp(claim.run.attempt))
         job = self.registry.get(claim.run.job)
         definition = job.definition
         context = JobContext(
@@ -232,7 +194,7 @@ class Worker:
         finally:
             took = asyncio.get_running_loop().time() - began
             self._typical_duration += (took - self._typical_duration) / 8
-        self._outcomes[run_id] = outcome
+        return outcome
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -256,20 +218,8 @@ class Worker:
 
     async def run(self) -> None:
         """Work until `stop`: claim, run, settle; then hand back what never started."""
-        broker = HubBroker(self)
-        broker.is_worker_process = True
-        for job in self.registry:
-            broker.register_task(self._task_for(), task_name=job.definition.name)
-        receiver = Receiver(
-            broker,
-            max_async_tasks=self.settings.concurrency,
-            max_prefetch=0,
-            validate_params=False,
-            run_startup=False,
-            wait_tasks_timeout=self.settings.grace.total_seconds(),
-            propagate_exceptions=False,
-        )
         finish = asyncio.Event()
+        grace = self.settings.grace.total_seconds()
         pump = asyncio.create_task(self._pump(), name="hub-pump")
         self._tasks = [
             pump,
@@ -284,11 +234,15 @@ class Worker:
                 self._every(self.settings.clean_every, self._clean), name="hub-clean"
             ),
         ]
-        if self.wake is not None:
-            self._tasks.append(asyncio.create_task(self._listen_wake(), name="hub-wake"))
-        listening = asyncio.create_task(receiver.listen(finish), name="hub-receiver")
+        if self.signals is not None:
+            follower = follow(self.signals.wakeups, self._kick.wake, self._stop, what="wake-up")
+            self._tasks.append(asyncio.create_task(follower, name="hub-wake"))
+        executing = self.executor.run(
+            self, concurrency=self.settings.concurrency, grace=grace, stop=finish
+        )
+        listening = asyncio.create_task(executing, name="hub-executor")
         logger.info("worker %s started (concurrency %d)", self.id, self.settings.concurrency)
-        with contextlib.suppress(HubSchedulerError, RedisError, OSError):
+        with contextlib.suppress(HubSchedulerError):
             await self._heartbeat()  # be listed as live at once, not after the first period
         self.started.set()
         try:
@@ -297,9 +251,8 @@ class Worker:
             self._claiming = False
             finish.set()
             self._ready_event.set()
-            # Every wait below is bounded: on Python 3.11, redis-py's use of asyncio.wait_for
+            # Every wait below is bounded: on Python 3.11, a driver's use of asyncio.wait_for
             # can swallow a cancellation (cpython#86296), so a stop must never hinge on one.
-            grace = self.settings.grace.total_seconds()
             await asyncio.wait({listening}, timeout=grace + STOP_SLACK)
             listening.cancel()
             await self._drain()
@@ -309,16 +262,8 @@ class Worker:
             await asyncio.wait(self._tasks, timeout=STOP_SLACK)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(STOP_SLACK):
-                    await self.queue.forget_worker(self.id)
+                    await self.presence.worker_stopped(self.id)
             logger.info("worker %s stopped", self.id)
-
-    def _task_for(self) -> Callable[..., Awaitable[None]]:
-        worker = self
-
-        async def execute(run_id: str) -> None:
-            await worker.execute(run_id)
-
-        return execute
 
     async def _drain(self) -> None:
         """Settle what finished and hand back what was claimed but never started."""
@@ -327,29 +272,29 @@ class Worker:
         for claim in unstarted:
             self._held.pop(claim.run.id, None)
         if self._unsettled:
-            self._kick.set()
+            self._kick.wake()
             _, late = await asyncio.wait(set(self._unsettled), timeout=DRAIN_TIMEOUT)
             if late:
                 logger.warning("worker %s stopped with %d outcomes unsaved", self.id, len(late))
-        with contextlib.suppress(HubSchedulerError, RedisError):
+        with contextlib.suppress(HubSchedulerError):
             await self.queue.hand_back(unstarted)
 
     # --- background tasks ------------------------------------------------------------------
 
     async def _pump(self) -> None:
-        """The one loop that talks to Redis for claims and settlements."""
+        """The one loop that talks to the store for claims and settlements."""
         backoff = 0.05
         wait: float | None = None  # None: go again at once
         while not self._closed:
             if wait is not None:
-                await self._wait_kick(wait)
+                await self._kick.sleep(wait)
             self._kick.clear()
             if await self._gather_outcomes():
                 continue
             batch, self._settle = self._settle, []
             want = 0
             if self._claiming:
-                # Short jobs: also hold one batch ahead, so the Receiver never waits on Redis.
+                # Short jobs: also hold one batch ahead, so the executor never waits on the store.
                 # They start within milliseconds; long jobs never get claims held ahead.
                 ahead = self.settings.concurrency if self._typical_duration < SHORT_JOB else 0
                 limit = self.settings.concurrency + ahead
@@ -361,10 +306,10 @@ class Worker:
                 result = await self.queue.exchange(
                     self.id, [(c, o) for c, o, _ in batch], max(want, 0), self.settings.lease
                 )
-            except (BackendUnavailableError, RedisError, OSError) as exc:
+            except BackendUnavailableError as exc:
                 self._settle = batch + self._settle
                 logger.warning(
-                    "worker %s: Redis unavailable (%s); retry in %.2fs", self.id, exc, backoff
+                    "worker %s: store unavailable (%s); retry in %.2fs", self.id, exc, backoff
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -373,7 +318,7 @@ class Worker:
             except Exception:
                 # Never let the one loop that feeds the worker die: log, back off, go on.
                 self._settle = batch + self._settle
-                logger.exception("worker %s: unexpected error talking to Redis", self.id)
+                logger.exception("worker %s: unexpected error talking to the store", self.id)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 wait = None
@@ -399,14 +344,14 @@ class Worker:
         if not self._settle:
             return False
         running = len(self._held) - len(self._ready) - len(self._settle)
-        if running <= 0 or not self._ready:  # all done, or the Receiver is about to starve
+        if running <= 0 or not self._ready:  # all done, or the executor is about to starve
             return False
         oldest = self._settle[0][2]
         waited = asyncio.get_running_loop().time() - self._settle_started.get(oldest, 0.0)
         if waited >= FLUSH_WINDOW:
             return False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._kick.wait(), FLUSH_WINDOW - waited)
+            await asyncio.wait_for(self._kick.event.wait(), FLUSH_WINDOW - waited)
         return True
 
     def _idle_wait(self, next_due: datetime | None) -> float:
@@ -416,40 +361,12 @@ class Worker:
             return poll
         return max(0.0, min(poll, (next_due - self.clock.now()).total_seconds()))
 
-    async def _wait_kick(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        kick = asyncio.create_task(self._kick.wait())
-        timer = asyncio.create_task(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({kick, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            kick.cancel()
-            timer.cancel()
-
-    async def _listen_wake(self) -> None:
-        assert self.wake is not None
-        while not self._stop.is_set():
-            try:
-                async for woken in self.wake():
-                    if self._stop.is_set():
-                        return
-                    if woken:
-                        self._kick.set()
-            except (RedisError, OSError) as exc:
-                logger.debug("wake channel lost (%s); resubscribing", exc)
-                await asyncio.sleep(BLOCK_SECONDS / 4)
-            except Exception:  # polling still finds work; keep trying to get wake-ups back
-                logger.exception("wake channel failed; resubscribing")
-                await asyncio.sleep(BLOCK_SECONDS)
-
     async def _every(self, period: timedelta, action: Callable[[], Awaitable[None]]) -> None:
         while not self._stop.is_set():
             await self.clock.sleep(period.total_seconds())
             try:
                 await action()
-            except (HubSchedulerError, RedisError, OSError) as exc:
+            except HubSchedulerError as exc:
                 logger.warning("worker %s: %s failed: %s", self.id, action.__name__, exc)
             except Exception:  # a maintenance loop must outlive any one failure
                 logger.exception("worker %s: %s failed", self.id, action.__name__)
@@ -463,23 +380,11 @@ class Worker:
         requeued, held = await self.queue.reap(MAX_STALLS, self.settings.lease)
         for run_id in requeued:
             logger.warning("run %s stalled (its worker stopped renewing); requeued", run_id)
-        settled = []
-        for claim in held:
-            error = ErrorInfo(
-                "StalledError",
-                f"its worker stopped renewing the lease {claim.run.stalls} times",
-            )
-            policy = (
-                self.registry.get(claim.run.job).definition.retry
-                if claim.run.job in self.registry
-                else None
-            )
-            decision = (
-                policy.decide(claim.run.attempt, self.rng.random())
-                if policy
-                else GiveUp(claim.run.attempt)
-            )
-            settled.append((claim, Failed(error, decision)))
+        settled = [
+            (claim, Failed.stalled(claim.run, self.registry.retry_policy(claim.run.job),
+                                   self.rng.random()))
+            for claim in held
+        ]  # fmt: skip
         if settled:
             result = await self.queue.exchange("reaper", settled, 0, self.settings.lease)
             for (claim, outcome), applied in zip(settled, result.applied, strict=True):
@@ -495,7 +400,7 @@ class Worker:
             active=len(self._held),
             seen_at=self.clock.now(),
         )
-        await self.queue.heartbeat(info, self.settings.heartbeat * 3)
+        await self.presence.worker_seen(info, self.settings.heartbeat * 3)
 
     async def _clean(self) -> None:
         removed = await self.history.clean(self.clock.now() - self.retention)
