@@ -15,7 +15,7 @@ from hub_scheduler.domain.errors import (
     ValidationError,
 )
 from hub_scheduler.domain.model import JobDefinition, Priority, Run, RunState, RunTrigger
-from hub_scheduler.domain.registry import JobContext
+from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.domain.retry import GiveUp, RetryAfter, RetryPolicy
 from hub_scheduler.domain.schedule import (
     Cron,
@@ -26,7 +26,7 @@ from hub_scheduler.domain.schedule import (
     Schedule,
     SlotOutcome,
 )
-from hub_scheduler.hub import Hub, Job
+from hub_scheduler.hub import Hub
 
 try:
     __version__ = version("hub-scheduler")

@@ -20,14 +20,14 @@ from hub_scheduler.adapters.backends import open_backend
 from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.adapters.taskiq.executor import TaskiqExecutor
-from hub_scheduler.domain.model import DEFAULT_PAYLOAD_LIMIT, JobDefinition, Payload, Priority
+from hub_scheduler.domain.admin import AdminService
+from hub_scheduler.domain.model import DEFAULT_PAYLOAD_LIMIT, JobDefinition, Priority
 from hub_scheduler.domain.ports import (
     AuditLog,
     Backend,
     BackendConfig,
     Clock,
     DeadLetters,
-    EnqueueRequest,
     JobQueue,
     Notifier,
     Presence,
@@ -35,7 +35,7 @@ from hub_scheduler.domain.ports import (
     ScheduleStore,
     Stats,
 )
-from hub_scheduler.domain.registry import Handler, Registry
+from hub_scheduler.domain.registry import Handler, Job, Registry
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 from hub_scheduler.runtime.scheduler import Scheduler
@@ -53,17 +53,6 @@ MEMORY_URL = "memory://"
 def default_url() -> str:
     """``$HUB_SCHEDULER_URL``, else ``$HUB_SCHEDULER_REDIS_URL``, else ``memory://``."""
     return os.environ.get(URL_ENV) or os.environ.get(REDIS_URL_ENV) or MEMORY_URL
-
-
-@attrs.frozen
-class Job:
-    """One enqueue of a `Hub.enqueue_many` call."""
-
-    name: str
-    payload: Payload = attrs.field(factory=dict)
-    priority: Priority | int | str | None = None
-    delay: timedelta | None = None
-    idempotency_key: str | None = None
 
 
 class Hub:
@@ -106,6 +95,7 @@ class Hub:
         self.clock: Clock = backend.config.clock
         self.notifier: Notifier = notifier or LoggingNotifier()
         self.registry = Registry()
+        self.admin = AdminService(backend, self.registry, self.clock)
 
     def with_backend(self, backend: Backend | str) -> Hub:
         """The same hub (jobs, prefix, clock, notifier, retention) on another store."""
@@ -118,7 +108,7 @@ class Hub:
             retention=config.retention,
             payload_limit=config.payload_limit,
         )
-        other.registry = self.registry
+        other.registry = other.admin.registry = self.registry
         return other
 
     # --- the backend's ports ------------------------------------------------------------
@@ -203,20 +193,6 @@ class Hub:
 
     # --- enqueueing -----------------------------------------------------------------------
 
-    def _request(self, job: Job) -> EnqueueRequest:
-        definition = self.registry.get(job.name).definition
-        run_at = self.clock.now() + job.delay if job.delay else None
-        return EnqueueRequest(
-            job=definition.name,
-            payload=job.payload,
-            priority=Priority.parse(job.priority)
-            if job.priority is not None
-            else definition.priority,
-            run_at=run_at,
-            idempotency_key=job.idempotency_key,
-            idempotency_window=definition.idempotency_window,
-        )
-
     async def enqueue(
         self,
         name: str,
@@ -236,12 +212,13 @@ class Hub:
         if run_at is not None:
             delay = max(run_at - self.clock.now(), timedelta(0))
         job = Job(name, dict(payload or {}), priority, delay, idempotency_key)
-        [answer] = await self.queue.enqueue([self._request(job)])
+        [answer] = await self.queue.enqueue([self.registry.request(job, self.clock.now())])
         return answer.run_id
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
         """Enqueue many runs in as few round trips as possible; returns their ids in order."""
-        answers = await self.queue.enqueue([self._request(job) for job in jobs])
+        now = self.clock.now()
+        answers = await self.queue.enqueue([self.registry.request(job, now) for job in jobs])
         return [answer.run_id for answer in answers]
 
     # --- working --------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import pytest
 
 from hub_scheduler import RetryPolicy, Run, RunState
 from hub_scheduler.domain.errors import PayloadError
-from hub_scheduler.domain.registry import JobContext
-from hub_scheduler.hub import Hub, Job
+from hub_scheduler.domain.registry import Job, JobContext
+from hub_scheduler.hub import Hub
 from hub_scheduler.testing import FakeNotifier
 
 

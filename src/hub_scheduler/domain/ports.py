@@ -518,6 +518,8 @@ class AuditEntry:
     before: Mapping[str, Any] | None = None
     after: Mapping[str, Any] | None = None
     detail: str | None = None
+    #: The surface it came through: ``api``, ``dashboard``, ``cli``, or an application's own.
+    channel: str | None = None
 
 
 class AuditLog(Protocol):

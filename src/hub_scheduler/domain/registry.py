@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from hub_scheduler.domain.errors import DuplicateJobError, JobNotFoundError
 from hub_scheduler.domain.model import JobDefinition, Payload, Priority, Run
+from hub_scheduler.domain.ports import EnqueueRequest
 from hub_scheduler.domain.retry import RetryPolicy
 
 
@@ -54,6 +55,17 @@ Handler = Callable[[JobContext], Awaitable[Any]] | Callable[[JobContext], Any]
 
 
 @attrs.frozen
+class Job:
+    """One enqueue of a `Hub.enqueue_many` call."""
+
+    name: str
+    payload: Payload = attrs.field(factory=dict)
+    priority: Priority | int | str | None = None
+    delay: timedelta | None = None
+    idempotency_key: str | None = None
+
+
+@attrs.frozen
 class RegisteredJob:
     """A job definition and the function that runs it."""
 
@@ -91,6 +103,21 @@ class Registry:
         """The priority of job `name`; Normal when no such job is registered here."""
         job = self._jobs.get(name)
         return job.definition.priority if job else Priority.NORMAL
+
+    def request(self, job: Job, now: datetime) -> EnqueueRequest:
+        """What enqueueing `job` at `now` asks of the queue: the job's own priority and
+        idempotency window unless the call overrides them. Raises `JobNotFoundError`."""
+        definition = self.get(job.name).definition
+        return EnqueueRequest(
+            job=definition.name,
+            payload=job.payload,
+            priority=Priority.parse(job.priority)
+            if job.priority is not None
+            else definition.priority,
+            run_at=now + job.delay if job.delay else None,
+            idempotency_key=job.idempotency_key,
+            idempotency_window=definition.idempotency_window,
+        )
 
     def __contains__(self, name: object) -> bool:
         return name in self._jobs

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
+MEMORY_URL = "memory://"
 
 
 class Settings(BaseSettings):
-    """What a deployment configures; every field reads ``HUB_SCHEDULER_<NAME>``."""
+    """What a deployment configures; every field reads ``HUB_SCHEDULER_<NAME>``.
+
+    The backend URL is ``HUB_SCHEDULER_URL``; ``HUB_SCHEDULER_REDIS_URL`` (its older name) is
+    read when it is unset.
+    """
 
     model_config = SettingsConfigDict(env_prefix="HUB_SCHEDULER_", extra="forbid")
 
-    redis_url: str = "memory://"
+    url: str = Field(
+        default=MEMORY_URL,
+        validation_alias=AliasChoices(
+            "url", "redis_url", "HUB_SCHEDULER_URL", "HUB_SCHEDULER_REDIS_URL"
+        ),
+        description="The backend: redis://, rediss://, memory:// (or a registered scheme).",
+    )
     prefix: str = "hub"
     jwt_secret: SecretStr | None = None
     rate_limit_reads: int = Field(default=300, ge=1, description="Read requests per minute.")
@@ -22,4 +33,4 @@ class Settings(BaseSettings):
     @property
     def is_memory(self) -> bool:
         """True for the in-memory demo backend."""
-        return self.redis_url.startswith("memory://")
+        return self.url.startswith(MEMORY_URL)

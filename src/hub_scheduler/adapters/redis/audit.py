@@ -29,6 +29,7 @@ def _encode(entry: AuditEntry) -> str:
             "before": entry.before,
             "after": entry.after,
             "detail": entry.detail,
+            "channel": entry.channel,
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -51,6 +52,7 @@ def _decode(text: str) -> AuditEntry:
         before=data.get("before"),
         after=data.get("after"),
         detail=data.get("detail"),
+        channel=data.get("channel"),
     )
 
 

@@ -1,0 +1,384 @@
+"""The admin use cases, written once: the API, the dashboard and the CLI are thin callers.
+
+Every action takes the `Actor` who asks for it and writes one audit entry, with one action
+vocabulary (`Action`) whatever the surface: ``ok`` when it was done, ``failed`` (with the
+reason) when the domain refused it. Refusals before the use case runs (no token, wrong role,
+rate limited) are recorded by the caller through `AdminService.refused`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import attrs
+
+from hub_scheduler.domain.errors import HubSchedulerError
+from hub_scheduler.domain.model import FINAL_STATES, Payload, Priority, Run, RunState
+from hub_scheduler.domain.ports import (
+    AuditEntry,
+    Backend,
+    Clock,
+    QueueSnapshot,
+    SchedulerInfo,
+    ScheduleState,
+    WindowStats,
+    WorkerInfo,
+)
+from hub_scheduler.domain.registry import Job, RegisteredJob, Registry
+from hub_scheduler.domain.schedule import Schedule
+
+T = TypeVar("T")
+audit_logger = logging.getLogger("hub_scheduler.audit")
+
+
+class Action(enum.StrEnum):
+    """What an admin did, as the audit trail names it (the same on every surface)."""
+
+    JOB_TRIGGER = "job.trigger"
+    JOB_PAUSE = "job.pause"
+    JOB_RESUME = "job.resume"
+    QUEUE_PAUSE = "queue.pause"
+    QUEUE_RESUME = "queue.resume"
+    RUN_CANCEL = "run.cancel"
+    DLQ_RETRY = "dlq.retry"
+    DLQ_RETRY_ALL = "dlq.retry_all"
+    DLQ_DELETE = "dlq.delete"
+    DLQ_PURGE = "dlq.purge"
+    HISTORY_CLEAN = "history.clean"
+    SCHEDULE_CREATE = "schedule.create"
+    SCHEDULE_UPDATE = "schedule.update"
+    SCHEDULE_PAUSE = "schedule.pause"
+    SCHEDULE_RESUME = "schedule.resume"
+    SCHEDULE_DELETE = "schedule.delete"
+
+
+class Outcome(enum.StrEnum):
+    """How an audited attempt ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+    """The use case ran and the domain refused it (unknown job, wrong state, ...)."""
+    REFUSED = "refused"
+    """Stopped before the use case: not signed in, wrong role, rate limited, bad CSRF."""
+
+
+@attrs.frozen
+class Actor:
+    """Who asks for an action, and through what.
+
+    Attributes:
+        subject: the person or system (a token's subject, an OS user).
+        roles: what they may do (recorded as evidence; the surfaces check them).
+        channel: the surface: ``api``, ``dashboard``, ``cli`` or the application's own.
+        client: where the request came from (an IP address), when known.
+        request_id: the caller's correlation id, when given.
+    """
+
+    subject: str
+    roles: tuple[str, ...] = ()
+    channel: str = "api"
+    client: str | None = None
+    request_id: str | None = None
+
+
+class QueueStatus(enum.StrEnum):
+    """The queue's health at a glance."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    """Paused, or no live worker, or schedules but no live scheduler."""
+
+
+@attrs.frozen
+class QueueHealth:
+    """The queue's snapshot with the processes serving it."""
+
+    snapshot: QueueSnapshot
+    workers: tuple[WorkerInfo, ...]
+    schedulers: tuple[SchedulerInfo, ...]
+    status: QueueStatus
+
+
+@attrs.frozen
+class JobSummary:
+    """A registered job as admins see it: definition, pause flag, schedules, last run, 24 h."""
+
+    job: RegisteredJob
+    paused: bool
+    schedules: tuple[ScheduleState, ...]
+    last_run: Run | None
+    last_24h: WindowStats
+
+
+@attrs.define
+class AdminService:
+    """The admin use cases over one backend's ports, for the jobs of one registry."""
+
+    backend: Backend
+    registry: Registry
+    clock: Clock
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def queue_health(self) -> QueueHealth:
+        """Snapshot, live workers and schedulers, and the status they add up to."""
+        now = self.clock.now()
+        snapshot = await self.backend.queue.snapshot()
+        workers = tuple(await self.backend.presence.workers(now))
+        schedulers = tuple(await self.backend.presence.schedulers(now))
+        has_schedules = await self.backend.schedules.next_due_at() is not None
+        degraded = snapshot.paused or not workers or (has_schedules and not schedulers)
+        status = QueueStatus.DEGRADED if degraded else QueueStatus.OK
+        return QueueHealth(snapshot, workers, schedulers, status)
+
+    async def job_summaries(self, names: Sequence[str] | None = None) -> list[JobSummary]:
+        """Every registered job (or the named ones, in order). The snapshot and the
+        schedules are read once for all jobs, not per job. Raises `JobNotFoundError`."""
+        jobs = [self.registry.get(n) for n in names] if names is not None else list(self.registry)
+        paused = (await self.backend.queue.snapshot()).paused_jobs
+        schedules = await self.backend.schedules.list()
+        now = self.clock.now()
+        summaries = []
+        for job in jobs:
+            name = job.definition.name
+            recent = (await self.backend.history.list(job=name, limit=1)).items
+            day = (await self.backend.stats.job(name, now, windows=("24h",))).windows["24h"]
+            summaries.append(
+                JobSummary(
+                    job=job,
+                    paused=name in paused,
+                    schedules=tuple(s for s in schedules if s.schedule.job == name),
+                    last_run=recent[0] if recent else None,
+                    last_24h=day,
+                )
+            )
+        return summaries
+
+    # --- actions -------------------------------------------------------------------------
+
+    async def trigger(
+        self,
+        actor: Actor,
+        job: str,
+        payload: Payload | None = None,
+        *,
+        priority: Priority | int | str | None = None,
+        delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Enqueue a run of `job` now (or after `delay`); returns its run id."""
+
+        async def act() -> str:
+            request = self.registry.request(
+                Job(job, dict(payload or {}), priority, delay, idempotency_key), self.clock.now()
+            )
+            [answer] = await self.backend.queue.enqueue([request])
+            return answer.run_id
+
+        return await self._audited(actor, Action.JOB_TRIGGER, job, act, lambda r: {"run_id": r})
+
+    async def set_job_paused(self, actor: Actor, job: str, *, paused: bool) -> None:
+        """Pause one job (its runs wait in order; running ones finish), or resume it."""
+
+        async def act() -> None:
+            name = self.registry.get(job).definition.name
+            await (self.backend.queue.pause(name) if paused else self.backend.queue.resume(name))
+
+        action = Action.JOB_PAUSE if paused else Action.JOB_RESUME
+        await self._audited(actor, action, job, act, lambda _: {"paused": paused})
+
+    async def set_queue_paused(self, actor: Actor, *, paused: bool) -> None:
+        """Pause the whole queue (nothing new starts; running jobs finish), or resume it."""
+
+        async def act() -> None:
+            await (self.backend.queue.pause() if paused else self.backend.queue.resume())
+
+        action = Action.QUEUE_PAUSE if paused else Action.QUEUE_RESUME
+        await self._audited(actor, action, "queue", act, lambda _: {"paused": paused})
+
+    async def cancel(self, actor: Actor, run_id: str) -> Run:
+        """Cancel a waiting run. Raises `RunNotFoundError` or `IllegalTransitionError`."""
+
+        async def act() -> Run:
+            return await self.backend.queue.cancel(run_id)
+
+        return await self._audited(
+            actor, Action.RUN_CANCEL, run_id, act, lambda r: {"state": r.state.value}
+        )
+
+    async def retry_dead(self, actor: Actor, run_id: str) -> str:
+        """Retry one dead letter as a new run; returns its id."""
+
+        async def act() -> str:
+            return await self.backend.dead_letters.retry(run_id)
+
+        return await self._audited(actor, Action.DLQ_RETRY, run_id, act, lambda r: {"run_id": r})
+
+    async def retry_all_dead(self, actor: Actor) -> list[str]:
+        """Retry every dead letter; returns the new run ids, oldest dead letter first."""
+
+        async def act() -> list[str]:
+            return list(await self.backend.dead_letters.retry_all())
+
+        return await self._audited(
+            actor, Action.DLQ_RETRY_ALL, "dlq", act, lambda r: {"count": len(r)}
+        )
+
+    async def delete_dead(self, actor: Actor, run_id: str) -> None:
+        """Forget one dead letter. Raises `DeadLetterNotFoundError`."""
+
+        async def act() -> None:
+            await self.backend.dead_letters.delete(run_id)
+
+        await self._audited(actor, Action.DLQ_DELETE, run_id, act, lambda _: None)
+
+    async def purge_dead(self, actor: Actor) -> int:
+        """Forget every dead letter; returns how many there were."""
+
+        async def act() -> int:
+            return await self.backend.dead_letters.purge()
+
+        return await self._audited(actor, Action.DLQ_PURGE, "dlq", act, lambda n: {"removed": n})
+
+    async def clean_history(
+        self, actor: Actor, older_than: timedelta, states: frozenset[RunState] | None = None
+    ) -> int:
+        """Delete finished runs enqueued more than `older_than` ago (only `states`, when
+        given); returns how many."""
+
+        async def act() -> int:
+            return await self.backend.history.clean(self.clock.now() - older_than, states)
+
+        kept = sorted(s.value for s in (states or FINAL_STATES))
+        return await self._audited(
+            actor, Action.HISTORY_CLEAN, "history", act,
+            lambda n: {"removed": n, "older_than_days": older_than / timedelta(days=1),
+                       "states": kept},
+        )  # fmt: skip
+
+    async def create_schedule(self, actor: Actor, schedule: Schedule) -> ScheduleState:
+        """Store a runtime schedule for a registered job. Raises `JobNotFoundError`, or
+        `InvalidScheduleError` when its id exists."""
+
+        async def act() -> ScheduleState:
+            self.registry.get(schedule.job)
+            return await self.backend.schedules.create(schedule, self.clock.now())
+
+        return await self._audited(actor, Action.SCHEDULE_CREATE, schedule.id, act, _schedule_facts)
+
+    async def update_schedule(self, actor: Actor, schedule: Schedule) -> ScheduleState:
+        """Replace a schedule's definition, keeping its runtime state. Raises
+        `ScheduleNotFoundError` (or `JobNotFoundError` for an unregistered job)."""
+        before: dict[str, Any] = {}
+
+        async def act() -> ScheduleState:
+            self.registry.get(schedule.job)
+            before.update(_schedule_facts(await self.backend.schedules.get(schedule.id)))
+            return await self.backend.schedules.update(schedule, self.clock.now())
+
+        return await self._audited(
+            actor, Action.SCHEDULE_UPDATE, schedule.id, act, _schedule_facts, before=before
+        )
+
+    async def set_schedule_paused(
+        self, actor: Actor, schedule_id: str, *, paused: bool
+    ) -> ScheduleState:
+        """Pause a schedule (its slots are ledgered as paused) or resume it."""
+
+        async def act() -> ScheduleState:
+            return await self.backend.schedules.set_paused(schedule_id, paused=paused)
+
+        action = Action.SCHEDULE_PAUSE if paused else Action.SCHEDULE_RESUME
+        return await self._audited(actor, action, schedule_id, act, lambda _: {"paused": paused})
+
+    async def delete_schedule(self, actor: Actor, schedule_id: str) -> None:
+        """Delete a schedule (its ledger stays for the retention). Raises
+        `ScheduleNotFoundError`."""
+        before: dict[str, Any] = {}
+
+        async def act() -> None:
+            before.update(_schedule_facts(await self.backend.schedules.get(schedule_id)))
+            await self.backend.schedules.delete(schedule_id)
+
+        await self._audited(
+            actor, Action.SCHEDULE_DELETE, schedule_id, act, lambda _: None, before=before
+        )
+
+    async def refused(self, actor: Actor, action: str, target: str, detail: str) -> None:
+        """Record an attempt stopped before any use case ran (auth, role, rate limit)."""
+        await self._record(actor, action, target, Outcome.REFUSED, detail=detail)
+
+    # --- the audit -------------------------------------------------------------------------
+
+    async def _audited(
+        self,
+        actor: Actor,
+        action: Action,
+        target: str,
+        act: Callable[[], Awaitable[T]],
+        facts: Callable[[T], Mapping[str, Any] | None],
+        *,
+        before: Mapping[str, Any] | None = None,
+    ) -> T:
+        try:
+            result = await act()
+        except HubSchedulerError as exc:
+            await self._record(actor, action, target, Outcome.FAILED, detail=str(exc),
+                               before=before or None)  # fmt: skip
+            raise
+        await self._record(
+            actor, action, target, Outcome.OK, before=before or None, after=facts(result)
+        )
+        return result
+
+    async def _record(
+        self,
+        actor: Actor,
+        action: str,
+        target: str,
+        outcome: Outcome,
+        *,
+        detail: str | None = None,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> None:
+        entry = AuditEntry(
+            id=secrets.token_hex(8),
+            at=self.clock.now(),
+            actor=actor.subject,
+            roles=actor.roles,
+            action=action,
+            target=target,
+            outcome=outcome.value,
+            request_id=actor.request_id,
+            client=actor.client,
+            before=before,
+            after=after,
+            detail=detail,
+            channel=actor.channel,
+        )
+        audit_logger.info(
+            "%s %s on %s by %s via %s", action, outcome.value, target, actor.subject,
+            actor.channel,
+        )  # fmt: skip
+        try:
+            await self.backend.audit.record(entry)
+        except HubSchedulerError:
+            # The action itself happened (or was refused); a lost entry must not undo that.
+            audit_logger.exception("audit entry could not be stored: %s", entry)
+
+
+def _schedule_facts(state: ScheduleState) -> dict[str, Any]:
+    schedule = state.schedule
+    return {
+        "job": schedule.job,
+        "trigger": schedule.describe(),
+        "timezone": schedule.timezone,
+        "paused": state.paused,
+        "next_fire": state.next_fire.isoformat() if state.next_fire else None,
+    }
