@@ -22,11 +22,11 @@ from pydantic import ValidationError as PydanticValidationError
 from hub_scheduler import __version__
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.schedule import Cron, Schedule
-from hub_scheduler.entrypoints import admin_cli
-from hub_scheduler.entrypoints.admin_cli import APP_ENV, DEMO_APP, load_hub, ping
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app, jwt_secret
 from hub_scheduler.entrypoints.api.schemas import schedule_json
 from hub_scheduler.entrypoints.api.security import ROLES, mint_token
+from hub_scheduler.entrypoints.cli import admin
+from hub_scheduler.entrypoints.cli.admin import APP_ENV, DEMO_APP, load_hub, ping
 from hub_scheduler.entrypoints.settings import Settings
 from hub_scheduler.hub import MEMORY_URL, REDIS_URL_ENV, Hub
 from hub_scheduler.runtime.worker import WorkerSettings
@@ -236,19 +236,19 @@ def token_create(subject: str, role: str, ttl: str) -> None:
     click.echo(mint_token(secret, subject, role, lifetime))
 
 
-for _command in admin_cli.COMMANDS:
+for _command in admin.COMMANDS:
     cli.add_command(_command)
 
 
 @schedules.command("list")
-@admin_cli.app_options
+@admin.app_options
 def schedules_list(app: str, redis_url: str | None, as_json: bool) -> None:
     """Every schedule with its next fire and last outcome."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
         return [schedule_json(s) for s in await hub.schedules.list()]
 
-    admin_cli.emit(admin_cli.run(app, redis_url, action), as_json, lambda rows: [
+    admin.emit(admin.run(app, redis_url, action), as_json, lambda rows: [
         f"{r['id']:<32}{r['description']:<48}next {r['next_fire']}  last {r['last_outcome']}"
         for r in rows
     ])  # fmt: skip
