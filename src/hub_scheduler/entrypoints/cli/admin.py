@@ -1,110 +1,58 @@
-"""Operator commands of the CLI: jobs, queue, dead letters, schedules, history, clean, check.
+"""Operator commands of the CLI: jobs, queue, cancel, dead letters, history, clean, check.
 
 Each command loads the app's `Hub` (``--app module:attribute``, default the demo, env
-``HUB_SCHEDULER_APP``), talks to its Redis, prints a table (or JSON with ``--json``) and
-exits 0; bad input exits 2 with one line on stderr, an unreachable store exits 1.
+``HUB_SCHEDULER_APP``), opens its backend (``--url``, env ``HUB_SCHEDULER_URL``), prints a
+table (or JSON with ``--json``) and exits 0. Actions go through `AdminService`, like the API's
+and the dashboard's, so each writes one audit entry (channel ``cli``, actor ``--actor`` or the
+OS user). Bad input exits 2 with one line on stderr; an unreachable backend exits 1.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from hub_scheduler.domain.errors import (
-    BackendUnavailableError,
-    HubSchedulerError,
-    NotFoundError,
-    ValidationError,
-)
-from hub_scheduler.domain.model import Priority, RunState
+from hub_scheduler.domain.admin import JobSummary, QueueHealth
+from hub_scheduler.domain.model import FINAL_STATES, Priority, RunState
 from hub_scheduler.entrypoints.api.schemas import run_json, schedule_json, snapshot_json
-from hub_scheduler.hub import MEMORY_URL, REDIS_URL_ENV, Hub
+from hub_scheduler.entrypoints.cli.common import actor_option, app_options, cli_actor, emit, run
+from hub_scheduler.hub import Hub
 
-T = TypeVar("T")
-APP_ENV = "HUB_SCHEDULER_APP"
-DEMO_APP = "hub_scheduler.demo:hub"
-
-
-def app_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--app``, ``--redis-url`` and ``--json`` for an operator command."""
-    command = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
-    command = click.option(
-        "--redis-url", envvar=REDIS_URL_ENV, default=None, help=f"Redis (env {REDIS_URL_ENV})."
-    )(command)
-    return click.option(
-        "--app", envvar=APP_ENV, default=DEMO_APP, show_default=True,
-        help="module:attribute naming your Hub (env HUB_SCHEDULER_APP).",
-    )(command)  # fmt: skip
+MAX_CLEAN_DAYS = 3650
 
 
-def load_hub(path: str, redis_url: str | None = None) -> Hub:
-    """The `Hub` named by ``module:attribute`` (``UsageError`` with the reason otherwise),
-    moved to `redis_url` when one is given."""
-    module_name, sep, attribute = path.partition(":")
-    if not sep or not module_name or not attribute:
-        raise click.UsageError(f"APP must look like 'package.module:hub', got {path!r}")
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.UsageError(f"cannot import {module_name!r}: {exc}") from None
-    finally:
-        sys.path.pop(0)
-    hub = getattr(module, attribute, None)
-    if not isinstance(hub, Hub):
-        kind = "nothing" if hub is None else type(hub).__name__
-        raise click.UsageError(f"{path!r} must be a hub_scheduler.Hub, found {kind}")
-    if redis_url and hub.url != redis_url:
-        return hub.with_backend(redis_url)
-    return hub
+def health_json(health: QueueHealth) -> dict[str, Any]:
+    """The queue's health as the API's ``/queue`` shows it (snapshot, workers, schedulers,
+    status)."""
+    body = snapshot_json(health.snapshot, health.workers)
+    body["schedulers"] = [
+        {
+            "id": s.id,
+            "seen_at": s.seen_at.isoformat(),
+            "lateness_p99_seconds": s.lateness_p99.total_seconds() if s.lateness_p99 else None,
+        }
+        for s in health.schedulers
+    ]
+    body["status"] = health.status.value
+    return body
 
 
-async def ping(hub: Hub) -> None:
-    """`HubSchedulerError` naming the URL when the hub's store does not answer."""
-    try:
-        await hub.ping()
-    except BackendUnavailableError as exc:
-        raise HubSchedulerError(f"cannot reach {hub.url} ({exc.cause})") from None
-
-
-def run(app: str, redis_url: str | None, action: Callable[[Hub], Awaitable[T]]) -> T:
-    """Load the hub, run `action` against its store, map errors to exit codes."""
-    hub = load_hub(app, redis_url)
-    if hub.url.startswith(MEMORY_URL):
-        click.echo("note: memory:// belongs to one process; set HUB_SCHEDULER_REDIS_URL", err=True)
-
-    async def main() -> T:
-        try:
-            await ping(hub)
-            return await action(hub)
-        finally:
-            await hub.aclose()
-
-    try:
-        return asyncio.run(main())
-    except (ValidationError, NotFoundError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except HubSchedulerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-
-
-def emit(data: Any, as_json: bool, lines: Callable[[Any], list[str]]) -> None:
-    """Print `data` as JSON or as the given human lines."""
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-    else:
-        for line in lines(data):
-            click.echo(line)
+def summary_json(summary: JobSummary) -> dict[str, Any]:
+    """A job as `jobs list` and `jobs show` print it."""
+    definition = summary.job.definition
+    day = summary.last_24h
+    return {
+        "name": definition.name,
+        "description": definition.description,
+        "priority": definition.priority.name.lower(),
+        "paused": summary.paused,
+        "schedules": [schedule_json(s) for s in summary.schedules],
+        "last_run": run_json(summary.last_run) if summary.last_run else None,
+        "last_24h": {"succeeded": day.succeeded, "failed": day.failed, "dead": day.dead},
+    }
 
 
 def _runs_table(runs: list[dict[str, Any]]) -> list[str]:
@@ -116,6 +64,9 @@ def _runs_table(runs: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+# --- jobs ---------------------------------------------------------------------------------
+
+
 @click.group()
 def jobs() -> None:
     """List, inspect, trigger, pause and resume jobs."""
@@ -123,48 +74,38 @@ def jobs() -> None:
 
 @jobs.command("list")
 @app_options
-def jobs_list(app: str, redis_url: str | None, as_json: bool) -> None:
-    """Every registered job with its schedules and pause flag."""
+def jobs_list(app: str, url: str | None, as_json: bool) -> None:
+    """Every registered job: priority, pause flag, schedules, last run."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
-        paused = (await hub.queue.snapshot()).paused_jobs
-        return [
-            {
-                "name": job.definition.name,
-                "priority": job.definition.priority.name.lower(),
-                "schedules": [s.describe() for s in job.definition.schedules],
-                "paused": job.definition.name in paused,
-            }
-            for job in hub.registry
-        ]
+        return [summary_json(s) for s in await hub.admin.job_summaries()]
 
-    emit(run(app, redis_url, action), as_json, lambda rows: [
+    emit(run(app, url, action), as_json, lambda rows: [
         f"{r['name']:<28}{r['priority']:<10}{'paused' if r['paused'] else '':<8}"
-        f"{'; '.join(r['schedules'])}" for r in rows
+        f"{(r['last_run'] or {}).get('state', '-'):<11}"
+        f"{'; '.join(s['description'] for s in r['schedules'])}" for r in rows
     ])  # fmt: skip
 
 
 @jobs.command("show")
 @click.argument("name")
 @app_options
-def jobs_show(name: str, app: str, redis_url: str | None, as_json: bool) -> None:
-    """One job and its latest runs."""
+def jobs_show(name: str, app: str, url: str | None, as_json: bool) -> None:
+    """One job, its schedules and its latest runs."""
 
     async def action(hub: Hub) -> dict[str, Any]:
-        definition = hub.registry.get(name).definition
-        runs = (await hub.history.list(job=name, limit=10)).items
-        return {
-            "name": name,
-            "description": definition.description,
-            "priority": definition.priority.name.lower(),
-            "schedules": [schedule_json(s) for s in await hub.schedules.list(job=name)],
-            "runs": [run_json(r) for r in runs],
-        }
+        [summary] = await hub.admin.job_summaries([name])
+        body = summary_json(summary)
+        body["recent_runs"] = [
+            run_json(r) for r in (await hub.history.list(job=name, limit=10)).items
+        ]
+        return body
 
-    emit(run(app, redis_url, action), as_json, lambda d: [
-        f"{d['name']}: {d['description']} (priority {d['priority']})",
+    emit(run(app, url, action), as_json, lambda d: [
+        f"{d['name']}: {d['description']} (priority {d['priority']}"
+        f"{', paused' if d['paused'] else ''})",
         *[f"  {s['id']}: {s['description']}, next {s['next_fire']}" for s in d["schedules"]],
-        *_runs_table(d["runs"]),
+        *_runs_table(d["recent_runs"]),
     ])  # fmt: skip
 
 
@@ -185,45 +126,63 @@ def _payload(text: str | None) -> dict[str, Any]:
 @click.option("--payload", default=None, help="A JSON object for the run.")
 @click.option("--priority", type=click.Choice([p.name.lower() for p in Priority]), default=None)
 @click.option("--delay", type=click.FloatRange(0, 365 * 86400), default=None, help="Seconds.")
+@click.option("--idempotency-key", default=None, help="Enqueue at most once per key and window.")
 @app_options
+@actor_option
 def jobs_trigger(  # noqa: PLR0917 - click passes one argument per option
     name: str,
     payload: str | None,
     priority: str | None,
     delay: float | None,
+    idempotency_key: str | None,
     app: str,
-    redis_url: str | None,
+    url: str | None,
     as_json: bool,
+    actor: str | None,
 ) -> None:
     """Enqueue a run of NAME now (or after --delay); prints its run id."""
     body = _payload(payload)
 
     async def action(hub: Hub) -> dict[str, str]:
-        run_id = await hub.enqueue(
-            name, body, priority=priority, delay=timedelta(seconds=delay) if delay else None
+        run_id = await hub.admin.trigger(
+            cli_actor(actor),
+            name,
+            body,
+            priority=priority,
+            delay=timedelta(seconds=delay) if delay else None,
+            idempotency_key=idempotency_key,
         )
         return {"run_id": run_id}
 
-    emit(run(app, redis_url, action), as_json, lambda d: [d["run_id"]])
+    emit(run(app, url, action), as_json, lambda d: [d["run_id"]])
 
 
-def _pause_command(verb: str) -> click.Command:
+def _job_pause_command(*, paused: bool) -> click.Command:
+    verb = "pause" if paused else "resume"
+
     @click.argument("name")
     @app_options
-    def command(name: str, app: str, redis_url: str | None, as_json: bool) -> None:
+    @actor_option
+    def command(name: str, app: str, url: str | None, as_json: bool, actor: str | None) -> None:
         async def action(hub: Hub) -> dict[str, Any]:
-            hub.registry.get(name)
-            await (hub.queue.pause(name) if verb == "pause" else hub.queue.resume(name))
-            return {"name": name, "paused": verb == "pause"}
+            await hub.admin.set_job_paused(cli_actor(actor), name, paused=paused)
+            return {"name": name, "paused": paused}
 
-        emit(run(app, redis_url, action), as_json, lambda d: [f"{d['name']}: {verb}d"])
+        emit(run(app, url, action), as_json, lambda d: [f"{d['name']}: {verb}d"])
 
-    command.__doc__ = f"{verb.capitalize()} job NAME."
+    command.__doc__ = (
+        "Pause job NAME: its runs wait in order; running ones finish."
+        if paused
+        else "Resume job NAME."
+    )
     return click.command(verb)(command)
 
 
-jobs.add_command(_pause_command("pause"))
-jobs.add_command(_pause_command("resume"))
+jobs.add_command(_job_pause_command(paused=True))
+jobs.add_command(_job_pause_command(paused=False))
+
+
+# --- queue --------------------------------------------------------------------------------
 
 
 @click.group()
@@ -231,92 +190,65 @@ def queue() -> None:
     """Queue health, pause and resume."""
 
 
-@queue.command("status")
-@app_options
-def queue_status(app: str, redis_url: str | None, as_json: bool) -> None:
-    """Depth per priority, delayed, active, dead letters, pause flags, workers."""
-
-    async def action(hub: Hub) -> dict[str, Any]:
-        return snapshot_json(
-            await hub.queue.snapshot(), await hub.presence.workers(hub.clock.now())
-        )
-
-    emit(run(app, redis_url, action), as_json, lambda d: [
+def _health_lines(d: dict[str, Any]) -> list[str]:
+    return [
+        f"status: {d['status']}",
         f"waiting {d['waiting']} ({', '.join(f'{k} {v}' for k, v in d['depth'].items())}), "
         f"delayed {d['delayed']}, active {d['active']}, dead letters {d['dead_letters']}",
         f"paused: {'yes' if d['paused'] else 'no'}; jobs: {', '.join(d['paused_jobs']) or '-'}",
-        f"workers: {len(d['workers'])}",
-    ])  # fmt: skip
+        f"workers: {len(d['workers'])}; schedulers: {len(d['schedulers'])}",
+    ]
 
 
-def _queue_toggle(verb: str) -> click.Command:
+@queue.command("status")
+@app_options
+def queue_status(app: str, url: str | None, as_json: bool) -> None:
+    """Depth per priority, delayed, active, dead letters, pause flags, workers, schedulers."""
+
+    async def action(hub: Hub) -> dict[str, Any]:
+        return health_json(await hub.admin.queue_health())
+
+    emit(run(app, url, action), as_json, _health_lines)
+
+
+def _queue_pause_command(*, paused: bool) -> click.Command:
+    verb = "pause" if paused else "resume"
+
     @app_options
-    def command(app: str, redis_url: str | None, as_json: bool) -> None:
+    @actor_option
+    def command(app: str, url: str | None, as_json: bool, actor: str | None) -> None:
         async def action(hub: Hub) -> dict[str, bool]:
-            await (hub.queue.pause() if verb == "pause" else hub.queue.resume())
-            return {"paused": verb == "pause"}
+            await hub.admin.set_queue_paused(cli_actor(actor), paused=paused)
+            return {"paused": paused}
 
-        emit(run(app, redis_url, action), as_json, lambda _: [f"queue {verb}d"])
+        emit(run(app, url, action), as_json, lambda _: [f"queue {verb}d"])
 
-    command.__doc__ = f"{verb.capitalize()} the whole queue."
+    command.__doc__ = (
+        "Pause the whole queue: nothing new starts; running jobs finish."
+        if paused
+        else "Resume the whole queue."
+    )
     return click.command(verb)(command)
 
 
-queue.add_command(_queue_toggle("pause"))
-queue.add_command(_queue_toggle("resume"))
+queue.add_command(_queue_pause_command(paused=True))
+queue.add_command(_queue_pause_command(paused=False))
 
 
-@click.group()
-def dlq() -> None:
-    """Dead letters: list, retry, purge."""
+# --- runs ---------------------------------------------------------------------------------
 
 
-@dlq.command("list")
-@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.command("cancel")
+@click.argument("run_id")
 @app_options
-def dlq_list(limit: int, app: str, redis_url: str | None, as_json: bool) -> None:
-    """Dead runs, newest first, with their last error."""
+@actor_option
+def cancel(run_id: str, app: str, url: str | None, as_json: bool, actor: str | None) -> None:
+    """Cancel run RUN_ID; only a waiting one (queued, delayed, retry pending) can be."""
 
-    async def action(hub: Hub) -> list[dict[str, Any]]:
-        return [run_json(r) for r in (await hub.dead_letters.list(limit=limit)).items]
+    async def action(hub: Hub) -> dict[str, Any]:
+        return run_json(await hub.admin.cancel(cli_actor(actor), run_id))
 
-    emit(run(app, redis_url, action), as_json, lambda rows: [
-        f"{r['id']:<18}{r['job']:<28}{(r['error'] or {}).get('message', '')}" for r in rows
-    ])  # fmt: skip
-
-
-@dlq.command("retry")
-@click.argument("run_id", required=False)
-@click.option("--all", "retry_all", is_flag=True, help="Retry every dead letter.")
-@app_options
-def dlq_retry(
-    run_id: str | None, retry_all: bool, app: str, redis_url: str | None, as_json: bool
-) -> None:
-    """Retry RUN_ID (or --all) as new runs; prints the new run ids."""
-    if bool(run_id) == retry_all:
-        raise click.UsageError("give a RUN_ID or --all")
-
-    async def action(hub: Hub) -> list[str]:
-        if retry_all:
-            return list(await hub.dead_letters.retry_all())
-        assert run_id is not None
-        return [await hub.dead_letters.retry(run_id)]
-
-    emit(run(app, redis_url, action), as_json, list)
-
-
-@dlq.command("purge")
-@click.option("--yes", is_flag=True, help="Confirm: forget every dead letter.")
-@app_options
-def dlq_purge(yes: bool, app: str, redis_url: str | None, as_json: bool) -> None:
-    """Forget every dead letter (needs --yes)."""
-    if not yes:
-        raise click.UsageError("purging forgets every dead letter; add --yes to confirm")
-
-    async def action(hub: Hub) -> dict[str, int]:
-        return {"removed": await hub.dead_letters.purge()}
-
-    emit(run(app, redis_url, action), as_json, lambda d: [f"removed {d['removed']}"])
+    emit(run(app, url, action), as_json, lambda d: [f"{d['id']}: {d['state']}"])
 
 
 @click.command("history")
@@ -325,7 +257,7 @@ def dlq_purge(yes: bool, app: str, redis_url: str | None, as_json: bool) -> None
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @app_options
 def history(  # noqa: PLR0917 - click passes one argument per option
-    job: str | None, status: str | None, limit: int, app: str, redis_url: str | None, as_json: bool
+    job: str | None, status: str | None, limit: int, app: str, url: str | None, as_json: bool
 ) -> None:
     """Recent runs, newest first."""
 
@@ -336,42 +268,140 @@ def history(  # noqa: PLR0917 - click passes one argument per option
         page = await hub.history.list(job=job, states=states, limit=limit)
         return [run_json(r) for r in page.items]
 
-    emit(run(app, redis_url, action), as_json, _runs_table)
+    emit(run(app, url, action), as_json, _runs_table)
 
 
 @click.command("clean")
-@click.option("--older-than-days", type=click.FloatRange(min=0, min_open=True), required=True)
+@click.option("--older-than-days", required=True,
+              type=click.FloatRange(0, MAX_CLEAN_DAYS, min_open=True))  # fmt: skip
+@click.option("--state", "states", multiple=True,
+              type=click.Choice(sorted(s.value for s in FINAL_STATES)),
+              help="Only runs that ended so (repeatable; default: any finished run).")  # fmt: skip
 @app_options
-def clean(older_than_days: float, app: str, redis_url: str | None, as_json: bool) -> None:
-    """Delete finished runs older than --older-than-days."""
+@actor_option
+def clean(  # noqa: PLR0917 - click passes one argument per option
+    older_than_days: float,
+    states: tuple[str, ...],
+    app: str,
+    url: str | None,
+    as_json: bool,
+    actor: str | None,
+) -> None:
+    """Delete finished runs enqueued more than --older-than-days ago."""
 
     async def action(hub: Hub) -> dict[str, int]:
-        cut = hub.clock.now() - timedelta(days=older_than_days)
-        return {"removed": await hub.history.clean(cut)}
+        removed = await hub.admin.clean_history(
+            cli_actor(actor),
+            timedelta(days=older_than_days),
+            frozenset(RunState(s) for s in states) or None,
+        )
+        return {"removed": removed}
 
-    emit(run(app, redis_url, action), as_json, lambda d: [f"removed {d['removed']} runs"])
+    emit(run(app, url, action), as_json, lambda d: [f"removed {d['removed']} runs"])
+
+
+# --- dead letters -------------------------------------------------------------------------
+
+
+@click.group()
+def dlq() -> None:
+    """Dead letters: list, retry, delete, purge."""
+
+
+@dlq.command("list")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@app_options
+def dlq_list(limit: int, app: str, url: str | None, as_json: bool) -> None:
+    """Dead runs, newest first, with their last error."""
+
+    async def action(hub: Hub) -> list[dict[str, Any]]:
+        return [run_json(r) for r in (await hub.dead_letters.list(limit=limit)).items]
+
+    emit(run(app, url, action), as_json, lambda rows: [
+        f"{r['id']:<18}{r['job']:<28}{(r['error'] or {}).get('message', '')}" for r in rows
+    ])  # fmt: skip
+
+
+@dlq.command("retry")
+@click.argument("run_id", required=False)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead letter.")
+@app_options
+@actor_option
+def dlq_retry(  # noqa: PLR0917 - click passes one argument per option
+    run_id: str | None,
+    retry_all: bool,
+    app: str,
+    url: str | None,
+    as_json: bool,
+    actor: str | None,
+) -> None:
+    """Retry RUN_ID (or --all) as new runs; prints the new run ids."""
+    if bool(run_id) == retry_all:
+        raise click.UsageError("give a RUN_ID or --all")
+
+    async def action(hub: Hub) -> list[str]:
+        if retry_all or run_id is None:
+            return await hub.admin.retry_all_dead(cli_actor(actor))
+        return [await hub.admin.retry_dead(cli_actor(actor), run_id)]
+
+    emit(run(app, url, action), as_json, list)
+
+
+@dlq.command("delete")
+@click.argument("run_id")
+@app_options
+@actor_option
+def dlq_delete(run_id: str, app: str, url: str | None, as_json: bool, actor: str | None) -> None:
+    """Forget the dead letter RUN_ID (its run stays in history for the retention)."""
+
+    async def action(hub: Hub) -> dict[str, str]:
+        await hub.admin.delete_dead(cli_actor(actor), run_id)
+        return {"deleted": run_id}
+
+    emit(run(app, url, action), as_json, lambda d: [f"deleted {d['deleted']}"])
+
+
+@dlq.command("purge")
+@click.option("--yes", is_flag=True, help="Confirm: forget every dead letter.")
+@app_options
+@actor_option
+def dlq_purge(yes: bool, app: str, url: str | None, as_json: bool, actor: str | None) -> None:
+    """Forget every dead letter (needs --yes)."""
+    if not yes:
+        raise click.UsageError("purging forgets every dead letter; add --yes to confirm")
+
+    async def action(hub: Hub) -> dict[str, int]:
+        return {"removed": await hub.admin.purge_dead(cli_actor(actor))}
+
+    emit(run(app, url, action), as_json, lambda d: [f"removed {d['removed']}"])
+
+
+# --- health -------------------------------------------------------------------------------
 
 
 @click.command("check")
 @app_options
-def check(app: str, redis_url: str | None, as_json: bool) -> None:
-    """Health probe: exit 0 when Redis answers (and say what is live), 1 when it does not."""
+def check(app: str, url: str | None, as_json: bool) -> None:
+    """Health probe: exit 0 when the backend answers, 1 when not.
+
+    It also says whether the queue is ok or degraded (paused, no live worker, or schedules
+    without a live scheduler), and what is live.
+    """
 
     async def action(hub: Hub) -> dict[str, Any]:
-        snapshot = await hub.queue.snapshot()
-        workers = await hub.presence.workers(hub.clock.now())
-        schedulers = await hub.presence.schedulers(hub.clock.now())
+        health = await hub.admin.queue_health()
         return {
-            "status": "ok",
-            "workers": len(workers),
-            "schedulers": len(schedulers),
-            "dead_letters": snapshot.dead,
+            "status": health.status.value,
+            "workers": len(health.workers),
+            "schedulers": len(health.schedulers),
+            "paused": health.snapshot.paused,
+            "dead_letters": health.snapshot.dead,
         }
 
-    emit(run(app, redis_url, action), as_json, lambda d: [
-        f"ok: {d['workers']} workers, {d['schedulers']} schedulers, "
-        f"{d['dead_letters']} dead letters"
+    emit(run(app, url, action), as_json, lambda d: [
+        f"{d['status']}: {d['workers']} workers, {d['schedulers']} schedulers, "
+        f"{d['dead_letters']} dead letters{', queue paused' if d['paused'] else ''}"
     ])  # fmt: skip
 
 
-COMMANDS = (jobs, queue, dlq, history, clean, check)
+COMMANDS = (jobs, queue, cancel, dlq, history, clean, check)
