@@ -1,5 +1,5 @@
 """``python -m hub_scheduler`` runs the CLI."""
 
-from hub_scheduler.entrypoints.cli import main
+from hub_scheduler.entrypoints.cli.main import main
 
 main()

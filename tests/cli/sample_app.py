@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
-from typing import cast
 
 from hub_scheduler import Hub, JobContext
-from hub_scheduler.adapters.redis.backend import RedisBackend
-
-hub = Hub(prefix=os.environ.get("SAMPLE_PREFIX", "sample"))
+from tests.conftest import redis_of
 
 
-@hub.job("record")
-async def record(ctx: JobContext) -> None:
-    """Push the run id onto a list the test waits on."""
-    await cast("RedisBackend", hub.backend).client.rpush(f"{{{hub.prefix}}}:test:ran", ctx.run_id)
+def make_hub(prefix: str, url: str | None = "memory://") -> Hub:
+    """The sample app's hub (on `url`; None: the environment's): job ``record`` pushes its run
+    id onto ``{prefix}:test:ran``."""
+    hub = Hub(url, prefix=prefix)
 
+    @hub.job("record")
+    async def record(ctx: JobContext) -> None:
+        """Push the run id onto a list the test waits on."""
+        await redis_of(hub).rpush(f"{{{hub.prefix}}}:test:ran", ctx.run_id)
+
+    return hub
+
+
+# The worker test runs this app in a subprocess, on the backend its environment names.
+hub = make_hub(os.environ.get("SAMPLE_PREFIX", "sample"), None)
 
 not_a_hub = 42

@@ -1,136 +1,200 @@
-"""Operator commands against a real Redis: jobs, queue, dlq, schedules, history, clean, check."""
+"""Operator commands against a real Redis: jobs, queue, cancel, dlq, schedules, history, clean,
+check."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Iterator
-from datetime import timedelta
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from hub_scheduler import Hub
-from hub_scheduler.domain.model import ErrorInfo
-from hub_scheduler.domain.ports import Failed
-from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.entrypoints.cli import cli
-from tests.cli import sample_app
-from tests.conftest import drop_keys
+from tests.cli.conftest import APP, SampleCli
 
-APP = "tests.cli.sample_app:hub"
-Invoke = Callable[..., Result]
+pytestmark = pytest.mark.redis
 
 
-@pytest.fixture
-def cmd(redis_url: str) -> Iterator[Invoke]:
-    """Run `hub-scheduler ...` against the sample app on the test Redis; clean up after."""
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, [*args, "--app", APP, "--redis-url", redis_url])
-
-    yield invoke
-
-    async def clean() -> None:
-        async with Hub(redis_url, prefix=sample_app.hub.prefix) as hub:
-            await drop_keys(hub)
-
-    asyncio.run(clean())
-
-
-def _kill_one(redis_url: str) -> str:
-    """Put one dead letter in the sample app's queue; returns its run id."""
-
-    async def go() -> str:
-        async with Hub(redis_url, prefix=sample_app.hub.prefix) as hub:
-            hub.job("record")(lambda _: None)
-            run_id = await hub.enqueue("record")
-            [claim] = await hub.queue.claim("w", 1, timedelta(seconds=30))
-            await hub.queue.finish(claim, Failed(ErrorInfo("ValueError", "broken"), GiveUp(1)))
-            return run_id
-
-    return asyncio.run(go())
-
-
-@pytest.mark.redis
-def test_trigger_then_history_and_show(cmd: Invoke) -> None:
+def test_trigger_then_history_and_show(sample_cli: SampleCli) -> None:
     """`jobs trigger` prints a run id that `history` and `jobs show` then list."""
-    invoke = cmd
-    triggered = invoke("jobs", "trigger", "record", "--payload", '{"n": 1}', "--priority", "high")
+    triggered = sample_cli(
+        "jobs", "trigger", "record", "--payload", '{"n": 1}', "--priority", "high"
+    )
     assert triggered.exit_code == 0, triggered.output
-    run_id = triggered.output.strip()
-    history = json.loads(invoke("history", "--json").output)
+    run_id = triggered.stdout.strip()
+    history = json.loads(sample_cli("history", "--json").stdout)
     assert [(r["id"], r["priority"], r["payload"]) for r in history] == [(run_id, 5, {"n": 1})]
-    shown = invoke("jobs", "show", "record").output
-    assert run_id in shown
+    shown = json.loads(sample_cli("jobs", "show", "record", "--json").stdout)
+    assert [r["id"] for r in shown["recent_runs"]] == [run_id]
+    assert shown["last_run"]["id"] == run_id
+    assert run_id in sample_cli("jobs", "show", "record").stdout
 
 
-@pytest.mark.redis
-def test_pause_and_resume_job_and_queue(cmd: Invoke) -> None:
+def test_trigger_with_an_idempotency_key_enqueues_once(sample_cli: SampleCli) -> None:
+    """Two triggers with one `--idempotency-key` print the same run id."""
+    args = ("jobs", "trigger", "record", "--idempotency-key", "once")
+    first, second = sample_cli(*args), sample_cli(*args)
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    assert first.stdout == second.stdout
+
+
+def test_jobs_list_is_the_admin_job_summary(sample_cli: SampleCli) -> None:
+    """`jobs list --json` shows each job as the admin API summarises it."""
+    run_id = sample_cli.enqueue()
+    [row] = json.loads(sample_cli("jobs", "list", "--json").stdout)
+    assert {k: v for k, v in row.items() if k != "last_run"} == {
+        "name": "record",
+        "description": "Push the run id onto a list the test waits on.",
+        "priority": "normal",
+        "paused": False,
+        "schedules": [],
+        "last_24h": {"succeeded": 0, "failed": 0, "dead": 0},
+    }
+    assert (row["last_run"]["id"], row["last_run"]["state"]) == (run_id, "queued")
+
+
+def test_pause_and_resume_job_and_queue(sample_cli: SampleCli) -> None:
     """Pausing shows in `jobs list` and `queue status`; resuming clears it."""
-    invoke = cmd
-    assert invoke("jobs", "pause", "record").exit_code == 0
-    [row] = json.loads(invoke("jobs", "list", "--json").output)
+    assert sample_cli("jobs", "pause", "record").stdout == "record: paused\n"
+    [row] = json.loads(sample_cli("jobs", "list", "--json").stdout)
     assert (row["name"], row["paused"]) == ("record", True)
-    assert invoke("queue", "pause").exit_code == 0
-    status = json.loads(invoke("queue", "status", "--json").output)
-    assert (status["paused"], status["paused_jobs"]) == (True, ["record"])
-    assert invoke("queue", "resume").exit_code == 0
-    assert invoke("jobs", "resume", "record").exit_code == 0
-    status = json.loads(invoke("queue", "status", "--json").output)
+    assert sample_cli("queue", "pause").stdout == "queue paused\n"
+    status = json.loads(sample_cli("queue", "status", "--json").stdout)
+    assert (status["paused"], status["paused_jobs"], status["status"]) == (
+        True,
+        ["record"],
+        "degraded",
+    )
+    assert sample_cli("queue", "resume").exit_code == 0
+    assert sample_cli("jobs", "resume", "record").exit_code == 0
+    status = json.loads(sample_cli("queue", "status", "--json").stdout)
     assert (status["paused"], status["paused_jobs"]) == (False, [])
 
 
-@pytest.mark.redis
-def test_dead_letters_list_retry_purge(cmd: Invoke, redis_url: str) -> None:
-    """`dlq list` shows the error; `dlq retry` requeues; `dlq purge --yes` empties it."""
-    invoke = cmd
-    dead_id = _kill_one(redis_url)
-    listed = invoke("dlq", "list")
-    assert dead_id in listed.output
-    assert "broken" in listed.output
-    retried = invoke("dlq", "retry", dead_id, "--json")
-    assert len(json.loads(retried.output)) == 1
-    _kill_one(redis_url)
-    purged = json.loads(invoke("dlq", "purge", "--yes", "--json").output)
-    assert purged == {"removed": 1}
+def test_queue_status_reports_health_with_workers_and_schedulers(sample_cli: SampleCli) -> None:
+    """`queue status` is the queue's health: counts, pause flags, live processes, status."""
+    sample_cli.enqueue()
+    status = json.loads(sample_cli("queue", "status", "--json").stdout)
+    assert (status["waiting"], status["depth"]["normal"]) == (1, 1)
+    assert (status["workers"], status["schedulers"], status["status"]) == ([], [], "degraded")
+    assert sample_cli("queue", "status").stdout.splitlines()[0] == "status: degraded"
 
 
-@pytest.mark.redis
-def test_clean_check_and_schedules(cmd: Invoke) -> None:
-    """`clean` reports what it removed, `check` exits 0, `schedules list` runs."""
-    invoke = cmd
-    assert json.loads(invoke("clean", "--older-than-days", "1", "--json").output) == {"removed": 0}
-    checked = invoke("check")
-    assert (checked.exit_code, checked.output.startswith("ok:")) == (0, True)
-    assert invoke("schedules", "list", "--json").exit_code == 0
+def test_cancel_a_waiting_run(sample_cli: SampleCli) -> None:
+    """`cancel RUN_ID` cancels a queued run; history then shows it cancelled."""
+    run_id = sample_cli.enqueue()
+    result = sample_cli("cancel", run_id)
+    assert (result.exit_code, result.stdout) == (0, f"{run_id}: cancelled\n")
+    [run] = json.loads(sample_cli("history", "--json").stdout)
+    assert (run["id"], run["state"]) == (run_id, "cancelled")
 
 
-@pytest.mark.redis
+@pytest.mark.parametrize("state", ["active", "unknown"])
+def test_cancel_of_a_running_or_unknown_run_is_one_line_and_exit_2(
+    sample_cli: SampleCli, state: str
+) -> None:
+    """A run that is not waiting cannot be cancelled: exit 2, one line saying why."""
+    run_id = sample_cli.start_one() if state == "active" else "no-such-run"
+    result = sample_cli("cancel", run_id)
+    expected = {
+        "active": f"error: run {run_id} cannot go from 'active' to 'cancelled'\n",
+        "unknown": "error: run 'no-such-run' not found\n",
+    }
+    assert (result.exit_code, result.stderr, result.stdout) == (2, expected[state], "")
+
+
+def test_dead_letters_list_retry_delete_purge(sample_cli: SampleCli) -> None:
+    """`dlq list` shows the error; `retry` requeues; `delete` forgets one; `purge --yes` all."""
+    dead_id = sample_cli.kill_one()
+    listed = sample_cli("dlq", "list").stdout
+    assert dead_id in listed
+    assert "broken" in listed
+    assert len(json.loads(sample_cli("dlq", "retry", dead_id, "--json").stdout)) == 1
+    doomed = sample_cli.kill_one()
+    assert sample_cli("dlq", "delete", doomed).stdout == f"deleted {doomed}\n"
+    assert json.loads(sample_cli("dlq", "list", "--json").stdout) == []
+    sample_cli.kill_one()
+    assert json.loads(sample_cli("dlq", "purge", "--yes", "--json").stdout) == {"removed": 1}
+
+
+def test_clean_check_and_schedules(sample_cli: SampleCli) -> None:
+    """`clean` reports what it removed, `check` exits 0 and says degraded (no worker),
+    `schedules list` runs."""
+    cleaned = sample_cli("clean", "--older-than-days", "1", "--state", "dead", "--json")
+    assert json.loads(cleaned.stdout) == {"removed": 0}
+    checked = sample_cli("check")
+    assert (checked.exit_code, checked.stdout) == (
+        0,
+        "degraded: 0 workers, 0 schedulers, 0 dead letters\n",
+    )
+    assert json.loads(sample_cli("check", "--json").stdout) == {
+        "status": "degraded",
+        "workers": 0,
+        "schedulers": 0,
+        "paused": False,
+        "dead_letters": 0,
+    }
+    assert json.loads(sample_cli("schedules", "list", "--json").stdout) == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("jobs", "trigger", "nope"), "job 'nope' not found"),
-        (("jobs", "trigger", "record", "--payload", "[1]"), "must be a JSON object"),
-        (("dlq", "purge"), "add --yes to confirm"),
-        (("dlq", "retry"), "give a RUN_ID or --all"),
-        (("history", "--job", "nope"), "job 'nope' not found"),
+        (("jobs", "trigger", "nope"), "error: job 'nope' not found"),
+        (
+            ("jobs", "trigger", "record", "--payload", "[1]"),
+            "error: Invalid value for --payload: must be a JSON object",
+        ),
+        (("jobs", "pause", "nope"), "error: job 'nope' not found"),
+        (("jobs", "show", "nope"), "error: job 'nope' not found"),
+        (("dlq", "purge"), "error: purging forgets every dead letter; add --yes to confirm"),
+        (("dlq", "retry"), "error: give a RUN_ID or --all"),
+        (("dlq", "retry", "nope"), "error: dead letter 'nope' not found"),
+        (("dlq", "delete", "nope"), "error: dead letter 'nope' not found"),
+        (("history", "--job", "nope"), "error: job 'nope' not found"),
+        (("clean", "--older-than-days", "0"), "error: Invalid value for '--older-than-days'"),
+        (("jobs", "trigger", "record", "--actor", " "), "error: Invalid value for '--actor'"),
     ],
 )
-def test_bad_input_exits_2_with_one_clear_reason(
-    cmd: Invoke, args: tuple[str, ...], message: str
+def test_bad_input_exits_2_with_one_clear_line(
+    sample_cli: SampleCli, args: tuple[str, ...], message: str
 ) -> None:
-    """Bad input: exit 2 and the reason, no traceback."""
-    result = cmd(*args)
+    """Bad input: exit 2 and one line on stderr giving the reason, nothing on stdout."""
+    result = sample_cli(*args)
     assert result.exit_code == 2
-    assert message in result.output
-    assert "Traceback" not in result.output
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(message)
+    assert result.stdout == ""
 
 
-def test_check_fails_when_redis_is_down() -> None:
-    """`check` is a probe: exit 1 and one line when Redis does not answer."""
-    result = CliRunner().invoke(
-        cli, ["check", "--app", APP, "--redis-url", "redis://127.0.0.1:1/0"]
+def test_check_fails_when_the_backend_is_down() -> None:
+    """`check` is a probe: exit 1 and one line naming the backend when it does not answer."""
+    result = CliRunner().invoke(cli, ["check", "--app", APP, "--url", "redis://127.0.0.1:1/0"])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "error: cannot reach the backend at redis://127.0.0.1:1/0 (ConnectionError)\n",
     )
-    assert result.exit_code == 1
-    assert "cannot reach redis://127.0.0.1:1/0" in result.output
+
+
+def test_read_commands_leave_no_audit_entry(sample_cli: SampleCli) -> None:
+    """Reading (list, show, status, history, check) is not an admin action."""
+    for args in (("jobs", "list"), ("jobs", "show", "record"), ("queue", "status"),
+                 ("history",), ("dlq", "list"), ("check",), ("schedules", "list")):  # fmt: skip
+        assert sample_cli(*args).exit_code == 0, args
+    assert sample_cli.audit() == []
+
+
+def test_the_default_app_is_the_demo() -> None:
+    """Without --app the operator commands speak for the demo's 11 jobs."""
+    result = CliRunner().invoke(
+        cli, ["jobs", "list", "--json", "--url", "memory://"], env={"HUB_SCHEDULER_APP": None}
+    )
+    assert len(json.loads(result.stdout)) == 11
+
+
+def test_the_memory_backend_is_named_as_private(sample_cli: SampleCli) -> None:
+    """On memory:// an operator command works but says that nothing else sees that store."""
+    result = sample_cli.bare("jobs", "list", "--url", "memory://")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "note: memory:// belongs to this one process; set --url or HUB_SCHEDULER_URL\n"
+    )

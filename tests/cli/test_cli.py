@@ -25,6 +25,30 @@ def test_help_describes_the_tool() -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     """An unknown command exits 2 with a one-line reason, not a traceback."""
     result = CliRunner().invoke(cli, ["frobnicate"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: No such command 'frobnicate'. (see 'cli --help')\n",
+    )
+
+
+def test_a_bad_option_value_is_one_line_with_a_pointer_to_help() -> None:
+    """Click's own usage errors are one line too, naming the command's help."""
+    result = CliRunner().invoke(cli, ["history", "--limit", "0"])
     assert result.exit_code == 2
-    assert "No such command 'frobnicate'" in result.output
-    assert "Traceback" not in result.output
+    assert result.stderr == (
+        "error: Invalid value for '--limit': 0 is not in the range 1<=x<=500."
+        " (see 'cli history --help')\n"
+    )
+
+
+def test_a_group_without_a_command_prints_its_help() -> None:
+    """`hub-scheduler dlq` lists the dead-letter commands (and exits 2, as click does)."""
+    result = CliRunner().invoke(cli, ["dlq"])
+    assert result.exit_code == 2
+    listed = result.output.split("Commands:")[1].splitlines()
+    assert [line.split()[0] for line in listed if line.strip()] == [
+        "delete",
+        "list",
+        "purge",
+        "retry",
+    ]

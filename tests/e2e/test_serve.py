@@ -62,3 +62,20 @@ async def test_serve_runs_the_demo_and_stops_cleanly() -> None:
         async with asyncio.timeout(30):
             await process.wait()
     assert process.returncode == 0
+
+
+async def test_serve_on_an_unreachable_backend_is_one_line_without_the_password() -> None:
+    """A backend that does not answer: no banner, one line on stderr, the password masked."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_SCHEDULER_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub_scheduler", "serve", "--url", "redis://:s3cret@127.0.0.1:1/0",
+        env={**env, "HUB_SCHEDULER_JWT_SECRET": "j" * 40},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        stdout, stderr = await process.communicate()
+    assert (process.returncode, stdout, stderr.decode()) == (
+        1,
+        b"",
+        "error: cannot reach the backend at redis://:***@127.0.0.1:1/0 (ConnectionError)\n",
+    )

@@ -1,7 +1,10 @@
-"""The ``hub-scheduler`` command line.
+"""The ``hub-scheduler`` command line: the group, the process commands (serve, worker,
+scheduler), schedules and tokens; the operator commands live in `admin`.
 
-Errors a person can fix (a bad APP path, an unreachable Redis) end in one line on stderr and
-exit code 2 — never a traceback.
+Every command that opens a backend takes ``--url`` (alias ``--redis-url``; env
+``HUB_SCHEDULER_URL``, then ``HUB_SCHEDULER_REDIS_URL``). Errors a person can fix end in one
+line on stderr and exit code 2, an unreachable backend in exit code 1 — never a traceback,
+never a password.
 """
 
 from __future__ import annotations
@@ -12,27 +15,78 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 from pydantic import ValidationError as PydanticValidationError
 
 from hub_scheduler import __version__
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.schedule import Cron, Schedule
-from hub_scheduler.entrypoints import admin_cli
-from hub_scheduler.entrypoints.admin_cli import APP_ENV, DEMO_APP, load_hub, ping
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app, jwt_secret
 from hub_scheduler.entrypoints.api.schemas import schedule_json
 from hub_scheduler.entrypoints.api.security import ROLES, mint_token
+from hub_scheduler.entrypoints.cli import admin
+from hub_scheduler.entrypoints.cli.common import (
+    APP_ENV,
+    DEMO_APP,
+    CommandError,
+    app_options,
+    command_error,
+    describe,
+    emit,
+    exit_code_of,
+    fail,
+    load_hub,
+    run,
+    url_option,
+)
 from hub_scheduler.entrypoints.settings import Settings
-from hub_scheduler.hub import MEMORY_URL, REDIS_URL_ENV, Hub
+from hub_scheduler.hub import MEMORY_URL, URL_ENV, Hub
 from hub_scheduler.runtime.worker import WorkerSettings
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+EXIT_INTERRUPTED = 130
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Click's own errors (unknown command, bad option value ...) as one line, like ours."""
+    try:
+        yield
+    except (CommandError, NoArgsIsHelpError):
+        raise  # ours are one line already; a bare group prints its help
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        raise command_error(exc.format_message() + hint, exc.exit_code) from None
+    except click.ClickException as exc:
+        raise command_error(exc.format_message(), exc.exit_code) from None
+
+
+class OneLineGroup(click.Group):
+    """A group whose every error is one ``error: ...`` line on stderr."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """See `click.Group.make_context`."""
+        with _one_line_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """See `click.Group.invoke`."""
+        with _one_line_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hub-scheduler")
 def cli() -> None:
     """hub_scheduler: run, inspect and steer background jobs."""
@@ -45,30 +99,31 @@ def cli() -> None:
               help="Seconds a claim lasts without renewal.")  # fmt: skip
 @click.option("--grace", default=30.0, show_default=True, type=click.FloatRange(0, 3600),
               help="Seconds running jobs get to finish on SIGTERM/SIGINT.")  # fmt: skip
-@click.option("--redis-url", envvar=REDIS_URL_ENV, default=None,
-              help=f"Redis to work from (env {REDIS_URL_ENV}); overrides the app's.")  # fmt: skip
-def worker(app: str, concurrency: int, lease: float, grace: float, redis_url: str | None) -> None:
+@url_option("The backend to work from; overrides the app's")
+def worker(app: str, concurrency: int, lease: float, grace: float, url: str | None) -> None:
     """Run the jobs of APP ('module:attribute' naming a Hub) until SIGTERM or SIGINT."""
-    hub = load_hub(app, redis_url)
+    hub = load_hub(app, url)
     if hub.url.startswith(MEMORY_URL):
         click.echo("note: memory:// is private to this process; nothing else can enqueue", err=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = WorkerSettings(
         concurrency=concurrency, lease=timedelta(seconds=lease), grace=timedelta(seconds=grace)
     )
     try:
         asyncio.run(_run_worker(hub, settings))
     except HubSchedulerError as exc:
-        raise click.ClickException(str(exc)) from None
+        fail(describe(exc, hub), exit_code_of(exc), url=url)
+    except KeyboardInterrupt:  # Ctrl-C before the graceful-stop handlers are installed
+        sys.exit(EXIT_INTERRUPTED)
 
 
 async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
-    worker = hub.worker(settings)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
-    await ping(hub)
     try:
+        await hub.ping()
+        worker = hub.worker(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
         await worker.run()
     finally:
         with contextlib.suppress(Exception):
@@ -77,25 +132,26 @@ async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
 
 @cli.command()
 @click.argument("app", envvar=APP_ENV)
-@click.option("--redis-url", envvar=REDIS_URL_ENV, default=None,
-              help=f"Redis with the schedules (env {REDIS_URL_ENV}).")  # fmt: skip
-def scheduler(app: str, redis_url: str | None) -> None:
+@url_option("The backend with the schedules; overrides the app's")
+def scheduler(app: str, url: str | None) -> None:
     """Fire the schedules of APP until SIGTERM or SIGINT (run as many as you like)."""
-    hub = load_hub(app, redis_url)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    hub = load_hub(app, url)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     try:
         asyncio.run(_run_scheduler(hub))
     except HubSchedulerError as exc:
-        raise click.ClickException(str(exc)) from None
+        fail(describe(exc, hub), exit_code_of(exc), url=url)
+    except KeyboardInterrupt:  # Ctrl-C before the graceful-stop handlers are installed
+        sys.exit(EXIT_INTERRUPTED)
 
 
 async def _run_scheduler(hub: Hub) -> None:
-    await ping(hub)
-    stopped = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopped.set)
     try:
+        await hub.ping()
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopped.set)
         async with hub.scheduling():
             await stopped.wait()
     finally:
@@ -125,13 +181,12 @@ def _parse_instant(value: str) -> datetime:
 @click.option("-n", "count", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def preview(expression: str, timezone: str, after: str | None, count: int, as_json: bool) -> None:
-    """The next fire times of a cron EXPRESSION, with DST notes (no Redis needed)."""
+    """The next fire times of a cron EXPRESSION, with DST notes (no backend needed)."""
     start = _parse_instant(after) if after else datetime.now(UTC)
     try:
         fires = Schedule(Cron(expression, timezone)).preview(start, count)
     except ValidationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        fail(str(exc))
     if as_json:
         rows = [
             {"utc": f.utc.isoformat().replace("+00:00", "Z"), "local": f.local.isoformat(),
@@ -147,63 +202,102 @@ def preview(expression: str, timezone: str, after: str | None, count: int, as_js
         click.echo(f"{utc:<22}{local:<34}{f.note or ''}")
 
 
+@schedules.command("list")
+@app_options
+def schedules_list(app: str, url: str | None, as_json: bool) -> None:
+    """Every schedule with its next fire and last outcome."""
+
+    async def action(hub: Hub) -> list[dict[str, Any]]:
+        return [schedule_json(s) for s in await hub.schedules.list()]
+
+    emit(run(app, url, action), as_json, lambda rows: [
+        f"{r['id']:<32}{r['description']:<48}next {r['next_fire']}  last {r['last_outcome']}"
+        for r in rows
+    ])  # fmt: skip
+
+
 @cli.command()
 @click.argument("app", required=False, envvar=APP_ENV)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-worker", is_flag=True, help="Do not run a worker in this process.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run a scheduler in this process.")
-@click.option("--redis-url", envvar=REDIS_URL_ENV, default=None,
-              help=f"Redis to use (env {REDIS_URL_ENV}); none: memory://.")  # fmt: skip
+@url_option("The backend to use; none: the app's, for the demo memory://")
 def serve(  # noqa: PLR0917 - click passes every option positionally
     app: str | None,
     host: str,
     port: int,
     no_worker: bool,
     no_scheduler: bool,
-    redis_url: str | None,
+    url: str | None,
 ) -> None:
     """Admin API, worker and scheduler in one process (APP defaults to the demo)."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server
 
-    hub = load_hub(app or DEMO_APP, redis_url)
+    hub = load_hub(app or DEMO_APP, url)
     try:
-        settings = Settings(redis_url=hub.url, prefix=hub.prefix)
+        settings = Settings(url=hub.url, prefix=hub.prefix)
         secret = jwt_secret(settings)
     except (InsecureSecretError, PydanticValidationError) as exc:
-        click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
-        sys.exit(2)
+        fail(_settings_problem(exc))
 
     @contextlib.asynccontextmanager
     async def in_process(_: object) -> AsyncIterator[None]:
-        await ping(hub)
         async with contextlib.AsyncExitStack() as stack:
             if not no_scheduler:
                 await stack.enter_async_context(hub.scheduling())
             if not no_worker:
                 await stack.enter_async_context(hub.worker())
             yield
-        await hub.aclose()
 
     web = create_app(hub, settings, lifespan=[in_process])
+    server = uvicorn.Server(
+        uvicorn.Config(web, host=host, port=port, log_level="warning", lifespan="on")
+    )
+
+    async def main() -> None:
+        try:
+            # Before the banner and the server: an unreachable backend is one line, exit 1.
+            await hub.ping()
+            _banner(hub, secret, host, port, worker=not no_worker, scheduler=not no_scheduler)
+            await server.serve()
+        finally:
+            with contextlib.suppress(Exception):
+                await hub.aclose()
+
+    try:
+        asyncio.run(main())
+    except HubSchedulerError as exc:
+        fail(describe(exc, hub), exit_code_of(exc), url=url)
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the SIGINT it handled once it has shut down gracefully
+
+
+def _banner(hub: Hub, secret: str, host: str, port: int, *, worker: bool, scheduler: bool) -> None:
     base = f"http://{host}:{port}"
     click.echo(f"hub_scheduler {__version__}: dashboard {base}/admin/, API {base}/api/v1")
     click.echo(
-        f"  {len(hub.registry)} jobs; worker {'off' if no_worker else 'on'}, "
-        f"scheduler {'off' if no_scheduler else 'on'}"
+        f"  {len(hub.registry)} jobs; worker {'on' if worker else 'off'}, "
+        f"scheduler {'on' if scheduler else 'off'}"
     )
     if hub.url.startswith(MEMORY_URL):
-        click.echo(
-            "  running on memory:// (nothing is kept; set HUB_SCHEDULER_REDIS_URL for Redis)"
-        )
+        click.echo(f"  running on memory:// (nothing is kept; set --url or {URL_ENV} to keep it)")
         token = mint_token(secret, "demo-admin", ROLES[0], timedelta(hours=8))
         click.echo(f"  log in with: Authorization: Bearer {token}")
     else:
+        click.echo(f"  backend {hub.url}")
         click.echo(
             "  log in with a token from: hub-scheduler token create --subject NAME --role ROLE"
         )
     sys.stdout.flush()
-    uvicorn.run(web, host=host, port=port, log_level="warning", lifespan="on")
+
+
+def _settings_problem(exc: InsecureSecretError | PydanticValidationError) -> str:
+    if isinstance(exc, PydanticValidationError):
+        # The message alone: pydantic's full text repeats the input, which may be a secret.
+        first = exc.errors()[0]
+        return f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return str(exc)
 
 
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -231,27 +325,12 @@ def token_create(subject: str, role: str, ttl: str) -> None:
     try:
         secret = jwt_secret(Settings())
     except (InsecureSecretError, PydanticValidationError) as exc:
-        click.echo(f"error: {str(exc).splitlines()[0]}", err=True)
-        sys.exit(2)
+        fail(_settings_problem(exc))
     click.echo(mint_token(secret, subject, role, lifetime))
 
 
-for _command in admin_cli.COMMANDS:
+for _command in admin.COMMANDS:
     cli.add_command(_command)
-
-
-@schedules.command("list")
-@admin_cli.app_options
-def schedules_list(app: str, redis_url: str | None, as_json: bool) -> None:
-    """Every schedule with its next fire and last outcome."""
-
-    async def action(hub: Hub) -> list[dict[str, Any]]:
-        return [schedule_json(s) for s in await hub.schedules.list()]
-
-    admin_cli.emit(admin_cli.run(app, redis_url, action), as_json, lambda rows: [
-        f"{r['id']:<32}{r['description']:<48}next {r['next_fire']}  last {r['last_outcome']}"
-        for r in rows
-    ])  # fmt: skip
 
 
 def main() -> None:
