@@ -63,6 +63,8 @@ async def test_every_second_slot_fires_exactly_once_across_replicas(redis_url: s
     per_slot = Counter(slots)
     assert set(per_slot.values()) == {1}, "a slot fired twice"
     ordered = sorted(s for s in per_slot if s is not None)
-    assert len(ordered) >= RUN_FOR - 3
+    # Process start-up eats into the window (seconds on a loaded 2-core machine), so the
+    # count is only evidence that the schedulers ran; no gap and no repeat is the guarantee.
+    assert len(ordered) >= RUN_FOR / 2
     assert all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(ordered))
     assert {record.outcome for record in ledger} == {SlotOutcome.ENQUEUED}
