@@ -5,14 +5,21 @@ on a client instance, and the worker subprocess (`worker_proc.py`) uses `run_wor
 worker instance. A job is always the same no-op: the worker calls the handler it was given
 with the job's JSON payload and returns.
 
+A system names the `service` it runs on ("redis" or "postgres"); the harness gives it the URL
+of that service's private server (Redis) or private database (PostgreSQL), empties it before
+every phase and then calls `install()` once, so a system can create its schema.
+
 Adding a system: subclass `BenchSystem`, add it to `SYSTEMS`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 from taskiq import AsyncBroker
@@ -29,6 +36,9 @@ TASK_NAME = "bench.noop"
 TASKIQ_BULK_CHUNK = 500
 # How long the Receiver waits for running callbacks after the stop event (no-op jobs: short).
 WAIT_TASKS_TIMEOUT_S = 10.0
+HUB_PREFIX = "bench"
+# Connections of a PostgreSQL client instance (the harness enqueues from one task at a time).
+PG_CLIENT_POOL = 2
 
 
 class SystemUnavailableError(RuntimeError):
@@ -43,18 +53,24 @@ class BenchSystem(ABC):
     """
 
     name: ClassVar[str]
+    service: ClassVar[str] = "redis"
     enqueue_one_method: ClassVar[str]
     enqueue_bulk_method: ClassVar[str]
     worker_method: ClassVar[str]
 
-    def __init__(self, redis_url: str, *, worker_concurrency: int | None = None) -> None:
-        self.redis_url = redis_url
+    def __init__(self, url: str, *, worker_concurrency: int | None = None) -> None:
+        self.url = url
         self.worker_concurrency = worker_concurrency
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this system cannot run here, or None when it can."""
         return None
+
+    @classmethod
+    async def install(cls, url: str) -> None:
+        """Create the schema in the empty store at `url` (before any instance opens)."""
+        del url  # the Redis systems declare their keys as they go
 
     @abstractmethod
     async def open(self) -> None:
@@ -79,6 +95,12 @@ class BenchSystem(ABC):
         Returns after `stop` is set and the jobs already started have finished.
         """
 
+    async def fill_history_fast(self, runs: int) -> str | None:
+        """Write `runs` finished runs straight into the store (SQL); the method used, or None
+        when this system has no such shortcut (the harness then enqueues and drains them)."""
+        del runs
+        return None
+
 
 class _TaskiqSystem(BenchSystem):
     """Shared code for taskiq brokers: one registered task, a `Receiver` as the worker."""
@@ -87,8 +109,8 @@ class _TaskiqSystem(BenchSystem):
     enqueue_one_method = "await task.kiq(payload)"
     enqueue_bulk_method = f"asyncio.gather of task.kiq() in chunks of {TASKIQ_BULK_CHUNK}"
 
-    def __init__(self, redis_url: str, *, worker_concurrency: int | None = None) -> None:
-        super().__init__(redis_url, worker_concurrency=worker_concurrency)
+    def __init__(self, url: str, *, worker_concurrency: int | None = None) -> None:
+        super().__init__(url, worker_concurrency=worker_concurrency)
         self._handler: JobHandler | None = None
         self.broker = self._make_broker()
         self.broker.is_worker_process = worker_concurrency is not None
@@ -135,7 +157,7 @@ class TaskiqListSystem(_TaskiqSystem):
     def _make_broker(self) -> AsyncBroker:
         # redis-py 8 defaults to socket_timeout=5, which kills the un-timed BRPOP of an idle
         # worker (research/taskiq-internals.md 1.1.4).
-        return ListQueueBroker(self.redis_url, queue_name="bench:taskiq-list", socket_timeout=None)
+        return ListQueueBroker(self.url, queue_name="bench:taskiq-list", socket_timeout=None)
 
 
 class TaskiqStreamSystem(_TaskiqSystem):
@@ -148,7 +170,7 @@ class TaskiqStreamSystem(_TaskiqSystem):
         # here, as one would in production (taskiq-internals.md 1.1.2). xread_block stays at its
         # 2 s default, below redis-py 8's 5 s socket timeout.
         return RedisStreamBroker(
-            self.redis_url,
+            self.url,
             queue_name="bench:taskiq-stream",
             xread_count=self.worker_concurrency or 100,
         )
@@ -166,12 +188,12 @@ class HubSystem(BenchSystem):
     enqueue_bulk_method = "await hub.enqueue_many([...]) (500 runs per Lua call)"
     worker_method = "async with hub.worker(concurrency=C) (taskiq Receiver over our pump)"
 
-    def __init__(self, redis_url: str, *, worker_concurrency: int | None = None) -> None:
-        super().__init__(redis_url, worker_concurrency=worker_concurrency)
+    def __init__(self, url: str, *, worker_concurrency: int | None = None) -> None:
+        super().__init__(url, worker_concurrency=worker_concurrency)
         from hub_scheduler import Hub  # noqa: PLC0415 - only this system needs it
 
         self._handler: JobHandler | None = None
-        self.hub = Hub(redis_url, prefix="bench")
+        self.hub = Hub(url, prefix=HUB_PREFIX)
 
         @self.hub.job(TASK_NAME)
         async def noop(ctx: Any) -> None:
@@ -200,11 +222,244 @@ class HubSystem(BenchSystem):
             await stop.wait()
 
 
+async def run_until_stopped(
+    worker: Awaitable[None], stop: asyncio.Event, halt: Callable[[], Any]
+) -> None:
+    """Run `worker` until `stop` is set, then `halt()` it and wait for it to return; a worker
+    that ends on its own (an error) ends this too."""
+    task = asyncio.ensure_future(worker)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not task.done():
+        halt()
+        # procrastinate's worker re-raises the cancellation it was stopped with
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    elif not task.cancelled():
+        task.result()
+
+
+class ProcrastinateSystem(BenchSystem):
+    """procrastinate: `App(connector=PsycopgConnector(...))`, `defer_async`, its own worker.
+
+    A job is one `procrastinate_jobs` row plus `procrastinate_events` rows (by trigger) for
+    each status change; with the default `delete_jobs="never"` finished jobs stay, as history.
+    """
+
+    name = "procrastinate"
+    service = "postgres"
+    enqueue_one_method = "await task.defer_async(**payload)"
+    enqueue_bulk_method = "await task.batch_defer_async(*payloads) (one statement for all N)"
+    worker_method = (
+        "app.run_worker_async(concurrency=C, install_signal_handlers=False); psycopg pool of "
+        "C+1 connections (+1 for LISTEN); defaults otherwise (listen_notify, delete_jobs=never)"
+    )
+
+    def __init__(self, url: str, *, worker_concurrency: int | None = None) -> None:
+        super().__init__(url, worker_concurrency=worker_concurrency)
+        self._handler: JobHandler | None = None
+        # procrastinate's docs: with short jobs the pool needs as many connections as the
+        # concurrency, plus one (its LISTEN connection is outside the pool).
+        pool = worker_concurrency + 1 if worker_concurrency else PG_CLIENT_POOL
+        self.app = self._app(url, pool)
+
+        @self.app.task(name=TASK_NAME)
+        async def noop(**payload: Any) -> None:
+            if self._handler is not None:
+                self._handler(payload)
+
+        self._task = noop
+
+    @staticmethod
+    def _app(url: str, pool: int) -> Any:
+        import procrastinate  # noqa: PLC0415 - only this system needs it
+
+        connector = procrastinate.PsycopgConnector(conninfo=url, min_size=pool, max_size=pool)
+        return procrastinate.App(connector=connector)
+
+    @classmethod
+    async def install(cls, url: str) -> None:
+        app = cls._app(url, 1)
+        async with app.open_async():
+            await app.schema_manager.apply_schema_async()
+
+    async def open(self) -> None:
+        await self.app.open_async()
+
+    async def close(self) -> None:
+        await self.app.close_async()
+
+    async def enqueue_one(self, payload: Payload) -> None:
+        await self._task.defer_async(**payload)
+
+    async def enqueue_bulk(self, payloads: Sequence[Payload]) -> None:
+        await self._task.batch_defer_async(*payloads)
+
+    async def run_worker(self, concurrency: int, handler: JobHandler, stop: asyncio.Event) -> None:
+        self._handler = handler
+        worker = asyncio.ensure_future(
+            self.app.run_worker_async(concurrency=concurrency, install_signal_handlers=False)
+        )
+        # Cancelling run_worker_async is procrastinate's graceful stop: it stops fetching,
+        # waits for running jobs, unregisters the worker, then re-raises the cancellation.
+        await run_until_stopped(worker, stop, worker.cancel)
+
+
+def pgqueuer_batch_size(concurrency: int) -> int:
+    """The largest batch pgqueuer accepts for a worker cap of `concurrency` (it requires
+    max_concurrent_tasks >= 2 * batch_size): fewest dequeue round trips for no-op jobs."""
+    return max(1, concurrency // 2)
+
+
+class PgQueuerSystem(BenchSystem):
+    """pgqueuer on asyncpg (the driver its README and benchmark use; ~1.7x psycopg in its own
+    numbers): `Queries.enqueue`, and `PgQueuer.run` as `pgq run` calls it.
+
+    A job is one `pgqueuer` row, deleted when done, plus a `pgqueuer_log` row per status
+    (queued, picked, successful: its history), written by triggers and a batched log buffer.
+    """
+
+    name = "pgqueuer"
+    service = "postgres"
+    enqueue_one_method = "await queries.enqueue(name, payload_bytes)"
+    enqueue_bulk_method = "await queries.enqueue([name] * N, payloads, [0] * N) (one statement)"
+    worker_method = (
+        "PgQueuer(AsyncpgDriver(one asyncpg connection)).run(max_concurrent_tasks=C, "
+        "batch_size=max(1, C // 2)); defaults otherwise (durable tables, NOTIFY, 30 s heartbeat)"
+    )
+
+    def __init__(self, url: str, *, worker_concurrency: int | None = None) -> None:
+        super().__init__(url, worker_concurrency=worker_concurrency)
+        self._conn: Any = None
+        self._queries: Any = None
+
+    @staticmethod
+    async def _connect(url: str) -> tuple[Any, Any]:
+        import asyncpg  # noqa: PLC0415 - only this system needs it
+        from pgqueuer.db import AsyncpgDriver  # noqa: PLC0415
+        from pgqueuer.queries import Queries  # noqa: PLC0415
+
+        conn = await asyncpg.connect(url)
+        return conn, Queries(AsyncpgDriver(conn))
+
+    @classmethod
+    async def install(cls, url: str) -> None:
+        conn, queries = await cls._connect(url)
+        try:
+            await queries.install()
+        finally:
+            await conn.close()
+
+    async def open(self) -> None:
+        self._conn, self._queries = await self._connect(self.url)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+    async def enqueue_one(self, payload: Payload) -> None:
+        await self._queries.enqueue(TASK_NAME, json.dumps(payload).encode())
+
+    async def enqueue_bulk(self, payloads: Sequence[Payload]) -> None:
+        await self._queries.enqueue(
+            [TASK_NAME] * len(payloads),
+            [json.dumps(payload).encode() for payload in payloads],
+            [0] * len(payloads),
+        )
+
+    async def run_worker(self, concurrency: int, handler: JobHandler, stop: asyncio.Event) -> None:
+        from pgqueuer import PgQueuer  # noqa: PLC0415 - only this system needs it
+        from pgqueuer.models import Job as PgqJob  # noqa: PLC0415
+
+        pgq = PgQueuer(self._queries.driver, queries=self._queries)
+
+        @pgq.entrypoint(TASK_NAME)
+        async def noop(job: PgqJob) -> None:
+            handler(json.loads(job.payload or b"{}"))
+
+        # max_concurrent_tasks is the per-process cap (what C means for the other systems);
+        # an entrypoint's concurrency_limit would be a fleet-wide one, counted in SQL.
+        worker = pgq.run(
+            max_concurrent_tasks=concurrency, batch_size=pgqueuer_batch_size(concurrency)
+        )
+        await run_until_stopped(worker, stop, pgq.shutdown.set)
+
+
+class HubPostgresSystem(HubSystem):
+    """hub_scheduler on its PostgreSQL backend (`postgresql://`), through the same API.
+
+    Skipped (see `unavailable_reason`) until the backend is registered in this checkout.
+    """
+
+    name = "hub-postgres"
+    service = "postgres"
+    enqueue_one_method = "await hub.enqueue(name, payload)"
+    enqueue_bulk_method = "await hub.enqueue_many([...])"
+    worker_method = "async with hub.worker(concurrency=C)"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        from hub_scheduler.adapters.backends import factory_for  # noqa: PLC0415
+        from hub_scheduler.domain.errors import HubSchedulerError  # noqa: PLC0415
+
+        try:
+            factory_for("postgresql")
+        except (HubSchedulerError, ImportError) as exc:
+            return f"no postgresql backend in this checkout ({type(exc).__name__}: {exc})"
+        return None
+
+    @classmethod
+    async def install(cls, url: str) -> None:
+        try:
+            from hub_scheduler.adapters.postgres import migrate  # noqa: PLC0415
+        except ImportError:
+            # TODO(hub-postgres): the adapter is to expose migrate(url, prefix); until it
+            # does, the backend is expected to create its tables itself on first use.
+            return
+        result = migrate(url, HUB_PREFIX)
+        if inspect.isawaitable(result):
+            await result
+
+    async def fill_history_fast(self, runs: int) -> str | None:
+        if HUB_HISTORY_FILL_SQL is None:
+            return None
+        import psycopg  # noqa: PLC0415 - only this system needs it
+
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            query = HUB_HISTORY_FILL_SQL.format(prefix=HUB_PREFIX, job=TASK_NAME)
+            await conn.execute(query, {"runs": runs})
+        return "one INSERT ... SELECT FROM generate_series (HUB_HISTORY_FILL_SQL)"
+
+
+# TODO(hub-postgres): one statement that writes %(runs)s succeeded runs of job {job} into the
+# hub's runs table (table names with {prefix}), shaped like the rows a worker leaves behind
+# (state, attempts, enqueued/started/finished times spread over the last days, payload, and
+# whatever index or per-job tables the adapter keeps in step). Unknown until the adapter
+# lands; while it is None, --history enqueues and drains the runs through the hub's own API
+# (correct for any layout, but ~minutes for 10^6). Example shape, to adapt:
+#   INSERT INTO {prefix}_runs (id, job, state, payload, enqueued_at, finished_at)
+#   SELECT gen_random_uuid()::text, '{job}', 'succeeded', jsonb_build_object('i', g),
+#          now() - g * interval '1 second', now() - g * interval '1 second'
+#   FROM generate_series(1, %(runs)s) AS g
+HUB_HISTORY_FILL_SQL: str | None = None
+
+
 SYSTEMS: dict[str, type[BenchSystem]] = {
-    system.name: system for system in (TaskiqListSystem, TaskiqStreamSystem, HubSystem)
+    system.name: system
+    for system in (
+        TaskiqListSystem,
+        TaskiqStreamSystem,
+        HubSystem,
+        ProcrastinateSystem,
+        PgQueuerSystem,
+        HubPostgresSystem,
+    )
 }
 
 
-def make_system(name: str, redis_url: str, *, worker_concurrency: int | None = None) -> BenchSystem:
+def make_system(name: str, url: str, *, worker_concurrency: int | None = None) -> BenchSystem:
     """Build the named system (raises KeyError for an unknown name)."""
-    return SYSTEMS[name](redis_url, worker_concurrency=worker_concurrency)
+    return SYSTEMS[name](url, worker_concurrency=worker_concurrency)

@@ -8,11 +8,13 @@ Protocol with `run.py`, one JSON object per stdout line:
    `{"event": "done", ...}` with the elapsed time, the latencies (for jobs whose payload has
    an enqueue timestamp `t`), its CPU time and its peak RSS.
 
-Jobs are counted in-process (a plain counter in the job handler), so measuring adds no Redis
-traffic: the server-side command counts `run.py` takes are the system's own.
+Jobs are counted in-process (a plain counter in the job handler), so measuring adds no server
+traffic: the server-side counts `run.py` takes are the system's own.
 
-usage: python bench/worker_proc.py --system taskiq-stream --redis-url redis://127.0.0.1:PORT/0
+usage: python bench/worker_proc.py --system taskiq-stream --url redis://127.0.0.1:PORT/0
            --concurrency 50 --jobs 20000 [--timeout 120]
+       python bench/worker_proc.py --system pgqueuer
+           --url postgresql://postgres@127.0.0.1:PORT/hubbench_1a2b3c4d --concurrency 5 ...
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from systems import SYSTEMS, Payload, make_system
 
@@ -76,7 +79,7 @@ async def wait_for_go() -> bool:
 
 
 async def run(args: argparse.Namespace) -> int:
-    system = make_system(args.system, args.redis_url, worker_concurrency=args.concurrency)
+    system = make_system(args.system, args.url, worker_concurrency=args.concurrency)
     await system.open()
     emit("ready", pid=os.getpid())
     async with asyncio.timeout(args.timeout):
@@ -129,16 +132,28 @@ async def run(args: argparse.Namespace) -> int:
     return code
 
 
+def is_private_url(url: str) -> bool:
+    """A Redis on 127.0.0.1, or one of the harness's own PostgreSQL databases on this host."""
+    parts = urlsplit(url)
+    if parts.scheme == "redis":
+        return parts.hostname == "127.0.0.1"
+    return (
+        parts.scheme == "postgresql"
+        and parts.hostname in {"127.0.0.1", "localhost", "::1"}
+        and parts.path.startswith("/hubbench_")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--system", required=True, choices=sorted(SYSTEMS))
-    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--url", required=True, help="the private Redis or PostgreSQL database")
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--jobs", type=int, required=True, help="stop after this many jobs")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds, per wait")
     args = parser.parse_args()
-    if not args.redis_url.startswith("redis://127.0.0.1:"):
-        parser.error("the benchmark only talks to a Redis on 127.0.0.1")
+    if not is_private_url(args.url):
+        parser.error("the benchmark only talks to a Redis on 127.0.0.1 or a hubbench_ database")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     sys.exit(asyncio.run(run(args)))
 
