@@ -1,57 +1,76 @@
-"""Every admin route: who may call it, and every error as problem+json."""
+"""Every admin route: who may call it, what each role gets, what the audit trail records,
+and every error as problem+json."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+import attrs
+import httpx
 import pytest
 
-from hub_scheduler.entrypoints.api.routes import drain_audits
 from tests.api.conftest import Api
 
-# (method, path, body) for every route but the public health checks.
+
+@attrs.frozen
+class Route:
+    """One call of the matrix: what SystemAdmin gets, and the action a mutation audits."""
+
+    method: str
+    path: str
+    body: Any = None
+    status: int = 200
+    action: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+# Every route but the public health checks, called on a store holding only the declared
+# schedule syncXero:0 (so "missing" ids are 404s).
 READS = [
-    ("GET", "/api/v1/jobs", None),
-    ("GET", "/api/v1/jobs/syncXero", None),
-    ("GET", "/api/v1/queue", None),
-    ("GET", "/api/v1/jobs/history", None),
-    ("GET", "/api/v1/jobs/metrics", None),
-    ("GET", "/api/v1/runs/missing", None),
-    ("GET", "/api/v1/jobs/dlq", None),
-    ("GET", "/api/v1/schedules", None),
-    ("GET", "/api/v1/schedules/syncXero:0/preview", None),
-    ("GET", "/api/v1/schedules/syncXero:0/slots", None),
-    ("GET", "/api/v1/audit", None),
-    ("GET", "/api/v1/metrics", None),
+    Route("GET", "/api/v1/jobs"),
+    Route("GET", "/api/v1/jobs/syncXero"),
+    Route("GET", "/api/v1/queue"),
+    Route("GET", "/api/v1/jobs/history"),
+    Route("GET", "/api/v1/jobs/metrics"),
+    Route("GET", "/api/v1/runs/missing", status=404),
+    Route("GET", "/api/v1/jobs/dlq"),
+    Route("GET", "/api/v1/schedules"),
+    Route("GET", "/api/v1/schedules/syncXero:0/preview"),
+    Route("GET", "/api/v1/schedules/syncXero:0/slots"),
+    Route("GET", "/api/v1/audit"),
+    Route("GET", "/api/v1/metrics"),
 ]
 MUTATIONS = [
-    ("POST", "/api/v1/jobs/trigger", {"name": "syncXero"}),
-    ("POST", "/api/v1/jobs/syncXero/trigger", {}),
-    ("POST", "/api/v1/jobs/syncXero/pause", None),
-    ("POST", "/api/v1/jobs/syncXero/resume", None),
-    ("POST", "/api/v1/queue/pause", None),
-    ("POST", "/api/v1/queue/resume", None),
-    ("POST", "/api/v1/jobs/clean", {"older_than_days": 90}),
-    ("POST", "/api/v1/jobs/dlq/retry-all", None),
-    ("POST", "/api/v1/jobs/dlq/missing/retry", None),
-    ("DELETE", "/api/v1/jobs/dlq/missing", None),
-    ("DELETE", "/api/v1/jobs/dlq", None),
-    ("POST", "/api/v1/schedules", {"id": "nightly", "job": "syncXero", "cron": "@daily"}),
-    ("PATCH", "/api/v1/schedules/syncXero:0", {"cron": "0 3 * * *"}),
-    ("POST", "/api/v1/schedules/syncXero:0/pause", None),
-    ("POST", "/api/v1/schedules/syncXero:0/resume", None),
-    ("DELETE", "/api/v1/schedules/syncXero:0", None),
-]
+    Route("POST", "/api/v1/jobs/trigger", {"name": "syncXero"}, 202, "job.trigger"),
+    Route("POST", "/api/v1/jobs/syncXero/trigger", {}, 202, "job.trigger"),
+    Route("POST", "/api/v1/jobs/syncXero/pause", None, 200, "job.pause"),
+    Route("POST", "/api/v1/jobs/syncXero/resume", None, 200, "job.resume"),
+    Route("POST", "/api/v1/queue/pause", None, 200, "queue.pause"),
+    Route("POST", "/api/v1/queue/resume", None, 200, "queue.resume"),
+    Route("POST", "/api/v1/runs/missing/cancel", None, 404, "run.cancel"),
+    Route("POST", "/api/v1/jobs/clean", {"older_than_days": 90}, 200, "history.clean"),
+    Route("POST", "/api/v1/jobs/dlq/retry-all", None, 200, "dlq.retry_all"),
+    Route("POST", "/api/v1/jobs/dlq/missing/retry", None, 404, "dlq.retry"),
+    Route("DELETE", "/api/v1/jobs/dlq/missing", None, 404, "dlq.delete"),
+    Route("DELETE", "/api/v1/jobs/dlq", None, 200, "dlq.purge"),
+    Route("POST", "/api/v1/schedules", {"id": "nightly", "job": "syncXero", "cron": "@daily"},
+          201, "schedule.create"),
+    Route("PATCH", "/api/v1/schedules/syncXero:0", {"cron": "0 3 * * *"}, 200, "schedule.update"),
+    Route("POST", "/api/v1/schedules/syncXero:0/pause", None, 200, "schedule.pause"),
+    Route("POST", "/api/v1/schedules/syncXero:0/resume", None, 200, "schedule.resume"),
+    Route("DELETE", "/api/v1/schedules/syncXero:0", None, 200, "schedule.delete"),
+]  # fmt: skip
 ROUTES = READS + MUTATIONS
 
 
-async def _call(api: Api, route: tuple[str, str, Any], headers: dict[str, str]) -> Any:
-    method, path, body = route
-    return await api.client.request(method, path, headers=headers, json=body)
+async def _call(api: Api, route: Route, headers: dict[str, str]) -> httpx.Response:
+    return await api.client.request(route.method, route.path, headers=headers, json=route.body)
 
 
-def _is_problem(response: Any) -> bool:
+def _is_problem(response: httpx.Response) -> bool:
     body = response.json()
     return (
         response.headers["content-type"].startswith("application/problem+json")
@@ -70,53 +89,86 @@ async def test_every_route_is_in_the_matrix(api: Api) -> None:
         if not path.endswith(("/health", "/ready"))
     }
     covered = set()
-    for method, path, _ in ROUTES:
-        matches = {
+    for route in ROUTES:
+        covered |= {
             (m, template)
             for m, template in operations
-            if m == method and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path)
+            if m == route.method
+            and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), route.path)
         }
-        covered |= matches
     assert covered == operations
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_anonymous_and_expired_get_401_problem(api: Api, route: tuple[str, str, Any]) -> None:
-    """No token, or an expired one: 401 problem+json, whatever the route."""
+@pytest.mark.parametrize("route", READS, ids=str)
+async def test_anonymous_and_expired_reads_get_401_problem(api: Api, route: Route) -> None:
+    """No token, an expired one or garbage: 401 problem+json on every read (not audited)."""
     for headers in ({}, api.expired, {"Authorization": "Bearer not-a-jwt"}):
         response = await _call(api, route, headers)
         assert response.status_code == 401
         assert _is_problem(response)
+    assert await api.audit() == []
 
 
-@pytest.mark.parametrize("route", MUTATIONS, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_viewer_cannot_mutate_and_is_audited(api: Api, route: tuple[str, str, Any]) -> None:
+@pytest.mark.parametrize("route", MUTATIONS, ids=str)
+async def test_anonymous_and_expired_mutations_get_401_and_are_audited(
+    api: Api, route: Route
+) -> None:
+    """No token, an expired one or garbage: 401 problem+json on every mutation, each attempt
+    audited as refused by an anonymous actor under the action it tried."""
+    for headers in ({}, api.expired, {"Authorization": "Bearer not-a-jwt"}):
+        response = await _call(api, route, headers)
+        assert response.status_code == 401
+        assert _is_problem(response)
+    entries = [(e.actor, e.action, e.outcome, e.channel) for e in await api.audit()]
+    assert entries == [("anonymous", route.action, "refused", "api")] * 3
+
+
+@pytest.mark.parametrize("route", MUTATIONS, ids=str)
+async def test_viewer_cannot_mutate_and_is_audited(api: Api, route: Route) -> None:
     """A JobViewer gets 403 problem+json on every mutation, and the attempt is audited."""
     response = await _call(api, route, api.viewer)
     assert response.status_code == 403
     assert _is_problem(response)
-    await drain_audits()
-    [entry] = (await api.client.get("/api/v1/audit", headers=api.viewer)).json()["items"]
-    assert (entry["actor"], entry["outcome"], entry["roles"]) == ("bob", "refused", ["JobViewer"])
+    [entry] = await api.audit()
+    assert (entry.actor, entry.roles, entry.action, entry.outcome, entry.channel) == (
+        "bob",
+        ("JobViewer",),
+        route.action,
+        "refused",
+        "api",
+    )
+    assert entry.detail == "the SystemAdmin role is required"
 
 
-@pytest.mark.parametrize("route", READS, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_viewer_and_admin_can_read(api: Api, route: tuple[str, str, Any]) -> None:
-    """Both roles may read; a missing thing is a 404 problem, never a 5xx."""
+@pytest.mark.parametrize("route", READS, ids=str)
+async def test_viewer_and_admin_can_read(api: Api, route: Route) -> None:
+    """Both roles may read; a missing thing is a 404 problem, never a 5xx; reads are not
+    audited."""
     for headers in (api.viewer, api.admin):
         response = await _call(api, route, headers)
-        assert response.status_code in (200, 404), response.text
-        if response.status_code == 404:
+        assert response.status_code == route.status, response.text
+        if route.status == 404:
             assert _is_problem(response)
+    assert await api.audit() == []
 
 
-@pytest.mark.parametrize("route", MUTATIONS, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_admin_can_mutate(api: Api, route: tuple[str, str, Any]) -> None:
-    """SystemAdmin may call every mutation: success, or a 404 problem for a missing id."""
+@pytest.mark.parametrize("route", MUTATIONS, ids=str)
+async def test_admin_can_mutate_and_each_mutation_is_audited_once(api: Api, route: Route) -> None:
+    """SystemAdmin may call every mutation (a missing id is a 404 problem); each call writes
+    exactly one audit entry: ok, or failed with the reason."""
     response = await _call(api, route, api.admin)
-    assert response.status_code in (200, 201, 202, 404), response.text
-    if response.status_code == 404:
+    assert response.status_code == route.status, response.text
+    [entry] = await api.audit()
+    outcome = "failed" if route.status == 404 else "ok"
+    assert (entry.actor, entry.action, entry.outcome, entry.channel) == (
+        "alice",
+        route.action,
+        outcome,
+        "api",
+    )
+    if route.status == 404:
         assert _is_problem(response)
+        assert entry.detail == response.json()["detail"]
 
 
 async def test_health_needs_no_token(api: Api) -> None:
@@ -137,8 +189,11 @@ async def test_health_needs_no_token(api: Api) -> None:
                                        "timezone": "Mars/Base"}, 400, "unknown time zone"),
         ("POST", "/api/v1/schedules", {"id": "syncXero:0", "job": "syncXero", "cron": "@daily"},
          400, "already exists"),
+        ("PATCH", "/api/v1/schedules/syncXero:0", {"timezone": "Mars/Base"}, 400,
+         "unknown time zone"),
         ("GET", "/api/v1/jobs/history?limit=0", None, 400, "Validation failed"),
         ("GET", "/api/v1/jobs/history?status=bogus", None, 400, "Validation failed"),
+        ("GET", "/api/v1/jobs/history?job=nope", None, 404, "job 'nope' not found"),
         ("PUT", "/api/v1/jobs", None, 405, "Method Not Allowed"),
         ("GET", "/api/v1/nothing-here", None, 404, "Not Found"),
     ],

@@ -1,4 +1,5 @@
-"""The dashboard over HTTP: sign-in, roles, CSRF and escaping (the browser test covers the UI)."""
+"""The dashboard over HTTP: sign-in, roles, CSRF, escaping, and its actions audited like the
+API's (the browser test covers the UI)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,37 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, cast
 
+import attrs
 import httpx
 import pytest
 
-from hub_scheduler.entrypoints.api.app import create_app
+from hub_scheduler.domain.model import ErrorInfo
+from hub_scheduler.domain.ports import Failed
+from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.entrypoints.api.security import mint_token
-from hub_scheduler.entrypoints.settings import Settings
-from tests.api.conftest import SECRET, Api
+from tests.api.conftest import SECRET, Api, client_for
+
+
+@attrs.frozen
+class Browser:
+    """A browser-like client signed in to the dashboard, and the page's CSRF value."""
+
+    client: httpx.AsyncClient
+    csrf: str
+
+    async def act(self, action: str) -> httpx.Response:
+        """Press a button: POST an action with the CSRF header, as htmx does."""
+        return await self.client.post(
+            f"/admin/actions/{action}", headers={"X-Hub-CSRF": self.csrf, "HX-Request": "true"}
+        )
 
 
 @contextlib.asynccontextmanager
-async def _session(api: Api, role: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    """A browser-like client signed in with `role`, and the page's CSRF value."""
-    app = create_app(api.hub, Settings(redis_url=api.hub.url, jwt_secret=SECRET))
-    transport = httpx.ASGITransport(app=cast("Any", app))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        yield client, await _sign_in(client, role)
+async def _session(api: Api, role: str) -> AsyncIterator[Browser]:
+    """A client of the module's app with a cookie jar of its own, signed in with `role`."""
+    async with client_for(api.app) as client:
+        yield Browser(client, await _sign_in(client, role))
 
 
 async def _sign_in(client: httpx.AsyncClient, role: str) -> str:
@@ -38,6 +52,16 @@ async def _sign_in(client: httpx.AsyncClient, role: str) -> str:
     return match.group(1)
 
 
+async def _dead_letters(api: Api, n: int) -> list[str]:
+    """`n` runs of `flaky` that failed for good (on an empty queue); their ids."""
+    run_ids = [await api.hub.enqueue("flaky") for _ in range(n)]
+    claims = await api.hub.queue.claim("w1", n, timedelta(seconds=30))
+    for claim in claims:
+        await api.hub.queue.finish(claim, Failed(ErrorInfo("ValueError", "no"), GiveUp(1)))
+    assert sorted(c.run.id for c in claims) == sorted(run_ids)
+    return run_ids
+
+
 async def test_signed_out_visitors_go_to_the_login_page(api: Api) -> None:
     """Without a session the dashboard redirects to sign-in; a bad token is refused there."""
     response = await api.client.get("/admin/")
@@ -48,13 +72,11 @@ async def test_signed_out_visitors_go_to_the_login_page(api: Api) -> None:
 
 async def test_viewer_sees_no_action_buttons_and_cannot_act(api: Api) -> None:
     """A JobViewer reads the jobs fragment without buttons; posting an action is refused."""
-    async with _session(api, "JobViewer") as (client, csrf):
-        jobs = await client.get("/admin/fragments/jobs")
+    async with _session(api, "JobViewer") as browser:
+        jobs = await browser.client.get("/admin/fragments/jobs")
         assert "syncXero" in jobs.text
         assert "Run now" not in jobs.text
-        refused = await client.post(
-            "/admin/actions/queue/pause", headers={"X-Hub-CSRF": csrf, "HX-Request": "true"}
-        )
+        refused = await browser.act("queue/pause")
         assert refused.status_code == 403
     assert not (await api.hub.queue.snapshot()).paused
 
@@ -62,31 +84,98 @@ async def test_viewer_sees_no_action_buttons_and_cannot_act(api: Api) -> None:
 @pytest.mark.parametrize("header", [None, "0" * 64])
 async def test_actions_need_the_csrf_header(api: Api, header: str | None) -> None:
     """An admin's cookie alone (as a cross-site form would send it) cannot act."""
-    async with _session(api, "SystemAdmin") as (client, _):
+    async with _session(api, "SystemAdmin") as browser:
         headers = {"X-Hub-CSRF": header} if header else {}
-        refused = await client.post("/admin/actions/queue/pause", headers=headers)
+        refused = await browser.client.post("/admin/actions/queue/pause", headers=headers)
         assert refused.status_code == 403
+    assert not (await api.hub.queue.snapshot()).paused
+
+
+async def test_refused_dashboard_actions_are_audited(api: Api) -> None:
+    """Without a session (401), without the CSRF header (403) and as a viewer (403), an
+    action is refused, and each refusal is audited under the action's name."""
+    no_session = await api.client.post(
+        "/admin/actions/jobs/syncXero/pause", headers={"HX-Request": "true"}
+    )
+    async with _session(api, "SystemAdmin") as admin:
+        no_csrf = await admin.client.post("/admin/actions/queue/pause")
+    async with _session(api, "JobViewer") as viewer:
+        not_allowed = await viewer.act("dlq/retry-all")
+    statuses = [r.status_code for r in (no_session, no_csrf, not_allowed)]
+    assert statuses == [401, 403, 403]
+    entries = [(e.actor, e.action, e.target, e.outcome, e.channel, e.detail)
+               for e in reversed(await api.audit())]  # fmt: skip
+    assert entries == [
+        ("anonymous", "job.pause", "syncXero", "refused", "dashboard",
+         "sign in at the dashboard first"),
+        ("systemadmin-user", "queue.pause", "queue", "refused", "dashboard",
+         "missing or wrong CSRF header"),
+        ("jobviewer-user", "dlq.retry_all", "dlq", "refused", "dashboard",
+         "the SystemAdmin role is required"),
+    ]  # fmt: skip
     assert not (await api.hub.queue.snapshot()).paused
 
 
 async def test_admin_action_works_and_is_audited(api: Api) -> None:
     """With session and CSRF header an admin pauses the queue, and the audit trail says so."""
-    async with _session(api, "SystemAdmin") as (client, csrf):
-        done = await client.post("/admin/actions/queue/pause", headers={"X-Hub-CSRF": csrf})
+    async with _session(api, "SystemAdmin") as browser:
+        done = await browser.act("queue/pause")
         assert (done.status_code, done.headers["hx-trigger"]) == (200, "refresh")
-        jobs = await client.get("/admin/fragments/jobs")
+        jobs = await browser.client.get("/admin/fragments/jobs")
         assert "Run now" in jobs.text
     assert (await api.hub.queue.snapshot()).paused
     [entry] = (await api.client.get("/api/v1/audit", headers=api.viewer)).json()["items"]
-    assert (entry["actor"], entry["action"]) == ("systemadmin-user", "dashboard.queue.pause")
+    assert (entry["actor"], entry["action"], entry["outcome"], entry["channel"]) == (
+        "systemadmin-user",
+        "queue.pause",
+        "ok",
+        "dashboard",
+    )
+
+
+async def test_dashboard_and_api_audit_the_same_action_names(api: Api) -> None:
+    """Trigger, pause and resume a job and the queue, and retry a dead letter, once through
+    the dashboard and once through the API: the audit trail names each action alike and
+    tells the channels apart."""
+    first, second = await _dead_letters(api, 2)
+    through_dashboard = [
+        "jobs/syncXero/trigger", "jobs/syncXero/pause", "jobs/syncXero/resume",
+        "queue/pause", "queue/resume", f"dlq/{first}/retry",
+    ]  # fmt: skip
+    async with _session(api, "SystemAdmin") as browser:
+        for action in through_dashboard:
+            assert (await browser.act(action)).status_code == 200, action
+    through_api = [
+        ("jobs/syncXero/trigger", 202), ("jobs/syncXero/pause", 200),
+        ("jobs/syncXero/resume", 200), ("queue/pause", 200), ("queue/resume", 200),
+        (f"jobs/dlq/{second}/retry", 200),
+    ]  # fmt: skip
+    for action, status in through_api:
+        response = await api.client.post(f"/api/v1/{action}", headers=api.admin)
+        assert response.status_code == status, action
+    entries = [(e.action, e.outcome, e.channel) for e in reversed(await api.audit())]
+    names = ["job.trigger", "job.pause", "job.resume", "queue.pause", "queue.resume", "dlq.retry"]
+    assert entries == [(n, "ok", "dashboard") for n in names] + [(n, "ok", "api") for n in names]
+
+
+async def test_dashboard_actions_report_domain_errors(api: Api) -> None:
+    """An action on something missing answers a 404 alert fragment (never problem+json),
+    and the failed attempt is audited."""
+    async with _session(api, "SystemAdmin") as browser:
+        response = await browser.act("dlq/missing/delete")
+    assert (response.status_code, response.headers["content-type"]) == (
+        404,
+        "text/html; charset=utf-8",
+    )
+    assert response.text == "<p role='alert'>dead letter &#39;missing&#39; not found</p>"
+    [entry] = await api.audit()
+    assert (entry.action, entry.outcome, entry.channel) == ("dlq.delete", "failed", "dashboard")
 
 
 async def test_error_text_is_escaped(api: Api) -> None:
     """A hostile name in a path comes back escaped, never as markup."""
-    async with _session(api, "SystemAdmin") as (client, csrf):
-        response = await client.post(
-            "/admin/actions/jobs/<img src=x>/trigger", headers={"X-Hub-CSRF": csrf}
-        )
+    async with _session(api, "SystemAdmin") as browser:
+        response = await browser.act("jobs/<img src=x>/trigger")
     assert response.status_code == 404
     assert "<img" not in response.text
     assert "&lt;img" in response.text

@@ -16,6 +16,7 @@ import redis
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 
 from hub_scheduler.entrypoints.api.security import mint_token
 
@@ -74,9 +75,18 @@ def api_schema(server: str) -> Any:
     return schemathesis.openapi.from_url(f"{server}/schema/openapi.json")
 
 
+CONFORMANCE = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
+
+
 def test_no_server_errors_and_problem_json(api_schema: Any, server: str) -> None:
-    """Generated requests, valid and not, for every operation: never a 5xx, and every error
-    is problem+json with its status."""
+    """Generated requests, valid and not, for every operation: never a 5xx, every error is
+    problem+json with its status, and every answer is one the schema documents (status,
+    content type and body)."""
     examples = int(os.environ.get("HUB_TEST_FUZZ_EXAMPLES", "400"))
 
     @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
@@ -88,5 +98,6 @@ def test_no_server_errors_and_problem_json(api_schema: Any, server: str) -> None
             [content_type] = response.headers["content-type"]  # schemathesis keeps header lists
             assert content_type.startswith("application/problem+json")
             assert response.json()["status"] == response.status_code
+        case.validate_response(response, checks=CONFORMANCE)
 
     check()

@@ -16,38 +16,42 @@ from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app
 from hub_scheduler.entrypoints.api.routes import admin_router
 from hub_scheduler.entrypoints.api.security import jwt_auth, mint_token
 from hub_scheduler.entrypoints.settings import Settings
-from tests.api.conftest import SECRET, Api
-
-LOW_LIMITS = {"rate_limit_reads": 3, "rate_limit_mutations": 2}
+from tests.api.conftest import SECRET, Api, build_app, client_for
 
 
-@pytest.mark.parametrize("api", [LOW_LIMITS], indirect=True)
 async def test_mutations_are_limited_per_principal_with_retry_after(api: Api) -> None:
-    """The third mutation in a minute is a 429 problem with Retry-After; reads count apart."""
-    statuses = [
-        (await api.client.post("/api/v1/queue/pause", headers=api.admin)).status_code
-        for _ in range(3)
-    ]
-    assert statuses == [200, 200, 429]
-    limited = await api.client.post("/api/v1/queue/resume", headers=api.admin)
-    assert limited.headers["content-type"].startswith("application/problem+json")
-    assert 0 < int(limited.headers["retry-after"]) <= 60
-    assert (await api.client.get("/api/v1/queue", headers=api.admin)).status_code == 200
-    other = await api.client.post("/api/v1/queue/resume", headers=api.viewer)
+    """The third mutation in a minute is a 429 problem with Retry-After, audited as refused;
+    reads count apart, and another principal has a budget of their own."""
+    async with client_for(build_app(api.hub, reads=3, mutations=2)) as client:
+        statuses = [
+            (await client.post("/api/v1/queue/pause", headers=api.admin)).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        limited = await client.post("/api/v1/queue/resume", headers=api.admin)
+        assert limited.headers["content-type"].startswith("application/problem+json")
+        assert 0 < int(limited.headers["retry-after"]) <= 60
+        assert (await client.get("/api/v1/queue", headers=api.admin)).status_code == 200
+        other = await client.post("/api/v1/queue/resume", headers=api.viewer)
     assert other.status_code == 403  # bob has his own budget: refused by role, not by limit
+    entries = [(e.actor, e.action, e.outcome) for e in reversed(await api.audit())]
+    assert entries == [
+        ("alice", "queue.pause", "ok"),
+        ("alice", "queue.pause", "ok"),
+        ("alice", "queue.pause", "refused"),
+        ("alice", "queue.resume", "refused"),
+        ("bob", "queue.resume", "refused"),
+    ]
 
 
-@pytest.mark.parametrize("api", [LOW_LIMITS], indirect=True)
 async def test_limits_are_shared_by_every_process(api: Api) -> None:
     """Two app instances on one store share a principal's budget (the store is Redis)."""
-    settings = Settings(
-        redis_url=api.hub.url, jwt_secret=SECRET, rate_limit_reads=3, rate_limit_mutations=2
-    )
-    other = create_app(api.hub, settings)
-    transport = httpx.ASGITransport(app=cast("Any", other))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as second:
+    async with (
+        client_for(build_app(api.hub, reads=3, mutations=2)) as first,
+        client_for(build_app(api.hub, reads=3, mutations=2)) as second,
+    ):
         first_two = [
-            (await api.client.post("/api/v1/queue/pause", headers=api.admin)).status_code,
+            (await first.post("/api/v1/queue/pause", headers=api.admin)).status_code,
             (await second.post("/api/v1/queue/pause", headers=api.admin)).status_code,
         ]
         third = await second.post("/api/v1/queue/pause", headers=api.admin)
@@ -55,22 +59,27 @@ async def test_limits_are_shared_by_every_process(api: Api) -> None:
 
 
 async def test_mutations_are_audited_with_before_and_after(api: Api) -> None:
-    """A schedule edit is recorded with actor, roles, target and the before/after state."""
+    """A schedule edit is recorded with actor, roles, channel, target, request id and the
+    before/after state."""
     headers = {**api.admin, "X-Request-ID": "req-42"}
     response = await api.client.patch(
         "/api/v1/schedules/syncXero:0", headers=headers, json={"cron": "0 3 * * *"}
     )
     assert response.status_code == 200
     [entry] = (await api.client.get("/api/v1/audit", headers=api.viewer)).json()["items"]
-    assert (entry["actor"], entry["roles"], entry["action"], entry["target"]) == (
+    assert (entry["actor"], entry["roles"], entry["channel"], entry["action"]) == (
         "alice",
         ["SystemAdmin"],
-        "schedule.edit",
-        "syncXero:0",
+        "api",
+        "schedule.update",
     )
-    assert entry["request_id"] == "req-42"
-    assert entry["before"]["description"] == "At 02:00 every day (Australia/Sydney)"
-    assert entry["after"]["description"] == "At 03:00 every day (Australia/Sydney)"
+    assert (entry["target"], entry["outcome"], entry["request_id"]) == (
+        "syncXero:0",
+        "ok",
+        "req-42",
+    )
+    assert entry["before"]["trigger"] == "At 02:00 every day (Australia/Sydney)"
+    assert entry["after"]["trigger"] == "At 03:00 every day (Australia/Sydney)"
 
 
 async def test_router_mounted_in_a_host_app_keeps_the_host_format() -> None:
@@ -83,8 +92,7 @@ async def test_router_mounted_in_a_host_app_keeps_the_host_format() -> None:
     async with Hub() as hub:
         auth = jwt_auth("a-host-secret-that-is-long-enough-0123456789")
         host = Litestar(
-            route_handlers=[host_thing, admin_router(hub, hub.audit,
-                                                      auth_middleware=[auth.middleware])],
+            route_handlers=[host_thing, admin_router(hub, auth_middleware=[auth.middleware])],
         )  # fmt: skip
         transport = httpx.ASGITransport(app=cast("Any", host))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -100,7 +108,7 @@ async def test_router_mounted_in_a_host_app_keeps_the_host_format() -> None:
 def test_a_real_deployment_refuses_a_missing_or_short_secret(secret: str | None) -> None:
     """On Redis, no or a short HUB_SCHEDULER_JWT_SECRET stops the app from being built."""
     hub = Hub("redis://127.0.0.1:1/0")
-    settings = Settings(redis_url=hub.url, jwt_secret=secret)
+    settings = Settings(url=hub.url, jwt_secret=secret)
     with pytest.raises(InsecureSecretError, match="at least 32"):
         create_app(hub, settings)
 
@@ -113,9 +121,9 @@ async def test_a_dead_store_is_a_503_problem_not_a_crash() -> None:
         token = mint_token(SECRET, "ops", "JobViewer", timedelta(hours=1))
         headers = {"Authorization": f"Bearer {token}"}
         # Mounted with its limits counted in memory, the router itself meets the dead store.
-        router = admin_router(hub, hub.audit, auth_middleware=[jwt_auth(SECRET).middleware])
+        router = admin_router(hub, auth_middleware=[jwt_auth(SECRET).middleware])
         host = Litestar(route_handlers=[router], stores={"hub_scheduler_rate_limit": MemoryStore()})
-        standalone = create_app(hub, Settings(redis_url=hub.url, jwt_secret=SECRET))
+        standalone = create_app(hub, Settings(url=hub.url, jwt_secret=SECRET))
         answers = []
         for app in (host, standalone):
             transport = httpx.ASGITransport(app=cast("Any", app))

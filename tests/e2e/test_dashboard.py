@@ -18,6 +18,9 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM_ENV = "HUB_SCHEDULER_TEST_CHROMIUM"
 SCREENSHOT = Path(__file__).parents[2] / "artifacts" / "dashboard.png"
+#: Classes htmx puts on elements while their request is in flight or their content is being
+#: swapped in and settled.
+HTMX_BUSY = ".htmx-request, .htmx-swapping, .htmx-settling"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -81,8 +84,10 @@ def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
         expect = playwright_api.expect
 
         def settled() -> None:
-            """Let htmx finish swapping fragments before the next click lands on them."""
-            page.wait_for_load_state("networkidle")
+            """Let htmx finish its requests and swaps before the next click lands: a button
+            swapped in works only once htmx has processed it. (A load state such as
+            networkidle is reached once per page, so waiting for it again returns at once.)"""
+            page.wait_for_function(f"() => !document.querySelector({HTMX_BUSY!r})", polling=20)
 
         jobs = page.locator("#jobs-table tbody tr")
         expect(jobs).to_have_count(11)

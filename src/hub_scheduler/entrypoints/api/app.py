@@ -40,20 +40,18 @@ def jwt_secret(settings: Settings) -> str:
 
 def create_app(hub: Hub, settings: Settings | None = None, **litestar_options: Any) -> Litestar:
     """The admin API for `hub` as its own app (OpenAPI 3.1 at ``/schema/openapi.json``)."""
-    settings = settings or Settings(redis_url=hub.url, prefix=hub.prefix)
+    settings = settings or Settings(url=hub.url, prefix=hub.prefix)
     secret = jwt_secret(settings)
     auth = jwt_auth(secret)
-    audit = hub.audit
     router = admin_router(
         hub,
-        audit,
         auth_middleware=[auth.middleware],
         rate_limit_reads=settings.rate_limit_reads,
         rate_limit_mutations=settings.rate_limit_mutations,
         rate_limit_store=RATE_LIMIT_STORE,
     )
     return Litestar(
-        route_handlers=[router, dashboard_router(hub, audit, secret)],
+        route_handlers=[router, dashboard_router(hub, secret)],
         # The whole standalone app is ours, so unknown paths and methods are problems too
         # (a host app that mounts the router keeps its own format for those).
         exception_handlers=dict(problems.EXCEPTION_HANDLERS),

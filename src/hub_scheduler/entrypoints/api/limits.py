@@ -16,6 +16,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
 from hub_scheduler.domain.ports import SharedStore
+from hub_scheduler.entrypoints.api.auditing import SAFE_METHODS
 
 logger = logging.getLogger("hub_scheduler.api")
 
@@ -96,23 +97,25 @@ def _principal_key(kind: str) -> Callable[[Request[Any, Any, Any]], str]:
     return identify
 
 
+def _reads(request: Request[Any, Any, Any]) -> bool:
+    return request.method in SAFE_METHODS
+
+
+def _mutations(request: Request[Any, Any, Any]) -> bool:
+    return request.method not in SAFE_METHODS
+
+
 def rate_limits(reads: int, mutations: int, store: str) -> list[DefineMiddleware]:
-    """Separate per-principal limits for reads and for mutations, in the named store."""
+    """Separate per-principal limits for reads (GET, HEAD) and for mutations (the other
+    methods), in the named store."""
     return [
         RateLimitConfig(
-            rate_limit=("minute", reads),
-            exclude_opt_key="hub_mutation",
+            rate_limit=("minute", limit),
             exclude=PROBES,
-            identifier_for_request=_principal_key("read"),
+            identifier_for_request=_principal_key(kind),
+            check_throttle_handler=applies,
             middleware_class=RateLimitWithRetryAfter,
             store=store,
-        ).middleware,
-        RateLimitConfig(
-            rate_limit=("minute", mutations),
-            exclude_opt_key="hub_read",
-            exclude=PROBES,
-            identifier_for_request=_principal_key("mutation"),
-            middleware_class=RateLimitWithRetryAfter,
-            store=store,
-        ).middleware,
+        ).middleware
+        for kind, limit, applies in (("read", reads, _reads), ("mutation", mutations, _mutations))
     ]

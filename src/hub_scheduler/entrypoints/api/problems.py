@@ -7,13 +7,14 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from pydantic import BaseModel, ConfigDict
 
 from hub_scheduler.domain.errors import (
     BackendUnavailableError,
     HubSchedulerError,
     IllegalTransitionError,
     NotFoundError,
-    ValidationError,
 )
 
 logger = logging.getLogger("hub_scheduler.api")
@@ -31,6 +32,34 @@ TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+class ProblemView(BaseModel):
+    """An RFC 9457 problem. Extension members may follow: ``errors`` (what failed
+    validation), ``status_of_queue`` (``down`` when the store does not answer)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+#: What any guarded route may answer besides its own errors: bad input, no or a bad token,
+#: a role that may not, too many requests, the store not answering.
+COMMON = (400, 401, 403, 429, 503)
+
+
+def documented(*statuses: int, common: bool = True) -> dict[int, ResponseSpec]:
+    """OpenAPI responses for the problems a route answers: `COMMON` and `statuses`."""
+    return {
+        status: ResponseSpec(
+            ProblemView, description=TITLES[status], media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in sorted({*(COMMON if common else ()), *statuses})
+    }  # fmt: skip
 
 
 def problem(
@@ -52,13 +81,27 @@ def problem(
 
 
 def http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    """Litestar's HTTP errors (auth, guards, validation, rate limits, 404/405) as problems."""
+    """Litestar's HTTP errors (auth, guards, validation, rate limits, 404/405) as problems;
+    a dict in the exception's ``extra`` adds members to the problem."""
     del request
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         extra["errors"] = exc.extra
+    elif isinstance(exc.extra, dict):
+        extra.update(exc.extra)
     headers = dict(exc.headers or {})
     return problem(exc.status_code, exc.detail, headers=headers or None, **extra)
+
+
+def domain_status(exc: HubSchedulerError) -> tuple[int, str]:
+    """The HTTP status of a domain error, and what to tell the caller."""
+    if isinstance(exc, NotFoundError):
+        return 404, str(exc)
+    if isinstance(exc, IllegalTransitionError):
+        return 409, str(exc)
+    if isinstance(exc, BackendUnavailableError):
+        return 503, "the store is unavailable; try again shortly"
+    return 400, str(exc)  # invalid input (a `ValidationError`) or any other refusal
 
 
 def domain_problem(
@@ -66,15 +109,7 @@ def domain_problem(
 ) -> Response[dict[str, Any]]:
     """Domain errors: not found 404, invalid input 400, wrong state 409, store down 503."""
     del request
-    if isinstance(exc, NotFoundError):
-        return problem(404, str(exc))
-    if isinstance(exc, ValidationError):
-        return problem(400, str(exc))
-    if isinstance(exc, IllegalTransitionError):
-        return problem(409, str(exc))
-    if isinstance(exc, BackendUnavailableError):
-        return problem(503, "the store is unavailable; try again shortly")
-    return problem(400, str(exc))
+    return problem(*domain_status(exc))
 
 
 def internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

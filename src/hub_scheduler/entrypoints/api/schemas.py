@@ -1,4 +1,10 @@
-"""Request bodies (validated by pydantic, unknown fields refused) and response shaping."""
+"""The API's shapes: request bodies and response views, pydantic with unknown fields refused.
+
+Views are built from domain values with ``View.from_domain(...)`` (handlers never return
+domain objects), so each JSON shape has one source: the API serialises the views, the
+dashboard renders their dumps, and the CLI prints them with ``--json`` through `run_json`,
+`schedule_json`, `slot_json`, `snapshot_json` and `health_json`.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +15,54 @@ from typing import Any, Literal
 import attrs
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub_scheduler.domain.admin import JobSummary, QueueHealth, QueueStatus
 from hub_scheduler.domain.errors import InvalidScheduleError
-from hub_scheduler.domain.model import Run
+from hub_scheduler.domain.model import Priority, Run, RunState, RunTrigger
 from hub_scheduler.domain.ports import (
+    AuditEntry,
+    HourStats,
     JobStats,
+    Page,
     QueueSnapshot,
+    SchedulerInfo,
     ScheduleState,
     SlotRecord,
     WindowStats,
     WorkerInfo,
 )
-from hub_scheduler.domain.schedule import Cron, Every, MisfirePolicy, Once, Schedule
+from hub_scheduler.domain.schedule import (
+    Cron,
+    Every,
+    FirePreview,
+    MisfirePolicy,
+    Once,
+    Schedule,
+    SlotOutcome,
+)
 
 MAX_DELAY = timedelta(days=365).total_seconds()
+PriorityName = Literal["critical", "high", "normal", "low"]
 
 
-class _Body(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TriggerBody(_Body):
+# --- request bodies ----------------------------------------------------------------------
+
+
+class TriggerBody(_Strict):
     """Run a job now (or after a delay)."""
 
     payload: dict[str, Any] | None = None
     priority: Literal["critical", "high", "normal", "low", 1, 5, 10, 15] | None = None
     delay_seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @property
+    def delay(self) -> timedelta | None:
+        """The delay asked for, if any."""
+        return timedelta(seconds=self.delay_seconds) if self.delay_seconds else None
 
 
 class NamedTriggerBody(TriggerBody):
@@ -43,14 +71,19 @@ class NamedTriggerBody(TriggerBody):
     name: str = Field(min_length=1, max_length=100)
 
 
-class CleanBody(_Body):
+class CleanBody(_Strict):
     """Remove finished history older than an age."""
 
     older_than_days: float = Field(gt=0, le=3650)
     states: list[Literal["succeeded", "dead", "cancelled"]] | None = None
 
+    @property
+    def run_states(self) -> frozenset[RunState] | None:
+        """The states to clean (None: every final state)."""
+        return frozenset(RunState(s) for s in self.states) if self.states else None
 
-class MisfireBody(_Body):
+
+class MisfireBody(_Strict):
     """A misfire policy."""
 
     kind: Literal["skip", "run_once", "catch_up"] = "skip"
@@ -58,7 +91,7 @@ class MisfireBody(_Body):
     max_runs: int = Field(default=1, ge=1, le=1000)
 
 
-class ScheduleBody(_Body):
+class ScheduleBody(_Strict):
     """A schedule created at runtime: exactly one of cron, every_seconds or at."""
 
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
@@ -74,7 +107,7 @@ class ScheduleBody(_Body):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-class SchedulePatch(_Body):
+class SchedulePatch(_Strict):
     """Fields to change on a schedule; the rest stay."""
 
     cron: str | None = Field(default=None, max_length=200)
@@ -123,104 +156,6 @@ def schedule_from_body(body: ScheduleBody) -> Schedule:
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def _error_json(run: Run) -> dict[str, str] | None:
-    if run.error is None:
-        return None
-    return {"type": run.error.type, "message": run.error.message, "traceback": run.error.traceback}
-
-
-def run_json(run: Run) -> dict[str, Any]:
-    """A run as the API shows it."""
-    return {
-        "id": run.id,
-        "job": run.job,
-        "state": run.state.value,
-        "priority": int(run.priority),
-        "trigger": run.trigger.value,
-        "attempt": run.attempt,
-        "payload": dict(run.payload),
-        "enqueued_at": _iso(run.enqueued_at),
-        "run_at": _iso(run.run_at),
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-        "duration_seconds": run.duration.total_seconds() if run.duration else None,
-        "worker": run.worker,
-        "stalls": run.stalls,
-        "schedule_id": run.schedule_id,
-        "slot": _iso(run.slot),
-        "origin_run_id": run.origin_run_id,
-        "error": None
-        if run.error is None
-        else {
-            "type": run.error.type,
-            "message": run.error.message,
-            "traceback": run.error.traceback,
-        },
-    }
-
-
-def schedule_json(state: ScheduleState) -> dict[str, Any]:
-    """A schedule with its runtime state."""
-    schedule = state.schedule
-    return {
-        "id": schedule.id,
-        "job": schedule.job,
-        "description": schedule.describe(),
-        "timezone": schedule.timezone,
-        "misfire": schedule.misfire.describe(),
-        "paused": state.paused,
-        "declared_in_code": state.declared,
-        "next_fire": _iso(state.next_fire),
-        "last_fire": _iso(state.last_fire),
-        "last_outcome": state.last_outcome.value if state.last_outcome else None,
-        "runs": state.runs,
-        "payload": dict(schedule.payload),
-    }
-
-
-def slot_json(record: SlotRecord) -> dict[str, Any]:
-    """One ledger record."""
-    return {
-        "slot": _iso(record.slot),
-        "outcome": record.outcome.value,
-        "run_id": record.run_id,
-        "recorded_at": _iso(record.recorded_at),
-        "count": record.count,
-    }
-
-
-def snapshot_json(snapshot: QueueSnapshot, workers: Sequence[WorkerInfo]) -> dict[str, Any]:
-    """Queue health."""
-    return {
-        "depth": {p.name.lower(): n for p, n in snapshot.depth.items()},
-        "waiting": snapshot.waiting,
-        "parked": snapshot.parked,
-        "delayed": snapshot.delayed,
-        "active": snapshot.active,
-        "dead_letters": snapshot.dead,
-        "paused": snapshot.paused,
-        "paused_jobs": sorted(snapshot.paused_jobs),
-        "oldest_waiting_seconds": snapshot.oldest_waiting.total_seconds()
-        if snapshot.oldest_waiting
-        else None,
-        "workers": [
-            {
-                "id": w.id,
-                "host": w.host,
-                "pid": w.pid,
-                "concurrency": w.concurrency,
-                "active": w.active,
-                "seen_at": _iso(w.seen_at),
-            }
-            for w in workers
-        ],
-    }
-
-
 def patched_schedule(old: Schedule, patch: SchedulePatch) -> Schedule:
     """`old` with the fields `patch` sets (an explicit null clears start, end or max_runs)."""
     given = patch.model_fields_set
@@ -244,25 +179,496 @@ def patched_schedule(old: Schedule, patch: SchedulePatch) -> Schedule:
     )
 
 
-def _window_json(window: WindowStats) -> dict[str, Any]:
-    return {
-        "succeeded": window.succeeded,
-        "failed": window.failed,
-        "dead": window.dead,
-        "success_rate": window.success_rate,
-        "duration_p50_seconds": window.p50.total_seconds() if window.p50 else None,
-        "duration_p95_seconds": window.p95.total_seconds() if window.p95 else None,
-    }
+# --- response views ------------------------------------------------------------------------
+# Datetimes are aware UTC and serialise as ISO 8601 with a "Z" (local ones with their offset).
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+class StatusView(_Strict):
+    """A probe's answer."""
+
+    status: Literal["ok", "ready"]
+
+
+class ErrorView(_Strict):
+    """Why a run's last attempt failed."""
+
+    type: str
+    message: str
+    traceback: str
+
+
+class RunView(_Strict):
+    """A run with its attempts, timing and last error."""
+
+    id: str
+    job: str
+    state: RunState
+    priority: Priority
+    trigger: RunTrigger
+    attempt: int
+    payload: dict[str, Any]
+    enqueued_at: datetime
+    run_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    worker: str | None
+    stalls: int
+    schedule_id: str | None
+    slot: datetime | None
+    origin_run_id: str | None
+    error: ErrorView | None
+
+    @classmethod
+    def from_domain(cls, run: Run) -> RunView:
+        """The view of `run`."""
+        error = run.error
+        return cls(
+            id=run.id,
+            job=run.job,
+            state=run.state,
+            priority=run.priority,
+            trigger=run.trigger,
+            attempt=run.attempt,
+            payload=dict(run.payload),
+            enqueued_at=run.enqueued_at,
+            run_at=run.run_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            duration_seconds=_seconds(run.duration),
+            worker=run.worker,
+            stalls=run.stalls,
+            schedule_id=run.schedule_id,
+            slot=run.slot,
+            origin_run_id=run.origin_run_id,
+            error=None if error is None else ErrorView(**attrs.asdict(error)),
+        )
+
+
+class RunPage(_Strict):
+    """Runs newest first; pass `next_cursor` back for the next page (null: no more)."""
+
+    items: list[RunView]
+    next_cursor: str | None
+
+    @classmethod
+    def from_domain(cls, page: Page[Run]) -> RunPage:
+        """The view of a page of runs."""
+        return cls(items=[RunView.from_domain(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+class ScheduleView(_Strict):
+    """A schedule in words, with its runtime state."""
+
+    id: str
+    job: str
+    description: str
+    timezone: str
+    misfire: str
+    paused: bool
+    declared_in_code: bool
+    next_fire: datetime | None
+    last_fire: datetime | None
+    last_outcome: SlotOutcome | None
+    runs: int
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_domain(cls, state: ScheduleState) -> ScheduleView:
+        """The view of a stored schedule."""
+        schedule = state.schedule
+        return cls(
+            id=schedule.id,
+            job=schedule.job,
+            description=schedule.describe(),
+            timezone=schedule.timezone,
+            misfire=schedule.misfire.describe(),
+            paused=state.paused,
+            declared_in_code=state.declared,
+            next_fire=state.next_fire,
+            last_fire=state.last_fire,
+            last_outcome=state.last_outcome,
+            runs=state.runs,
+            payload=dict(schedule.payload),
+        )
+
+
+class FirePreviewView(_Strict):
+    """One upcoming fire: UTC instant, local wall time, and a DST note if any."""
+
+    utc: datetime
+    local: datetime
+    note: str | None
+
+    @classmethod
+    def from_domain(cls, fire: FirePreview) -> FirePreviewView:
+        """The view of a previewed fire."""
+        return cls(utc=fire.utc, local=fire.local, note=fire.note)
+
+
+class SlotView(_Strict):
+    """What became of one slot of a schedule."""
+
+    slot: datetime
+    outcome: SlotOutcome
+    run_id: str | None
+    recorded_at: datetime
+    count: int
+
+    @classmethod
+    def from_domain(cls, record: SlotRecord) -> SlotView:
+        """The view of a ledger record."""
+        return cls(
+            slot=record.slot,
+            outcome=record.outcome,
+            run_id=record.run_id,
+            recorded_at=record.recorded_at,
+            count=record.count,
+        )
+
+
+class SlotPage(_Strict):
+    """Slot records newest first; pass `next_cursor` back for the next page."""
+
+    items: list[SlotView]
+    next_cursor: str | None
+
+    @classmethod
+    def from_domain(cls, page: Page[SlotRecord]) -> SlotPage:
+        """The view of a page of the ledger."""
+        return cls(
+            items=[SlotView.from_domain(r) for r in page.items], next_cursor=page.next_cursor
+        )
+
+
+class DepthView(_Strict):
+    """Ready runs per priority."""
+
+    critical: int
+    high: int
+    normal: int
+    low: int
+
+
+class WorkerView(_Strict):
+    """A live worker."""
+
+    id: str
+    host: str
+    pid: int
+    concurrency: int
+    active: int
+    seen_at: datetime
+
+    @classmethod
+    def from_domain(cls, worker: WorkerInfo) -> WorkerView:
+        """The view of a worker's last report."""
+        return cls(**attrs.asdict(worker))
+
+
+class SchedulerView(_Strict):
+    """A live scheduler and how late it fires on-time slots (p99)."""
+
+    id: str
+    seen_at: datetime
+    lateness_p99_seconds: float | None
+
+    @classmethod
+    def from_domain(cls, scheduler: SchedulerInfo) -> SchedulerView:
+        """The view of a scheduler's last report."""
+        return cls(
+            id=scheduler.id,
+            seen_at=scheduler.seen_at,
+            lateness_p99_seconds=_seconds(scheduler.lateness_p99),
+        )
+
+
+class SnapshotView(_Strict):
+    """The queue at one instant, with the workers serving it."""
+
+    depth: DepthView
+    waiting: int
+    parked: int
+    delayed: int
+    active: int
+    dead_letters: int
+    paused: bool
+    paused_jobs: list[str]
+    oldest_waiting_seconds: float | None
+    workers: list[WorkerView]
+
+    @classmethod
+    def fields_of(cls, snapshot: QueueSnapshot, workers: Sequence[WorkerInfo]) -> dict[str, Any]:
+        """The snapshot's fields (for this view and those extending it)."""
+        depth = {p.name.lower(): snapshot.depth.get(p, 0) for p in sorted(Priority)}
+        return {
+            "depth": DepthView(**depth),
+            "waiting": snapshot.waiting,
+            "parked": snapshot.parked,
+            "delayed": snapshot.delayed,
+            "active": snapshot.active,
+            "dead_letters": snapshot.dead,
+            "paused": snapshot.paused,
+            "paused_jobs": sorted(snapshot.paused_jobs),
+            "oldest_waiting_seconds": _seconds(snapshot.oldest_waiting),
+            "workers": [WorkerView.from_domain(w) for w in workers],
+        }
+
+    @classmethod
+    def from_domain(cls, snapshot: QueueSnapshot, workers: Sequence[WorkerInfo]) -> SnapshotView:
+        """The view of a snapshot and the live workers."""
+        return cls(**cls.fields_of(snapshot, workers))
+
+
+class QueueHealthView(SnapshotView):
+    """The snapshot with the live schedulers and the status: ok, or degraded (paused, or no
+    live worker, or schedules but no live scheduler)."""
+
+    schedulers: list[SchedulerView]
+    status: QueueStatus
+
+    @classmethod
+    def from_health(cls, health: QueueHealth) -> QueueHealthView:
+        """The view of the queue's health."""
+        return cls(
+            **cls.fields_of(health.snapshot, health.workers),
+            schedulers=[SchedulerView.from_domain(s) for s in health.schedulers],
+            status=health.status,
+        )
+
+
+class CountsView(_Strict):
+    """Finished attempts by outcome."""
+
+    succeeded: int
+    failed: int
+    dead: int
+
+
+class JobSummaryView(_Strict):
+    """A registered job: definition, pause flag, schedules, last run and the last 24 h."""
+
+    name: str
+    description: str
+    priority: PriorityName
+    timeout_seconds: float
+    max_retries: int
+    paused: bool
+    schedules: list[ScheduleView]
+    last_run: RunView | None
+    last_24h: CountsView
+
+    @classmethod
+    def fields_of(cls, summary: JobSummary) -> dict[str, Any]:
+        """The summary's fields (for this view and `JobDetailView`)."""
+        definition = summary.job.definition
+        day = summary.last_24h
+        return {
+            "name": definition.name,
+            "description": definition.description,
+            "priority": definition.priority.name.lower(),
+            "timeout_seconds": definition.timeout.total_seconds(),
+            "max_retries": definition.retry.max_retries,
+            "paused": summary.paused,
+            "schedules": [ScheduleView.from_domain(s) for s in summary.schedules],
+            "last_run": RunView.from_domain(summary.last_run) if summary.last_run else None,
+            "last_24h": CountsView(succeeded=day.succeeded, failed=day.failed, dead=day.dead),
+        }
+
+    @classmethod
+    def from_domain(cls, summary: JobSummary) -> JobSummaryView:
+        """The view of a job summary."""
+        return cls(**cls.fields_of(summary))
+
+
+class JobDetailView(JobSummaryView):
+    """A job's summary with its recent runs, newest first."""
+
+    recent_runs: list[RunView]
+
+    @classmethod
+    def from_summary(cls, summary: JobSummary, recent: Sequence[Run]) -> JobDetailView:
+        """The view of a summary and the job's recent runs."""
+        return cls(**cls.fields_of(summary), recent_runs=[RunView.from_domain(r) for r in recent])
+
+
+class WindowView(_Strict):
+    """Outcomes in one window, the success rate (null: nothing finished) and duration
+    percentiles (power-of-two buckets: at most 2x the true value)."""
+
+    succeeded: int
+    failed: int
+    dead: int
+    success_rate: float | None
+    duration_p50_seconds: float | None
+    duration_p95_seconds: float | None
+
+    @classmethod
+    def from_domain(cls, window: WindowStats) -> WindowView:
+        """The view of one window."""
+        return cls(
+            succeeded=window.succeeded,
+            failed=window.failed,
+            dead=window.dead,
+            success_rate=window.success_rate,
+            duration_p50_seconds=_seconds(window.p50),
+            duration_p95_seconds=_seconds(window.p95),
+        )
+
+
+class HourView(_Strict):
+    """One clock hour of a job's outcomes."""
+
+    hour: datetime
+    succeeded: int
+    failed: int
+    dead: int
+
+    @classmethod
+    def from_domain(cls, hour: HourStats) -> HourView:
+        """The view of one hour."""
+        return cls(**attrs.asdict(hour))
+
+
+class JobStatsView(_Strict):
+    """A job's statistics: windows (1h, 24h, 7d, 90d), hourly trend and last success."""
+
+    job: str
+    windows: dict[str, WindowView]
+    hourly: list[HourView]
+    last_success: datetime | None
+
+    @classmethod
+    def from_domain(cls, stats: JobStats) -> JobStatsView:
+        """The view of a job's statistics."""
+        return cls(
+            job=stats.job,
+            windows={name: WindowView.from_domain(w) for name, w in stats.windows.items()},
+            hourly=[HourView.from_domain(h) for h in stats.hourly],
+            last_success=stats.last_success,
+        )
+
+
+class AuditEntryView(_Strict):
+    """One admin action (or refused attempt): who, through what, on what, and how it ended."""
+
+    id: str
+    at: datetime
+    actor: str
+    roles: list[str]
+    channel: str | None
+    action: str
+    target: str
+    outcome: str = Field(description="ok, failed (the domain refused it) or refused (not allowed)")
+    request_id: str | None
+    client: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    detail: str | None
+
+    @classmethod
+    def from_domain(cls, entry: AuditEntry) -> AuditEntryView:
+        """The view of an audit entry."""
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            actor=entry.actor,
+            roles=list(entry.roles),
+            channel=entry.channel,
+            action=entry.action,
+            target=entry.target,
+            outcome=entry.outcome,
+            request_id=entry.request_id,
+            client=entry.client,
+            before=dict(entry.before) if entry.before is not None else None,
+            after=dict(entry.after) if entry.after is not None else None,
+            detail=entry.detail,
+        )
+
+
+class AuditPage(_Strict):
+    """Audit entries newest first; pass `next_cursor` back for the next page."""
+
+    items: list[AuditEntryView]
+    next_cursor: str | None
+
+    @classmethod
+    def from_domain(cls, page: Page[AuditEntry]) -> AuditPage:
+        """The view of a page of the audit trail."""
+        return cls(
+            items=[AuditEntryView.from_domain(e) for e in page.items], next_cursor=page.next_cursor
+        )
+
+
+class RunIdView(_Strict):
+    """The id of the run an action enqueued."""
+
+    run_id: str
+
+
+class RunIdsView(_Strict):
+    """The ids of the runs an action enqueued, in order."""
+
+    run_ids: list[str]
+
+
+class JobPausedView(_Strict):
+    """A job's pause flag after the action."""
+
+    name: str
+    paused: bool
+
+
+class QueuePausedView(_Strict):
+    """The queue's pause flag after the action."""
+
+    paused: bool
+
+
+class RemovedView(_Strict):
+    """How many items the action removed."""
+
+    removed: int
+
+
+class DeletedView(_Strict):
+    """The id of what the action deleted."""
+
+    deleted: str
+
+
+# --- the shapes as plain JSON, for the CLI's --json ----------------------------------------
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    """A run as the API shows it."""
+    return RunView.from_domain(run).model_dump(mode="json")
+
+
+def schedule_json(state: ScheduleState) -> dict[str, Any]:
+    """A schedule with its runtime state."""
+    return ScheduleView.from_domain(state).model_dump(mode="json")
+
+
+def slot_json(record: SlotRecord) -> dict[str, Any]:
+    """One ledger record."""
+    return SlotView.from_domain(record).model_dump(mode="json")
+
+
+def snapshot_json(snapshot: QueueSnapshot, workers: Sequence[WorkerInfo]) -> dict[str, Any]:
+    """The queue's snapshot with its live workers."""
+    return SnapshotView.from_domain(snapshot, workers).model_dump(mode="json")
+
+
+def health_json(health: QueueHealth) -> dict[str, Any]:
+    """The queue's health as ``GET /queue`` answers it."""
+    return QueueHealthView.from_health(health).model_dump(mode="json")
 
 
 def stats_json(stats: JobStats) -> dict[str, Any]:
     """A job's statistics: windows, hourly trend and last success."""
-    return {
-        "job": stats.job,
-        "windows": {name: _window_json(w) for name, w in stats.windows.items()},
-        "hourly": [
-            {"hour": _iso(h.hour), "succeeded": h.succeeded, "failed": h.failed, "dead": h.dead}
-            for h in stats.hourly
-        ],
-        "last_success": _iso(stats.last_success),
-    }
+    return JobStatsView.from_domain(stats).model_dump(mode="json")

@@ -24,15 +24,20 @@ class Principal:
     roles: tuple[str, ...]
 
 
+def principal_of(token: Token) -> Principal:
+    """The principal a verified token names (its ``roles`` claim; none if malformed)."""
+    roles = token.extras.get("roles", [])
+    if not isinstance(roles, list):
+        roles = []
+    return Principal(token.sub, tuple(str(r) for r in roles))
+
+
 async def principal_from_token(
     token: Token, connection: ASGIConnection[Any, Any, Any, Any]
 ) -> Principal:
     """The principal a verified token names (its ``roles`` claim)."""
     del connection
-    roles = token.extras.get("roles", [])
-    if not isinstance(roles, list):
-        roles = []
-    return Principal(token.sub, tuple(str(r) for r in roles))
+    return principal_of(token)
 
 
 def jwt_auth(secret: str) -> JWTAuth[Principal]:

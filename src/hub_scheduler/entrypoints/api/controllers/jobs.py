@@ -1,0 +1,125 @@
+"""Registered jobs: summaries, statistics, trigger, pause and resume."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+
+from hub_scheduler.domain.admin import Action, Actor, AdminService
+from hub_scheduler.entrypoints.api.auditing import audited
+from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
+from hub_scheduler.entrypoints.api.params import Name
+from hub_scheduler.entrypoints.api.problems import documented
+from hub_scheduler.entrypoints.api.schemas import (
+    JobDetailView,
+    JobPausedView,
+    JobStatsView,
+    JobSummaryView,
+    NamedTriggerBody,
+    RunIdView,
+    TriggerBody,
+)
+from hub_scheduler.entrypoints.api.security import can_act, can_read
+
+#: Runs shown with one job.
+RECENT_RUNS = 20
+
+
+async def _trigger(admin: AdminService, actor: Actor, name: str, body: TriggerBody) -> RunIdView:
+    run_id = await admin.trigger(
+        actor,
+        name,
+        body.payload,
+        priority=body.priority,
+        delay=body.delay,
+        idempotency_key=body.idempotency_key,
+    )
+    return RunIdView(run_id=run_id)
+
+
+class JobsController(Controller):
+    """``/jobs``: what is registered, how it does, and running or pausing it."""
+
+    path = "/jobs"
+    tags = ("jobs",)
+    guards = (can_read,)
+
+    @get("/", responses=documented())
+    async def list_jobs(self, admin: AdminDep) -> list[JobSummaryView]:
+        """Every registered job with its schedules, pause flag, last run and last 24 h."""
+        return [JobSummaryView.from_domain(s) for s in await admin.job_summaries()]
+
+    @get("/{name:str}", responses=documented(404))
+    async def get_job(self, admin: AdminDep, hub: HubDep, name: Name) -> JobDetailView:
+        """One job with its recent runs."""
+        [summary] = await admin.job_summaries([name])
+        recent = await hub.history.list(job=name, limit=RECENT_RUNS)
+        return JobDetailView.from_summary(summary, recent.items)
+
+    @get("/metrics", responses=documented())
+    async def job_metrics(self, hub: HubDep) -> list[JobStatsView]:
+        """Per job: outcomes over 1 h, 24 h, 7 d and 90 d, success rate, duration p50/p95
+        (power-of-two buckets: at most 2x the true value), and the last 24 hourly buckets."""
+        now = hub.clock.now()
+        return [
+            JobStatsView.from_domain(await hub.stats.job(job.definition.name, now))
+            for job in hub.registry
+        ]
+
+    @post(
+        "/trigger",
+        guards=[can_act],
+        opt=audited(Action.JOB_TRIGGER),
+        status_code=HTTP_202_ACCEPTED,
+        responses=documented(404),
+    )
+    async def trigger_named(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        data: JSONBody[NamedTriggerBody],
+    ) -> RunIdView:
+        """Enqueue a run of the named job now (or after `delay_seconds`)."""
+        return await _trigger(admin, actor, data.name, data)
+
+    @post(
+        "/{name:str}/trigger",
+        guards=[can_act],
+        opt=audited(Action.JOB_TRIGGER, "{name}"),
+        status_code=HTTP_202_ACCEPTED,
+        responses=documented(404),
+    )
+    async def trigger(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        name: Name,
+        data: JSONBody[TriggerBody | None] = None,
+    ) -> RunIdView:
+        """Enqueue a run of this job now (or after `delay_seconds`)."""
+        return await _trigger(admin, actor, name, data or TriggerBody())
+
+    @post(
+        "/{name:str}/pause",
+        guards=[can_act],
+        opt=audited(Action.JOB_PAUSE, "{name}"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def pause(self, admin: AdminDep, actor: ActorDep, name: Name) -> JobPausedView:
+        """Pause one job: its runs wait in order; running ones finish."""
+        await admin.set_job_paused(actor, name, paused=True)
+        return JobPausedView(name=name, paused=True)
+
+    @post(
+        "/{name:str}/resume",
+        guards=[can_act],
+        opt=audited(Action.JOB_RESUME, "{name}"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def resume(self, admin: AdminDep, actor: ActorDep, name: Name) -> JobPausedView:
+        """Resume one job."""
+        await admin.set_job_paused(actor, name, paused=False)
+        return JobPausedView(name=name, paused=False)

@@ -1,0 +1,78 @@
+"""Run history: listing, one run, cancelling a waiting run, and cleaning old history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.params import JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from hub_scheduler.domain.admin import Action
+from hub_scheduler.domain.model import RunState
+from hub_scheduler.entrypoints.api.auditing import audited
+from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
+from hub_scheduler.entrypoints.api.params import Cursor, Id, JobFilter, Limit
+from hub_scheduler.entrypoints.api.problems import documented
+from hub_scheduler.entrypoints.api.schemas import CleanBody, RemovedView, RunPage, RunView
+from hub_scheduler.entrypoints.api.security import can_act, can_read
+
+
+class RunsController(Controller):
+    """``/jobs/history``, ``/jobs/clean`` and ``/runs/{run_id}``."""
+
+    tags = ("history",)
+    guards = (can_read,)
+
+    @get("/jobs/history", responses=documented(404))
+    async def history(
+        self,
+        hub: HubDep,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        job: JobFilter = None,
+        status: Annotated[RunState | None, QueryParameter(description="Only this state.")] = None,
+    ) -> RunPage:
+        """Runs newest first, optionally of one job and one state; pass `next_cursor` back."""
+        if job is not None:
+            hub.registry.get(job)  # an unknown job is a 404, not an empty page
+        states = frozenset({status}) if status else None
+        page = await hub.history.list(job=job, states=states, cursor=cursor, limit=limit)
+        return RunPage.from_domain(page)
+
+    @get("/runs/{run_id:str}", responses=documented(404))
+    async def get_run(self, hub: HubDep, run_id: Id) -> RunView:
+        """One run with its attempts and last error."""
+        return RunView.from_domain(await hub.history.get(run_id))
+
+    @post(
+        "/runs/{run_id:str}/cancel",
+        guards=[can_act],
+        opt=audited(Action.RUN_CANCEL, "{run_id}"),
+        status_code=HTTP_200_OK,
+        responses=documented(404, 409),
+    )
+    async def cancel(self, admin: AdminDep, actor: ActorDep, run_id: Id) -> RunView:
+        """Cancel a run that is waiting (queued, delayed or waiting for a retry): 404 for an
+        unknown run, 409 for one that is active or finished."""
+        return RunView.from_domain(await admin.cancel(actor, run_id))
+
+    @post(
+        "/jobs/clean",
+        guards=[can_act],
+        opt=audited(Action.HISTORY_CLEAN, "history"),
+        status_code=HTTP_200_OK,
+        responses=documented(),
+    )
+    async def clean(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        data: JSONBody[CleanBody],
+    ) -> RemovedView:
+        """Delete finished runs older than `older_than_days` (optionally only some states)."""
+        removed = await admin.clean_history(
+            actor, timedelta(days=data.older_than_days), data.run_states
+        )
+        return RemovedView(removed=removed)

@@ -1,0 +1,131 @@
+"""Schedules: list, create, edit, pause, resume, delete, preview and the slot ledger."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post
+from litestar.params import JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from hub_scheduler.domain.admin import Action
+from hub_scheduler.entrypoints.api.auditing import audited
+from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
+from hub_scheduler.entrypoints.api.params import Cursor, Id, Limit
+from hub_scheduler.entrypoints.api.problems import documented
+from hub_scheduler.entrypoints.api.schemas import (
+    DeletedView,
+    FirePreviewView,
+    ScheduleBody,
+    SchedulePatch,
+    ScheduleView,
+    SlotPage,
+    patched_schedule,
+    schedule_from_body,
+)
+from hub_scheduler.entrypoints.api.security import can_act, can_read
+
+
+class SchedulesController(Controller):
+    """``/schedules``."""
+
+    path = "/schedules"
+    tags = ("schedules",)
+    guards = (can_read,)
+
+    @get("/", responses=documented())
+    async def list_schedules(self, hub: HubDep) -> list[ScheduleView]:
+        """Every schedule with its next and last fire."""
+        return [ScheduleView.from_domain(s) for s in await hub.schedules.list()]
+
+    @post(
+        "/",
+        guards=[can_act],
+        opt=audited(Action.SCHEDULE_CREATE),
+        status_code=HTTP_201_CREATED,
+        responses=documented(404),
+    )
+    async def create(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        data: JSONBody[ScheduleBody],
+    ) -> ScheduleView:
+        """Create a schedule at runtime (for example a custom cron from the dashboard)."""
+        state = await admin.create_schedule(actor, schedule_from_body(data))
+        return ScheduleView.from_domain(state)
+
+    @patch(
+        "/{schedule_id:str}",
+        guards=[can_act],
+        opt=audited(Action.SCHEDULE_UPDATE, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def edit(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        schedule_id: Id,
+        data: JSONBody[SchedulePatch],
+    ) -> ScheduleView:
+        """Change some fields of a schedule; its runtime state is kept."""
+        change = partial(patched_schedule, patch=data)
+        return ScheduleView.from_domain(await admin.edit_schedule(actor, schedule_id, change))
+
+    @delete(
+        "/{schedule_id:str}",
+        guards=[can_act],
+        opt=audited(Action.SCHEDULE_DELETE, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def delete_one(self, admin: AdminDep, actor: ActorDep, schedule_id: Id) -> DeletedView:
+        """Delete a schedule (its ledger stays for the retention)."""
+        await admin.delete_schedule(actor, schedule_id)
+        return DeletedView(deleted=schedule_id)
+
+    @post(
+        "/{schedule_id:str}/pause",
+        guards=[can_act],
+        opt=audited(Action.SCHEDULE_PAUSE, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def pause(self, admin: AdminDep, actor: ActorDep, schedule_id: Id) -> ScheduleView:
+        """Pause a schedule: its slots are ledgered as paused."""
+        state = await admin.set_schedule_paused(actor, schedule_id, paused=True)
+        return ScheduleView.from_domain(state)
+
+    @post(
+        "/{schedule_id:str}/resume",
+        guards=[can_act],
+        opt=audited(Action.SCHEDULE_RESUME, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def resume(self, admin: AdminDep, actor: ActorDep, schedule_id: Id) -> ScheduleView:
+        """Resume a schedule from its next slot."""
+        state = await admin.set_schedule_paused(actor, schedule_id, paused=False)
+        return ScheduleView.from_domain(state)
+
+    @get("/{schedule_id:str}/preview", responses=documented(404))
+    async def preview(
+        self,
+        hub: HubDep,
+        schedule_id: Id,
+        n: Annotated[int, QueryParameter(ge=1, le=100, description="How many fires.")] = 10,
+    ) -> list[FirePreviewView]:
+        """The next `n` fire times, with local time and DST notes."""
+        state = await hub.schedules.get(schedule_id)
+        fires = state.schedule.preview(hub.clock.now(), n, state.runs)
+        return [FirePreviewView.from_domain(f) for f in fires]
+
+    @get("/{schedule_id:str}/slots", responses=documented(404))
+    async def slots(
+        self, hub: HubDep, schedule_id: Id, limit: Limit = 50, cursor: Cursor = None
+    ) -> SlotPage:
+        """The slot ledger: what became of each slot, newest first."""
+        await hub.schedules.get(schedule_id)  # an unknown schedule is a 404, not an empty page
+        return SlotPage.from_domain(await hub.schedules.slots(schedule_id, cursor, limit))

@@ -1,0 +1,58 @@
+"""The admin dashboard: server-rendered HTML fragments refreshed by a vendored htmx.
+
+No build step and no CDN: templates live in ``templates/``, htmx in ``static/``. Sessions and
+CSRF are in `site`; the pages, fragments and actions in `views`. A `JobViewer` sees no action
+buttons, and the actions refuse (and audit) anyone without a session, the CSRF header or the
+SystemAdmin role.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from litestar import Router
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.static_files import create_static_files_router
+
+from hub_scheduler.domain.errors import HubSchedulerError
+from hub_scheduler.entrypoints.api.dashboard.site import (
+    Site,
+    current_session,
+    dashboard_actor,
+    signed_in,
+)
+from hub_scheduler.entrypoints.api.dashboard.views import Actions, Fragments, Pages
+from hub_scheduler.entrypoints.api.dependencies import hub_dependencies, provide_value
+from hub_scheduler.hub import Hub
+
+
+def dashboard_router(hub: Hub, secret: str, *, path: str = "/admin") -> Router:
+    """The dashboard for `hub` at `path`, signing sessions with the API's JWT `secret`."""
+    site = Site(secret, path)
+    static = create_static_files_router(
+        path="/static", directories=[str(resources.files(__package__) / "static")],
+        include_in_schema=False,
+    )  # fmt: skip
+    return Router(
+        path=path,
+        route_handlers=[Pages, Fragments, Actions, static],
+        dependencies={
+            **hub_dependencies(hub),
+            "site": provide_value(site),
+            "session": Provide(current_session, sync_to_thread=False),
+            "viewer": Provide(signed_in, sync_to_thread=False),
+            "actor": Provide(dashboard_actor),
+        },
+        # Named one by one: the most specific class wins across layers, and the standalone
+        # app maps these to problem+json, which a fragment must not become.
+        exception_handlers={
+            HTTPException: site.error,
+            HubSchedulerError: site.error,
+            Exception: site.error,
+        },
+        include_in_schema=False,
+    )
+
+
+__all__ = ["dashboard_router"]

@@ -1,0 +1,156 @@
+"""The dashboard's session, CSRF and rendering, and the dependencies built on them.
+
+Sign-in takes an API token and keeps it in an HttpOnly, SameSite=Strict cookie scoped to the
+dashboard. Every action is a POST carrying an ``X-Hub-CSRF`` header whose value is an HMAC of
+the session (htmx adds it from the page); a cross-site form can neither read nor send it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from importlib import resources
+from typing import Any
+
+import attrs
+import jinja2
+from litestar import MediaType, Request, Response
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.params import SkipValidation
+from litestar.response import Redirect
+from litestar.security.jwt import Token
+from markupsafe import escape
+
+from hub_scheduler.domain.admin import Actor
+from hub_scheduler.domain.errors import HubSchedulerError
+from hub_scheduler.entrypoints.api import problems
+from hub_scheduler.entrypoints.api.auditing import actor_of, attempted
+from hub_scheduler.entrypoints.api.dependencies import AdminDep
+from hub_scheduler.entrypoints.api.security import ADMIN, ROLES, Principal, principal_of
+
+logger = logging.getLogger("hub_scheduler.api")
+COOKIE = "hub_session"
+CSRF_HEADER = "x-hub-csrf"
+CHANNEL = "dashboard"
+SIGN_IN_FIRST = "sign in at the dashboard first"
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(resources.files(__package__) / "templates")),
+    autoescape=True,
+)
+
+
+@attrs.frozen
+class Session:
+    """A signed-in dashboard user, the token they signed in with, and their CSRF value."""
+
+    user: Principal
+    token: str
+    csrf: str
+
+    @property
+    def can_act(self) -> bool:
+        """Whether the user may change anything (the page shows buttons only then)."""
+        return ADMIN in self.user.roles
+
+
+@attrs.frozen
+class Site:
+    """One mounted dashboard: where it lives and the secret its sessions are signed with."""
+
+    secret: str
+    path: str
+
+    def url(self, relative: str) -> str:
+        """An absolute path inside the dashboard."""
+        return f"{self.path}{relative}"
+
+    def render(self, template: str, **context: Any) -> Response[str]:
+        """An HTML page or fragment."""
+        html = _templates.get_template(template).render(prefix=self.path, **context)
+        return Response(html, media_type=MediaType.HTML)
+
+    def principal(self, token: str) -> Principal | None:
+        """Who a token names, if it is valid, unexpired and signed by us."""
+        try:
+            return principal_of(Token.decode(token, self.secret, "HS256"))
+        except NotAuthorizedException:
+            return None
+
+    def csrf_for(self, token: str) -> str:
+        """The CSRF value of a session."""
+        return hmac.new(self.secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+    def session_of(self, request: Request[Any, Any, Any]) -> Session | None:
+        """The request's session: a valid token with an admin role in the cookie."""
+        token = request.cookies.get(COOKIE)
+        user = self.principal(token) if token else None
+        if user is None or token is None or not set(user.roles) & set(ROLES):
+            return None
+        return Session(user, token, self.csrf_for(token))
+
+    def error(self, request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        """Any error as an alert fragment (escaped, never problem+json); a signed-out page
+        load goes to the sign-in page instead."""
+        if isinstance(exc, HubSchedulerError):
+            status, text = problems.domain_status(exc)
+        elif isinstance(exc, HTTPException):
+            status, text = exc.status_code, exc.detail
+        else:
+            logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+            status, text = 500, "unexpected error"
+        if status == 401 and request.method == "GET" and "hx-request" not in request.headers:
+            return Redirect(self.url("/login"))
+        return Response(
+            f"<p role='alert'>{escape(text)}</p>", status_code=status, media_type=MediaType.HTML
+        )
+
+
+# --- dependencies --------------------------------------------------------------------------
+
+SiteDep = NamedDependency[SkipValidation[Site]]
+SessionDep = NamedDependency[SkipValidation[Session | None]]
+"""The request's session, None when not signed in."""
+ViewerDep = NamedDependency[SkipValidation[Session]]
+"""The request's session; 401 when not signed in."""
+
+
+def current_session(request: Request[Any, Any, Any], site: SiteDep) -> Session | None:
+    """Dependency: the request's session, if signed in."""
+    return site.session_of(request)
+
+
+def signed_in(session: SessionDep) -> Session:
+    """Dependency for reads: the session, or 401 (the page sends the browser to sign in)."""
+    if session is None:
+        raise NotAuthorizedException(SIGN_IN_FIRST)
+    return session
+
+
+def _refusal(request: Request[Any, Any, Any], session: Session | None) -> HTTPException | None:
+    """Why an action may not proceed, if it may not."""
+    if session is None:
+        return NotAuthorizedException(SIGN_IN_FIRST)
+    if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), session.csrf):
+        return PermissionDeniedException("missing or wrong CSRF header")
+    if not session.can_act:
+        return PermissionDeniedException(f"the {ADMIN} role is required")
+    return None
+
+
+async def dashboard_actor(
+    request: Request[Any, Any, Any], session: SessionDep, admin: AdminDep
+) -> Actor:
+    """Dependency for actions: the signed-in admin who sent the right CSRF header.
+
+    Anything else is refused (401 without a session, 403 for a wrong or missing CSRF header
+    or a role that may not act), and the refusal is audited first.
+    """
+    actor = actor_of(request, CHANNEL, session.user if session else None)
+    refusal = _refusal(request, session)
+    if refusal is None:
+        return actor
+    action, target = attempted(request.scope)
+    await admin.refused(actor, action, target, refusal.detail)
+    raise refusal

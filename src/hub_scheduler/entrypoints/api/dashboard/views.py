@@ -1,0 +1,291 @@
+"""The dashboard's pages, fragments and actions, one controller each.
+
+Fragments render the API's views (`hub_scheduler.entrypoints.api.schemas`), so a run or a
+schedule looks the same here as in the API. Actions call the same use cases as the API
+(``hub.admin``) with a ``dashboard`` actor, so the audit trail names them alike.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, QueryParameter
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_200_OK
+
+from hub_scheduler.domain.admin import Action
+from hub_scheduler.domain.model import RunState
+from hub_scheduler.domain.schedule import load_timezone
+from hub_scheduler.entrypoints.api.auditing import audited
+from hub_scheduler.entrypoints.api.dashboard.site import (
+    COOKIE,
+    SessionDep,
+    SiteDep,
+    ViewerDep,
+)
+from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
+from hub_scheduler.entrypoints.api.params import Id, Name
+from hub_scheduler.entrypoints.api.schemas import (
+    JobSummaryView,
+    health_json,
+    run_json,
+    schedule_json,
+    slot_json,
+)
+
+SESSION_LENGTH = timedelta(hours=12)
+RECENT_RUNS = 25
+DEAD_SHOWN = 50
+SLOTS_SHOWN = 50
+JobQuery = Annotated[str, QueryParameter(max_length=100)]
+StatusQuery = Annotated[str, QueryParameter(max_length=20)]
+#: What an action answers: nothing to swap, and a `refresh` event for every fragment.
+REFRESH = {"HX-Trigger": "refresh"}
+
+
+def _refresh() -> Response[str]:
+    return Response("", headers=REFRESH)
+
+
+class Pages(Controller):
+    """The page, sign-in and sign-out."""
+
+    @get("/")
+    async def page(
+        self,
+        site: SiteDep,
+        hub: HubDep,
+        session: SessionDep,
+        job: JobQuery = "",
+        status: StatusQuery = "",
+    ) -> Response[str] | Redirect:
+        """The dashboard (the fragments load themselves), or the way to sign in."""
+        if session is None:
+            return Redirect(site.url("/login"))
+        return site.render(
+            "page.html",
+            user=session.user,
+            csrf=session.csrf,
+            job_names=[j.definition.name for j in hub.registry],
+            states=[s.value for s in RunState],
+            filters={"job": job, "status": status},
+        )
+
+    @get("/login")
+    async def login_page(self, site: SiteDep) -> Response[str]:
+        """The sign-in form."""
+        return site.render("login.html", csrf="", error=None)
+
+    @post("/login", status_code=HTTP_200_OK)
+    async def login(
+        self,
+        site: SiteDep,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Response[str] | Redirect:
+        """Check the token and keep it in the session cookie."""
+        token = (data.get("token") or "").strip()
+        if site.principal(token) is None:
+            return site.render(
+                "login.html", csrf="", error="That token is not valid (or it expired)."
+            )
+        redirect = Redirect(site.url("/"))
+        redirect.cookies.append(
+            Cookie(
+                key=COOKIE,
+                value=token,
+                path=site.path,
+                httponly=True,
+                samesite="strict",
+                max_age=int(SESSION_LENGTH.total_seconds()),
+            )
+        )
+        return redirect
+
+    @post("/logout", status_code=HTTP_200_OK)
+    async def logout(self, site: SiteDep) -> Redirect:
+        """Forget the session cookie."""
+        redirect = Redirect(site.url("/login"))
+        redirect.cookies.append(Cookie(key=COOKIE, value="", path=site.path, max_age=0))
+        return redirect
+
+
+class Fragments(Controller):
+    """The parts of the page htmx refreshes; any signed-in role may read them."""
+
+    path = "/fragments"
+
+    @get("/summary")
+    async def summary(
+        self,
+        site: SiteDep,
+        admin: AdminDep,
+        viewer: ViewerDep,
+    ) -> Response[str]:
+        """The cards: queue counts, 24 h success rate, workers, schedulers, queue state."""
+        health = await admin.queue_health()
+        day = [s.last_24h for s in await admin.job_summaries()]
+        finished = sum(w.finished for w in day)
+        rate = f"{100 * sum(w.succeeded for w in day) / finished:.0f}%" if finished else "-"
+        return site.render(
+            "summary.html",
+            q=health_json(health),
+            success_rate=rate,
+            can_act=viewer.can_act,
+            refreshed=admin.clock.now().strftime("%H:%M:%S"),
+        )
+
+    @get("/jobs")
+    async def jobs(
+        self,
+        site: SiteDep,
+        admin: AdminDep,
+        viewer: ViewerDep,
+    ) -> Response[str]:
+        """The jobs table: schedules in words, next run in local time and UTC, last run."""
+        rows = []
+        for summary in await admin.job_summaries():
+            row = JobSummaryView.from_domain(summary).model_dump(mode="json")
+            for item, state in zip(row["schedules"], summary.schedules, strict=True):
+                fire = state.next_fire
+                zone = load_timezone(state.schedule.timezone)
+                item["next_local"] = (
+                    fire.astimezone(zone).strftime("%a %d %b %H:%M %Z") if fire else "never"
+                )
+            rows.append(row)
+        return site.render("jobs.html", jobs=rows, can_act=viewer.can_act)
+
+    @get("/runs")
+    async def runs(
+        self,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        job: JobQuery = "",
+        status: StatusQuery = "",
+    ) -> Response[str]:
+        """Recent runs, filtered by job and state (unknown filter values are ignored)."""
+        del viewer
+        states = frozenset({RunState(status)}) if status in set(RunState) else None
+        name = job if job in hub.registry else None
+        page = await hub.history.list(job=name, states=states, limit=RECENT_RUNS)
+        return site.render("runs.html", runs=[run_json(r) for r in page.items])
+
+    @get("/runs/{run_id:str}")
+    async def run_detail(
+        self,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        run_id: Id,
+    ) -> Response[str]:
+        """One run with its error and payload."""
+        del viewer
+        data = run_json(await hub.history.get(run_id))
+        return site.render("run.html", r=data, payload=json.dumps(data["payload"], indent=2))
+
+    @get("/dlq")
+    async def dead(
+        self,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+    ) -> Response[str]:
+        """The dead letters."""
+        page = await hub.dead_letters.list(limit=DEAD_SHOWN)
+        runs = [run_json(r) for r in page.items]
+        return site.render("dlq.html", runs=runs, can_act=viewer.can_act)
+
+    @get("/schedules/{schedule_id:str}/slots")
+    async def slots(
+        self,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        schedule_id: Id,
+    ) -> Response[str]:
+        """A schedule's slot ledger."""
+        del viewer
+        state = schedule_json(await hub.schedules.get(schedule_id))
+        page = await hub.schedules.slots(schedule_id, None, SLOTS_SHOWN)
+        return site.render("slots.html", schedule=state, slots=[slot_json(s) for s in page.items])
+
+
+class Actions(Controller):
+    """What an admin can do from the page: the API's use cases, audited alike."""
+
+    path = "/actions"
+
+    @post(
+        "/jobs/{name:str}/trigger",
+        opt=audited(Action.JOB_TRIGGER, "{name}"),
+        status_code=HTTP_200_OK,
+    )
+    async def trigger(self, admin: AdminDep, actor: ActorDep, name: Name) -> Response[str]:
+        """Run a job now."""
+        await admin.trigger(actor, name)
+        return _refresh()
+
+    @post(
+        "/jobs/{name:str}/pause", opt=audited(Action.JOB_PAUSE, "{name}"), status_code=HTTP_200_OK
+    )
+    async def pause_job(self, admin: AdminDep, actor: ActorDep, name: Name) -> Response[str]:
+        """Pause a job."""
+        await admin.set_job_paused(actor, name, paused=True)
+        return _refresh()
+
+    @post(
+        "/jobs/{name:str}/resume", opt=audited(Action.JOB_RESUME, "{name}"), status_code=HTTP_200_OK
+    )
+    async def resume_job(self, admin: AdminDep, actor: ActorDep, name: Name) -> Response[str]:
+        """Resume a job."""
+        await admin.set_job_paused(actor, name, paused=False)
+        return _refresh()
+
+    @post("/queue/pause", opt=audited(Action.QUEUE_PAUSE, "queue"), status_code=HTTP_200_OK)
+    async def pause_queue(self, admin: AdminDep, actor: ActorDep) -> Response[str]:
+        """Pause the queue."""
+        await admin.set_queue_paused(actor, paused=True)
+        return _refresh()
+
+    @post("/queue/resume", opt=audited(Action.QUEUE_RESUME, "queue"), status_code=HTTP_200_OK)
+    async def resume_queue(self, admin: AdminDep, actor: ActorDep) -> Response[str]:
+        """Resume the queue."""
+        await admin.set_queue_paused(actor, paused=False)
+        return _refresh()
+
+    @post("/dlq/retry-all", opt=audited(Action.DLQ_RETRY_ALL, "dlq"), status_code=HTTP_200_OK)
+    async def retry_all(self, admin: AdminDep, actor: ActorDep) -> Response[str]:
+        """Retry every dead letter."""
+        await admin.retry_all_dead(actor)
+        return _refresh()
+
+    @post("/dlq/purge", opt=audited(Action.DLQ_PURGE, "dlq"), status_code=HTTP_200_OK)
+    async def purge(self, admin: AdminDep, actor: ActorDep) -> Response[str]:
+        """Forget every dead letter."""
+        await admin.purge_dead(actor)
+        return _refresh()
+
+    @post(
+        "/dlq/{run_id:str}/retry",
+        opt=audited(Action.DLQ_RETRY, "{run_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def retry(self, admin: AdminDep, actor: ActorDep, run_id: Id) -> Response[str]:
+        """Retry one dead letter."""
+        await admin.retry_dead(actor, run_id)
+        return _refresh()
+
+    @post(
+        "/dlq/{run_id:str}/delete",
+        opt=audited(Action.DLQ_DELETE, "{run_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def delete(self, admin: AdminDep, actor: ActorDep, run_id: Id) -> Response[str]:
+        """Forget one dead letter."""
+        await admin.delete_dead(actor, run_id)
+        return _refresh()

@@ -1,0 +1,20 @@
+"""Path and query parameters shared by the routes, with their limits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.params import PathParameter, QueryParameter
+
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Items per page.")]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=100,
+        pattern=r"^-?[0-9]+:[0-9]+$",
+        description="The `next_cursor` of the previous page.",
+    ),
+]
+Name = Annotated[str, PathParameter(max_length=100, description="A registered job's name.")]
+Id = Annotated[str, PathParameter(max_length=100)]
+JobFilter = Annotated[str | None, QueryParameter(max_length=100, description="Only this job.")]

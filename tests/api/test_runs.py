@@ -1,0 +1,64 @@
+"""Runs over the API: one run's shape, and cancelling a waiting run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hub_scheduler.domain.ports import Succeeded, WorkerInfo
+from hub_scheduler.entrypoints.api.schemas import health_json, run_json
+from tests.api.conftest import Api
+
+
+async def test_a_run_is_shown_as_the_cli_prints_it(api: Api) -> None:
+    """GET /runs/{id} answers exactly `run_json` of the stored run (one shape for both)."""
+    run_id = await api.hub.enqueue("syncXero", {"invoice": 7}, priority="high")
+    response = await api.client.get(f"/api/v1/runs/{run_id}", headers=api.viewer)
+    assert response.status_code == 200
+    assert response.json() == run_json(await api.hub.history.get(run_id))
+    assert (response.json()["payload"], response.json()["priority"]) == ({"invoice": 7}, 5)
+
+
+async def test_queue_health_is_shown_as_the_cli_prints_it(api: Api) -> None:
+    """GET /queue answers exactly `health_json` of the admin service's queue health."""
+    await api.hub.enqueue("syncXero", delay=timedelta(hours=1))  # no waiting age ticking
+    worker = WorkerInfo("w1", "host", 1, 5, 0, api.hub.clock.now())
+    await api.hub.presence.worker_seen(worker, timedelta(minutes=1))
+    response = await api.client.get("/api/v1/queue", headers=api.viewer)
+    assert response.json() == health_json(await api.hub.admin.queue_health())
+    body = response.json()
+    assert (body["delayed"], body["workers"][0]["id"], body["status"]) == (1, "w1", "degraded")
+
+
+async def test_cancel_a_waiting_run(api: Api) -> None:
+    """A queued run and a delayed one are cancelled: 200 with the cancelled run, the run
+    stays in history as cancelled, and the action is audited."""
+    queued = await api.hub.enqueue("syncXero")
+    delayed = await api.hub.enqueue("syncXero", delay=timedelta(hours=1))
+    for run_id in (queued, delayed):
+        response = await api.client.post(f"/api/v1/runs/{run_id}/cancel", headers=api.admin)
+        assert (response.status_code, response.json()["state"]) == (200, "cancelled")
+        assert (await api.hub.history.get(run_id)).state == "cancelled"
+    assert (await api.hub.queue.snapshot()).waiting == 0
+    entries = [(e.action, e.target, e.outcome, e.after) for e in reversed(await api.audit())]
+    assert entries == [
+        ("run.cancel", queued, "ok", {"state": "cancelled"}),
+        ("run.cancel", delayed, "ok", {"state": "cancelled"}),
+    ]
+
+
+async def test_cancel_refuses_an_unknown_an_active_and_a_finished_run(api: Api) -> None:
+    """Cancel answers 404 for an unknown run and 409 for an active or finished one, as
+    problems, each attempt audited as failed."""
+    active = await api.hub.enqueue("syncXero")
+    finished = await api.hub.enqueue("syncXero")
+    claims = await api.hub.queue.claim("w1", 2, timedelta(seconds=30))
+    await api.hub.queue.finish(next(c for c in claims if c.run.id == finished), Succeeded())
+    statuses = []
+    for run_id in ("missing", active, finished):
+        response = await api.client.post(f"/api/v1/runs/{run_id}/cancel", headers=api.admin)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        statuses.append(response.status_code)
+    assert statuses == [404, 409, 409]
+    assert (await api.hub.history.get(active)).state == "active"
+    entries = [(e.target, e.outcome) for e in reversed(await api.audit())]
+    assert entries == [("missing", "failed"), (active, "failed"), (finished, "failed")]
