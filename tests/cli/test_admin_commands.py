@@ -45,6 +45,8 @@ def test_jobs_list_is_the_admin_job_summary(sample_cli: SampleCli) -> None:
         "name": "record",
         "description": "Push the run id onto a list the test waits on.",
         "priority": "normal",
+        "timeout_seconds": 30.0,
+        "max_retries": 3,
         "paused": False,
         "schedules": [],
         "last_24h": {"succeeded": 0, "failed": 0, "dead": 0},

@@ -664,6 +664,11 @@ def snapshot_json(snapshot: QueueSnapshot, workers: Sequence[WorkerInfo]) -> dic
     return SnapshotView.from_domain(snapshot, workers).model_dump(mode="json")
 
 
+def summary_json(summary: JobSummary) -> dict[str, Any]:
+    """A job as ``GET /jobs`` lists it."""
+    return JobSummaryView(**JobSummaryView.fields_of(summary)).model_dump(mode="json")
+
+
 def health_json(health: QueueHealth) -> dict[str, Any]:
     """The queue's health as ``GET /queue`` answers it."""
     return QueueHealthView.from_health(health).model_dump(mode="json")

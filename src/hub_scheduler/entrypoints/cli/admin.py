@@ -15,44 +15,16 @@ from typing import Any
 
 import click
 
-from hub_scheduler.domain.admin import JobSummary, QueueHealth
 from hub_scheduler.domain.model import FINAL_STATES, Priority, RunState
-from hub_scheduler.entrypoints.api.schemas import run_json, schedule_json, snapshot_json
+from hub_scheduler.entrypoints.api.schemas import (
+    health_json,
+    run_json,
+    summary_json,
+)
 from hub_scheduler.entrypoints.cli.common import actor_option, app_options, cli_actor, emit, run
 from hub_scheduler.hub import Hub
 
 MAX_CLEAN_DAYS = 3650
-
-
-def health_json(health: QueueHealth) -> dict[str, Any]:
-    """The queue's health as the API's ``/queue`` shows it (snapshot, workers, schedulers,
-    status)."""
-    body = snapshot_json(health.snapshot, health.workers)
-    body["schedulers"] = [
-        {
-            "id": s.id,
-            "seen_at": s.seen_at.isoformat(),
-            "lateness_p99_seconds": s.lateness_p99.total_seconds() if s.lateness_p99 else None,
-        }
-        for s in health.schedulers
-    ]
-    body["status"] = health.status.value
-    return body
-
-
-def summary_json(summary: JobSummary) -> dict[str, Any]:
-    """A job as `jobs list` and `jobs show` print it."""
-    definition = summary.job.definition
-    day = summary.last_24h
-    return {
-        "name": definition.name,
-        "description": definition.description,
-        "priority": definition.priority.name.lower(),
-        "paused": summary.paused,
-        "schedules": [schedule_json(s) for s in summary.schedules],
-        "last_run": run_json(summary.last_run) if summary.last_run else None,
-        "last_24h": {"succeeded": day.succeeded, "failed": day.failed, "dead": day.dead},
-    }
 
 
 def _runs_table(runs: list[dict[str, Any]]) -> list[str]:
