@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from hub_scheduler.adapters.postgres.schema import (
     CONNECT_TIMEOUT,
     check_prefix,
+    connect,
     migrate,
     require_current,
 )
@@ -180,6 +181,17 @@ class PostgresStore:
         if self._pool is not None and self._ready:
             return self._pool
         async with self._opening:
+            if not self._ready:
+                if self.auto_migrate:
+                    await migrate(self.url, self.prefix)
+                # A connection of its own: an unreachable database fails at once here, where
+                # the pool would keep trying for its timeout.
+                conn = await connect(self.url)
+                try:
+                    await require_current(conn, self.prefix)
+                finally:
+                    await conn.close()
+                self._ready = True
             if self._pool is None:
                 self._pool = AsyncConnectionPool(
                     _conninfo(self.url),
@@ -192,12 +204,6 @@ class PostgresStore:
                     name=f"hub_scheduler:{self.prefix}",
                 )
                 await self._pool.open()
-            if not self._ready:
-                if self.auto_migrate:
-                    await migrate(self.url, self.prefix)
-                async with self._pool.connection() as conn:
-                    await require_current(conn, self.prefix)
-                self._ready = True
         return self._pool
 
     @contextlib.asynccontextmanager
