@@ -30,8 +30,9 @@ from hub_scheduler.adapters.postgres.codec import (
     parse_cursor,
     utc,
 )
-from hub_scheduler.adapters.postgres.schema import require_current
-from hub_scheduler.adapters.postgres.store import PostgresStore, unavailable
+from hub_scheduler.adapters.postgres.schema import LATEST_VERSION, describe, require_current
+from hub_scheduler.adapters.postgres.store import MISSING, PostgresStore, unavailable
+from hub_scheduler.domain.backend_errors import SchemaVersionError
 from hub_scheduler.domain.errors import (
     DeadLetterNotFoundError,
     IllegalTransitionError,
@@ -130,7 +131,8 @@ class PostgresJobQueue:
     """`JobQueue` (and `TransactionalEnqueue`) on PostgreSQL."""
 
     store: PostgresStore
-    _checked_connections: set[int] = attrs.field(factory=set, init=False, repr=False)
+    #: Whether an application connection was found on a current schema (checked once).
+    _checked_in_transaction: bool = attrs.field(default=False, init=False, repr=False)
 
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """See `JobQueue.enqueue`; batches of `ENQUEUE_BATCH` runs per round trip."""
@@ -167,9 +169,9 @@ class PostgresJobQueue:
             return answers
         notify = self.store.wakes.inline()
         try:
-            if id(connection) not in self._checked_connections:
+            if not self._checked_in_transaction:
                 await require_current(connection, self.store.prefix)
-                self._checked_connections.add(id(connection))
+                self._checked_in_transaction = True
             cur = connection.cursor(row_factory=dict_row)
             await cur.execute(
                 self.store.q("SELECT * FROM {s}.enqueue(%s, %s, %s, %s)"),
@@ -177,6 +179,9 @@ class PostgresJobQueue:
             )
             for row in await cur.fetchall():
                 answers[row["repeat_index"]] = Enqueued(row["first_run_id"], created=False)
+        except MISSING as exc:  # the connection's database has no schema for this hub
+            self._checked_in_transaction = False
+            raise SchemaVersionError(describe(self.store.prefix), 0, LATEST_VERSION) from exc
         except psycopg.Error as exc:
             raise unavailable("enqueue in transaction", exc) from exc
         if not notify and _ready_now(requests, now):

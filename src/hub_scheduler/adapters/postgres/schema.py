@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import tuple_row
 
 from hub_scheduler.domain.backend_errors import SchemaVersionError
@@ -26,7 +27,17 @@ from hub_scheduler.domain.errors import BackendUnavailableError
 _FILE = re.compile(r"([0-9]{4})_([a-z0-9_]+)\.sql")
 #: A schema name: PostgreSQL truncates identifiers beyond 63 bytes, so longer ones are refused.
 _PREFIX = re.compile(r"[A-Za-z0-9_.:\-]{1,63}")
-CONNECT_TIMEOUT = 5
+#: libpq settings every connection gets unless its URL says otherwise: give up connecting
+#: after 5 s, and notice a peer gone silent (network cut, host down) within ~30 s instead of
+#: waiting for a reply forever.
+CONNECTION_DEFAULTS: dict[str, str | int] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 @attrs.frozen
@@ -77,12 +88,25 @@ def _lock_key(prefix: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-async def connect(url: str) -> psycopg.AsyncConnection[Any]:
+def application_name(prefix: str) -> str:
+    """How the hub's sessions are named in ``pg_stat_activity`` (at most 63 bytes)."""
+    return f"hub_scheduler {prefix}"[:63]
+
+
+def conninfo(url: str, prefix: str) -> str:
+    """`url` as libpq understands it, with `CONNECTION_DEFAULTS` and an application name for
+    whatever it does not set itself."""
+    given = conninfo_to_dict(url)
+    extra = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+    if "application_name" not in given:
+        extra["application_name"] = application_name(prefix)
+    return make_conninfo(url, **extra)
+
+
+async def connect(url: str, prefix: str = "hub") -> psycopg.AsyncConnection[Any]:
     """A connection of its own (autocommit); `BackendUnavailableError` when it fails."""
     try:
-        return await psycopg.AsyncConnection.connect(
-            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
-        )
+        return await psycopg.AsyncConnection.connect(conninfo(url, prefix), autocommit=True)
     except psycopg.Error as exc:
         raise BackendUnavailableError("connect", type(exc).__name__) from None
 
@@ -103,7 +127,7 @@ async def current_version(conn: psycopg.AsyncConnection[Any], prefix: str) -> in
 async def schema_version(url: str, prefix: str = "hub") -> int:
     """The version of `prefix`'s schema at `url` (0 when it was never migrated)."""
     check_prefix(prefix)
-    conn = await connect(url)
+    conn = await connect(url, prefix)
     try:
         return await current_version(conn, prefix)
     except psycopg.Error as exc:
@@ -130,7 +154,7 @@ async def migrate(url: str, prefix: str = "hub") -> list[str]:
     check_prefix(prefix)
     schema = sql.Identifier(prefix)
     versions = sql.Identifier(prefix, "schema_versions")
-    conn = await connect(url)
+    conn = await connect(url, prefix)
     applied: list[str] = []
     try:
         async with conn.transaction():
@@ -167,7 +191,7 @@ async def migrate(url: str, prefix: str = "hub") -> list[str]:
 async def drop_schema(url: str, prefix: str) -> None:
     """Delete the hub `prefix` from the database at `url`: its schema and everything in it."""
     check_prefix(prefix)
-    conn = await connect(url)
+    conn = await connect(url, prefix)
     try:
         await conn.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(prefix))

@@ -23,14 +23,13 @@ import attrs
 import psycopg
 import psycopg.errors
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from hub_scheduler.adapters.postgres.schema import (
-    CONNECT_TIMEOUT,
     check_prefix,
     connect,
+    conninfo,
     migrate,
     require_current,
 )
@@ -49,7 +48,7 @@ BLOCK_SECONDS = 2.0
 #: At most one wake-up NOTIFY per this many seconds per process (the first one at once).
 WAKE_WINDOW = 0.05
 #: SQLSTATEs meaning the hub's tables or functions are not there (schema missing or behind).
-_MISSING = (
+MISSING = (
     psycopg.errors.UndefinedTable,
     psycopg.errors.UndefinedFunction,
     psycopg.errors.InvalidSchemaName,
@@ -120,13 +119,6 @@ class Debouncer:
                 await self._trailing
 
 
-def _conninfo(url: str) -> str:
-    """`url` as libpq understands it, with a connect timeout unless it names one."""
-    if "connect_timeout" in conninfo_to_dict(url):
-        return url
-    return make_conninfo(url, connect_timeout=CONNECT_TIMEOUT)
-
-
 def unavailable(operation: str, exc: BaseException) -> Exception:
     """The domain error for a driver error of `operation`."""
     return BackendUnavailableError(operation, type(exc).__name__)
@@ -186,7 +178,7 @@ class PostgresStore:
                     await migrate(self.url, self.prefix)
                 # A connection of its own: an unreachable database fails at once here, where
                 # the pool would keep trying for its timeout.
-                conn = await connect(self.url)
+                conn = await connect(self.url, self.prefix)
                 try:
                     await require_current(conn, self.prefix)
                 finally:
@@ -194,7 +186,7 @@ class PostgresStore:
                 self._ready = True
             if self._pool is None:
                 self._pool = AsyncConnectionPool(
-                    _conninfo(self.url),
+                    conninfo(self.url, self.prefix),
                     connection_class=psycopg.AsyncConnection[DictRow],
                     kwargs={"autocommit": True, "row_factory": dict_row},
                     min_size=self.min_size,
@@ -214,7 +206,7 @@ class PostgresStore:
             pool = await self._open()
             async with pool.connection() as conn:
                 yield conn
-        except _MISSING as exc:
+        except MISSING as exc:
             # Tables or functions gone: the next operation checks the version again and
             # says what to do (SchemaVersionError).
             self._ready = False
@@ -260,7 +252,9 @@ class PostgresStore:
         """Yield True per NOTIFY on `channel` and False after each quiet `BLOCK_SECONDS`, on a
         connection of its own. A lost connection raises `BackendUnavailableError`."""
         try:
-            conn = await psycopg.AsyncConnection.connect(_conninfo(self.url), autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(
+                conninfo(self.url, self.prefix), autocommit=True
+            )
         except psycopg.Error as exc:
             raise unavailable("listen", exc) from None
         try:

@@ -454,9 +454,22 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- The jobs that have parked runs, one index probe each (a loose index scan), and of
+    -- those the ones no longer paused: their runs leave the parking, in place.
+    WITH RECURSIVE parked_jobs(job) AS (
+        (SELECT x.job FROM runs AS x WHERE x.state = 'queued' AND x.parked
+         ORDER BY x.job LIMIT 1)
+        UNION ALL
+        SELECT (SELECT x.job FROM runs AS x
+                WHERE x.state = 'queued' AND x.parked AND x.job > pj.job
+                ORDER BY x.job LIMIT 1)
+        FROM parked_jobs AS pj WHERE pj.job IS NOT NULL
+    )
     UPDATE runs AS r SET parked = false
     WHERE r.state = 'queued' AND r.parked
-      AND NOT EXISTS (SELECT 1 FROM paused_jobs AS p WHERE p.job = r.job);
+      AND r.job IN (SELECT pj.job FROM parked_jobs AS pj
+                    WHERE pj.job IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM paused_jobs AS p WHERE p.job = pj.job));
 
     IF v_requeued > 0 AND p_notify THEN
         PERFORM pg_notify(p_channel, '');
