@@ -63,8 +63,10 @@ class Hub:
     """Jobs, queue and workers of one application.
 
     Args:
-        backend: a backend URL — ``redis://host:port/db`` (or ``rediss://``) for production,
-            ``memory://`` to run everything in this process — or an open `Backend`.
+        backend: a backend URL — ``redis://host:port/db`` (or ``rediss://``) or
+            ``postgresql://user@host/db`` (with the ``postgres`` extra; migrate its schema
+            first) for production, ``memory://`` to run everything in this process — or an
+            open `Backend`.
             Default: ``$HUB_SCHEDULER_URL``, else ``$HUB_SCHEDULER_REDIS_URL``, else memory.
         prefix: namespace in the store; hubs with different prefixes share it without
             meeting (ignored when an open `Backend` is passed: it has its own).
