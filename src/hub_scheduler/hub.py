@@ -21,6 +21,7 @@ from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.adapters.taskiq.executor import TaskiqExecutor
 from hub_scheduler.domain.admin import AdminService
+from hub_scheduler.domain.backend_errors import TransactionalEnqueueUnsupportedError
 from hub_scheduler.domain.model import DEFAULT_PAYLOAD_LIMIT, JobDefinition, Priority
 from hub_scheduler.domain.ports import (
     AuditLog,
@@ -28,12 +29,15 @@ from hub_scheduler.domain.ports import (
     BackendConfig,
     Clock,
     DeadLetters,
+    Enqueued,
+    EnqueueRequest,
     JobQueue,
     Notifier,
     Presence,
     RunHistory,
     ScheduleStore,
     Stats,
+    TransactionalEnqueue,
 )
 from hub_scheduler.domain.registry import Handler, Job, Registry
 from hub_scheduler.domain.retry import RetryPolicy
@@ -59,8 +63,10 @@ class Hub:
     """Jobs, queue and workers of one application.
 
     Args:
-        backend: a backend URL — ``redis://host:port/db`` (or ``rediss://``) for production,
-            ``memory://`` to run everything in this process — or an open `Backend`.
+        backend: a backend URL — ``redis://host:port/db`` (or ``rediss://``) or
+            ``postgresql://user@host/db`` (with the ``postgres`` extra; migrate its schema
+            first) for production, ``memory://`` to run everything in this process — or an
+            open `Backend`.
             Default: ``$HUB_SCHEDULER_URL``, else ``$HUB_SCHEDULER_REDIS_URL``, else memory.
         prefix: namespace in the store; hubs with different prefixes share it without
             meeting (ignored when an open `Backend` is passed: it has its own).
@@ -202,24 +208,46 @@ class Hub:
         delay: timedelta | None = None,
         run_at: datetime | None = None,
         idempotency_key: str | None = None,
+        connection: object | None = None,
     ) -> str:
         """Enqueue one run of job `name`; returns its run id.
 
         With an `idempotency_key` seen within the job's window, nothing is enqueued and the
-        first run's id is returned. Raises `JobNotFoundError` for an unregistered name and
-        `PayloadError` for a payload that is not a JSON object or is too large.
+        first run's id is returned. With a `connection` (your own open database connection,
+        e.g. a psycopg ``AsyncConnection`` on a ``postgresql://`` backend's database), the
+        run is written inside that connection's transaction: it exists if and only if your
+        transaction commits. Raises `JobNotFoundError` for an unregistered name, `PayloadError`
+        for a payload that is not a JSON object or is too large, and
+        `TransactionalEnqueueUnsupportedError` for a `connection` on a backend that cannot
+        use one.
         """
         if run_at is not None:
             delay = max(run_at - self.clock.now(), timedelta(0))
         job = Job(name, dict(payload or {}), priority, delay, idempotency_key)
-        [answer] = await self.queue.enqueue([self.registry.request(job, self.clock.now())])
+        request = self.registry.request(job, self.clock.now())
+        [answer] = await self._enqueue([request], connection)
         return answer.run_id
 
-    async def enqueue_many(self, jobs: Sequence[Job]) -> list[str]:
-        """Enqueue many runs in as few round trips as possible; returns their ids in order."""
+    async def enqueue_many(
+        self, jobs: Sequence[Job], *, connection: object | None = None
+    ) -> list[str]:
+        """Enqueue many runs in as few round trips as possible; returns their ids in order.
+
+        `connection` works as for `enqueue`: all of them exist iff your transaction commits.
+        """
         now = self.clock.now()
-        answers = await self.queue.enqueue([self.registry.request(job, now) for job in jobs])
+        answers = await self._enqueue([self.registry.request(job, now) for job in jobs], connection)
         return [answer.run_id for answer in answers]
+
+    async def _enqueue(
+        self, requests: Sequence[EnqueueRequest], connection: object | None
+    ) -> list[Enqueued]:
+        if connection is None:
+            return await self.queue.enqueue(requests)
+        queue = self.queue
+        if not isinstance(queue, TransactionalEnqueue):
+            raise TransactionalEnqueueUnsupportedError(self.url)
+        return await queue.enqueue_in(connection, requests)
 
     # --- working --------------------------------------------------------------------------
 

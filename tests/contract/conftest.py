@@ -5,6 +5,7 @@ remove what a test left behind."""
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
@@ -81,6 +82,32 @@ class RedisEntry:
                 await client.delete(*doomed)
 
 
+#: The PostgreSQL database of the ``postgres`` entry; unset: skipped. Each test gets a schema
+#: of its own (named from its prefix), dropped afterwards.
+POSTGRES_URL_ENV = "HUB_SCHEDULER_TEST_POSTGRES_URL"
+
+
+@attrs.define
+class PostgresEntry:
+    """A real PostgreSQL (``HUB_SCHEDULER_TEST_POSTGRES_URL``), one schema per test, migrated
+    when first opened."""
+
+    url: str
+
+    def open(self, config: BackendConfig) -> Backend:
+        """A backend on the database; the test's schema is migrated on first use."""
+        # Imported here: psycopg is an optional extra, needed only when the entry is used.
+        from hub_scheduler.adapters.postgres import open_postgres_backend  # noqa: PLC0415
+
+        return open_postgres_backend(self.url, config, auto_migrate=True)
+
+    async def cleanup(self, config: BackendConfig) -> None:
+        """Drop the test's schema (never the database: it may be shared)."""
+        from hub_scheduler.adapters.postgres import drop_schema  # noqa: PLC0415
+
+        await drop_schema(self.url, config.prefix)
+
+
 def _memory(request: pytest.FixtureRequest) -> BackendEntry:
     del request
     return MemoryEntry()
@@ -90,10 +117,19 @@ def _redis(request: pytest.FixtureRequest) -> BackendEntry:
     return RedisEntry(str(request.getfixturevalue("redis_url")))
 
 
+def _postgres(request: pytest.FixtureRequest) -> BackendEntry:
+    del request
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set; PostgreSQL tests skipped")
+    return PostgresEntry(url)
+
+
 #: Backend name -> how to get its entry (may skip when the service is not configured).
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], BackendEntry]] = {
     "memory": _memory,
     "redis": _redis,
+    "postgres": _postgres,
 }
 
 

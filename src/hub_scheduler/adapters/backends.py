@@ -32,6 +32,8 @@ BUILTIN: dict[str, str] = {
     "redis": "hub_scheduler.adapters.redis.backend:open_redis_backend",
     "rediss": "hub_scheduler.adapters.redis.backend:open_redis_backend",
     "unix": "hub_scheduler.adapters.redis.backend:open_redis_backend",
+    "postgresql": "hub_scheduler.adapters.postgres.backend:open_postgres_backend",
+    "postgres": "hub_scheduler.adapters.postgres.backend:open_postgres_backend",
 }
 
 _registered: dict[str, BackendFactory] = {}

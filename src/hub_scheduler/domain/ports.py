@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -258,6 +258,26 @@ class JobQueue(Protocol):
 
     async def snapshot(self) -> QueueSnapshot:
         """Depth per priority, delayed, active, dead letters and pause flags."""
+        ...
+
+
+@runtime_checkable
+class TransactionalEnqueue(Protocol):
+    """A queue that can enqueue inside the application's own database transaction, so a run
+    exists if and only if that transaction commits (the outbox pattern without an outbox).
+
+    A capability of some backends' queues (PostgreSQL's); `Hub.enqueue` uses it when given a
+    ``connection`` and raises `TransactionalEnqueueUnsupportedError` on a queue without it.
+    """
+
+    async def enqueue_in(
+        self, connection: object, requests: Sequence[EnqueueRequest]
+    ) -> list[Enqueued]:
+        """`JobQueue.enqueue` on `connection`, the application's open connection to the same
+        database (a psycopg ``AsyncConnection`` for PostgreSQL), inside whatever transaction
+        it is in. Raises `TypeError` for a connection of another kind, and what
+        `JobQueue.enqueue` raises. Idempotency keys are honoured once the transaction commits
+        (a concurrent enqueue with the same key waits for it)."""
         ...
 
 

@@ -1,0 +1,299 @@
+"""`ScheduleStore` on PostgreSQL: a ``schedules`` table (definition as versioned JSON beside
+the runtime state) and the ``slots`` ledger. Firing is the ``fire`` function: version check,
+enqueue, ledger and advance in one transaction."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final, LiteralString
+
+import attrs
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from hub_scheduler.adapters.postgres.codec import (
+    decode_schedule,
+    encode_schedule,
+    iso,
+    make_cursor,
+    parse_cursor,
+    utc,
+)
+from hub_scheduler.adapters.postgres.queue import run_item
+from hub_scheduler.adapters.postgres.store import PostgresStore
+from hub_scheduler.domain.errors import InvalidScheduleError, ScheduleNotFoundError
+from hub_scheduler.domain.model import new_run_id
+from hub_scheduler.domain.ports import (
+    Enqueued,
+    EnqueueRequest,
+    Page,
+    ScheduleState,
+    SlotRecord,
+)
+from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
+
+#: The columns `_state` reads.
+STATE: Final[LiteralString] = (
+    "id, definition, paused, declared, next_fire, last_fire, last_outcome, runs, version"
+)
+
+
+def _state(row: DictRow) -> ScheduleState:
+    outcome = row["last_outcome"]
+    return ScheduleState(
+        schedule=decode_schedule(row["definition"]),
+        next_fire=utc(row["next_fire"]) if row["next_fire"] else None,
+        paused=row["paused"],
+        declared=row["declared"],
+        last_fire=utc(row["last_fire"]) if row["last_fire"] else None,
+        last_outcome=SlotOutcome(outcome) if outcome else None,
+        runs=row["runs"],
+        version=row["version"],
+    )
+
+
+@attrs.define
+class PostgresScheduleStore:
+    """`ScheduleStore` on PostgreSQL."""
+
+    store: PostgresStore
+
+    def _row(self, schedule: Schedule, next_fire: datetime | None) -> dict[str, Any]:
+        return {
+            "id": schedule.id,
+            "job": schedule.job,
+            "definition": Jsonb(encode_schedule(schedule)),
+            "next": next_fire,
+            "channel": self.store.schedule_channel,
+        }
+
+    async def sync_declared(self, schedules: Sequence[Schedule], now: datetime) -> None:
+        """See `ScheduleStore.sync_declared`: one transaction."""
+        wanted = [s.id for s in schedules]
+        async with self.store.connection("sync schedules") as conn, conn.transaction():
+            cur = await conn.execute(
+                self.store.q("SELECT id, runs FROM {s}.schedules WHERE id = ANY(%s::text[])"),
+                [wanted],
+            )
+            runs = {row["id"]: row["runs"] for row in await cur.fetchall()}
+            changed = 0
+            for schedule in schedules:
+                row = self._row(schedule, schedule.next_fire(now, runs.get(schedule.id, 0)))
+                cur = await conn.execute(
+                    self.store.q(
+                        "INSERT INTO {s}.schedules AS t (id, job, definition, declared, next_fire)"
+                        " VALUES (%(id)s, %(job)s, %(definition)s, true, %(next)s) "
+                        "ON CONFLICT (id) DO UPDATE SET job = EXCLUDED.job, "
+                        "definition = EXCLUDED.definition, declared = true, "
+                        "next_fire = EXCLUDED.next_fire, version = t.version + 1 "
+                        "WHERE t.definition IS DISTINCT FROM EXCLUDED.definition "
+                        "OR NOT t.declared"
+                    ),
+                    row,
+                )
+                changed += cur.rowcount
+            cur = await conn.execute(
+                self.store.q(
+                    "DELETE FROM {s}.schedules WHERE declared AND NOT (id = ANY(%s::text[]))"
+                ),
+                [wanted],
+            )
+            changed += cur.rowcount
+            if changed:
+                await conn.execute("SELECT pg_notify(%s, '')", [self.store.schedule_channel])
+
+    async def create(self, schedule: Schedule, now: datetime) -> ScheduleState:
+        """See `ScheduleStore.create`."""
+        row = await self.store.fetch_one(
+            "create schedule",
+            self.store.q(
+                "WITH t AS (INSERT INTO {s}.schedules (id, job, definition, declared, next_fire) "
+                "VALUES (%(id)s, %(job)s, %(definition)s, false, %(next)s) "
+                "ON CONFLICT (id) DO NOTHING "
+                "RETURNING id, definition, paused, declared, next_fire, last_fire, "
+                "last_outcome, runs, version) "
+                "SELECT t.*, pg_notify(%(channel)s, '') FROM t"
+            ),
+            self._row(schedule, schedule.next_fire(now)),
+        )
+        if row is None:
+            raise InvalidScheduleError("id", f"a schedule with id {schedule.id!r} already exists")
+        return _state(row)
+
+    async def update(self, schedule: Schedule, now: datetime) -> ScheduleState:
+        """See `ScheduleStore.update`."""
+        current = await self.get(schedule.id)
+        params = self._row(schedule, schedule.next_fire(now, current.runs))
+        row = await self.store.fetch_one(
+            "update schedule",
+            self.store.q(
+                "WITH t AS (UPDATE {s}.schedules SET job = %(job)s, definition = %(definition)s, "
+                "next_fire = %(next)s, version = version + 1 WHERE id = %(id)s "
+                "RETURNING id, definition, paused, declared, next_fire, last_fire, "
+                "last_outcome, runs, version) "
+                "SELECT t.*, pg_notify(%(channel)s, '') FROM t"
+            ),
+            params,
+        )
+        if row is None:
+            raise ScheduleNotFoundError(schedule.id)
+        return _state(row)
+
+    async def delete(self, schedule_id: str) -> None:
+        """See `ScheduleStore.delete` (the ledger stays for the retention)."""
+        row = await self.store.fetch_one(
+            "delete schedule",
+            self.store.q(
+                "WITH t AS (DELETE FROM {s}.schedules WHERE id = %s RETURNING id) "
+                "SELECT t.id, pg_notify(%s, '') FROM t"
+            ),
+            [schedule_id, self.store.schedule_channel],
+        )
+        if row is None:
+            raise ScheduleNotFoundError(schedule_id)
+
+    async def get(self, schedule_id: str) -> ScheduleState:
+        """See `ScheduleStore.get`."""
+        row = await self.store.fetch_one(
+            "schedule",
+            self.store.q("SELECT {columns} FROM {s}.schedules WHERE id = %s", columns=STATE),
+            [schedule_id],
+        )
+        if row is None:
+            raise ScheduleNotFoundError(schedule_id)
+        return _state(row)
+
+    async def list(self, job: str | None = None) -> builtins.list[ScheduleState]:
+        """See `ScheduleStore.list`."""
+        if job is None:
+            query = self.store.q("SELECT {columns} FROM {s}.schedules ORDER BY id", columns=STATE)
+            rows = await self.store.fetch("schedules", query)
+        else:
+            query = self.store.q(
+                "SELECT {columns} FROM {s}.schedules WHERE job = %s ORDER BY id", columns=STATE
+            )
+            rows = await self.store.fetch("schedules", query, [job])
+        return [_state(row) for row in rows]
+
+    async def set_paused(self, schedule_id: str, *, paused: bool) -> ScheduleState:
+        """See `ScheduleStore.set_paused`."""
+        row = await self.store.fetch_one(
+            "pause schedule",
+            self.store.q(
+                "WITH t AS (UPDATE {s}.schedules SET paused = %s, version = version + 1 "
+                "WHERE id = %s RETURNING id, definition, paused, declared, next_fire, "
+                "last_fire, last_outcome, runs, version) "
+                "SELECT t.*, pg_notify(%s, '') FROM t"
+            ),
+            [paused, schedule_id, self.store.schedule_channel],
+        )
+        if row is None:
+            raise ScheduleNotFoundError(schedule_id)
+        return _state(row)
+
+    async def due(self, now: datetime, limit: int = 100) -> builtins.list[ScheduleState]:
+        """See `ScheduleStore.due`."""
+        rows = await self.store.fetch(
+            "due schedules",
+            self.store.q(
+                "SELECT {columns} FROM {s}.schedules WHERE next_fire <= %s "
+                "ORDER BY next_fire, id LIMIT %s",
+                columns=STATE,
+            ),
+            [now, limit],
+        )
+        return [_state(row) for row in rows]
+
+    async def next_due_at(self) -> datetime | None:
+        """See `ScheduleStore.next_due_at`."""
+        row = await self.store.fetch_one(
+            "next due", self.store.q("SELECT min(next_fire) AS next FROM {s}.schedules")
+        )
+        return utc(row["next"]) if row and row["next"] else None
+
+    async def fire(
+        self,
+        state: ScheduleState,
+        decisions: Sequence[SlotDecision],
+        requests: Sequence[EnqueueRequest],
+        next_fire: datetime | None,
+        now: datetime,
+        *,
+        bulk_missed: int = 0,
+    ) -> builtins.list[Enqueued] | None:
+        """See `ScheduleStore.fire`: one call of the ``fire`` function."""
+        runs = [run_item(new_run_id(), r, self.store.payload_limit) for r in requests]
+        ledger: builtins.list[dict[str, Any]] = []
+        index = 0
+        for i, decision in enumerate(decisions):
+            entry: dict[str, Any] = {
+                "slot": iso(decision.slot),
+                "outcome": decision.outcome.value,
+                "index": -1,
+            }
+            if decision.fires:
+                entry["index"] = index
+                index += 1
+            if i == 0 and bulk_missed > 1:
+                entry["count"] = bulk_missed
+            ledger.append(entry)
+        notify = self.store.wakes.inline()
+        row = await self.store.fetch_one(
+            "fire",
+            self.store.q(
+                "SELECT {s}.fire(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) AS run_ids"
+            ),
+            [
+                state.schedule.id,
+                state.version,
+                now,
+                next_fire,
+                len(requests),
+                decisions[-1].slot if decisions else None,
+                decisions[-1].outcome.value if decisions else None,
+                self.store.retention,
+                Jsonb(ledger),
+                Jsonb(runs),
+                notify,
+                self.store.wake_channel,
+            ],
+        )
+        if row is None or row["run_ids"] is None:
+            return None
+        if row["run_ids"] and not notify and any(r.run_at is None or r.run_at <= now
+                                                 for r in requests):  # fmt: skip
+            self.store.wakes.later()
+        return [Enqueued(run_id) for run_id in row["run_ids"]]
+
+    async def slots(
+        self, schedule_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[SlotRecord]:
+        """See `ScheduleStore.slots`. The cursor is ``"<slot in µs>:0"`` (one record per slot)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        params: dict[str, Any] = {"id": schedule_id, "n": limit + 1}
+        after = "true"
+        if cursor:
+            params["before"], _ = parse_cursor(cursor)
+            after = "slot < %(before)s"
+        query = self.store.q(
+            "SELECT slot, outcome, run_id, recorded_at, covers FROM {s}.slots "
+            "WHERE schedule_id = %(id)s AND {after} ORDER BY slot DESC LIMIT %(n)s",
+            after=after,
+        )
+        rows = await self.store.fetch("slots", query, params)
+        records = tuple(
+            SlotRecord(
+                schedule_id=schedule_id,
+                slot=utc(row["slot"]),
+                outcome=SlotOutcome(row["outcome"]),
+                recorded_at=utc(row["recorded_at"]),
+                run_id=row["run_id"],
+                count=row["covers"],
+            )
+            for row in rows[:limit]
+        )
+        next_cursor = make_cursor(records[-1].slot, 0) if len(rows) > limit else None
+        return Page(records, next_cursor)

@@ -1,0 +1,133 @@
+"""`Stats` on PostgreSQL: the ``job_stats`` counters the ``exchange`` function keeps, one row
+per job, hour or day, and shard (summed here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import attrs
+
+from hub_scheduler.adapters.postgres.codec import EPOCH, utc
+from hub_scheduler.adapters.postgres.store import PostgresStore
+from hub_scheduler.domain.ports import HourStats, JobStats, WindowStats
+
+#: Window name -> (bucket kind, number of buckets ending with the current one), as on Redis.
+WINDOWS = {"1h": ("h", 2), "24h": ("h", 25), "7d": ("h", 24 * 7 + 1), "90d": ("d", 90)}
+HOURLY_TREND = 24
+
+
+@attrs.define
+class _Counts:
+    """Counters of one bucket (all shards)."""
+
+    succeeded: int = 0
+    failed: int = 0
+    dead: int = 0
+    durations: list[int] = attrs.field(factory=list)
+
+    def add(self, other: _Counts) -> None:
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.dead += other.dead
+        if len(self.durations) < len(other.durations):
+            self.durations.extend([0] * (len(other.durations) - len(self.durations)))
+        for k, n in enumerate(other.durations):
+            self.durations[k] += n
+
+
+def _window(buckets: Sequence[_Counts]) -> WindowStats:
+    total = _Counts()
+    for counts in buckets:
+        total.add(counts)
+    count = sum(total.durations)
+
+    def percentile(q: float) -> timedelta | None:
+        if not count:
+            return None
+        seen = 0
+        for k, n in enumerate(total.durations):
+            seen += n
+            if n and seen >= q * count:
+                return timedelta(milliseconds=2**k)
+        return None  # pragma: no cover - the loop always reaches the count
+
+    return WindowStats(
+        succeeded=total.succeeded,
+        failed=total.failed,
+        dead=total.dead,
+        p50=percentile(0.5),
+        p95=percentile(0.95),
+    )
+
+
+@attrs.define
+class PostgresStats:
+    """Reads the counters `exchange` writes, in one query."""
+
+    store: PostgresStore
+
+    async def job(
+        self, job: str, now: datetime, windows: Sequence[str] = tuple(WINDOWS)
+    ) -> JobStats:
+        """See `Stats.job`. Reads only the buckets `windows` need."""
+        unknown = set(windows) - set(WINDOWS)
+        if unknown:
+            raise ValueError(f"unknown windows {sorted(unknown)}; use {', '.join(WINDOWS)}")
+        seconds = int((now - EPOCH).total_seconds())
+        hour, day = seconds // 3600, seconds // 86400
+        hourly_trend = set(windows) == set(WINDOWS)
+        hour_count = max(
+            [WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "h"]
+            + [HOURLY_TREND if hourly_trend else 0]
+        )
+        day_count = max([WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "d"] + [0])
+        rows = await self.store.fetch(
+            "stats",
+            self.store.q(
+                "SELECT kind, bucket, succeeded, failed, dead, durations, last_success "
+                "FROM {s}.job_stats WHERE job = %(job)s AND ("
+                "(kind = 'h' AND bucket > %(hour)s - %(hours)s AND bucket <= %(hour)s) "
+                "OR (kind = 'd' AND bucket > %(day)s - %(days)s AND bucket <= %(day)s) "
+                "OR kind = 't')"
+            ),
+            {"job": job, "hour": hour, "hours": hour_count, "day": day, "days": day_count},
+        )
+        by_bucket: dict[tuple[str, int], _Counts] = {}
+        last_success: datetime | None = None
+        for row in rows:
+            key = (row["kind"], row["bucket"])
+            counts = by_bucket.setdefault(key, _Counts())
+            counts.add(_Counts(row["succeeded"], row["failed"], row["dead"],
+                               list(row["durations"] or ())))  # fmt: skip
+            if row["last_success"] is not None:
+                seen = utc(row["last_success"])
+                last_success = seen if last_success is None else max(last_success, seen)
+        empty = _Counts()
+        counted = {}
+        for name in windows:
+            kind, count = WINDOWS[name]
+            anchor = hour if kind == "h" else day
+            counted[name] = _window(
+                [by_bucket.get((kind, anchor - i), empty) for i in range(count)]
+            )
+        hourly = (
+            tuple(
+                HourStats(
+                    hour=EPOCH + timedelta(hours=h),
+                    succeeded=by_bucket.get(("h", h), empty).succeeded,
+                    failed=by_bucket.get(("h", h), empty).failed,
+                    dead=by_bucket.get(("h", h), empty).dead,
+                )
+                for h in range(hour - HOURLY_TREND + 1, hour + 1)
+            )
+            if hourly_trend
+            else ()
+        )
+        return JobStats(
+            job=job,
+            windows=counted,
+            hourly=hourly,
+            last_success=last_success,
+            totals=_window([by_bucket.get(("t", 0), empty)]),
+        )

@@ -1,0 +1,133 @@
+"""Schema management: versioned migrations, applied once however many processes race, and a
+clear error for a schema that is behind."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from hub_scheduler.adapters import backends
+from hub_scheduler.adapters.postgres import (
+    LATEST_VERSION,
+    drop_schema,
+    migrate,
+    open_postgres_backend,
+    schema,
+    schema_version,
+)
+from hub_scheduler.adapters.schema import migrate_backend
+from hub_scheduler.domain.backend_errors import MIGRATE_COMMAND, SchemaVersionError
+from hub_scheduler.domain.errors import BackendUnavailableError, UnknownBackendError
+from hub_scheduler.domain.ports import BackendConfig, EnqueueRequest
+from hub_scheduler.testing import FakeClock
+
+pytestmark = pytest.mark.postgres
+
+ALL = [f"{m.version:04d}_{m.name}" for m in schema.migrations()]
+LEASE = timedelta(seconds=30)
+
+
+async def test_migrate_applies_every_migration_once(pg_url: str, pg_prefix: str) -> None:
+    """The first migrate applies every shipped migration; the next one has nothing to do."""
+    assert await schema_version(pg_url, pg_prefix) == 0
+    assert await migrate(pg_url, pg_prefix) == ALL
+    assert await migrate(pg_url, pg_prefix) == []
+    assert await schema_version(pg_url, pg_prefix) == LATEST_VERSION == len(ALL)
+
+
+async def test_concurrent_migrations_apply_once(pg_url: str, pg_prefix: str) -> None:
+    """Three migrations racing on one schema: one applies everything, the others nothing."""
+    results = await asyncio.gather(*(migrate(pg_url, pg_prefix) for _ in range(3)))
+    assert sorted(results) == [[], [], ALL]
+    assert await schema_version(pg_url, pg_prefix) == LATEST_VERSION
+
+
+async def test_a_schema_never_migrated_names_the_command(pg_url: str, pg_prefix: str) -> None:
+    """Opening a hub whose schema does not exist fails with the command to run; after it
+    is run, the same backend works."""
+    backend = open_postgres_backend(pg_url, BackendConfig(FakeClock(), pg_prefix))
+    try:
+        with pytest.raises(SchemaVersionError) as caught:
+            await backend.ping()
+        assert (caught.value.current, caught.value.required) == (0, LATEST_VERSION)
+        assert MIGRATE_COMMAND in str(caught.value)
+        assert f'"{pg_prefix}"' in str(caught.value)
+        with pytest.raises(SchemaVersionError):
+            await backend.queue.enqueue([EnqueueRequest("job")])
+        await migrate(pg_url, pg_prefix)
+        [answer] = await backend.queue.enqueue([EnqueueRequest("job")])
+        assert answer.created
+    finally:
+        await backend.aclose()
+
+
+async def test_a_schema_behind_names_both_versions(
+    pg_url: str, pg_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schema at version 1 when the code needs 2 is refused with both versions."""
+    await migrate(pg_url, pg_prefix)
+    monkeypatch.setattr(schema, "LATEST_VERSION", LATEST_VERSION + 1)
+    backend = open_postgres_backend(pg_url, BackendConfig(FakeClock(), pg_prefix))
+    try:
+        with pytest.raises(SchemaVersionError, match=f"is at version {LATEST_VERSION};") as caught:
+            await backend.ping()
+        assert (caught.value.current, caught.value.required) == (
+            LATEST_VERSION,
+            LATEST_VERSION + 1,
+        )
+    finally:
+        await backend.aclose()
+
+
+async def test_prefixes_with_punctuation_are_separate_hubs(pg_url: str) -> None:
+    """Prefixes with '-', '.' and ':' name schemas of their own: hubs sharing a database
+    never see each other's runs."""
+    first, second = (f"hub-{uuid.uuid4().hex[:6]}.{n}:x" for n in ("a", "b"))
+    clock = FakeClock()
+    opened = []
+    try:
+        for prefix in (first, second):
+            await migrate(pg_url, prefix)
+            opened.append(open_postgres_backend(pg_url, BackendConfig(clock, prefix)))
+        one, two = opened
+        await one.queue.enqueue([EnqueueRequest("job", {"hub": 1})])
+        assert await two.queue.claim("w", 10, LEASE) == []
+        [claim] = await one.queue.claim("w", 10, LEASE)
+        assert claim.run.payload == {"hub": 1}
+    finally:
+        for backend in opened:
+            await backend.aclose()
+        for prefix in (first, second):
+            await drop_schema(pg_url, prefix)
+
+
+def test_a_prefix_too_long_for_a_schema_name_is_refused() -> None:
+    """PostgreSQL would silently cut a 64-character schema name: it is refused instead."""
+    with pytest.raises(ValueError, match="1-63"):
+        open_postgres_backend("postgresql://localhost/x", BackendConfig(FakeClock(), "p" * 64))
+
+
+async def test_migrate_backend_dispatches_by_scheme(pg_url: str, pg_prefix: str) -> None:
+    """migrate_backend migrates a postgresql:// hub, has nothing to do for Redis, and refuses
+    an unknown scheme."""
+    assert await migrate_backend(pg_url, pg_prefix) == ALL
+    assert await migrate_backend("redis://localhost:1/0", pg_prefix) == []
+    with pytest.raises(UnknownBackendError):
+        await migrate_backend("nosuch://x", pg_prefix)
+    assert backends.scheme_of(pg_url) in {"postgresql", "postgres"}
+
+
+async def test_an_unreachable_database_is_unavailable() -> None:
+    """Nothing listening: migrate and the first operation fail with BackendUnavailableError."""
+    url = "postgresql://postgres@127.0.0.1:9/nothing"
+    with pytest.raises(BackendUnavailableError):
+        await migrate(url, "hub")
+    backend = open_postgres_backend(url, BackendConfig(FakeClock(), "hub"))
+    try:
+        with pytest.raises(BackendUnavailableError):
+            await backend.ping()
+    finally:
+        await backend.aclose()
