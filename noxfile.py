@@ -6,7 +6,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
-DEV = ".[dev]"
+DEV = ".[dev,postgres]"
 
 
 @nox.session

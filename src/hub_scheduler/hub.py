@@ -21,7 +21,7 @@ from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.adapters.taskiq.executor import TaskiqExecutor
 from hub_scheduler.domain.admin import AdminService
-from hub_scheduler.domain.backend_errors import TransactionalEnqueueUnsupportedError
+from hub_scheduler.domain.errors import TransactionalEnqueueUnsupportedError
 from hub_scheduler.domain.model import DEFAULT_PAYLOAD_LIMIT, JobDefinition, Priority
 from hub_scheduler.domain.ports import (
     AuditLog,

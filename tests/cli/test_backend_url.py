@@ -14,7 +14,7 @@ import fakeredis
 import pytest
 from click.testing import CliRunner, Result
 
-from hub_scheduler.adapters.backends import register_backend, unregister_backend
+from hub_scheduler.adapters.backends import known_schemes, register_backend, unregister_backend
 from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.redis.backend import RedisBackend, open_redis_backend
 from hub_scheduler.adapters.redis.connection import open_redis
@@ -27,7 +27,7 @@ from tests.cli.conftest import APP, SampleCli
 
 SECRET = "s3cret"  # noqa: S105 - the password no output may show
 DOWN = f"redis://:{SECRET}@127.0.0.1:1/0"
-KNOWN = "known: memory://, redis://, rediss://, unix://"
+KNOWN = "known: " + ", ".join(f"{s}://" for s in known_schemes())
 #: One command of each kind that opens a backend.
 COMMANDS = [
     ("worker", APP),

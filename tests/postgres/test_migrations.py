@@ -19,8 +19,12 @@ from hub_scheduler.adapters.postgres import (
     schema_version,
 )
 from hub_scheduler.adapters.schema import migrate_backend
-from hub_scheduler.domain.backend_errors import MIGRATE_COMMAND, SchemaVersionError
-from hub_scheduler.domain.errors import BackendUnavailableError, UnknownBackendError
+from hub_scheduler.domain.errors import (
+    MIGRATE_COMMAND,
+    BackendUnavailableError,
+    SchemaVersionError,
+    UnknownBackendError,
+)
 from hub_scheduler.domain.ports import BackendConfig, EnqueueRequest
 from hub_scheduler.testing import FakeClock
 

@@ -10,8 +10,7 @@ import pytest
 
 from hub_scheduler import Hub, RunState
 from hub_scheduler.adapters.postgres import migrate
-from hub_scheduler.domain.backend_errors import TransactionalEnqueueUnsupportedError
-from hub_scheduler.domain.errors import RunNotFoundError
+from hub_scheduler.domain.errors import RunNotFoundError, TransactionalEnqueueUnsupportedError
 from hub_scheduler.domain.ports import TransactionalEnqueue
 from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.testing import FakeClock

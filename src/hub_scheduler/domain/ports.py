@@ -624,6 +624,19 @@ class SharedStore(Protocol):
         ...
 
 
+@runtime_checkable
+class Migratable(Protocol):
+    """A backend whose store has a schema to create and upgrade (PostgreSQL; Redis has none).
+
+    What ``hub-scheduler db migrate`` runs; its backend raises `SchemaVersionError` until then.
+    """
+
+    async def migrate(self) -> list[str]:
+        """Apply the migrations the store lacks, safely from several processes at once;
+        returns their names (empty when it was up to date)."""
+        ...
+
+
 # --- the backend bundle ---------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from hub_scheduler.adapters.postgres.queue import (
     PostgresRunHistory,
 )
 from hub_scheduler.adapters.postgres.schedules import PostgresScheduleStore
+from hub_scheduler.adapters.postgres.schema import migrate
 from hub_scheduler.adapters.postgres.stats import PostgresStats
 from hub_scheduler.adapters.postgres.store import PostgresStore
 from hub_scheduler.domain.ports import BackendConfig
@@ -145,6 +146,10 @@ class PostgresBackend:
     async def aclose(self) -> None:
         """See `Backend.aclose`."""
         await self.store.aclose()
+
+    async def migrate(self) -> list[str]:
+        """See `Migratable.migrate`."""
+        return await migrate(self.store.url, self.store.prefix)
 
 
 def open_postgres_backend(

@@ -32,12 +32,12 @@ from hub_scheduler.adapters.postgres.codec import (
 )
 from hub_scheduler.adapters.postgres.schema import LATEST_VERSION, describe, require_current
 from hub_scheduler.adapters.postgres.store import MISSING, PostgresStore, unavailable
-from hub_scheduler.domain.backend_errors import SchemaVersionError
 from hub_scheduler.domain.errors import (
     DeadLetterNotFoundError,
     IllegalTransitionError,
     InvalidJobError,
     RunNotFoundError,
+    SchemaVersionError,
 )
 from hub_scheduler.domain.model import (
     FINAL_STATES,

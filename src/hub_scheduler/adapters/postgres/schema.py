@@ -21,8 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import tuple_row
 
-from hub_scheduler.domain.backend_errors import SchemaVersionError
-from hub_scheduler.domain.errors import BackendUnavailableError
+from hub_scheduler.domain.errors import BackendUnavailableError, SchemaVersionError
 
 _FILE = re.compile(r"([0-9]{4})_([a-z0-9_]+)\.sql")
 #: A schema name: PostgreSQL truncates identifiers beyond 63 bytes, so longer ones are refused.

@@ -219,8 +219,11 @@ class _OneLineFormatter(logging.Formatter):
         return super().format(bare)
 
 
-def run(app: str, url: str | None, action: Callable[[Hub], Awaitable[T]]) -> T:
-    """Load the hub, check its backend answers, run `action`; errors become exit codes."""
+def run(
+    app: str, url: str | None, action: Callable[[Hub], Awaitable[T]], *, ping: bool = True
+) -> T:
+    """Load the hub, check its backend answers (unless not `ping`), run `action`; errors
+    become exit codes."""
     hub = load_hub(app, url)
     if hub.url.startswith(MEMORY_URL):
         click.echo(f"note: memory:// belongs to this one process; set --url or {URL_ENV}", err=True)
@@ -228,7 +231,8 @@ def run(app: str, url: str | None, action: Callable[[Hub], Awaitable[T]]) -> T:
 
     async def main() -> T:
         try:
-            await hub.ping()
+            if ping:
+                await hub.ping()
             return await action(hub)
         finally:
             with contextlib.suppress(Exception):

@@ -25,6 +25,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from hub_scheduler import __version__
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
+from hub_scheduler.domain.ports import Migratable
 from hub_scheduler.domain.schedule import Cron, Schedule
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app, jwt_secret
 from hub_scheduler.entrypoints.api.schemas import schedule_json
@@ -213,6 +214,28 @@ def schedules_list(app: str, url: str | None, as_json: bool) -> None:
     emit(run(app, url, action), as_json, lambda rows: [
         f"{r['id']:<32}{r['description']:<48}next {r['next_fire']}  last {r['last_outcome']}"
         for r in rows
+    ])  # fmt: skip
+
+
+@cli.group()
+def db() -> None:
+    """The backend's schema (PostgreSQL): create and upgrade it."""
+
+
+@db.command("migrate")
+@app_options
+def db_migrate(app: str, url: str | None, as_json: bool) -> None:
+    """Create or upgrade the schema of the app's hub (safe from several processes at once;
+    Redis and memory:// have none, so there is nothing to do)."""
+
+    async def action(hub: Hub) -> dict[str, Any]:
+        backend = hub.backend
+        applied = await backend.migrate() if isinstance(backend, Migratable) else []
+        return {"backend": hub.url, "prefix": hub.prefix, "applied": applied}
+
+    emit(run(app, url, action, ping=False), as_json, lambda d: [
+        f"{d['backend']} (prefix {d['prefix']}): "
+        + (f"applied {', '.join(d['applied'])}" if d["applied"] else "up to date")
     ])  # fmt: skip
 
 
