@@ -5,25 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import attrs
 import pytest
 
-from hub_scheduler import RetryPolicy, Run, RunState
+from hub_scheduler import RetryPolicy, RunState
 from hub_scheduler.domain.errors import PayloadError
 from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.hub import Hub
-from hub_scheduler.testing import FakeNotifier
-
-
-@attrs.define
-class AwaitableNotifier(FakeNotifier):
-    """A FakeNotifier a test can await."""
-
-    alerted: asyncio.Event = attrs.field(factory=asyncio.Event)
-
-    async def run_dead(self, run: Run) -> None:
-        await super().run_dead(run)
-        self.alerted.set()
+from hub_scheduler.testing import RecordingNotifier
 
 
 async def test_handler_gets_its_run_and_payload() -> None:
@@ -77,7 +65,7 @@ async def test_peak_concurrency_equals_the_limit() -> None:
 
 async def test_timeout_fails_the_attempt_and_dead_letters_with_alert() -> None:
     """An attempt over its timeout fails (TimeoutError); with no retries it is dead and alerted."""
-    notifier = AwaitableNotifier()
+    notifier = RecordingNotifier()
     async with Hub(notifier=notifier) as hub:
 
         @hub.job("hang", timeout=timedelta(milliseconds=100), retry=RetryPolicy.none())
@@ -85,9 +73,9 @@ async def test_timeout_fails_the_attempt_and_dead_letters_with_alert() -> None:
             await asyncio.Event().wait()
 
         run_id = await hub.enqueue("hang")
-        async with hub.worker():
-            await asyncio.wait_for(notifier.alerted.wait(), 5)
-        [dead] = notifier.dead
+        async with hub.worker(), asyncio.timeout(5):
+            dead = await notifier.next_dead()
+        assert [run.id for run in notifier.dead] == [run_id]
         assert (dead.id, dead.state) == (run_id, RunState.DEAD)
         assert dead.error is not None
         assert (dead.error.type, dead.error.message) == (
@@ -99,7 +87,7 @@ async def test_timeout_fails_the_attempt_and_dead_letters_with_alert() -> None:
 
 async def test_failures_retry_then_dead_letter() -> None:
     """A job that always fails runs 1 + max_retries times, then lands in the DLQ."""
-    notifier = AwaitableNotifier()
+    notifier = RecordingNotifier()
     async with Hub(notifier=notifier) as hub:
         attempts: list[int] = []
 
@@ -109,8 +97,8 @@ async def test_failures_retry_then_dead_letter() -> None:
             raise RuntimeError(f"attempt {ctx.attempt} failed")
 
         await hub.enqueue("flaky")
-        async with hub.worker():
-            await asyncio.wait_for(notifier.alerted.wait(), 5)
+        async with hub.worker(), asyncio.timeout(5):
+            await notifier.next_dead()
         assert attempts == [1, 2, 3]
         [dead] = (await hub.dead_letters.list()).items
         assert dead.error is not None
