@@ -11,7 +11,7 @@ from hub_scheduler import RetryPolicy, RunState
 from hub_scheduler.domain.errors import PayloadError
 from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.hub import Hub
-from hub_scheduler.testing import RecordingNotifier
+from hub_scheduler.testing import FakeClock, RecordingNotifier, wait_for_state
 
 
 async def test_handler_gets_its_run_and_payload() -> None:
@@ -149,7 +149,7 @@ async def test_sync_handlers_run_in_a_thread() -> None:
 
 async def test_pause_holds_while_running_jobs_finish() -> None:
     """Pausing the queue lets the running job finish but starts nothing new until resumed."""
-    async with Hub() as hub:
+    async with Hub(clock=FakeClock()) as hub:
         started: asyncio.Queue[int] = asyncio.Queue()
         release = asyncio.Event()
         finished: list[int] = []
@@ -160,18 +160,20 @@ async def test_pause_holds_while_running_jobs_finish() -> None:
             await release.wait()
             finished.append(ctx.payload["n"])
 
-        await hub.enqueue("step", {"n": 1})
-        async with hub.worker(concurrency=1, poll=timedelta(milliseconds=10)):
+        first = await hub.enqueue("step", {"n": 1})
+        async with hub.worker(concurrency=1):
             assert await asyncio.wait_for(started.get(), 5) == 1
             await hub.queue.pause()
             await hub.enqueue_many([Job("step", {"n": 2}), Job("step", {"n": 3})])
             release.set()
+            await wait_for_state(hub, first, RunState.SUCCEEDED)  # and the worker claims nothing
             snapshot = await hub.queue.snapshot()
-            async with asyncio.timeout(5):
-                while snapshot.active:  # the running job settles; nothing else is claimed
-                    snapshot = await hub.queue.snapshot()
-                    await asyncio.sleep(0)
-            assert (finished, snapshot.waiting, started.empty()) == ([1], 2, True)
+            assert (finished, snapshot.active, snapshot.waiting, started.empty()) == (
+                [1],
+                0,
+                2,
+                True,
+            )
             await hub.queue.resume()
             assert [await asyncio.wait_for(started.get(), 5) for _ in range(2)] == [2, 3]
 
