@@ -42,7 +42,6 @@ from typing import Any
 
 import attrs
 
-from hub_scheduler.adapters.backends import open_backend
 from hub_scheduler.domain.errors import InvalidCursorError
 from hub_scheduler.domain.model import FINAL_STATES, Run, RunState
 from hub_scheduler.domain.ports import AuditEntry, Page
@@ -50,6 +49,7 @@ from hub_scheduler.hub import MEMORY_URL, Hub
 from hub_scheduler.runtime.worker import WorkerSettings
 
 __all__ = [
+    "DEFAULT_START",
     "FakeAuditLog",
     "FakeClock",
     "FakeNotifier",
@@ -64,6 +64,7 @@ __all__ = [
     "wait_for_state",
 ]
 
+#: Where a `FakeClock` starts unless told otherwise.
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 #: States of a run that has not finished yet.
@@ -273,8 +274,15 @@ def hub_for_tests(app_hub: Hub, *, clock: FakeClock | None = None) -> Hub:
         app_hub: the application's hub, as imported by its tests.
         clock: the clock to run on; a new `FakeClock` at `DEFAULT_START` when omitted.
     """
-    config = attrs.evolve(app_hub.backend.config, clock=clock or FakeClock())
-    hub = app_hub.with_backend(open_backend(MEMORY_URL, config))
+    config = app_hub.backend.config
+    memory = Hub(
+        MEMORY_URL,
+        prefix=config.prefix,
+        clock=clock or FakeClock(),
+        retention=config.retention,
+        payload_limit=config.payload_limit,
+    )
+    hub = app_hub.with_backend(memory.backend)  # shares the registry; the clock is the store's
     hub.notifier = RecordingNotifier()
     return hub
 
