@@ -1,4 +1,9 @@
-"""Shared fixtures: the real-Redis switch, per-test key prefixes, and removing a hub's keys."""
+"""Shared fixtures: the real-Redis switch, per-test key prefixes, and removing a test's keys.
+
+A test on the real Redis writes only under a prefix of its own and removes its keys with
+`drop_keys` (or through the `redis_hub` fixture), never with FLUSHALL: the server may be
+shared.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,14 @@ from redis.exceptions import RedisError
 
 from hub_scheduler import Hub
 from hub_scheduler.adapters.redis.backend import RedisBackend
+from hub_scheduler.domain.ports import Backend
 
 REDIS_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_URL"
+
+
+def fresh_prefix() -> str:
+    """A hub prefix no other test (or other user of a shared Redis) will use."""
+    return f"hubtest-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
@@ -31,38 +42,56 @@ def redis_url() -> str:
     return url
 
 
+async def _reachable(client: aioredis.Redis, url: str) -> None:
+    """Fail the test (not skip it) when the configured Redis does not answer."""
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        pytest.fail(f"{REDIS_URL_ENV}={url} is set but Redis cannot be reached: {exc}")
+
+
+async def drop_matching(client: aioredis.Redis, pattern: str) -> None:
+    """Delete the keys matching `pattern` (a SCAN glob). The one place tests delete keys."""
+    doomed = [key async for key in client.scan_iter(match=pattern, count=1000)]
+    if doomed:
+        await client.delete(*doomed)
+
+
+def redis_of(target: Hub | Backend) -> aioredis.Redis:
+    """The redis-py client under a hub or backend on Redis (for tests that look at Redis)."""
+    backend = target.backend if isinstance(target, Hub) else target
+    assert isinstance(backend, RedisBackend), f"{backend.url} is not a Redis backend"
+    return backend.client
+
+
+async def drop_keys(target: Hub | Backend) -> None:
+    """Delete every key of the namespace of a hub or backend on Redis (its prefix)."""
+    backend = target.backend if isinstance(target, Hub) else target
+    await drop_matching(redis_of(backend), f"{{{backend.config.prefix}}}*")
+
+
 @pytest.fixture
 async def real_redis(redis_url: str, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
     """A client on the real Redis; a server that cannot be reached fails the test.
 
-    Keys under this test's prefix are deleted afterwards (never FLUSHALL: the server
-    may be shared).
+    Keys under this test's prefix are deleted afterwards.
     """
     client = aioredis.Redis.from_url(redis_url, decode_responses=False)
     try:
-        await client.ping()
-    except RedisError as exc:
-        await client.aclose()
-        pytest.fail(f"{REDIS_URL_ENV}={redis_url} is set but Redis cannot be reached: {exc}")
-    try:
+        await _reachable(client, redis_url)
         yield client
+        await drop_matching(client, f"{key_prefix}*")
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{key_prefix}*")]
-        if keys:
-            await client.delete(*keys)
         await client.aclose()
 
 
-def redis_of(hub: Hub) -> aioredis.Redis:
-    """The redis-py client under a hub on Redis (for tests that look at Redis itself)."""
-    backend = hub.backend
-    assert isinstance(backend, RedisBackend), f"{hub.url} is not a Redis backend"
-    return backend.client
-
-
-async def drop_keys(hub: Hub) -> None:
-    """Delete every key of `hub`'s namespace (never FLUSHALL: the server may be shared)."""
-    client = redis_of(hub)
-    doomed = [key async for key in client.scan_iter(match=f"{{{hub.prefix}}}*")]
-    if doomed:
-        await client.delete(*doomed)
+@pytest.fixture
+async def redis_hub(redis_url: str) -> AsyncIterator[Hub]:
+    """A hub on the real Redis under a fresh prefix; its keys are dropped afterwards, even
+    when the test fails."""
+    async with Hub(redis_url, prefix=fresh_prefix()) as hub:
+        await _reachable(redis_of(hub), redis_url)
+        try:
+            yield hub
+        finally:
+            await drop_keys(hub)

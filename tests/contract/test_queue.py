@@ -1,4 +1,5 @@
-"""The queue's contract: priorities, leases, retries, dead letters, pause, idempotency, history."""
+"""The queue on every backend: priorities, leases and fencing, retries, pause, idempotency,
+delays and cancelling."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ from datetime import timedelta
 import pytest
 
 from hub_scheduler.domain.errors import (
-    DeadLetterNotFoundError,
     IllegalTransitionError,
-    InvalidCursorError,
     PayloadError,
     RunNotFoundError,
 )
-from hub_scheduler.domain.model import ErrorInfo, Priority, RunState, RunTrigger
+from hub_scheduler.domain.model import ErrorInfo, Priority, RunState
 from hub_scheduler.domain.ports import Claim, EnqueueRequest, Failed, JobQueue, Succeeded
 from hub_scheduler.domain.retry import GiveUp, RetryPolicy
 from tests.contract.conftest import Subject
@@ -104,53 +103,6 @@ async def test_failed_attempts_follow_the_retry_policy_then_dead_letter(backend:
         {"invoice": 7},
         BOOM,
     )
-
-
-async def test_dead_letter_retry_starts_a_linked_series(backend: Subject) -> None:
-    """Retrying a dead letter enqueues a fresh run (attempt 1) that points to the dead one."""
-    queue, dead, history = backend.queue, backend.dead, backend.history
-    [first] = await queue.enqueue([EnqueueRequest("job", {"x": 1}, Priority.HIGH)])
-    [claim] = await _claim_all(queue)
-    await queue.finish(claim, Failed(BOOM, GiveUp(1)))
-    new_id = await dead.retry(first.run_id)
-    new = await history.get(new_id)
-    assert (new.state, new.attempt, new.origin_run_id, new.trigger, new.priority, new.payload) == (
-        RunState.QUEUED,
-        1,
-        first.run_id,
-        RunTrigger.DEAD_LETTER_RETRY,
-        Priority.HIGH,
-        {"x": 1},
-    )
-    assert (await dead.list()).items == ()
-    with pytest.raises(DeadLetterNotFoundError):
-        await dead.retry(first.run_id)
-
-
-async def test_dead_letters_retry_all_delete_and_purge(backend: Subject) -> None:
-    """retry_all requeues every dead letter; delete forgets one; purge forgets the rest."""
-    queue, dead = backend.queue, backend.dead
-
-    async def kill(n: int) -> list[str]:
-        await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(n)])
-        for claim in await _claim_all(queue):
-            await queue.finish(claim, Failed(BOOM, GiveUp(1)))
-        return [r.id for r in (await dead.list(limit=100)).items]
-
-    assert len(await kill(3)) == 3
-    assert len(await dead.retry_all()) == 3
-    assert (await dead.list()).items == ()
-    retried = await _claim_all(queue)
-    assert len(retried) == 3
-    for claim in retried:  # and they fail again
-        await queue.finish(claim, Failed(BOOM, GiveUp(1)))
-    ids = [r.id for r in (await dead.list()).items]
-    assert len(ids) == 3
-    await dead.delete(ids[0])
-    with pytest.raises(DeadLetterNotFoundError):
-        await dead.delete(ids[0])
-    assert await dead.purge() == 2
-    assert (await queue.snapshot()).dead == 0
 
 
 async def test_stale_token_cannot_settle(backend: Subject) -> None:
@@ -294,51 +246,6 @@ async def test_cancel_only_waiting_runs(backend: Subject) -> None:
         await queue.cancel("nope")
 
 
-async def test_history_pages_newest_first_and_filters(backend: Subject) -> None:
-    """History lists newest first, page by page, per job and by state."""
-    queue, history = backend.queue, backend.history
-    clock = backend.clock
-    ids = []
-    for i in range(5):
-        [e] = await queue.enqueue([EnqueueRequest("a" if i % 2 else "b", {"i": i})])
-        ids.append(e.run_id)
-        clock.advance(1)
-    await queue.enqueue([EnqueueRequest("b", {"i": n}) for n in range(5, 8)])  # one millisecond
-    seen: list[str] = []
-    cursor = None
-    while True:
-        page = await history.list(cursor=cursor, limit=3)
-        seen.extend(r.id for r in page.items)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert len(seen) == len(set(seen)) == 8
-    assert seen[-5:] == ids[::-1]
-    only_a = await history.list(job="a")
-    assert [r.payload["i"] for r in only_a.items] == [3, 1]
-    [claim] = await queue.claim("w1", 1, LEASE)
-    await queue.finish(claim, Succeeded())
-    done = await history.list(states=frozenset({RunState.SUCCEEDED}))
-    assert [r.id for r in done.items] == [claim.run.id]
-
-
-async def test_clean_removes_old_finished_runs_only(backend: Subject) -> None:
-    """Cleaning drops finished runs older than the cut-off and keeps waiting ones."""
-    queue, history = backend.queue, backend.history
-    clock = backend.clock
-    old_done, old_waiting = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
-    [claim] = await queue.claim("w1", 1, LEASE)
-    await queue.finish(claim, Succeeded())
-    clock.advance(timedelta(days=91))
-    [recent] = await queue.enqueue([EnqueueRequest("job")])
-    removed = await history.clean(clock.now() - timedelta(days=90))
-    assert removed == 1
-    with pytest.raises(RunNotFoundError):
-        await history.get(old_done.run_id)
-    assert (await history.get(old_waiting.run_id)).state is RunState.QUEUED
-    assert (await history.get(recent.run_id)).state is RunState.QUEUED
-
-
 async def test_runs_of_a_dead_worker_return_in_their_original_order(backend: Subject) -> None:
     """Runs claimed together and recovered together are claimed again oldest first."""
     queue, clock = backend.queue, backend.clock
@@ -352,10 +259,63 @@ async def test_runs_of_a_dead_worker_return_in_their_original_order(backend: Sub
     assert [c.run.payload["i"] for c in await _claim_all(queue)] == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("cursor", ["e:0", "nonsense", "12:x"])
-async def test_a_forged_cursor_is_refused(backend: Subject, cursor: str) -> None:
-    """A cursor this store never handed out is a clear validation error, not a crash."""
-    with pytest.raises(InvalidCursorError):
-        await backend.history.list(cursor=cursor)
-    with pytest.raises(InvalidCursorError):
-        await backend.dead.list(cursor=cursor)
+async def test_exchange_settles_then_claims_and_names_the_next_due(backend: Subject) -> None:
+    """One exchange records a finished attempt, claims what is wanted and says when the next
+    delayed run is due."""
+    queue, clock = backend.queue, backend.clock
+    later = clock.now() + timedelta(minutes=5)
+    await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(3)])
+    await queue.enqueue([EnqueueRequest("job", {"i": 9}, run_at=later)])
+    [first] = await queue.claim("w1", 1, LEASE)
+    result = await queue.exchange("w1", [(first, Succeeded())], 5, LEASE)
+    assert (result.applied, [c.run.payload["i"] for c in result.claims], result.next_due) == (
+        (True,),
+        [1, 2],
+        later,
+    )
+    assert (await backend.history.get(first.run.id)).state is RunState.SUCCEEDED
+
+
+async def test_snapshot_counts_what_waits_where(backend: Subject) -> None:
+    """The snapshot counts ready runs per priority, delayed, active and dead runs, and the
+    age of the oldest waiting run."""
+    queue, clock = backend.queue, backend.clock
+    await queue.enqueue([EnqueueRequest("job", priority=Priority.HIGH)])
+    clock.advance(5)
+    await queue.enqueue(
+        [
+            EnqueueRequest("job", priority=Priority.LOW),
+            EnqueueRequest("job", priority=Priority.LOW),
+            EnqueueRequest("job", run_at=clock.now() + timedelta(hours=1)),
+            EnqueueRequest("doomed", priority=Priority.CRITICAL),
+        ]
+    )
+    [doomed] = await queue.claim("w1", 1, LEASE)
+    await queue.finish(doomed, Failed(BOOM, GiveUp(1)))
+    await queue.claim("w1", 1, LEASE)  # the High one
+    snapshot = await queue.snapshot()
+    assert dict(snapshot.depth) == {
+        Priority.CRITICAL: 0,
+        Priority.HIGH: 0,
+        Priority.NORMAL: 0,
+        Priority.LOW: 2,
+    }
+    assert (snapshot.delayed, snapshot.active, snapshot.dead, snapshot.waiting) == (1, 1, 1, 2)
+    assert (snapshot.paused, snapshot.paused_jobs, snapshot.oldest_waiting) == (
+        False,
+        frozenset(),
+        timedelta(0),
+    )
+    clock.advance(3)
+    assert (await queue.snapshot()).oldest_waiting == timedelta(seconds=3)
+
+
+async def test_a_cancelled_delayed_run_never_comes_due(backend: Subject) -> None:
+    """A delayed run cancelled before its time is cancelled in history and never claimed."""
+    queue, clock = backend.queue, backend.clock
+    [delayed] = await queue.enqueue([EnqueueRequest("job", run_at=clock.now() + timedelta(days=1))])
+    cancelled = await queue.cancel(delayed.run_id)
+    clock.advance(timedelta(days=2))
+    assert (cancelled.state, await _claim_all(queue)) == (RunState.CANCELLED, [])
+    assert (await backend.history.get(delayed.run_id)).state is RunState.CANCELLED
+    assert (await queue.snapshot()).delayed == 0

@@ -1,5 +1,4 @@
-"""The schedule store on every backend: CRUD, restarts, compare-and-advance, presence of
-schedulers."""
+"""The schedule store on every backend: CRUD, restarts, compare-and-advance, the ledger."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import pytest
 
 from hub_scheduler import Cron, Every, InvalidScheduleError, Schedule, SlotOutcome
 from hub_scheduler.domain.errors import ScheduleNotFoundError
-from hub_scheduler.domain.ports import EnqueueRequest, SchedulerInfo
+from hub_scheduler.domain.ports import EnqueueRequest
 from hub_scheduler.domain.schedule import SlotDecision
 from tests.contract.conftest import START, Subject
 
@@ -92,11 +91,33 @@ async def test_fire_is_compare_and_advance(backend: Subject) -> None:
     assert (await backend.queue.snapshot()).waiting == 1
 
 
-async def test_scheduler_heartbeats_expire(backend: Subject) -> None:
-    """A scheduler's report shows it live until its ttl passes."""
-    now = backend.clock.now()
-    info = SchedulerInfo("s1", now, timedelta(milliseconds=3), timedelta(milliseconds=20))
-    await backend.presence.scheduler_seen(info, timedelta(seconds=15))
-    [live] = await backend.presence.schedulers(now + timedelta(seconds=14))
-    assert (live.id, live.lateness_p99) == ("s1", timedelta(milliseconds=20))
-    assert list(await backend.presence.schedulers(now + timedelta(seconds=16))) == []
+async def test_due_and_next_due_follow_the_earliest_fire(backend: Subject) -> None:
+    """next_due_at is the earliest next fire; due lists what is due by then, earliest first."""
+    schedules = backend.schedules
+    await schedules.create(Schedule(Every(timedelta(minutes=10)), job="x", id="ten"), T0)
+    await schedules.create(Schedule(Cron("*/5 * * * *"), job="x", id="five"), T0)
+    five = T0 + timedelta(minutes=5)
+    assert (await schedules.next_due_at(), list(await schedules.due(T0))) == (five, [])
+    due = await schedules.due(T0 + timedelta(minutes=10))
+    assert [(s.schedule.id, s.next_fire) for s in due] == [
+        ("five", five),
+        ("ten", T0 + timedelta(minutes=10)),
+    ]
+    await schedules.delete("five")
+    await schedules.delete("ten")
+    assert await schedules.next_due_at() is None
+
+
+async def test_a_deleted_schedule_keeps_its_ledger(backend: Subject) -> None:
+    """After delete the schedule is gone, but what happened at its slots can still be read."""
+    state = await backend.schedules.create(Schedule(Cron("@hourly"), job="x", id="h"), T0)
+    assert state.next_fire is not None
+    slot = state.next_fire
+    decisions = [SlotDecision(slot, SlotOutcome.ENQUEUED)]
+    request = EnqueueRequest("x", schedule_id="h", slot=slot)
+    await backend.schedules.fire(state, decisions, [request], slot + timedelta(hours=1), slot)
+    await backend.schedules.delete("h")
+    with pytest.raises(ScheduleNotFoundError):
+        await backend.schedules.get("h")
+    [record] = (await backend.schedules.slots("h")).items
+    assert (record.slot, record.outcome) == (slot, SlotOutcome.ENQUEUED)

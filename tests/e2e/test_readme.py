@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).parents[2] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+TEXT = README.read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.DOTALL)
+
+
+def _section(title: str) -> str:
+    """The README text under the heading `title`, up to the next heading of its level."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", TEXT, re.DOTALL | re.MULTILINE)
+    assert match is not None, f"no section {title!r} in the README"
+    return match.group(1)
 
 
 def test_readme_has_examples() -> None:
@@ -32,5 +40,14 @@ def test_readme_example_runs(index: int) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    if "hub.enqueue(" in BLOCKS[index]:
+    if "# succeeded" in BLOCKS[index]:  # the example says what it prints
         assert result.stdout.strip().endswith("succeeded")
+
+
+def test_testing_example_is_short_checks_and_never_sleeps() -> None:
+    """'Testing your jobs' is one Python block under 30 lines that asserts and never sleeps."""
+    [example] = re.findall(r"```python\n(.*?)```", _section("Testing your jobs"), re.DOTALL)
+    code = [line for line in example.splitlines() if line.strip()]  # ruff format adds blanks
+    assert len(code) < 30
+    assert example.count("assert ") >= 4
+    assert "sleep(" not in example

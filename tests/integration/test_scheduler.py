@@ -155,15 +155,16 @@ async def test_scheduler_loop_sleeps_until_due_and_wakes_on_changes() -> None:
                 await clock.until_sleeping(1)
             clock.set(datetime(2026, 6, 1, 1, tzinfo=UTC))
             async with asyncio.timeout(5):
-                while not scheduler.lateness:  # noqa: ASYNC110 - the loop runs on the fake clock
-                    await asyncio.sleep(0)
+                while not scheduler.lateness:  # it fires, then goes back to sleep
+                    await clock.next_sleep()
             await hub.schedules.create(
                 Schedule(Every(timedelta(minutes=5)), job="adhoc", id="adhoc-5m"), clock.now()
             )
             async with asyncio.timeout(5):
                 while (await hub.schedules.get("adhoc-5m")).runs == 0:
+                    slept = clock.next_sleep()  # the loop wakes at least every 5 s to report
                     clock.advance(60)
-                    await asyncio.sleep(0)
+                    await slept
         assert scheduler.lateness[0] == 0.0
 
 
@@ -177,10 +178,12 @@ async def test_running_scheduler_reports_itself_with_lateness() -> None:
                 await clock.until_sleeping(1)
             clock.advance(60)  # the slot fires on time, then the loop reports
             async with asyncio.timeout(5):
-                while not (live := await hub.presence.schedulers(clock.now())) or (  # noqa: ASYNC110
-                    live[0].lateness_p99 is None
-                ):
-                    await asyncio.sleep(0)  # the loop runs on the fake clock
+                while True:
+                    slept = clock.next_sleep()  # armed first: the loop may report meanwhile
+                    live = await hub.presence.schedulers(clock.now())
+                    if live and live[0].lateness_p99 is not None:
+                        break
+                    await slept
         assert [s.id for s in live] == [scheduler.id]
         assert live[0].lateness_p99 == timedelta(0)
 

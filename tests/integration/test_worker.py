@@ -5,25 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import attrs
 import pytest
 
 from hub_scheduler import RetryPolicy, Run, RunState
 from hub_scheduler.domain.errors import PayloadError
 from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.hub import Hub
-from hub_scheduler.testing import FakeNotifier
-
-
-@attrs.define
-class AwaitableNotifier(FakeNotifier):
-    """A FakeNotifier a test can await."""
-
-    alerted: asyncio.Event = attrs.field(factory=asyncio.Event)
-
-    async def run_dead(self, run: Run) -> None:
-        await super().run_dead(run)
-        self.alerted.set()
+from hub_scheduler.testing import FakeClock, RecordingNotifier, wait_for_state
 
 
 async def test_handler_gets_its_run_and_payload() -> None:
@@ -77,7 +65,7 @@ async def test_peak_concurrency_equals_the_limit() -> None:
 
 async def test_timeout_fails_the_attempt_and_dead_letters_with_alert() -> None:
     """An attempt over its timeout fails (TimeoutError); with no retries it is dead and alerted."""
-    notifier = AwaitableNotifier()
+    notifier = RecordingNotifier()
     async with Hub(notifier=notifier) as hub:
 
         @hub.job("hang", timeout=timedelta(milliseconds=100), retry=RetryPolicy.none())
@@ -85,9 +73,9 @@ async def test_timeout_fails_the_attempt_and_dead_letters_with_alert() -> None:
             await asyncio.Event().wait()
 
         run_id = await hub.enqueue("hang")
-        async with hub.worker():
-            await asyncio.wait_for(notifier.alerted.wait(), 5)
-        [dead] = notifier.dead
+        async with hub.worker(), asyncio.timeout(5):
+            dead = await notifier.next_dead()
+        assert [run.id for run in notifier.dead] == [run_id]
         assert (dead.id, dead.state) == (run_id, RunState.DEAD)
         assert dead.error is not None
         assert (dead.error.type, dead.error.message) == (
@@ -99,7 +87,7 @@ async def test_timeout_fails_the_attempt_and_dead_letters_with_alert() -> None:
 
 async def test_failures_retry_then_dead_letter() -> None:
     """A job that always fails runs 1 + max_retries times, then lands in the DLQ."""
-    notifier = AwaitableNotifier()
+    notifier = RecordingNotifier()
     async with Hub(notifier=notifier) as hub:
         attempts: list[int] = []
 
@@ -109,8 +97,8 @@ async def test_failures_retry_then_dead_letter() -> None:
             raise RuntimeError(f"attempt {ctx.attempt} failed")
 
         await hub.enqueue("flaky")
-        async with hub.worker():
-            await asyncio.wait_for(notifier.alerted.wait(), 5)
+        async with hub.worker(), asyncio.timeout(5):
+            await notifier.next_dead()
         assert attempts == [1, 2, 3]
         [dead] = (await hub.dead_letters.list()).items
         assert dead.error is not None
@@ -161,7 +149,7 @@ async def test_sync_handlers_run_in_a_thread() -> None:
 
 async def test_pause_holds_while_running_jobs_finish() -> None:
     """Pausing the queue lets the running job finish but starts nothing new until resumed."""
-    async with Hub() as hub:
+    async with Hub(clock=FakeClock()) as hub:
         started: asyncio.Queue[int] = asyncio.Queue()
         release = asyncio.Event()
         finished: list[int] = []
@@ -172,18 +160,20 @@ async def test_pause_holds_while_running_jobs_finish() -> None:
             await release.wait()
             finished.append(ctx.payload["n"])
 
-        await hub.enqueue("step", {"n": 1})
-        async with hub.worker(concurrency=1, poll=timedelta(milliseconds=10)):
+        first = await hub.enqueue("step", {"n": 1})
+        async with hub.worker(concurrency=1):
             assert await asyncio.wait_for(started.get(), 5) == 1
             await hub.queue.pause()
             await hub.enqueue_many([Job("step", {"n": 2}), Job("step", {"n": 3})])
             release.set()
+            await wait_for_state(hub, first, RunState.SUCCEEDED)  # and the worker claims nothing
             snapshot = await hub.queue.snapshot()
-            async with asyncio.timeout(5):
-                while snapshot.active:  # the running job settles; nothing else is claimed
-                    snapshot = await hub.queue.snapshot()
-                    await asyncio.sleep(0)
-            assert (finished, snapshot.waiting, started.empty()) == ([1], 2, True)
+            assert (finished, snapshot.active, snapshot.waiting, started.empty()) == (
+                [1],
+                0,
+                2,
+                True,
+            )
             await hub.queue.resume()
             assert [await asyncio.wait_for(started.get(), 5) for _ in range(2)] == [2, 3]
 
@@ -195,3 +185,32 @@ async def test_payload_limit_is_configurable_on_the_hub() -> None:
         await hub.enqueue("small", {"note": "x" * 50})
         with pytest.raises(PayloadError, match="the limit is 100"):
             await hub.enqueue("small", {"note": "x" * 200})
+
+
+async def test_a_stopping_worker_lets_a_slow_dead_letter_alert_finish() -> None:
+    """An alert still being sent when the worker is told to stop is delivered, not cut off."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    told: list[str] = []
+
+    class SlowNotifier:
+        async def run_dead(self, run: Run) -> None:
+            entered.set()
+            await release.wait()
+            told.append(run.id)
+
+    async with Hub(notifier=SlowNotifier()) as hub:
+
+        @hub.job("doomed", retry=RetryPolicy.none())
+        async def doomed(ctx: JobContext) -> None:
+            raise RuntimeError("no")
+
+        run_id = await hub.enqueue("doomed")
+        worker = hub.worker()
+        running = asyncio.create_task(worker.run())
+        await asyncio.wait_for(entered.wait(), 5)
+        worker.stop()
+        # The experiment: give the stopping worker time in which it could cut the alert off.
+        await asyncio.wait({running}, timeout=1)
+        release.set()
+        await asyncio.wait_for(running, 10)
+    assert told == [run_id]

@@ -54,3 +54,37 @@ def test_time_never_goes_back() -> None:
     with pytest.raises(ValueError, match="only moves forward"):
         clock.advance(-1)
     assert clock.now() == T0
+
+
+async def test_next_sleep_fires_when_a_task_starts_sleeping() -> None:
+    """next_sleep completes when some task next sleeps; next_deadline is the earliest wake."""
+    clock = FakeClock(T0)
+    assert [clock.next_deadline] == [None]  # (a list: mypy would narrow the property)
+    started = clock.next_sleep()
+    late = asyncio.create_task(clock.sleep(60))
+    soon = asyncio.create_task(clock.sleep(5))
+    async with asyncio.timeout(1):
+        await started
+        await clock.until_sleeping(2)
+    assert clock.next_deadline == T0 + timedelta(seconds=5)
+    clock.advance(5)
+    async with asyncio.timeout(1):
+        await soon
+    assert (clock.next_deadline, late.done()) == (T0 + timedelta(seconds=60), False)
+    late.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await late
+
+
+async def test_until_sleeping_serves_several_waiters() -> None:
+    """Two tasks waiting for sleepers at once are both released (neither steals the signal)."""
+    clock = FakeClock(T0)
+    one = asyncio.create_task(clock.until_sleeping(1))
+    two = asyncio.create_task(clock.until_sleeping(1))
+    await asyncio.sleep(0)  # both start waiting before anyone sleeps
+    sleeper = asyncio.create_task(clock.sleep(1))
+    async with asyncio.timeout(1):
+        await asyncio.gather(one, two)
+    clock.advance(1)
+    async with asyncio.timeout(1):
+        await sleeper

@@ -1,26 +1,25 @@
-"""Jobs, priorities and the run lifecycle state machine."""
+"""Jobs, priorities, runs and their errors (the lifecycle itself is the backends' contract:
+tests/contract)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from hub_scheduler import (
     Cron,
-    GiveUp,
-    IllegalTransitionError,
     InvalidJobNameError,
     JobDefinition,
     Priority,
-    RetryAfter,
     Run,
     RunState,
     Schedule,
 )
 from hub_scheduler.domain.errors import InvalidJobError
-from hub_scheduler.domain.model import TRANSITIONS, ErrorInfo
+from hub_scheduler.domain.model import ErrorInfo
+from hub_scheduler.domain.ports import EnqueueRequest
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -104,71 +103,13 @@ def test_job_timeout_must_be_sensible(timeout: timedelta) -> None:
         JobDefinition("a", timeout=timeout)
 
 
-def _run(state: RunState) -> Run:
-    return Run(id="r1", job="a", state=state, enqueued_at=T0)
-
-
-ERROR = ErrorInfo("ValueError", "boom")
-MOVES: dict[RunState, Callable[[Run], Run]] = {
-    RunState.QUEUED: lambda r: r.due() if r.state is not RunState.ACTIVE else r.stalled(),
-    RunState.ACTIVE: lambda r: r.started(T0, "w1"),
-    RunState.SUCCEEDED: lambda r: r.succeeded(T0),
-    RunState.RETRY_SCHEDULED: lambda r: r.failed(T0, ERROR, RetryAfter(timedelta(seconds=2), 2)),
-    RunState.DEAD: lambda r: r.failed(T0, ERROR, GiveUp(1)),
-    RunState.CANCELLED: lambda r: r.cancelled(T0),
-}
-
-
-@pytest.mark.parametrize("source", list(RunState))
-@pytest.mark.parametrize("target", [s for s in RunState if s is not RunState.DELAYED])
-def test_lifecycle_allows_exactly_the_table(source: RunState, target: RunState) -> None:
-    """Every (state, target) pair either moves as the table says or raises."""
-    run = _run(source)
-    if target in TRANSITIONS[source]:
-        assert MOVES[target](run).state is target
-    else:
-        with pytest.raises(IllegalTransitionError) as caught:
-            MOVES[target](run)
-        assert (caught.value.current, caught.value.target) == (source.value, target.value)
-
-
-def test_nothing_moves_into_delayed_after_enqueue() -> None:
-    """DELAYED is only an entry state: no transition leads back to it."""
-    assert all(RunState.DELAYED not in targets for targets in TRANSITIONS.values())
-    assert {s for s in RunState if not TRANSITIONS[s]} == {
-        RunState.SUCCEEDED,
-        RunState.DEAD,
-        RunState.CANCELLED,
-    }
-
-
-def test_a_run_through_retry_to_success() -> None:
-    """queued -> active -> retry (attempt 2 after 2 s) -> queued -> active -> succeeded."""
-    run = Run.new(id="r1", job="a", now=T0)
-    run = run.started(T0, "w1").failed(
-        T0 + timedelta(seconds=1), ERROR, RetryAfter(timedelta(seconds=2), 2)
+def test_duration_is_known_once_the_attempt_finished() -> None:
+    """A run's duration is finish minus start of its last attempt, None until it finished."""
+    started = Run(id="r1", job="a", state=RunState.ACTIVE, enqueued_at=T0, started_at=T0)
+    finished = attrs.evolve(
+        started, state=RunState.SUCCEEDED, finished_at=T0 + timedelta(seconds=2)
     )
-    assert (run.state, run.attempt, run.run_at) == (
-        RunState.RETRY_SCHEDULED,
-        2,
-        T0 + timedelta(seconds=3),
-    )
-    run = run.due().started(T0 + timedelta(seconds=3), "w2").succeeded(T0 + timedelta(seconds=5))
-    assert (run.state, run.error, run.duration) == (RunState.SUCCEEDED, None, timedelta(seconds=2))
-
-
-def test_stall_returns_run_to_queue_and_counts() -> None:
-    """A run whose worker died is queued again with one more stall."""
-    run = Run.new(id="r1", job="a", now=T0).started(T0, "w1").stalled()
-    assert (run.state, run.stalls, run.worker) == (RunState.QUEUED, 1, None)
-
-
-def test_new_run_with_future_start_is_delayed() -> None:
-    """Enqueued with a start in the future, a run waits as delayed."""
-    assert (
-        Run.new(id="r", job="a", now=T0, run_at=T0 + timedelta(seconds=5)).state is RunState.DELAYED
-    )
-    assert Run.new(id="r", job="a", now=T0, run_at=T0).state is RunState.QUEUED
+    assert (started.duration, finished.duration) == (None, timedelta(seconds=2))
 
 
 def test_error_info_keeps_type_message_and_last_frames() -> None:
@@ -188,7 +129,5 @@ def test_error_info_keeps_type_message_and_last_frames() -> None:
 @pytest.mark.parametrize("key", ["", "k" * 201])
 def test_idempotency_key_length_is_checked_at_the_request(key: str) -> None:
     """An empty or over-long idempotency key is refused before any store sees it."""
-    from hub_scheduler.domain.ports import EnqueueRequest  # noqa: PLC0415
-
     with pytest.raises(InvalidJobError, match="idempotency_key"):
         EnqueueRequest("job", idempotency_key=key)

@@ -13,13 +13,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from hub_scheduler.domain.errors import (
-    IllegalTransitionError,
-    InvalidJobError,
-    InvalidJobNameError,
-    PayloadError,
-)
-from hub_scheduler.domain.retry import GiveUp, RetryDecision, RetryPolicy
+from hub_scheduler.domain.errors import InvalidJobError, InvalidJobNameError, PayloadError
+from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 
 #: A job's arguments: a JSON object. Values must survive a JSON round trip.
@@ -177,25 +172,6 @@ class RunState(enum.StrEnum):
 #: States after which nothing more happens to a run (the only ones history cleaning removes).
 FINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
 
-#: Every legal move of the lifecycle; anything else raises `IllegalTransitionError`.
-TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
-    RunState.QUEUED: frozenset({RunState.ACTIVE, RunState.CANCELLED}),
-    RunState.DELAYED: frozenset({RunState.QUEUED, RunState.CANCELLED}),
-    RunState.ACTIVE: frozenset(
-        {
-            RunState.SUCCEEDED,
-            RunState.RETRY_SCHEDULED,
-            RunState.DEAD,
-            RunState.QUEUED,  # handed back unstarted, or recovered after its worker died
-            RunState.CANCELLED,
-        }
-    ),
-    RunState.RETRY_SCHEDULED: frozenset({RunState.QUEUED, RunState.CANCELLED}),
-    RunState.SUCCEEDED: frozenset(),
-    RunState.DEAD: frozenset(),
-    RunState.CANCELLED: frozenset(),
-}
-
 
 class RunTrigger(enum.StrEnum):
     """What caused a run."""
@@ -239,10 +215,11 @@ class ErrorInfo:
 
 @attrs.frozen
 class Run:
-    """One requested execution of a job, through all its attempts.
+    """One requested execution of a job, through all its attempts, as a store reports it.
 
-    A state change is a method that returns a new `Run` and raises
-    `IllegalTransitionError` when the lifecycle does not allow it.
+    The lifecycle (queued or delayed, active, then succeeded, waiting for a retry, dead or
+    cancelled) is carried out atomically by the backend; a move it does not allow raises
+    `IllegalTransitionError` there.
     """
 
     id: str
@@ -264,83 +241,9 @@ class Run:
     idempotency_key: str | None = None
     origin_run_id: str | None = None
 
-    @classmethod
-    def new(
-        cls,
-        *,
-        id: str,  # noqa: A002 - the field is called id everywhere else too
-        job: str,
-        now: datetime,
-        payload: Payload | None = None,
-        priority: Priority = Priority.NORMAL,
-        run_at: datetime | None = None,
-        trigger: RunTrigger = RunTrigger.MANUAL,
-        schedule_id: str | None = None,
-        slot: datetime | None = None,
-        idempotency_key: str | None = None,
-        origin_run_id: str | None = None,
-    ) -> Run:
-        """A run just enqueued: queued, or delayed when `run_at` is in the future."""
-        delayed = run_at is not None and run_at > now
-        return cls(
-            id=id,
-            job=job,
-            state=RunState.DELAYED if delayed else RunState.QUEUED,
-            enqueued_at=now,
-            payload=dict(payload or {}),
-            priority=priority,
-            trigger=trigger,
-            run_at=run_at if delayed else None,
-            schedule_id=schedule_id,
-            slot=slot,
-            idempotency_key=idempotency_key,
-            origin_run_id=origin_run_id,
-        )
-
     @property
     def duration(self) -> timedelta | None:
         """How long the last attempt ran, once it has finished."""
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
-
-    def _move(self, target: RunState, **changes: Any) -> Run:
-        if target not in TRANSITIONS[self.state]:
-            raise IllegalTransitionError(self.id, self.state.value, target.value)
-        return attrs.evolve(self, state=target, **changes)
-
-    def due(self) -> Run:
-        """A delayed run or a waiting retry whose time has come joins the queue."""
-        return self._move(RunState.QUEUED, run_at=None)
-
-    def started(self, at: datetime, worker: str) -> Run:
-        """A worker claimed the run and starts its current attempt."""
-        return self._move(RunState.ACTIVE, started_at=at, finished_at=None, worker=worker)
-
-    def succeeded(self, at: datetime) -> Run:
-        """The current attempt finished without error."""
-        return self._move(RunState.SUCCEEDED, finished_at=at, error=None)
-
-    def failed(self, at: datetime, error: ErrorInfo, decision: RetryDecision) -> Run:
-        """The current attempt failed; `decision` (from the job's `RetryPolicy`) says what next."""
-        if isinstance(decision, GiveUp):
-            return self._move(RunState.DEAD, finished_at=at, error=error)
-        return self._move(
-            RunState.RETRY_SCHEDULED,
-            finished_at=at,
-            error=error,
-            attempt=decision.attempt,
-            run_at=at + decision.delay,
-        )
-
-    def stalled(self) -> Run:
-        """Its worker stopped renewing the lease: back to the queue, one more stall counted."""
-        return self._move(RunState.QUEUED, stalls=self.stalls + 1, worker=None, started_at=None)
-
-    def handed_back(self) -> Run:
-        """A stopping worker returns a run it claimed but never started."""
-        return self._move(RunState.QUEUED, worker=None, started_at=None)
-
-    def cancelled(self, at: datetime) -> Run:
-        """An admin cancelled the run; it will not run (again)."""
-        return self._move(RunState.CANCELLED, finished_at=at)

@@ -128,6 +128,7 @@ class Worker:
     _closed: bool = attrs.field(default=False, init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list, init=False)
+    _alerts: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
     _main: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     started: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     #: Moving average of job durations (seconds); starts "long" so nothing is held ahead
@@ -256,6 +257,8 @@ class Worker:
             await asyncio.wait({listening}, timeout=grace + STOP_SLACK)
             listening.cancel()
             await self._drain()
+            if self._alerts:
+                await asyncio.wait(set(self._alerts), timeout=STOP_SLACK)
             self._closed = True
             for task in self._tasks:
                 task.cancel()
@@ -329,7 +332,7 @@ class Worker:
                 if not future.done():
                     future.set_result(applied)
                 if applied and isinstance(outcome, Failed) and isinstance(outcome.decision, GiveUp):
-                    await self._notify_dead(claim)
+                    self._alert_dead(claim)
             for claim in result.claims:
                 self._held[claim.run.id] = claim
                 self._ready.append(claim)
@@ -389,7 +392,7 @@ class Worker:
             result = await self.queue.exchange("reaper", settled, 0, self.settings.lease)
             for (claim, outcome), applied in zip(settled, result.applied, strict=True):
                 if applied and isinstance(outcome.decision, GiveUp):
-                    await self._notify_dead(claim)
+                    self._alert_dead(claim)
 
     async def _heartbeat(self) -> None:
         info = WorkerInfo(
@@ -406,6 +409,13 @@ class Worker:
         removed = await self.history.clean(self.clock.now() - self.retention)
         if removed:
             logger.info("cleaned %d runs older than %s", removed, self.retention)
+
+    def _alert_dead(self, claim: Claim) -> None:
+        """Tell the notifier about a dead run in the background (the pump goes on); a stopping
+        worker waits for these before it returns, so no alert is cut off."""
+        task = asyncio.create_task(self._notify_dead(claim), name=f"hub-alert-{claim.run.id}")
+        self._alerts.add(task)
+        task.add_done_callback(self._alerts.discard)
 
     async def _notify_dead(self, claim: Claim) -> None:
         try:

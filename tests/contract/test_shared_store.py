@@ -1,0 +1,50 @@
+"""The shared store on every backend that has one: small values with an expiry, per hub.
+
+Expiry runs on the store's own clock (real time), not the hub's, so the tests read the time
+left rather than waiting for it to run out.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.contract.conftest import Subject
+
+
+async def test_set_get_and_delete(backend: Subject) -> None:
+    """A value set reads back as bytes, is replaced by the next set, and is gone once
+    deleted; an absent key reads None and deleting it is not an error."""
+    shared = backend.shared
+    assert await shared.get("limit:alice") is None
+    await shared.set("limit:alice", b"1")
+    await shared.set("limit:alice", b"2")
+    assert await shared.get("limit:alice") == b"2"
+    await shared.delete("limit:alice")
+    await shared.delete("limit:alice")
+    assert await shared.get("limit:alice") is None
+
+
+async def test_ttl_is_the_time_left(backend: Subject) -> None:
+    """A value set for a minute has at most a minute left (and more than 50 s, however slow
+    the test); one without expiry, or no value at all, has None."""
+    shared = backend.shared
+    await shared.set("window", b"x", timedelta(minutes=1))
+    await shared.set("forever", b"y")
+    left = await shared.ttl("window")
+    assert left is not None
+    assert timedelta(seconds=50) < left <= timedelta(minutes=1)
+    assert (await shared.ttl("forever"), await shared.ttl("absent")) == (None, None)
+    await shared.set("window", b"z")  # a set without ttl keeps the value forever
+    assert await shared.ttl("window") is None
+
+
+async def test_clear_removes_this_hubs_values_only(backend: Subject) -> None:
+    """clear empties this hub's store; another hub's values on the same store stay."""
+    async with backend.neighbour() as other:
+        await backend.shared.set("a", b"1")
+        await backend.shared.set("b", b"2", timedelta(minutes=5))
+        await other.shared.set("a", b"theirs")
+        assert await backend.shared.get("a") == b"1"
+        await backend.shared.clear()
+        assert (await backend.shared.get("a"), await backend.shared.get("b")) == (None, None)
+        assert await other.shared.get("a") == b"theirs"
