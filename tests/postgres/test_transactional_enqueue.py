@@ -7,9 +7,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from hub_scheduler import Hub, RunState
-from hub_scheduler.adapters.postgres import migrate
+from hub_scheduler.adapters.postgres import PostgresBackend, migrate
+from hub_scheduler.adapters.postgres.store import channel_name
 from hub_scheduler.domain.errors import RunNotFoundError, TransactionalEnqueueUnsupportedError
 from hub_scheduler.domain.ports import TransactionalEnqueue
 from hub_scheduler.domain.registry import Job, JobContext
@@ -87,6 +89,30 @@ async def test_a_run_enqueued_in_a_rolled_back_transaction_never_exists(
     assert (await hub.queue.snapshot()).waiting == 0
     [again] = await hub.enqueue_many([Job("invoice", idempotency_key="order-8")])
     assert again != second  # the rolled-back key was never recorded
+
+
+async def test_a_transactional_enqueue_wakes_workers_at_its_commit(
+    hub: Hub,
+    app_connection: psycopg.AsyncConnection[tuple[object, ...]],
+    pg_url: str,
+    pg_prefix: str,
+) -> None:
+    """Enqueued in the app's transaction right after another enqueue: no wake-up while the
+    transaction is open (nothing to claim yet), one with its commit (none lost to debouncing)."""
+    backend = hub.backend
+    assert isinstance(backend, PostgresBackend)
+    backend.store.wakes.window = 0.5  # the transactional enqueue falls within it
+    wake = sql.Identifier(channel_name(pg_prefix, "wake"))
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as listener:
+        await listener.execute(sql.SQL("LISTEN {}").format(wake))
+        await hub.enqueue("invoice")
+        assert len([n async for n in listener.notifies(timeout=5, stop_after=1)]) == 1
+        async with app_connection.transaction():
+            await hub.enqueue("invoice", {"order": 9}, connection=app_connection)
+            # The transaction outlasts the window: a debounced wake-up would arrive now.
+            early = [n async for n in listener.notifies(timeout=0.75)]
+        late = [n async for n in listener.notifies(timeout=5, stop_after=1)]
+    assert (len(early), len(late)) == (0, 1)
 
 
 async def test_an_idempotency_key_holds_inside_the_transaction(

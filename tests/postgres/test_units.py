@@ -46,6 +46,53 @@ async def test_debouncer_sends_the_first_at_once_and_folds_the_rest() -> None:
     await debouncer.aclose()
 
 
+async def test_debouncer_wakes_at_once_for_each_of_a_steady_stream() -> None:
+    """Enqueues 20 ms apart (50/s) each notify inline with the default window; a burst 1 ms
+    apart folds all but its first into one trailing send."""
+    now = [100.0]
+    recorder = Recorder()
+    debouncer = Debouncer(recorder.send, clock=lambda: now[0])
+    stream = []
+    for _ in range(10):
+        stream.append(debouncer.inline())
+        now[0] += 0.02
+    assert stream == [True] * 10
+    burst = []
+    for _ in range(10):
+        burst.append(debouncer.inline())
+        if not burst[-1]:
+            debouncer.later()
+        now[0] += 0.001
+    assert burst == [True] + [False] * 9
+    await asyncio.wait_for(recorder.event.wait(), 5)
+    assert recorder.sent == 1
+    await debouncer.aclose()
+
+
+async def test_debouncer_sends_again_for_runs_ready_while_it_was_sending() -> None:
+    """An operation that committed while the trailing NOTIFY was on its way gets one more
+    (that one may have been seen before its runs were)."""
+    started, gate, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    sent = []
+
+    async def send() -> None:
+        started.set()
+        await gate.wait()
+        sent.append(True)
+        if len(sent) == 2:
+            done.set()
+
+    debouncer = Debouncer(send, window=0.01)
+    assert debouncer.inline() is True
+    debouncer.later()
+    await asyncio.wait_for(started.wait(), 5)
+    debouncer.later()  # committed during the send
+    gate.set()
+    await asyncio.wait_for(done.wait(), 5)
+    assert sent == [True, True]
+    await debouncer.aclose()
+
+
 async def test_debouncer_drops_a_pending_wakeup_on_close() -> None:
     """Closing cancels a trailing wake-up that has not gone out yet."""
     recorder = Recorder()

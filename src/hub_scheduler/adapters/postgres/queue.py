@@ -157,7 +157,8 @@ class PostgresJobQueue:
         self, connection: object, requests: Sequence[EnqueueRequest]
     ) -> list[Enqueued]:
         """See `TransactionalEnqueue.enqueue_in`: `connection` is a psycopg
-        ``AsyncConnection`` to this backend's database, in the caller's transaction."""
+        ``AsyncConnection`` to this backend's database, in the caller's transaction. The
+        wake-up goes out with the caller's commit (none on rollback)."""
         if not isinstance(connection, psycopg.AsyncConnection):
             raise TypeError(
                 "connection must be a psycopg.AsyncConnection to the backend's database, "
@@ -167,15 +168,18 @@ class PostgresJobQueue:
         items, answers = _enqueue_items(requests, self.store.payload_limit)
         if not items:
             return answers
-        notify = self.store.wakes.inline()
         try:
             if not self._checked_in_transaction:
                 await require_current(connection, self.store.prefix)
                 self._checked_in_transaction = True
             cur = connection.cursor(row_factory=dict_row)
+            # Not debounced: PostgreSQL delivers a NOTIFY at commit, and only one per
+            # transaction and channel however many enqueues made it. A debounced wake-up
+            # sent later on a connection of ours could arrive before the caller commits, find
+            # nothing to claim, and leave the runs to the workers' next poll.
             await cur.execute(
                 self.store.q("SELECT * FROM {s}.enqueue(%s, %s, %s, %s)"),
-                [now, Jsonb(items), notify, self.store.wake_channel],
+                [now, Jsonb(items), True, self.store.wake_channel],
             )
             for row in await cur.fetchall():
                 answers[row["repeat_index"]] = Enqueued(row["first_run_id"], created=False)
@@ -184,10 +188,6 @@ class PostgresJobQueue:
             raise SchemaVersionError(describe(self.store.prefix), 0, LATEST_VERSION) from exc
         except psycopg.Error as exc:
             raise unavailable("enqueue in transaction", exc) from exc
-        if not notify and _ready_now(requests, now):
-            # Sent on a connection of ours: by the time it arrives the caller has most
-            # likely committed; if not, the workers find the runs at their next poll.
-            self.store.wakes.later()
         return answers
 
     async def exchange(
