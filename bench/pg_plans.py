@@ -103,7 +103,8 @@ class Plan:
 def nested(query: str) -> bool:
     """Whether a logged statement ran inside a server-side function: the adapter names every
     table and function it sends with the quoted schema; the functions' bodies never do."""
-    sent = f'"{HUB_PREFIX}".' in query or query.startswith(("SELECT pg_notify", "SELECT 1"))
+    sent = f'"{HUB_PREFIX}".' in query or query.startswith("SELECT pg_notify(")
+    sent = sent or query.strip() == "SELECT 1"  # the pool's ping
     return not sent
 
 
