@@ -56,6 +56,7 @@ class PgServer:
     admin_url: str  # a maintenance database (`postgres`); the harness never writes to it
     private: bool  # True: our own cluster (WAL, CPU and pg_stat_statements_reset are ours)
     postmaster_pid: int | None = None
+    log_path: Path | None = None  # the server's log (own cluster only)
 
     def url_for(self, dbname: str) -> str:
         parts = urlsplit(self.admin_url)
@@ -99,7 +100,8 @@ def private_cluster(pg_bin: Path, free_port: Any) -> Iterator[PgServer]:
         try:
             pid = int((data / "postmaster.pid").read_text().split()[0])
             admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            yield PgServer(admin_url, private=True, postmaster_pid=pid)
+            yield PgServer(admin_url, private=True, postmaster_pid=pid,
+                           log_path=root / "postgres.log")  # fmt: skip
         finally:
             _run([*as_postgres, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "fast", "-w",
                   "stop"], check=False)  # fmt: skip

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import inspect
 import json
 from abc import ABC, abstractmethod
@@ -424,27 +425,130 @@ class HubPostgresSystem(HubSystem):
             await result
 
     async def fill_history_fast(self, runs: int) -> str | None:
-        if HUB_HISTORY_FILL_SQL is None:
-            return None
         import psycopg  # noqa: PLC0415 - only this system needs it
 
+        now = dt.datetime.now(dt.UTC)
+        params = {
+            "runs": runs,
+            "first": now - HISTORY_SPAN,
+            "step_us": max(1, HISTORY_SPAN // dt.timedelta(microseconds=1) // max(runs, 1)),
+        }
         async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
             query = HUB_HISTORY_FILL_SQL.format(prefix=HUB_PREFIX, job=TASK_NAME)
-            await conn.execute(query, {"runs": runs})
-        return "one INSERT ... SELECT FROM generate_series (HUB_HISTORY_FILL_SQL)"
+            await conn.execute(query.encode(), params)
+        await self.check_history(runs)
+        return (
+            "one INSERT ... SELECT FROM generate_series (HUB_HISTORY_FILL_SQL): runs and "
+            f"job_stats, enqueued over the {HISTORY_SPAN.days} days before the fill"
+        )
+
+    async def check_history(self, runs: int) -> dict[str, Any]:
+        """Read the filled history back through the hub's own API: a page of it, the next
+        page, a page of succeeded runs of the job, the queue snapshot and the job's
+        statistics must agree with `runs`. Returns what it read (RuntimeError if not)."""
+        from hub_scheduler.domain.model import RunState  # noqa: PLC0415
+
+        page = await self.hub.history.list(limit=50)
+        older = (
+            await self.hub.history.list(cursor=page.next_cursor, limit=50)
+            if page.next_cursor
+            else None
+        )
+        done = await self.hub.history.list(
+            job=TASK_NAME, states=frozenset({RunState.SUCCEEDED}), limit=10
+        )
+        snapshot = await self.hub.queue.snapshot()
+        stats = await self.hub.stats.job(TASK_NAME, dt.datetime.now(dt.UTC))
+        problems = [
+            what
+            for what, ok in (
+                ("a history page", len(page.items) == min(runs, 50)),
+                ("succeeded, finished runs", all(
+                    r.state is RunState.SUCCEEDED and r.finished_at for r in page.items)),
+                ("the next page, older", older is None or (bool(older.items) and
+                    older.items[0].enqueued_at <= page.items[-1].enqueued_at)),
+                ("the job's succeeded runs", len(done.items) == min(runs, 10)),
+                ("an idle queue", snapshot.active == snapshot.dead == snapshot.delayed == 0),
+                ("total succeeded", stats.totals.succeeded == runs),
+                ("succeeded in 7d", stats.windows["7d"].succeeded == runs),
+            )
+            if not ok
+        ]  # fmt: skip
+        if problems:
+            raise RuntimeError(f"filled history reads back wrong: {', '.join(problems)}")
+        return {
+            "newest": page.items[0] if page.items else None,
+            "snapshot": snapshot,
+            "stats_totals": stats.totals,
+            "stats_7d": stats.windows["7d"],
+        }
 
 
-# TODO(hub-postgres): one statement that writes %(runs)s succeeded runs of job {job} into the
-# hub's runs table (table names with {prefix}), shaped like the rows a worker leaves behind
-# (state, attempts, enqueued/started/finished times spread over the last days, payload, and
-# whatever index or per-job tables the adapter keeps in step). Unknown until the adapter
-# lands; while it is None, --history enqueues and drains the runs through the hub's own API
-# (correct for any layout, but ~minutes for 10^6). Example shape, to adapt:
-#   INSERT INTO {prefix}_runs (id, job, state, payload, enqueued_at, finished_at)
-#   SELECT gen_random_uuid()::text, '{job}', 'succeeded', jsonb_build_object('i', g),
-#          now() - g * interval '1 second', now() - g * interval '1 second'
-#   FROM generate_series(1, %(runs)s) AS g
-HUB_HISTORY_FILL_SQL: str | None = None
+#: The finished runs of `--history` are spread evenly over this span, ending at the fill.
+HISTORY_SPAN = dt.timedelta(days=3)
+
+# N succeeded runs of job {job}, exactly as the adapter leaves a no-op job's run behind after
+# enqueue (insert_runs) -> claim -> settle (exchange), plus the job_stats counters that settle
+# keeps. One statement; {prefix} is the hub's schema, %(runs)s/%(first)s/%(step_us)s come from
+# fill_history_fast. Column by column, what the adapter writes:
+#   id            16 random hex digits (new_run_id): md5 of a counter, so pkey inserts of later
+#                 runs land all over the index, as they do in production
+#   seq           nextval('hub_seq') at enqueue, in enqueue order (later runs get larger ones)
+#   queue_pos     seq at enqueue, NULL once claimed; run_at NULL (not delayed), parked false
+#   state         'succeeded'; attempt 1; stalls 0; token 1 (the one claim); error NULL
+#   priority      10 (NORMAL, the bench job's); triggered_by 'manual'; payload {"i": n}
+#   enqueued_at   evenly over HISTORY_SPAN, oldest first; started_at 2-8 ms later, finished_at
+#                 0-12 ms after that (duration buckets 0..4); lease_until NULL
+#   worker        one of 4 worker ids (claim sets it, settle keeps it)
+#   schedule_id, slot, idempotency_key, origin_run_id, dead_at, dead_seq: NULL (no schedule,
+#                 no key: the idempotency table stays empty; not dead)
+# job_stats: the rows exchange's tally upserts, per (job, kind, bucket, shard): an 'h' row per
+# hour and a 'd' row per day of finished_at with succeeded counts and the 41 duration buckets
+# (bucket_counts of duration_bucket(ms), the adapter's own functions), and a 't' row with the
+# total and last_success; shard = abs(hashtext(worker)) % 8, as exchange computes it.
+# (No % in the SQL text: psycopg would read it as a placeholder.)
+HUB_HISTORY_FILL_SQL = """
+WITH fresh AS (
+    INSERT INTO "{prefix}".runs (
+        id, seq, job, state, priority, attempt, enqueued_at, triggered_by, payload, run_at,
+        started_at, finished_at, worker, error, stalls, token, lease_until, queue_pos, parked,
+        schedule_id, slot, idempotency_key, origin_run_id, dead_at, dead_seq)
+    SELECT substr(md5('hub-bench-history:' || g), 1, 16), nextval('"{prefix}".hub_seq'),
+           '{job}', 'succeeded', 10, 1, t.enqueued_at, 'manual', jsonb_build_object('i', g),
+           NULL, t.started_at, t.started_at + make_interval(secs => mod(g * 7, 13) / 1000.0),
+           'bench-history:' || mod(g, 4) || ':000000', NULL, 0, 1, NULL, NULL, false,
+           NULL, NULL, NULL, NULL, NULL, NULL
+    FROM generate_series(1, %(runs)s::bigint) AS g
+    CROSS JOIN LATERAL (
+        SELECT e.enqueued_at, e.enqueued_at + make_interval(secs => (2 + mod(g, 7)) / 1000.0)
+               AS started_at
+        FROM (SELECT %(first)s::timestamptz
+                     + (g - 1) * %(step_us)s::bigint * interval '1 microsecond' AS enqueued_at)
+             AS e
+    ) AS t
+    ORDER BY g
+    RETURNING job, worker, started_at, finished_at
+), settled AS (
+    SELECT f.job, mod(abs(hashtext(f.worker)), 8)::smallint AS shard, f.finished_at,
+           floor(extract(epoch FROM f.finished_at) / 3600)::bigint AS hour,
+           floor(extract(epoch FROM f.finished_at) / 86400)::bigint AS day,
+           "{prefix}".duration_bucket(
+               floor(extract(epoch FROM f.finished_at - f.started_at) * 1000)::bigint) AS took
+    FROM fresh AS f
+)
+INSERT INTO "{prefix}".job_stats (job, kind, bucket, shard, succeeded, failed, dead, durations,
+                                  last_success)
+SELECT job, 'h', hour, shard, count(*), 0, 0, "{prefix}".bucket_counts(array_agg(took)),
+       NULL::timestamptz
+FROM settled GROUP BY job, hour, shard
+UNION ALL
+SELECT job, 'd', day, shard, count(*), 0, 0, "{prefix}".bucket_counts(array_agg(took)),
+       NULL::timestamptz
+FROM settled GROUP BY job, day, shard
+UNION ALL
+SELECT job, 't', 0, shard, count(*), 0, 0, NULL::bigint[], max(finished_at)
+FROM settled GROUP BY job, shard
+"""
 
 
 SYSTEMS: dict[str, type[BenchSystem]] = {
