@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -392,7 +391,7 @@ class PgQueuerSystem(BenchSystem):
 class HubPostgresSystem(HubSystem):
     """hub_scheduler on its PostgreSQL backend (`postgresql://`), through the same API.
 
-    Skipped (see `unavailable_reason`) until the backend is registered in this checkout.
+    Skipped (see `unavailable_reason`) in a checkout without the backend or its driver.
     """
 
     name = "hub-postgres"
@@ -414,15 +413,9 @@ class HubPostgresSystem(HubSystem):
 
     @classmethod
     async def install(cls, url: str) -> None:
-        try:
-            from hub_scheduler.adapters.postgres import migrate  # noqa: PLC0415
-        except ImportError:
-            # TODO(hub-postgres): the adapter is to expose migrate(url, prefix); until it
-            # does, the backend is expected to create its tables itself on first use.
-            return
-        result = migrate(url, HUB_PREFIX)
-        if inspect.isawaitable(result):
-            await result
+        from hub_scheduler.adapters.postgres import migrate  # noqa: PLC0415
+
+        await migrate(url, HUB_PREFIX)  # what `hub-scheduler db migrate` runs
 
     async def fill_history_fast(self, runs: int) -> str | None:
         import psycopg  # noqa: PLC0415 - only this system needs it
