@@ -18,14 +18,13 @@ from hub_scheduler.adapters.postgres import (
     schema,
     schema_version,
 )
-from hub_scheduler.adapters.schema import migrate_backend
 from hub_scheduler.domain.errors import (
     MIGRATE_COMMAND,
     BackendUnavailableError,
     SchemaVersionError,
     UnknownBackendError,
 )
-from hub_scheduler.domain.ports import BackendConfig, EnqueueRequest
+from hub_scheduler.domain.ports import BackendConfig, EnqueueRequest, Migratable
 from hub_scheduler.testing import FakeClock
 
 pytestmark = pytest.mark.postgres
@@ -114,13 +113,23 @@ def test_a_prefix_too_long_for_a_schema_name_is_refused() -> None:
         open_postgres_backend("postgresql://localhost/x", BackendConfig(FakeClock(), "p" * 64))
 
 
-async def test_migrate_backend_dispatches_by_scheme(pg_url: str, pg_prefix: str) -> None:
-    """migrate_backend migrates a postgresql:// hub, has nothing to do for Redis, and refuses
-    an unknown scheme."""
-    assert await migrate_backend(pg_url, pg_prefix) == ALL
-    assert await migrate_backend("redis://localhost:1/0", pg_prefix) == []
+async def test_migration_is_a_capability_of_the_backend(pg_url: str, pg_prefix: str) -> None:
+    """A postgresql:// backend is `Migratable` and migrates its hub's schema; a Redis backend
+    has nothing to migrate; an unknown scheme is refused (what ``db migrate`` relies on)."""
+    config = BackendConfig(FakeClock(), pg_prefix)
+    postgres = backends.open_backend(pg_url, config)
+    try:
+        assert isinstance(postgres, Migratable)
+        assert await postgres.migrate() == ALL
+    finally:
+        await postgres.aclose()
+    redis = backends.open_backend("redis://localhost:1/0", config)
+    try:
+        assert not isinstance(redis, Migratable)
+    finally:
+        await redis.aclose()
     with pytest.raises(UnknownBackendError):
-        await migrate_backend("nosuch://x", pg_prefix)
+        backends.open_backend("nosuch://x", config)
     assert backends.scheme_of(pg_url) in {"postgresql", "postgres"}
 
 
