@@ -74,6 +74,8 @@ class Hub:
         notifier: told about dead-lettered runs (default: an ERROR log record).
         retention: how long finished runs stay in history.
         payload_limit: the largest encoded payload accepted, in bytes (512 KiB by default).
+        registry: the jobs, to share them with another hub (`with_backend` does); a new,
+            empty one by default.
 
     Example:
         >>> hub = Hub()
@@ -91,6 +93,7 @@ class Hub:
         notifier: Notifier | None = None,
         retention: timedelta = timedelta(days=90),
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        registry: Registry | None = None,
     ) -> None:
         if backend is None or isinstance(backend, str):
             config = BackendConfig(
@@ -100,22 +103,29 @@ class Hub:
         self.backend: Backend = backend
         self.clock: Clock = backend.config.clock
         self.notifier: Notifier = notifier or LoggingNotifier()
-        self.registry = Registry()
+        self.registry = registry if registry is not None else Registry()
         self.admin = AdminService(backend, self.registry, self.clock)
 
-    def with_backend(self, backend: Backend | str) -> Hub:
-        """The same hub (jobs, prefix, clock, notifier, retention) on another store."""
+    def with_backend(
+        self,
+        backend: Backend | str,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+    ) -> Hub:
+        """The same hub (its jobs, shared, and its prefix, retention and payload limit) on
+        another store; the clock and notifier stay unless given (an open `Backend` brings
+        its own clock)."""
         config = self.backend.config
-        other = Hub(
+        return Hub(
             backend,
             prefix=config.prefix,
-            clock=self.clock,
-            notifier=self.notifier,
+            clock=clock or self.clock,
+            notifier=notifier or self.notifier,
             retention=config.retention,
             payload_limit=config.payload_limit,
+            registry=self.registry,
         )
-        other.registry = other.admin.registry = self.registry
-        return other
 
     # --- the backend's ports ------------------------------------------------------------
 

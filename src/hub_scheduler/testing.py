@@ -274,17 +274,9 @@ def hub_for_tests(app_hub: Hub, *, clock: FakeClock | None = None) -> Hub:
         app_hub: the application's hub, as imported by its tests.
         clock: the clock to run on; a new `FakeClock` at `DEFAULT_START` when omitted.
     """
-    config = app_hub.backend.config
-    memory = Hub(
-        MEMORY_URL,
-        prefix=config.prefix,
-        clock=clock or FakeClock(),
-        retention=config.retention,
-        payload_limit=config.payload_limit,
+    return app_hub.with_backend(
+        MEMORY_URL, clock=clock or FakeClock(), notifier=RecordingNotifier()
     )
-    hub = app_hub.with_backend(memory.backend)  # shares the registry; the clock is the store's
-    hub.notifier = RecordingNotifier()
-    return hub
 
 
 def clock_of(hub: Hub) -> FakeClock:
