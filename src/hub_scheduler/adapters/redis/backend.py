@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import redis.asyncio as aioredis
@@ -30,21 +29,10 @@ from hub_scheduler.adapters.redis.store import (
 )
 from hub_scheduler.domain.errors import BackendUnavailableError
 from hub_scheduler.domain.ports import BackendConfig
+from hub_scheduler.domain.urls import redacted
 
 if TYPE_CHECKING:
     import fakeredis
-
-
-def masked(url: str) -> str:
-    """`url` with its password (if any) replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 @attrs.define
@@ -150,7 +138,7 @@ class RedisBackend:
             retention=config.retention,
             payload_limit=config.payload_limit,
         )
-        return cls(masked(url), config, store)
+        return cls(redacted(url), config, store)
 
     @property
     def client(self) -> aioredis.Redis:

@@ -19,7 +19,6 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn, TypeVar
-from urllib.parse import unquote
 
 import click
 
@@ -33,6 +32,7 @@ from hub_scheduler.domain.errors import (
     UnknownBackendError,
     ValidationError,
 )
+from hub_scheduler.domain.urls import scrubbed
 from hub_scheduler.hub import MEMORY_URL, REDIS_URL_ENV, URL_ENV, Hub
 
 T = TypeVar("T")
@@ -78,23 +78,6 @@ class BadInputError(CommandError):
 def command_error(message: str, exit_code: int) -> CommandError:
     """The `CommandError` for `exit_code` (2: bad input, anything else: 1)."""
     return BadInputError(message) if exit_code == EXIT_BAD_INPUT else CommandError(message)
-
-
-def password_of(url: str) -> str | None:
-    """The password in `url`'s user info, also when the URL is too broken to parse."""
-    netloc = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0]
-    userinfo, at, _ = netloc.rpartition("@")
-    password = userinfo.partition(":")[2] if at else ""
-    return password or None
-
-
-def scrubbed(message: str, url: str | None) -> str:
-    """`message` with the password of `url` (as written and decoded) replaced by ``***``."""
-    secret = password_of(url) if url else None
-    if secret:
-        for form in {secret, unquote(secret)}:
-            message = message.replace(form, "***")
-    return message
 
 
 def fail(message: str, exit_code: int = EXIT_BAD_INPUT, *, url: str | None = None) -> NoReturn:
