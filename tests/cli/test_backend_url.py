@@ -78,12 +78,13 @@ def test_the_environment_names_the_backend(
 
 
 def test_the_old_variable_loses_to_the_new_one_even_when_it_is_the_good_one() -> None:
-    """With both set, HUB_SCHEDULER_URL is used (here its unknown scheme is refused)."""
+    """With both set, HUB_SCHEDULER_URL is used (here its unknown scheme is refused, naming
+    the variable)."""
     env = {"HUB_SCHEDULER_URL": "nope://x", "HUB_SCHEDULER_REDIS_URL": "memory://"}
     result = _invoke(("check", "--app", APP), env=env)
     assert (result.exit_code, result.stderr) == (
         2,
-        f"error: unknown backend scheme 'nope'; {KNOWN}\n",
+        f"error: unknown backend scheme 'nope'; {KNOWN} (from HUB_SCHEDULER_URL)\n",
     )
 
 

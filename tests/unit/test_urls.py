@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub_scheduler.domain.errors import ValidationError
 from hub_scheduler.domain.urls import ConfiguredUrl, configured_url, redacted, scrubbed
 
 MARK = "Zq9"  # starts every generated password; no other generated part holds a capital Z
@@ -107,3 +108,10 @@ def test_a_configured_url_says_where_it_came_from_without_its_password() -> None
     """Shown, a configured URL is redacted and names its variable."""
     found = configured_url({"REDIS_URL": "redis://:s3cret@cache:6379/0"})
     assert str(found) == "redis://:***@cache:6379/0 (from REDIS_URL)"
+
+
+@pytest.mark.parametrize("name", ["REDIS_PORT", "REDIS_DB"])
+def test_a_redis_part_that_is_not_a_number_is_refused(name: str) -> None:
+    """REDIS_PORT=x or REDIS_DB=x is one clear error naming the variable."""
+    with pytest.raises(ValidationError, match=f"^{name} must be a number, got 'x'$"):
+        configured_url({"REDIS_HOST": "cache", name: "x"})

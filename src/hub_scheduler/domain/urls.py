@@ -23,6 +23,8 @@ from urllib.parse import quote, unquote
 
 import attrs
 
+from hub_scheduler.domain.errors import ValidationError
+
 MASK = "***"
 MEMORY_URL = "memory://"
 #: The backend URL; the first variable `configured_url` reads.
@@ -118,7 +120,8 @@ class ConfiguredUrl:
 
 def configured_url(env: Mapping[str, str]) -> ConfiguredUrl | None:
     """The backend URL `env` names (see the module docstring for the order); None when it
-    names none. Empty variables count as unset."""
+    names none. Empty variables count as unset; a ``REDIS_PORT`` or ``REDIS_DB`` that is not
+    a number raises `ValidationError`."""
     for name in (URL_ENV, REDIS_URL_ENV, SEED_URL_ENV):
         if value := env.get(name, "").strip():
             return ConfiguredUrl(value, name)
@@ -126,6 +129,9 @@ def configured_url(env: Mapping[str, str]) -> ConfiguredUrl | None:
     password = env.get("REDIS_PASSWORD", "")
     if not (host or port or password or db):
         return None
+    for name, value in (("REDIS_PORT", port), ("REDIS_DB", db)):
+        if value and not (value.isascii() and value.isdigit()):
+            raise ValidationError(f"{name} must be a number, got {value!r}")
     host = host or "localhost"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address
