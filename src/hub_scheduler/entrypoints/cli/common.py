@@ -72,11 +72,24 @@ BAD_INPUT_ERRORS: tuple[type[HubSchedulerError], ...] = (
 MAX_ACTOR_LENGTH = 200
 #: Where `load_hub` leaves the URL it used, so that any error line can be scrubbed of it.
 _URL_META = "hub_scheduler.url"
+#: Where the group leaves the command line (a usage error may quote a URL from it).
+ARGS_META = "hub_scheduler.args"
+
+
+def scrubbed_of(message: str, texts: Sequence[str | None]) -> str:
+    """`message` scrubbed of the secrets of every URL-like text among `texts` (the command
+    line, the URL used): a usage error quotes what it was given."""
+    for text in texts:
+        if text and ("://" in text or "@" in text):
+            message = scrubbed(message, text)
+    return message
 
 
 def _scrub(message: str) -> str:
     ctx = click.get_current_context(silent=True)
-    return scrubbed(message, ctx.meta.get(_URL_META) if ctx else None)
+    if ctx is None:
+        return message
+    return scrubbed_of(message, [ctx.meta.get(_URL_META), *ctx.meta.get(ARGS_META, ())])
 
 
 class CommandError(click.ClickException):

@@ -19,7 +19,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from hub_scheduler.domain.urls import MEMORY_URL, URL_ENV
 from hub_scheduler.entrypoints.cli import admin, logs
 from hub_scheduler.entrypoints.cli.common import (
     APP_ENV,
+    ARGS_META,
     DEMO_APP,
     CommandError,
     Duration,
@@ -47,6 +48,7 @@ from hub_scheduler.entrypoints.cli.common import (
     fail,
     load_hub,
     run,
+    scrubbed_of,
     url_option,
 )
 from hub_scheduler.runtime.worker import WorkerSettings
@@ -65,9 +67,14 @@ logger = logging.getLogger("hub_scheduler.cli")
 
 
 @contextlib.contextmanager
-def _one_line_errors() -> Iterator[None]:
+def _one_line_errors(args: Sequence[str] = ()) -> Iterator[None]:
     """Every error as one ``error: ...`` line on stderr: click's own (unknown command, bad
-    option value ...), ours, and — as a last resort — anything unexpected."""
+    option value ...), ours, and — as a last resort — anything unexpected. Any URL of the
+    command line `args` that the message quotes is shown redacted."""
+
+    def error(message: str, exit_code: int) -> CommandError:
+        return command_error(scrubbed_of(message, args), exit_code)
+
     try:
         yield
     except CommandError:
@@ -75,19 +82,19 @@ def _one_line_errors() -> Iterator[None]:
     except NoArgsIsHelpError as exc:  # a group without its command
         group = exc.ctx.command
         names = group.list_commands(exc.ctx) if isinstance(group, click.Group) else []
-        raise command_error(
+        raise error(
             f"give a command: {', '.join(names)} (see '{exc.ctx.command_path} --help')",
             exc.exit_code,
         ) from None
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        raise command_error(exc.format_message() + hint, exc.exit_code) from None
+        raise error(exc.format_message() + hint, exc.exit_code) from None
     except click.ClickException as exc:
-        raise command_error(exc.format_message(), exc.exit_code) from None
+        raise error(exc.format_message(), exc.exit_code) from None
     except (click.exceptions.Exit, click.Abort):
         raise
     except Exception as exc:
-        raise CommandError(f"internal error: {type(exc).__name__}: {exc}") from None
+        raise error(f"internal error: {type(exc).__name__}: {exc}", 1) from None
 
 
 class OneLineGroup(click.Group):
@@ -102,12 +109,14 @@ class OneLineGroup(click.Group):
         **extra: Any,
     ) -> click.Context:
         """See `click.Group.make_context`."""
-        with _one_line_errors():
-            return super().make_context(info_name, args, parent, **extra)
+        with _one_line_errors(args):
+            ctx = super().make_context(info_name, list(args), parent, **extra)
+        ctx.meta[ARGS_META] = tuple(args)
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         """See `click.Group.invoke`."""
-        with _one_line_errors():
+        with _one_line_errors(ctx.meta.get(ARGS_META, ())):
             return super().invoke(ctx)
 
 
