@@ -3,6 +3,8 @@ fail to load, broken URLs, numbers that are not (nan, inf, huge), unknown option
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from click.testing import CliRunner, Result
 
@@ -106,3 +108,17 @@ def test_an_unknown_option_is_one_line() -> None:
 def test_the_role_choices_are_the_apis_roles() -> None:
     """`token create --role` offers exactly the roles the admin API checks."""
     assert ROLE_NAMES == ROLES
+
+
+def test_serve_on_a_port_in_use_is_one_line() -> None:
+    """A port another process listens on: one line naming it, exit 2, nothing served."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _invoke("serve", APP, *MEMORY, "--port", str(port))
+    assert (result.exit_code, result.stderr, result.stdout) == (
+        2,
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n",
+        "",
+    )

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from hub_scheduler.entrypoints.cli.common import (
     APP_ENV,
     ARGS_META,
     DEMO_APP,
+    EXIT_UNAVAILABLE,
     CommandError,
     Duration,
     FiniteFloatRange,
@@ -362,18 +364,20 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
     except (InsecureSecretError, PydanticValidationError) as exc:
         fail(_settings_problem(exc))
 
+    # The worker and scheduler start before the server, so that what stops them is one line
+    # of ours; the app's lifespan stops them when the server shuts down (before uvicorn
+    # re-raises the SIGINT it handled).
+    engines = contextlib.AsyncExitStack()
+
     @contextlib.asynccontextmanager
     async def in_process(_: object) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            if not no_scheduler:
-                await stack.enter_async_context(hub.scheduling())
-                await _log_scheduler_ready(hub)
-            if not no_worker:
-                worker = await stack.enter_async_context(hub.worker())
-                _log_worker_ready(hub, worker.settings)
+        try:
             yield
+        finally:
+            await engines.aclose()
 
-    web = create_app(hub, settings, lifespan=[in_process])
+    # Litestar's own logging setup would replace the CLI's (text or JSON) on the root logger.
+    web = create_app(hub, settings, lifespan=[in_process], logging_config=None)
     server = uvicorn.Server(
         uvicorn.Config(web, host=host, port=port, log_level="warning", lifespan="on")
     )
@@ -382,9 +386,18 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
         try:
             # Before the banner and the server: an unreachable backend is one line, exit 1.
             await hub.ping()
+            listening = _listen(host, port)
             _log_connected(hub)
-            _banner(hub, secret, host, port, worker=not no_worker, scheduler=not no_scheduler)
-            await server.serve()
+            async with contextlib.AsyncExitStack() as sockets, engines:
+                sockets.callback(listening.close)
+                if not no_scheduler:
+                    await engines.enter_async_context(hub.scheduling())
+                    await _log_scheduler_ready(hub)
+                if not no_worker:
+                    worker = await engines.enter_async_context(hub.worker())
+                    _log_worker_ready(hub, worker.settings)
+                _banner(hub, secret, host, port, worker=not no_worker, scheduler=not no_scheduler)
+                await server.serve(sockets=[listening])
         finally:
             with contextlib.suppress(Exception):
                 await hub.aclose()
@@ -395,6 +408,25 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the SIGINT it handled once it has shut down gracefully
+    except SystemExit as exc:  # uvicorn's own startup failed (it has logged why)
+        if exc.code:
+            fail(f"the server on {host}:{port} could not start", EXIT_UNAVAILABLE)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here so that a port in use or a bad --host is one line."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listening = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return listening
 
 
 def _banner(hub: Hub, secret: str, host: str, port: int, *, worker: bool, scheduler: bool) -> None:
