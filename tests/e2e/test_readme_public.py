@@ -1,0 +1,41 @@
+"""The README points only inside the repository and teaches only the public API."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+TEXT = (ROOT / "README.md").read_text()
+CODE = re.findall(r"```py(?:thon)?\n(.*?)```", TEXT, flags=re.DOTALL)
+PUBLIC = {"hub_scheduler", "hub_scheduler.testing"}
+#: Dotted names in the prose that are not modules (the entry point group).
+NOT_MODULES = {"hub_scheduler.backends"}
+
+
+def test_every_file_the_readme_names_is_in_the_repository() -> None:
+    """No ``../`` paths; every file or folder named like ``tests/...`` exists here."""
+    named = re.findall(r"`(?:python )?((?:\.\./|\./|tests/|bench/|src/|\.ci/)[^` ]*)", TEXT)
+    outside = [n for n in named if not (ROOT / n).resolve().is_relative_to(ROOT)]
+    missing = [n for n in named if not (ROOT / n).exists()]
+    assert (outside, missing, "../" in TEXT) == ([], [], False)
+
+
+def test_the_examples_import_only_public_names() -> None:
+    """Code imports come from `hub_scheduler` or `hub_scheduler.testing`, and exist there."""
+    imported: list[tuple[str, str]] = []
+    for block in CODE:
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hub_sch"):
+                imported += [(node.module or "", alias.name) for alias in node.names]
+    assert [(m, n) for m, n in imported if m not in PUBLIC] == []
+    assert [(m, n) for m, n in imported if not hasattr(importlib.import_module(m), n)] == []
+    assert ("hub_scheduler", "create_app") in imported  # the admin API example is covered
+
+
+def test_the_prose_names_only_public_modules() -> None:
+    """Dotted ``hub_scheduler.x`` names in the text are public modules too."""
+    dotted = set(re.findall(r"\bhub_scheduler(?:\.[a-z_]+)+", TEXT)) - NOT_MODULES
+    assert dotted - PUBLIC == set()
