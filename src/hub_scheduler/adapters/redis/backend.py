@@ -1,8 +1,10 @@
 """The Redis backend: every port on one redis-py client, opened from a URL.
 
-``redis://`` and ``rediss://`` talk to a server; ``memory://`` runs the very same code (Lua
-included) on fakeredis, private to the process. `open_redis_backend` is what
-`hub_scheduler.adapters.backends.open_backend` calls for these schemes.
+``redis://`` and ``rediss://`` talk to a server, ``redis+cluster://`` to a Redis Cluster,
+``redis+sentinel://`` to the master a Sentinel group names (see `connection`); ``memory://``
+runs the very same code (Lua included) on fakeredis, private to the process.
+`open_redis_backend` is what `hub_scheduler.adapters.backends.open_backend` calls for these
+schemes.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hub_scheduler.adapters.redis.audit import RedisAuditLog
-from hub_scheduler.adapters.redis.connection import listen, open_redis
+from hub_scheduler.adapters.redis.connection import RedisClient, close, listen, open_redis
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.presence import RedisPresence
 from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
 
 def masked(url: str) -> str:
     """`url` with its password (if any) replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if "," in rest.partition("?")[0] or "+" in scheme:  # several hosts: urlsplit can't parse
+        userinfo, at, hosts = rest.rpartition("@")
+        if not at or ":" not in userinfo:
+            return url
+        return f"{scheme}{sep}{userinfo.partition(':')[0]}:***@{hosts}"
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -141,7 +148,7 @@ class RedisBackend:
         self.shared = RedisSharedStore(self.store)
 
     @classmethod
-    def on_client(cls, client: aioredis.Redis, url: str, config: BackendConfig) -> RedisBackend:
+    def on_client(cls, client: RedisClient, url: str, config: BackendConfig) -> RedisBackend:
         """A backend on an open client (`url` only names it)."""
         store = RedisStore(
             client,
@@ -153,7 +160,7 @@ class RedisBackend:
         return cls(masked(url), config, store)
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> RedisClient:
         """The redis-py client (for code that knows it is on Redis, such as tests)."""
         return self.store.client
 
@@ -166,7 +173,7 @@ class RedisBackend:
 
     async def aclose(self) -> None:
         """See `Backend.aclose`."""
-        await self.store.client.aclose()
+        await close(self.store.client)
 
 
 def open_redis_backend(

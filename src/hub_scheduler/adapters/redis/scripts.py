@@ -1,7 +1,9 @@
 """The Lua scripts, loaded once per client with the shared preamble prepended.
 
 Calling convention: KEYS[1] is any key of the hub (it routes the script to the hub's Redis
-Cluster slot), ARGV[1] the hash-tagged key prefix, the script's own arguments follow.
+Cluster slot), ARGV[1] the hash-tagged key prefix, the script's own arguments follow. Scripts
+publish with ``redis.call(PUBLISH, ...)``: PUBLISH on one server, SPUBLISH (sharded, served by
+the slot's node) on a Cluster.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from hub_scheduler.adapters.redis.connection import RedisClient, is_cluster
 from hub_scheduler.adapters.redis.keys import lua_key_functions
 from hub_scheduler.domain.model import Priority
 
@@ -22,6 +24,7 @@ _NAMES = (
     "hand_back",
     "reap",
     "resume_job",
+    "resume_queue",
     "cancel",
     "dead_retry",
     "dead_delete",
@@ -37,12 +40,14 @@ def _source(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text()
 
 
-def preamble() -> str:
-    """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the key names built on
-    it (generated from keys.py), the priorities (from `Priority`), then ``lua/common.lua``."""
+def preamble(*, sharded: bool = False) -> str:
+    """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the publish command
+    (SPUBLISH when `sharded`), the key names built on it (generated from keys.py), the
+    priorities (from `Priority`), then ``lua/common.lua``."""
     priorities = ", ".join(f"'{int(p)}'" for p in sorted(Priority))
     return (
         "local P = ARGV[1]\n"
+        f"local PUBLISH = '{'SPUBLISH' if sharded else 'PUBLISH'}'\n"
         f"{lua_key_functions()}"
         f"local PRIORITIES = {{{priorities}}}\n"
         f"{_source('common')}\n"
@@ -52,8 +57,8 @@ def preamble() -> str:
 class Scripts:
     """Registered scripts (EVALSHA, falling back to EVAL after a Redis restart)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
-        shared = preamble()
+    def __init__(self, client: RedisClient) -> None:
+        shared = preamble(sharded=is_cluster(client))
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(shared + _source(name)) for name in _NAMES
         }

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import attrs
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hub_scheduler.adapters.redis.codec import (
@@ -24,6 +23,7 @@ from hub_scheduler.adapters.redis.codec import (
     to_ms,
     to_text,
 )
+from hub_scheduler.adapters.redis.connection import RedisClient
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.scripts import Scripts
 from hub_scheduler.domain.errors import (
@@ -64,7 +64,7 @@ ENQUEUE_BATCH = 500
 class RedisStore:
     """What every Redis adapter of one hub shares: the client, key names, scripts, clock."""
 
-    client: aioredis.Redis
+    client: RedisClient
     clock: Clock
     keys: Keys = attrs.field(factory=Keys)
     retention: timedelta = timedelta(days=90)
@@ -293,13 +293,7 @@ class RedisJobQueue:
         if job is not None:
             await self.store.run("resume_job", job)
             return
-        try:
-            async with self.store.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self.store.keys.paused)
-                pipe.publish(self.store.keys.wake, "1")
-                await pipe.execute()
-        except RedisError as exc:
-            raise BackendUnavailableError("resume", type(exc).__name__) from exc
+        await self.store.run("resume_queue")
 
     async def snapshot(self) -> QueueSnapshot:
         """See `JobQueue.snapshot`."""

@@ -33,7 +33,7 @@ local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org)
 end
 
 local function wake()
-  redis.call('PUBLISH', K_WAKE, '1')
+  redis.call(PUBLISH, K_WAKE, '1')
 end
 
 -- A run's record as one JSON object string: one bulk reply to parse instead of ~30.
