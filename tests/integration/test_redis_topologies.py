@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from hub_scheduler import Hub, RunState
+from hub_scheduler.domain.errors import BackendUnavailableError
 from hub_scheduler.domain.registry import JobContext
 from hub_scheduler.testing import wait_for_state
 from tests.conftest import drop_keys, fresh_prefix
@@ -55,3 +56,18 @@ async def test_a_worker_wakes_on_enqueue_and_on_resume(hub: Hub) -> None:
         await hub.queue.resume()
         await wait_for_state(hub, held, RunState.SUCCEEDED)
     assert ran.is_set()
+
+
+async def test_a_change_no_replica_confirms_is_not_acknowledged() -> None:
+    """With ``wait_replicas`` above the group's one replica, an enqueue fails (after the
+    timeout) instead of returning an id a failover could lose."""
+    url = os.environ.get(TOPOLOGIES["sentinel"])
+    if not url:
+        pytest.skip(f"{TOPOLOGIES['sentinel']} is not set")
+    async with Hub(f"{url}?wait_replicas=2&wait_timeout_ms=50", prefix=fresh_prefix()) as hub:
+        hub.job("echo")(lambda _: None)
+        try:
+            with pytest.raises(BackendUnavailableError, match="1 of 2 replicas confirmed"):
+                await hub.enqueue("echo")
+        finally:
+            await drop_keys(hub)

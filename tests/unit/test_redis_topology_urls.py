@@ -6,7 +6,7 @@ import pytest
 from redis.asyncio.connection import SSLConnection
 
 from hub_scheduler.adapters.redis.backend import masked
-from hub_scheduler.adapters.redis.connection import parse_topology
+from hub_scheduler.adapters.redis.connection import Durability, parse_topology, split_durability
 from hub_scheduler.domain.errors import InvalidBackendUrlError
 
 
@@ -68,3 +68,15 @@ def test_a_multi_host_url_is_shown_with_its_password_masked() -> None:
         masked("redis+sentinel://:s3cret@s1,s2/mymaster") == "redis+sentinel://:***@s1,s2/mymaster"
     )
     assert masked("redis+cluster://h1:7000,h2:7001") == "redis+cluster://h1:7000,h2:7001"
+
+
+def test_wait_replicas_is_taken_off_the_url_and_checked() -> None:
+    """``wait_replicas``/``wait_timeout_ms`` are the hub's, not redis-py's; bad ones are refused."""
+    bare, durability = split_durability("redis://h:6379/0?wait_replicas=1&socket_timeout=2")
+    assert bare == "redis://h:6379/0?socket_timeout=2"
+    assert durability == Durability(replicas=1, timeout_ms=1000)
+    assert split_durability("redis://h/0") == ("redis://h/0", Durability())
+    with pytest.raises(InvalidBackendUrlError, match="whole numbers"):
+        split_durability("redis://:s3cret@h/0?wait_replicas=one")
+    with pytest.raises(InvalidBackendUrlError, match="not supported on a Redis Cluster"):
+        split_durability("redis+cluster://h:7000?wait_replicas=1")

@@ -18,7 +18,14 @@ import attrs
 from redis.exceptions import RedisError
 
 from hub_scheduler.adapters.redis.audit import RedisAuditLog
-from hub_scheduler.adapters.redis.connection import RedisClient, close, listen, open_redis
+from hub_scheduler.adapters.redis.connection import (
+    Durability,
+    RedisClient,
+    close,
+    listen,
+    open_redis,
+    split_durability,
+)
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.presence import RedisPresence
 from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
@@ -148,7 +155,13 @@ class RedisBackend:
         self.shared = RedisSharedStore(self.store)
 
     @classmethod
-    def on_client(cls, client: RedisClient, url: str, config: BackendConfig) -> RedisBackend:
+    def on_client(
+        cls,
+        client: RedisClient,
+        url: str,
+        config: BackendConfig,
+        durability: Durability | None = None,
+    ) -> RedisBackend:
         """A backend on an open client (`url` only names it)."""
         store = RedisStore(
             client,
@@ -156,6 +169,7 @@ class RedisBackend:
             Keys(config.prefix),
             retention=config.retention,
             payload_limit=config.payload_limit,
+            durability=durability or Durability(),
         )
         return cls(masked(url), config, store)
 
@@ -181,4 +195,5 @@ def open_redis_backend(
 ) -> RedisBackend:
     """The backend for a ``redis://``, ``rediss://`` or ``memory://`` URL (for ``memory://``,
     a fresh in-process server unless `server` is given)."""
-    return RedisBackend.on_client(open_redis(url, server=server), url, config)
+    bare, durability = split_durability(url)
+    return RedisBackend.on_client(open_redis(bare, server=server), url, config, durability)

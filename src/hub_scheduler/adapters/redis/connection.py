@@ -10,8 +10,11 @@
 
 The ``rediss+`` variants use TLS. Query arguments are redis-py's (``?socket_timeout=2``,
 ``?ssl_cert_reqs=none``); ``sentinel_password`` is the sentinels' own password when they
-have one. Every hub keeps all its keys under one hash tag, so on a Cluster all of a hub's
-keys, scripts and pipelines go to one slot, and its wake-ups use sharded pub/sub there.
+have one; ``wait_replicas=N`` (with ``wait_timeout_ms``, default 1000) makes every change
+return only once N replicas have it (`Durability`).
+
+Every hub keeps all its keys under one hash tag, so on a Cluster all of a hub's keys, scripts
+and pipelines go to one slot, and its wake-ups use sharded pub/sub there.
 """
 
 from __future__ import annotations
@@ -68,6 +71,38 @@ class Topology:
     options: dict[str, Any]
     service: str = ""
     sentinel_options: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Durability:
+    """How many replicas must have a change before it is acknowledged (Redis ``WAIT``).
+
+    With 0 (the default) a change is acknowledged once the master has it; an asynchronous
+    failover can then lose the last changes the master acknowledged but had not yet sent.
+    With N, every state change is followed by ``WAIT N timeout_ms`` on its connection, and
+    fails (`BackendUnavailableError`, the change itself may have happened) when fewer
+    replicas confirm in time.
+    """
+
+    replicas: int = 0
+    timeout_ms: int = 1000
+
+
+def split_durability(url: str) -> tuple[str, Durability]:
+    """`url` without its ``wait_replicas`` and ``wait_timeout_ms`` arguments, and them."""
+    head, sep, query = url.partition("?")
+    if not sep:
+        return url, Durability()
+    params = parse_qsl(query, keep_blank_values=True)
+    values = dict(params)
+    rest = [(k, v) for k, v in params if k not in {"wait_replicas", "wait_timeout_ms"}]
+    replicas, timeout = values.get("wait_replicas", "0"), values.get("wait_timeout_ms", "1000")
+    if not (replicas.isdigit() and timeout.isdigit() and int(timeout) > 0):
+        raise InvalidBackendUrlError("wait_replicas and wait_timeout_ms must be whole numbers")
+    if int(replicas) and "+cluster" in head.partition("://")[0]:
+        raise InvalidBackendUrlError("wait_replicas is not supported on a Redis Cluster")
+    trimmed = f"{head}?{urlencode(rest)}" if rest else head
+    return trimmed, Durability(int(replicas), int(timeout))
 
 
 def _nodes(text: str, default_port: int) -> tuple[tuple[str, int], ...]:

@@ -13,8 +13,9 @@ from typing import Any
 
 from redis.commands.core import AsyncScript
 
-from hub_scheduler.adapters.redis.connection import RedisClient, is_cluster
+from hub_scheduler.adapters.redis.connection import Durability, RedisClient, is_cluster
 from hub_scheduler.adapters.redis.keys import lua_key_functions
+from hub_scheduler.domain.errors import BackendUnavailableError
 from hub_scheduler.domain.model import Priority
 
 _NAMES = (
@@ -34,6 +35,10 @@ _NAMES = (
     "upsert_schedule",
     "schedule_admin",
 )
+
+
+#: Scripts that change nothing: no replica needs to confirm them.
+READ_ONLY = frozenset({"snapshot"})
 
 
 def _source(name: str) -> str:
@@ -57,12 +62,28 @@ def preamble(*, sharded: bool = False) -> str:
 class Scripts:
     """Registered scripts (EVALSHA, falling back to EVAL after a Redis restart)."""
 
-    def __init__(self, client: RedisClient) -> None:
+    def __init__(self, client: RedisClient, durability: Durability | None = None) -> None:
         shared = preamble(sharded=is_cluster(client))
+        self._client = client
+        self._durability = durability or Durability()
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(shared + _source(name)) for name in _NAMES
         }
 
     async def __call__(self, name: str, key: str, *args: Any) -> Any:
-        """Run script `name`; `key` routes it (any key of the hub's slot)."""
-        return await self._scripts[name](keys=[key], args=list(args))
+        """Run script `name`; `key` routes it (any key of the hub's slot). With replicas to
+        wait for, the script and a ``WAIT`` go down one connection in one round trip."""
+        script = self._scripts[name]
+        wait = self._durability
+        if not wait.replicas or name in READ_ONLY or is_cluster(self._client):
+            return await script(keys=[key], args=list(args))
+        async with self._client.pipeline(transaction=False) as pipe:
+            # redis-py queues the EVALSHA on a pipeline (its typing names clients only).
+            await script(keys=[key], args=list(args), client=pipe)  # type: ignore[arg-type]
+            pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
+            reply, confirmed = await pipe.execute()
+        if int(confirmed) < wait.replicas:
+            raise BackendUnavailableError(
+                name, f"{confirmed} of {wait.replicas} replicas confirmed it in time"
+            )
+        return reply

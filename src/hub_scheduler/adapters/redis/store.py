@@ -23,7 +23,7 @@ from hub_scheduler.adapters.redis.codec import (
     to_ms,
     to_text,
 )
-from hub_scheduler.adapters.redis.connection import RedisClient
+from hub_scheduler.adapters.redis.connection import Durability, RedisClient
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.scripts import Scripts
 from hub_scheduler.domain.errors import (
@@ -69,10 +69,11 @@ class RedisStore:
     keys: Keys = attrs.field(factory=Keys)
     retention: timedelta = timedelta(days=90)
     payload_limit: int = DEFAULT_PAYLOAD_LIMIT
+    durability: Durability = attrs.field(factory=Durability)
     scripts: Scripts = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.scripts = Scripts(self.client)
+        self.scripts = Scripts(self.client, self.durability)
 
     def now_ms(self) -> int:
         """The clock's now, in epoch milliseconds."""
