@@ -12,6 +12,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.entrypoints.api import problems
 from hub_scheduler.entrypoints.api.auditing import RefusalAudit, on_http_error
+from hub_scheduler.entrypoints.api.bodies import BoundedJSONRequest
 from hub_scheduler.entrypoints.api.controllers import CONTROLLERS
 from hub_scheduler.entrypoints.api.dependencies import api_dependencies
 from hub_scheduler.entrypoints.api.limits import rate_limits
@@ -47,6 +48,7 @@ def admin_router(
         path=path,
         route_handlers=list(CONTROLLERS),
         dependencies=api_dependencies(hub),
+        request_class=BoundedJSONRequest,
         middleware=[
             PrometheusConfig(
                 app_name="hub_scheduler", prefix="hub_scheduler_http", group_path=True
