@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import secrets
+import sys
 from typing import Any
 
 from litestar import Litestar
@@ -17,21 +20,36 @@ from hub_scheduler.entrypoints.settings import MIN_SECRET_LENGTH, Settings
 from hub_scheduler.hub import Hub
 
 RATE_LIMIT_STORE = "hub_scheduler_rate_limit"
-#: Only ever used on memory://, where nothing outlives the process.
-DEMO_SECRET = "hub-scheduler-in-memory-demo-secret-not-for-production"  # noqa: S105
 
 
 class InsecureSecretError(ValueError):
     """The JWT secret is missing or too short for a real deployment."""
 
 
-def jwt_secret(settings: Settings) -> str:
-    """The signing secret; the in-memory demo gets a fixed one, Redis deployments must set one."""
+@functools.cache
+def process_secret() -> str:
+    """A random signing secret for this process: tokens signed with it die with it."""
+    return secrets.token_urlsafe(48)
+
+
+def _demo_secret(hub: Hub | None) -> str | None:
+    # The bundled demo is the hub of its own module, imported already by whoever serves it.
+    demo = sys.modules.get("hub_scheduler.demo")
+    if hub is None or demo is None or hub is not getattr(demo, "hub", None):
+        return None
+    return str(demo.SECRET)
+
+
+def jwt_secret(settings: Settings, hub: Hub | None = None) -> str:
+    """The signing secret: ``HUB_SCHEDULER_JWT_SECRET``. Without one, on memory:// only,
+    the bundled demo's published secret for the demo's own `hub`, and for any other app a
+    random secret of this process (`process_secret`). Anywhere else a missing or short
+    secret raises `InsecureSecretError`."""
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
     if len(secret) >= MIN_SECRET_LENGTH:
         return secret
     if settings.is_memory and not secret:
-        return DEMO_SECRET
+        return _demo_secret(hub) or process_secret()
     raise InsecureSecretError(
         f"set HUB_SCHEDULER_JWT_SECRET to at least {MIN_SECRET_LENGTH} random characters"
         " (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
@@ -41,7 +59,7 @@ def jwt_secret(settings: Settings) -> str:
 def create_app(hub: Hub, settings: Settings | None = None, **litestar_options: Any) -> Litestar:
     """The admin API for `hub` as its own app (OpenAPI 3.1 at ``/schema/openapi.json``)."""
     settings = settings or Settings(url=hub.url, prefix=hub.prefix)
-    secret = jwt_secret(settings)
+    secret = jwt_secret(settings, hub)
     auth = jwt_auth(secret)
     router = admin_router(
         hub,
