@@ -9,13 +9,14 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.openapi.config import OpenAPIConfig
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hub_scheduler import __version__
 from hub_scheduler.entrypoints.api import problems
 from hub_scheduler.entrypoints.api.dashboard import dashboard_router
 from hub_scheduler.entrypoints.api.limits import limit_store
 from hub_scheduler.entrypoints.api.routes import admin_router
-from hub_scheduler.entrypoints.api.security import jwt_auth
+from hub_scheduler.entrypoints.api.security import bearer_principal, jwt_auth
 from hub_scheduler.entrypoints.settings import MIN_SECRET_LENGTH, Settings
 from hub_scheduler.hub import Hub
 
@@ -57,19 +58,39 @@ def jwt_secret(settings: Settings, hub: Hub | None = None) -> str:
 
 
 def create_app(hub: Hub, settings: Settings | None = None, **litestar_options: Any) -> Litestar:
-    """The admin API for `hub` as its own app (OpenAPI 3.1 at ``/schema/openapi.json``)."""
+    """The admin API for `hub` as its own app (OpenAPI 3.1 at ``/schema/openapi.json``),
+    with the dashboard at ``/admin``.
+
+    Behind reverse proxies listed in ``settings.trusted_proxies``, their X-Forwarded-For
+    and X-Forwarded-Proto give the client address (for rate limits and the audit trail)
+    and the scheme (for the session cookie's Secure flag); from anyone else, and without
+    the setting, both headers are ignored.
+    """
     settings = settings or Settings(url=hub.url, prefix=hub.prefix)
     secret = jwt_secret(settings, hub)
     auth = jwt_auth(secret)
+    reads, mutations = settings.rate_limit_reads, settings.rate_limit_mutations
     router = admin_router(
         hub,
         auth_middleware=[auth.middleware],
-        rate_limit_reads=settings.rate_limit_reads,
-        rate_limit_mutations=settings.rate_limit_mutations,
+        principal_of=bearer_principal(secret),
+        rate_limit_reads=reads,
+        rate_limit_mutations=mutations,
         rate_limit_store=RATE_LIMIT_STORE,
     )
+    dashboard = dashboard_router(
+        hub,
+        secret,
+        rate_limit_reads=reads,
+        rate_limit_mutations=mutations,
+        rate_limit_store=RATE_LIMIT_STORE,
+    )
+    middleware = list(litestar_options.pop("middleware", []))
+    if networks := settings.proxy_networks:
+        middleware.insert(0, functools.partial(ProxyHeadersMiddleware, trusted_hosts=networks))
     return Litestar(
-        route_handlers=[router, dashboard_router(hub, secret)],
+        route_handlers=[router, dashboard],
+        middleware=middleware,
         # The whole standalone app is ours, so unknown paths and methods are problems too
         # (a host app that mounts the router keeps its own format for those).
         exception_handlers=dict(problems.EXCEPTION_HANDLERS),
