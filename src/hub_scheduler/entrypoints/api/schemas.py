@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import attrs
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hub_scheduler.domain.admin import JobSummary, QueueHealth, QueueStatus
 from hub_scheduler.domain.errors import InvalidScheduleError
@@ -42,6 +42,18 @@ from hub_scheduler.domain.schedule import (
 
 MAX_DELAY = timedelta(days=365).total_seconds()
 PriorityName = Literal["critical", "high", "normal", "low"]
+#: The years a schedule's instants may name: wide, yet far from the ends of `datetime`, so
+#: converting to UTC or stepping to the next fire cannot overflow.
+FIRST_YEAR, LAST_YEAR = 1970, 8999
+
+
+def _plausible_year(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"the year must be between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(_plausible_year)]
 
 
 class _Strict(BaseModel):
@@ -99,9 +111,9 @@ class ScheduleBody(_Strict):
     cron: str | None = Field(default=None, max_length=200)
     timezone: str = Field(default="UTC", max_length=64)
     every_seconds: float | None = Field(default=None, ge=1, le=86400 * 3650)
-    at: datetime | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    at: Instant | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     max_runs: int | None = Field(default=None, ge=1)
     misfire: MisfireBody = Field(default_factory=MisfireBody)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -113,9 +125,9 @@ class SchedulePatch(_Strict):
     cron: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     every_seconds: float | None = Field(default=None, ge=1, le=86400 * 3650)
-    at: datetime | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    at: Instant | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     max_runs: int | None = Field(default=None, ge=1)
     misfire: MisfireBody | None = None
     payload: dict[str, Any] | None = None

@@ -260,7 +260,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
     hub = load_hub(app or DEMO_APP, url)
     try:
         settings = Settings(url=hub.url, prefix=hub.prefix)
-        secret = jwt_secret(settings)
+        secret = jwt_secret(settings, hub)
     except (InsecureSecretError, PydanticValidationError) as exc:
         fail(_settings_problem(exc))
 
