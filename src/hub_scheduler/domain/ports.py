@@ -221,19 +221,29 @@ class JobQueue(Protocol):
     async def finish(self, claim: Claim, outcome: Outcome) -> Run | None:
         """Record an attempt's outcome: success, a retry after its delay, or a dead letter.
 
+        The attempt is added to the run's `Run.attempts` log (its number, start and worker
+        from the claim, its end now, the error and the retry delay chosen); the log keeps
+        the latest `MAX_ATTEMPTS_KEPT` and counts the older ones in `Run.attempts_dropped`.
         Returns the run in its new state, or None when the claim's token is stale (the
         lease was lost and the run was claimed again); nothing is changed then.
         """
         ...
 
-    async def hand_back(self, claims: Sequence[Claim]) -> None:
-        """Return claimed but unstarted runs to the front of their queue, no stall counted."""
+    async def hand_back(self, claims: Sequence[Claim], *, interrupted: bool = False) -> None:
+        """Return claimed runs to the front of their queue, in the order given (the first
+        ends up first in line); claims whose token is stale are left alone.
+
+        Without `interrupted`, the runs never started: no stall is counted, nothing logged.
+        With it, they were running when their worker stopped: each counts a stall and logs
+        an ``interrupted`` attempt, and another worker may start it at once.
+        """
         ...
 
     async def reap(
         self, max_stalls: int, lease: timedelta, limit: int = 100
     ) -> tuple[list[str], list[Claim]]:
-        """Recover runs whose lease expired, counting a stall on each.
+        """Recover runs whose lease expired, counting a stall on each and logging it as a
+        ``stalled`` attempt (a held run's entry gets its outcome when it is settled).
 
         A run stalled at most `max_stalls` times goes back to the front of its queue (its id
         is in the first list). One stalled more often is returned as a claim held by the

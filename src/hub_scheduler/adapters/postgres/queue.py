@@ -241,16 +241,16 @@ class PostgresJobQueue:
         kept = {row["id"] for row in rows}
         return [c.run.id for c in claims if c.run.id not in kept]
 
-    async def hand_back(self, claims: Sequence[Claim]) -> None:
+    async def hand_back(self, claims: Sequence[Claim], *, interrupted: bool = False) -> None:
         """See `JobQueue.hand_back`."""
         if not claims:
             return
         notify = self.store.wakes.inline()
         row = await self.store.fetch_one(
             "hand back",
-            self.store.q("SELECT {s}.hand_back(%s, %s, %s) AS returned"),
-            [Jsonb([{"id": c.run.id, "token": c.token} for c in claims]), notify,
-             self.store.wake_channel],
+            self.store.q("SELECT {s}.hand_back(%s, %s, %s, %s, %s) AS returned"),
+            [Jsonb([{"id": c.run.id, "token": c.token} for c in claims]),
+             self.store.clock.now(), interrupted, notify, self.store.wake_channel],
         )  # fmt: skip
         if not notify and row and row["returned"]:
             self.store.wakes.later()

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from hub_scheduler.adapters.redis.keys import lua_key_functions
-from hub_scheduler.domain.model import Priority
+from hub_scheduler.domain.model import MAX_ATTEMPTS_KEPT, Priority
 
 _NAMES = (
     "enqueue",
@@ -39,12 +39,14 @@ def _source(name: str) -> str:
 
 def preamble() -> str:
     """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the key names built on
-    it (generated from keys.py), the priorities (from `Priority`), then ``lua/common.lua``."""
+    it (generated from keys.py), the priorities (from `Priority`), the most attempts a run
+    keeps (`MAX_ATTEMPTS_KEPT`), then ``lua/common.lua``."""
     priorities = ", ".join(f"'{int(p)}'" for p in sorted(Priority))
     return (
         "local P = ARGV[1]\n"
         f"{lua_key_functions()}"
         f"local PRIORITIES = {{{priorities}}}\n"
+        f"local MAX_ATTEMPTS = {MAX_ATTEMPTS_KEPT}\n"
         f"{_source('common')}\n"
     )
 

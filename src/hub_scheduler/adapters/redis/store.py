@@ -249,11 +249,12 @@ class RedisJobQueue:
         lost = await self.store.run("renew", self.store.now_ms(), lease_ms, worker, *args)
         return [to_text(run_id) for run_id in lost]
 
-    async def hand_back(self, claims: Sequence[Claim]) -> None:
+    async def hand_back(self, claims: Sequence[Claim], *, interrupted: bool = False) -> None:
         """See `JobQueue.hand_back`."""
         if claims:
             args = [value for c in claims for value in (c.run.id, str(c.token))]
-            await self.store.run("hand_back", *args)
+            flag = "1" if interrupted else "0"
+            await self.store.run("hand_back", self.store.now_ms(), flag, *args)
 
     async def reap(
         self, max_stalls: int, lease: timedelta, limit: int = 100

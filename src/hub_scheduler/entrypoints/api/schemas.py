@@ -17,7 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub_scheduler.domain.admin import JobSummary, QueueHealth, QueueStatus
 from hub_scheduler.domain.errors import InvalidScheduleError
-from hub_scheduler.domain.model import Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.model import (
+    Attempt,
+    AttemptOutcome,
+    ErrorInfo,
+    Priority,
+    Run,
+    RunState,
+    RunTrigger,
+)
 from hub_scheduler.domain.ports import (
     AuditEntry,
     HourStats,
@@ -194,15 +202,53 @@ class StatusView(_Strict):
 
 
 class ErrorView(_Strict):
-    """Why a run's last attempt failed."""
+    """Why an attempt failed; the traceback is cut to its last 4096 characters."""
 
     type: str
     message: str
     traceback: str
 
+    @classmethod
+    def from_domain(cls, error: ErrorInfo | None) -> ErrorView | None:
+        """The view of an error summary (None for none)."""
+        return None if error is None else cls(**attrs.asdict(error))
+
+
+class AttemptView(_Strict):
+    """One execution of a run's handler: when, where, how it ended, why it failed and the
+    retry delay chosen after it."""
+
+    number: int = Field(description="The attempt number it ran as (a stall reruns it).")
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    worker: str | None
+    outcome: AttemptOutcome
+    error: ErrorView | None
+    retry_delay_seconds: float | None = Field(
+        description="For a retried failure: the backoff before the next attempt."
+    )
+    retry_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, attempt: Attempt) -> AttemptView:
+        """The view of one attempt."""
+        return cls(
+            number=attempt.number,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+            duration_seconds=attempt.duration.total_seconds(),
+            worker=attempt.worker,
+            outcome=attempt.outcome,
+            error=ErrorView.from_domain(attempt.error),
+            retry_delay_seconds=_seconds(attempt.retry_delay),
+            retry_at=attempt.retry_at,
+        )
+
 
 class RunView(_Strict):
-    """A run with its attempts, timing and last error."""
+    """A run with its timing, last error and attempt log (the latest 10 attempts, oldest
+    first; `attempts_dropped` counts older ones)."""
 
     id: str
     job: str
@@ -222,11 +268,12 @@ class RunView(_Strict):
     slot: datetime | None
     origin_run_id: str | None
     error: ErrorView | None
+    attempts: list[AttemptView]
+    attempts_dropped: int
 
     @classmethod
     def from_domain(cls, run: Run) -> RunView:
         """The view of `run`."""
-        error = run.error
         return cls(
             id=run.id,
             job=run.job,
@@ -245,7 +292,9 @@ class RunView(_Strict):
             schedule_id=run.schedule_id,
             slot=run.slot,
             origin_run_id=run.origin_run_id,
-            error=None if error is None else ErrorView(**attrs.asdict(error)),
+            error=ErrorView.from_domain(run.error),
+            attempts=[AttemptView.from_domain(a) for a in run.attempts],
+            attempts_dropped=run.attempts_dropped,
         )
 
 

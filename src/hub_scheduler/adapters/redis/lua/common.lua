@@ -32,6 +32,44 @@ local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org)
   return true
 end
 
+-- The attempt log of a run (codec.py: 'atl' is a JSON array of versioned entries, oldest
+-- first; 'atd' counts the older ones dropped to keep at most MAX_ATTEMPTS). An entry records
+-- the attempt that ran under the run's current claim: its number, start and worker come from
+-- the run's fields, its end is `now`. `error_json` may be '' and `delay` nil.
+local function attempt_entry(fields, outcome, now, error_json, delay)
+  local entry = {v = 1, n = tonumber(fields.att or '1'), s = tonumber(fields.sta or now),
+                 f = now, o = outcome}
+  if fields.wrk and fields.wrk ~= '' then entry.w = fields.wrk end
+  if error_json and error_json ~= '' then entry.e = cjson.decode(error_json) end
+  if delay then entry.d = delay end
+  return entry
+end
+
+-- Append `entry` to the log of run key `rk`, or, with `amend`, complete its last entry with
+-- the entry's outcome, error and delay (the reaper settling a stall it already logged).
+local function log_attempt(rk, entry, amend)
+  local text = redis.call('HGET', rk, 'atl')
+  local log = {}
+  if text then log = cjson.decode(text) end
+  local last = log[#log]
+  if amend and last then
+    last.o = entry.o; last.e = entry.e; last.d = entry.d
+  else
+    log[#log + 1] = entry
+    if #log > MAX_ATTEMPTS then
+      table.remove(log, 1)
+      redis.call('HINCRBY', rk, 'atd', 1)
+    end
+  end
+  redis.call('HSET', rk, 'atl', cjson.encode(log))
+end
+
+-- The fields an attempt entry needs, read from run key `rk`.
+local function attempt_fields(rk)
+  local got = redis.call('HMGET', rk, 'att', 'sta', 'wrk')
+  return {att = got[1], sta = got[2], wrk = got[3]}
+end
+
 local function wake()
   redis.call('PUBLISH', K_WAKE, '1')
 end

@@ -15,21 +15,28 @@ for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta')
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk')
   if state[1] == 'active' and state[2] == token then
     redis.call('ZREM', K_ACTIVE, id)
     local outcome = 'succeeded'
     if kind == 'r' then outcome = 'failed' elseif kind == 'd' then outcome = 'dead' end
     tally_attempt(tally, state[3], outcome, now, state[4])
+    local fields = {att = state[5], sta = state[4], wrk = state[6]}
+    -- The reaper settles stalls it logged already: it completes their entry.
+    local amend = state[6] == 'reaper'
     if kind == 's' then
+      log_attempt(rk, attempt_entry(fields, 'succeeded', now, '', nil), amend)
       redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
       redis.call('HDEL', rk, 'err')
       redis.call('PEXPIRE', rk, retention)
     elseif kind == 'r' then
+      local due = tonumber(ARGV[b + 4])
+      log_attempt(rk, attempt_entry(fields, 'failed', now, ARGV[b + 3], due - now), amend)
       redis.call('HSET', rk, 'st', 'retry_scheduled', 'fin', now, 'err', ARGV[b + 3],
                  'due', ARGV[b + 4], 'att', ARGV[b + 5])
-      redis.call('ZADD', K_DELAYED, tonumber(ARGV[b + 4]), id)
+      redis.call('ZADD', K_DELAYED, due, id)
     else
+      log_attempt(rk, attempt_entry(fields, 'gave_up', now, ARGV[b + 3], nil), amend)
       redis.call('HSET', rk, 'st', 'dead', 'fin', now, 'err', ARGV[b + 3])
       redis.call('ZADD', K_DEAD, now, id)
     end
