@@ -173,6 +173,9 @@ class QueueSnapshot:
     paused_jobs: frozenset[str]
     parked: int
     oldest_waiting: timedelta | None
+    #: Runs active now per worker id (read from the leases, so current; a worker's own
+    #: heartbeat reports it only every few seconds).
+    active_by_worker: Mapping[str, int] = attrs.field(factory=dict)
 
     @property
     def waiting(self) -> int:

@@ -348,6 +348,9 @@ class PostgresJobQueue:
                 "(SELECT count(*) FROM {s}.runs WHERE state IN ('delayed', 'retry_scheduled'))"
                 " AS delayed, "
                 "(SELECT count(*) FROM {s}.runs WHERE state = 'active') AS active, "
+                "(SELECT jsonb_object_agg(w.worker, w.n) FROM (SELECT worker, count(*) AS n "
+                " FROM {s}.runs WHERE state = 'active' AND worker IS NOT NULL GROUP BY worker)"
+                " AS w) AS by_worker, "
                 "(SELECT count(*) FROM {s}.runs WHERE dead_at IS NOT NULL) AS dead, "
                 "(SELECT paused FROM {s}.queue_flags WHERE id = 1) AS paused, "
                 "(SELECT array_agg(job) FROM {s}.paused_jobs) AS paused_jobs, "
@@ -375,6 +378,7 @@ class PostgresJobQueue:
             paused_jobs=frozenset(row["paused_jobs"] or ()),
             parked=row["parked"],
             oldest_waiting=now - min(oldest) if oldest else None,
+            active_by_worker={w: int(n) for w, n in (row["by_worker"] or {}).items()},
         )
 
 
