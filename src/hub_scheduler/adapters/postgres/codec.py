@@ -27,7 +27,8 @@ from hub_scheduler.domain.model import (
 )
 
 FORMAT_VERSION = 1
-#: The version of each entry of a run's attempt log (``runs.attempts``, see 0002_attempts.sql).
+#: The version of each entry of a run's attempt log (``runs.attempts``; see
+#: migrations/0002_attempts_and_histograms.sql).
 ATTEMPT_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)

@@ -348,6 +348,10 @@ class PostgresJobQueue:
                 "(SELECT count(*) FROM {s}.runs WHERE state IN ('delayed', 'retry_scheduled'))"
                 " AS delayed, "
                 "(SELECT count(*) FROM {s}.runs WHERE state = 'active') AS active, "
+                "(SELECT coalesce(sum(succeeded), 0) FROM {s}.job_stats WHERE kind = 't')"
+                " AS succeeded, "
+                "(SELECT coalesce(sum(failed + dead), 0) FROM {s}.job_stats WHERE kind = 't')"
+                " AS failed, "
                 "(SELECT jsonb_object_agg(w.worker, w.n) FROM (SELECT worker, count(*) AS n "
                 " FROM {s}.runs WHERE state = 'active' AND worker IS NOT NULL GROUP BY worker)"
                 " AS w) AS by_worker, "
@@ -378,6 +382,8 @@ class PostgresJobQueue:
             paused_jobs=frozenset(row["paused_jobs"] or ()),
             parked=row["parked"],
             oldest_waiting=now - min(oldest) if oldest else None,
+            succeeded=int(row["succeeded"]),
+            failed=int(row["failed"]),
             active_by_worker={w: int(n) for w, n in (row["by_worker"] or {}).items()},
         )
 

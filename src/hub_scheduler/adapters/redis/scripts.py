@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from hub_scheduler.adapters.redis.keys import lua_key_functions
+from hub_scheduler.domain.histogram import EDGES_MS
 from hub_scheduler.domain.model import MAX_ATTEMPTS_KEPT, Priority
 
 _NAMES = (
@@ -40,13 +41,15 @@ def _source(name: str) -> str:
 def preamble() -> str:
     """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the key names built on
     it (generated from keys.py), the priorities (from `Priority`), the most attempts a run
-    keeps (`MAX_ATTEMPTS_KEPT`), then ``lua/common.lua``."""
+    keeps (`MAX_ATTEMPTS_KEPT`), the histogram's bucket edges (`EDGES_MS`), then
+    ``lua/common.lua``."""
     priorities = ", ".join(f"'{int(p)}'" for p in sorted(Priority))
     return (
         "local P = ARGV[1]\n"
         f"{lua_key_functions()}"
         f"local PRIORITIES = {{{priorities}}}\n"
         f"local MAX_ATTEMPTS = {MAX_ATTEMPTS_KEPT}\n"
+        f"local DURATION_EDGES = {{{', '.join(map(str, EDGES_MS))}}}\n"
         f"{_source('common')}\n"
     )
 

@@ -306,7 +306,8 @@ class RedisJobQueue:
         """See `JobQueue.snapshot`."""
         now = self.store.clock.now()
         reply = await self.store.run("snapshot")
-        depth, delayed, active, dead, paused, paused_jobs, parked, oldest, by_worker = reply
+        depth, delayed, active, dead, paused, paused_jobs, parked, oldest, by_worker, done = reply
+        succeeded, failed, gave_up = (int(n or 0) for n in done)
         return QueueSnapshot(
             depth={p: int(n) for p, n in zip(sorted(Priority), depth, strict=True)},
             delayed=int(delayed),
@@ -316,6 +317,8 @@ class RedisJobQueue:
             paused_jobs=frozenset(to_text(j) for j in paused_jobs),
             parked=int(parked),
             oldest_waiting=now - from_ms(oldest) if oldest else None,
+            succeeded=succeeded,
+            failed=failed + gave_up,
             active_by_worker={
                 to_text(by_worker[i]): int(by_worker[i + 1]) for i in range(0, len(by_worker), 2)
             },

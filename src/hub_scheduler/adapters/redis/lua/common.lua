@@ -17,8 +17,10 @@ local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org)
   if delayed then
     table.insert(fields, 'st'); table.insert(fields, 'delayed')
     table.insert(fields, 'due'); table.insert(fields, due)
+    table.insert(fields, 'rdy'); table.insert(fields, due)
   else
     table.insert(fields, 'st'); table.insert(fields, 'queued')
+    table.insert(fields, 'rdy'); table.insert(fields, now)
   end
   redis.call('HSET', K_RUN(id), unpack(fields))
   redis.call('ZADD', K_RUNS, now, id)
@@ -83,26 +85,48 @@ local function run_json(id)
   return cjson.encode(fields)
 end
 
--- Per-job statistics, counted as attempts finish: one hash per job per hour and per day
--- (fields: succeeded, failed, dead, and b<k> = attempts lasting under 2^k ms), plus totals.
--- They expire after the retention, so metrics over 90 days cost ~260 small reads per job.
--- A settle batch first tallies its attempts in Lua, then writes each counter once, so the
--- cost per batch does not grow with the number of attempts of one job in it.
+-- Per-job statistics, counted as attempts finish and runs start: one hash per job per hour
+-- and per day, plus totals (never expiring) and queue-wide totals. Fields: succeeded, failed,
+-- dead; d<k> = attempts whose duration fell in bucket k of domain/histogram.py (13 per
+-- decade, DURATION_EDGES) and dsum = their total ms; w<k> and wsum the same for queue waits
+-- (from when a run was due to when a worker started it). Hour and day hashes expire after
+-- the retention, so metrics over 90 days cost ~260 small reads per job; each holds at most
+-- ~2 x 131 bucket fields. A batch first tallies in Lua, then writes each counter once, so
+-- the cost per batch does not grow with the number of attempts of one job in it.
 local OUTCOMES = {'succeeded', 'failed', 'dead'}
 
-local function tally_attempt(tally, job, outcome, now, started)
-  local bucket = 'b0'
-  if started then
-    local took = now - tonumber(started)
-    if took < 0 then took = 0 end
-    local k = 0
-    while took >= 1 and k < 40 do took = took / 2; k = k + 1 end
-    bucket = 'b' .. k
+-- The bucket of a duration in ms: how many lower edges are at or below it (bisect_right).
+local function fine_bucket(ms)
+  local lo, hi = 1, #DURATION_EDGES + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if DURATION_EDGES[mid] <= ms then lo = mid + 1 else hi = mid end
   end
+  return lo - 1
+end
+
+local function tally_fields(tally, job)
   local fields = tally[job]
   if not fields then fields = {}; tally[job] = fields end
-  fields[outcome] = (fields[outcome] or 0) + 1
+  return fields
+end
+
+local function tally_time(fields, prefix, ms)
+  if ms < 0 then ms = 0 end
+  local bucket = prefix .. fine_bucket(ms)
   fields[bucket] = (fields[bucket] or 0) + 1
+  fields[prefix .. 'sum'] = (fields[prefix .. 'sum'] or 0) + ms
+end
+
+local function tally_attempt(tally, job, outcome, now, started)
+  local fields = tally_fields(tally, job)
+  fields[outcome] = (fields[outcome] or 0) + 1
+  tally_time(fields, 'd', started and (now - tonumber(started)) or 0)
+end
+
+-- A run started at `now` that was ready (due) since `ready` ms.
+local function tally_wait(tally, job, now, ready)
+  tally_time(tally_fields(tally, job), 'w', now - tonumber(ready))
 end
 
 local function flush_tally(tally, now, retention)
@@ -115,8 +139,9 @@ local function flush_tally(tally, now, retention)
       redis.call('PEXPIRE', key, ttl)
     end
     local totals = K_STATS_TOTAL(job)
+    for field, n in pairs(fields) do redis.call('HINCRBY', totals, field, n) end
     for _, outcome in ipairs(OUTCOMES) do
-      if fields[outcome] then redis.call('HINCRBY', totals, outcome, fields[outcome]) end
+      if fields[outcome] then redis.call('HINCRBY', K_STATS_QUEUE, outcome, fields[outcome]) end
     end
     if fields['succeeded'] then redis.call('HSET', totals, 'last_success', now) end
   end

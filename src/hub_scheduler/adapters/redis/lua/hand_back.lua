@@ -15,6 +15,7 @@ for i = #ARGV - 1, 4, -2 do
     if interrupted then
       log_attempt(rk, attempt_entry(attempt_fields(rk), 'interrupted', now, '', nil), false)
       redis.call('HINCRBY', rk, 'stl', 1)
+      redis.call('HSET', rk, 'rdy', now)
     end
     redis.call('ZREM', K_ACTIVE, id)
     redis.call('HSET', rk, 'st', 'queued')

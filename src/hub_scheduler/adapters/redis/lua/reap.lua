@@ -31,7 +31,7 @@ for i = #ids, 1, -1 do
     log_attempt(rk, attempt_entry(attempt_fields(rk), 'stalled', now, STALLED_ERROR, nil), false)
     if stalls <= max_stalls then
       redis.call('ZREM', K_ACTIVE, id)
-      redis.call('HSET', rk, 'st', 'queued')
+      redis.call('HSET', rk, 'st', 'queued', 'rdy', now)
       redis.call('HDEL', rk, 'sta', 'wrk')
       redis.call('RPUSH', K_READY(state[2]), id)
       requeued[#requeued + 1] = id

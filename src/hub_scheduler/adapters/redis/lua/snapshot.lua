@@ -1,7 +1,7 @@
 -- Queue health in one call. ARGV: P.
 -- Returns {ready lengths per priority, delayed, active, dead, paused, paused jobs,
 --          parked total, oldest waiting enqueue ms or false,
---          active per worker as a flat list of worker, count}.
+--          active per worker as a flat list of worker, count, {succeeded, failed, dead}}.
 local depth = {}
 local oldest = false
 for i, pri in ipairs(PRIORITIES) do
@@ -36,4 +36,5 @@ for wrk, n in pairs(per_worker) do
 end
 return {depth, redis.call('ZCARD', K_DELAYED), redis.call('ZCARD', K_ACTIVE),
         redis.call('ZCARD', K_DEAD), redis.call('EXISTS', K_PAUSED), paused_jobs,
-        parked, oldest and tostring(oldest) or false, by_worker}
+        parked, oldest and tostring(oldest) or false, by_worker,
+        redis.call('HMGET', K_STATS_QUEUE, 'succeeded', 'failed', 'dead')}

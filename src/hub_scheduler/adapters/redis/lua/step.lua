@@ -46,15 +46,13 @@ for i = 0, n_settled - 1 do
   end
 end
 
-flush_tally(tally, now, retention)
-
 local due_ids = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due_ids) do
   redis.call('ZREM', K_DELAYED, id)
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'pri')
+  local state = redis.call('HMGET', rk, 'st', 'pri', 'due')
   if state[1] == 'delayed' or state[1] == 'retry_scheduled' then
-    redis.call('HSET', rk, 'st', 'queued')
+    redis.call('HSET', rk, 'st', 'queued', 'rdy', state[3] or now)
     redis.call('HDEL', rk, 'due')
     redis.call('LPUSH', K_READY(state[2]), id)
   end
@@ -69,7 +67,7 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
       local id = redis.call('RPOP', ready)
       if not id then break end
       local rk = K_RUN(id)
-      local state = redis.call('HMGET', rk, 'st', 'job')
+      local state = redis.call('HMGET', rk, 'st', 'job', 'rdy', 'enq')
       if state[1] ~= 'queued' then
         -- cancelled (or its record expired) while waiting: nothing to run
       elseif any_paused and redis.call('SISMEMBER', K_PAUSED_JOBS, state[2]) == 1 then
@@ -79,12 +77,15 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
         redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)
         redis.call('HDEL', rk, 'fin')
         redis.call('ZADD', K_ACTIVE, now + lease, id)
+        tally_wait(tally, state[2], now, state[3] or state[4])
         claimed[#claimed + 1] = run_json(id)
       end
     end
     if #claimed >= want then break end
   end
 end
+
+flush_tally(tally, now, retention)
 
 local next_due = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
 return {applied, claimed, next_due[2] or false}

@@ -1,4 +1,5 @@
--- hub_scheduler on PostgreSQL, schema version 2: every run keeps its attempt log.
+-- hub_scheduler on PostgreSQL, schema version 2: every run keeps its attempt log, and
+-- statistics keep fine histograms of attempt durations and queue waits.
 --
 -- runs.attempts is a JSON array, oldest first, of at most 10 entries (MAX_ATTEMPTS_KEPT in
 -- domain/model.py; the contract suite checks the two agree), each versioned on its own:
@@ -9,7 +10,83 @@
 
 ALTER TABLE runs
     ADD COLUMN attempts jsonb NOT NULL DEFAULT '[]',
-    ADD COLUMN attempts_dropped integer NOT NULL DEFAULT 0;
+    ADD COLUMN attempts_dropped integer NOT NULL DEFAULT 0,
+    -- Since when a waiting run may start (enqueued, due, requeued); its queue wait ends
+    -- when it is claimed. NULL for runs stored before: their enqueue time stands in.
+    ADD COLUMN ready_at timestamptz;
+
+-- Histograms of 13 buckets per decade (domain/histogram.py): element k + 1 counts bucket k;
+-- arrays are only as long as their highest bucket needs. *_ms: the exact sums. The power-of-
+-- two `durations` of version 1 are no longer written (nor read: they cannot be split).
+ALTER TABLE job_stats
+    ADD COLUMN duration_buckets bigint[],
+    ADD COLUMN duration_ms bigint NOT NULL DEFAULT 0,
+    ADD COLUMN wait_buckets bigint[],
+    ADD COLUMN wait_ms bigint NOT NULL DEFAULT 0;
+
+-- The bucket of a duration in ms: how many lower edges (EDGES_MS) are at or below it.
+CREATE FUNCTION fine_bucket(ms bigint) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT width_bucket(ms, '{1,2,2,2,3,3,3,4,5,5,6,8,9,10,12,15,18,21,25,29,35,42,50,59,71,84,100,120,143,171,204,243,290,346,413,493,588,702,838,1000,1194,1426,1702,2031,2425,2895,3456,4125,4924,5879,7018,8377,10000,11938,14252,17013,20310,24245,28943,34552,41247,49239,58781,70171,83768,100000,119378,142511,170126,203092,242447,289427,345511,412463,492389,587802,701704,837678,1000000,1193777,1425103,1701255,2030918,2424463,2894267,3455108,4124627,4923883,5878017,7017039,8376777,10000000,11937767,14251027,17012543,20309177,24244621,28942662,34551073,41246264,49238827,58780161,70170383,83767765,100000000,119377665,142510268,170125428,203091763,242446202,289426613,345510730,412462639,492388264,587801608,701703829,837677641,1000000000,1193776642,1425102671,1701254280,2030917621,2424462018,2894266125,3455107295,4124626383,4923882632,5878016073,7017038287,8376776401,10000000000}'::bigint[])
+$$;
+
+-- Bucket numbers -> counts per bucket, as long as the highest one needs.
+CREATE FUNCTION fine_counts(buckets integer[]) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT array_agg((SELECT count(*) FROM unnest(buckets) AS b WHERE b = i) ORDER BY i)
+    FROM generate_series(0, (SELECT max(b) FROM unnest(buckets) AS b)) AS i
+$$;
+
+CREATE FUNCTION add_fine(a bigint[], b bigint[]) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE
+        (SELECT array_agg(coalesce(a[i], 0) + coalesce(b[i], 0) ORDER BY i)
+         FROM generate_series(1, greatest(cardinality(a), cardinality(b))) AS i) END
+$$;
+
+-- insert_runs as in version 1, now recording when each run becomes ready.
+CREATE OR REPLACE FUNCTION insert_runs(p_now timestamptz, p_runs jsonb, p_skip bigint[])
+RETURNS integer
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    v_ready integer;
+BEGIN
+    WITH fresh AS (
+        INSERT INTO runs (id, seq, job, state, priority, enqueued_at, triggered_by, payload,
+                          run_at, queue_pos, parked, schedule_id, slot, idempotency_key,
+                          origin_run_id, ready_at)
+        SELECT f.id, f.seq, f.job, CASE WHEN f.delayed THEN 'delayed' ELSE 'queued' END,
+               f.priority, p_now, f.triggered_by, f.payload,
+               CASE WHEN f.delayed THEN f.run_at END,
+               CASE WHEN f.delayed THEN NULL ELSE f.seq END,
+               NOT f.delayed AND EXISTS (SELECT 1 FROM paused_jobs p WHERE p.job = f.job),
+               f.schedule_id, f.slot, f.idempotency_key, f.origin_run_id,
+               CASE WHEN f.delayed THEN f.run_at ELSE p_now END
+        FROM (
+            -- nextval is evaluated after the ORDER BY, so places follow the given order.
+            SELECT nextval('hub_seq') AS seq,
+                   e.item->>'id' AS id,
+                   e.item->>'job' AS job,
+                   (e.item->>'priority')::smallint AS priority,
+                   (e.item->>'run_at')::timestamptz AS run_at,
+                   coalesce((e.item->>'run_at')::timestamptz > p_now, false) AS delayed,
+                   e.item->>'triggered_by' AS triggered_by,
+                   coalesce(e.item->'payload', '{}'::jsonb) AS payload,
+                   e.item->>'schedule_id' AS schedule_id,
+                   (e.item->>'slot')::timestamptz AS slot,
+                   e.item->>'idempotency_key' AS idempotency_key,
+                   e.item->>'origin_run_id' AS origin_run_id
+            FROM jsonb_array_elements(p_runs) WITH ORDINALITY AS e(item, o)
+            WHERE NOT (e.o = ANY (p_skip))
+            ORDER BY e.o
+        ) AS f
+        RETURNING state
+    )
+    SELECT count(*) FILTER (WHERE fresh.state = 'queued') INTO v_ready FROM fresh;
+    RETURN v_ready;
+END
+$$;
+
 
 -- An attempt entry for the run's current claim (`p_run`, its row before the change), ended
 -- at p_now with outcome p_outcome; p_error and p_delay_ms may be NULL.
@@ -45,7 +122,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 
--- exchange as in version 1, now logging each settled attempt and returning the log.
+-- exchange as in version 1, now logging each settled attempt (and returning the log), and
+-- counting durations and queue waits in the fine histograms.
 DROP FUNCTION exchange(timestamptz, interval, text, integer, jsonb);
 CREATE FUNCTION exchange(p_now timestamptz, p_lease interval, p_worker text, p_want integer,
                          p_settled jsonb)
@@ -100,21 +178,22 @@ BEGIN
             FROM s
             WHERE r.id = s.run_id AND r.token = s.claim_token AND r.state = 'active'
             RETURNING s.o, r.job AS run_job, s.kind,
-                      duration_bucket(floor(extract(epoch FROM p_now - r.started_at) * 1000)::bigint)
-                          AS took
+                      greatest(floor(extract(epoch FROM p_now - r.started_at) * 1000), 0)::bigint
+                          AS took_ms
         ), per_job AS (
             SELECT d.run_job,
                    count(*) FILTER (WHERE d.kind = 's') AS n_succeeded,
                    count(*) FILTER (WHERE d.kind = 'r') AS n_failed,
                    count(*) FILTER (WHERE d.kind = 'd') AS n_dead,
-                   bucket_counts(array_agg(d.took)) AS took_counts
+                   fine_counts(array_agg(fine_bucket(d.took_ms))) AS took_counts,
+                   sum(d.took_ms)::bigint AS took_total
             FROM done AS d GROUP BY d.run_job
         ), tally AS (
             -- Rows in key order, so concurrent settles lock counters in the same order.
             INSERT INTO job_stats AS js (job, kind, bucket, shard, succeeded, failed, dead,
-                                         durations, last_success)
+                                         duration_buckets, duration_ms, last_success)
             SELECT g.run_job, b.kind, b.bucket, v_shard, g.n_succeeded, g.n_failed, g.n_dead,
-                   CASE WHEN b.kind = 't' THEN NULL ELSE g.took_counts END,
+                   g.took_counts, g.took_total,
                    CASE WHEN b.kind = 't' AND g.n_succeeded > 0 THEN p_now END
             FROM per_job AS g
             CROSS JOIN (VALUES ('d'::"char", v_day), ('h'::"char", v_hour), ('t'::"char", 0::bigint))
@@ -124,8 +203,8 @@ BEGIN
                 succeeded = js.succeeded + EXCLUDED.succeeded,
                 failed = js.failed + EXCLUDED.failed,
                 dead = js.dead + EXCLUDED.dead,
-                durations = CASE WHEN EXCLUDED.durations IS NULL THEN js.durations
-                                 ELSE add_counts(js.durations, EXCLUDED.durations) END,
+                duration_buckets = add_fine(js.duration_buckets, EXCLUDED.duration_buckets),
+                duration_ms = js.duration_ms + EXCLUDED.duration_ms,
                 last_success = greatest(js.last_success, EXCLUDED.last_success)
         )
         SELECT array_agg(EXISTS (SELECT 1 FROM done AS d WHERE d.o = s.o) ORDER BY s.o)
@@ -134,7 +213,7 @@ BEGIN
 
     -- Promote what came due, in due order, to the back of its queue.
     UPDATE runs AS r SET
-        state = 'queued', run_at = NULL, queue_pos = d.pos,
+        state = 'queued', run_at = NULL, queue_pos = d.pos, ready_at = r.run_at,
         parked = EXISTS (SELECT 1 FROM paused_jobs AS p WHERE p.job = r.job)
     FROM (
         SELECT o.run_id, nextval('hub_seq') AS pos
@@ -171,6 +250,22 @@ BEGIN
         FROM picked
         WHERE r.id = picked.run_id
         RETURNING r.*, picked.o_pri, picked.o_pos
+    ), waited AS (
+        SELECT c.job AS run_job, greatest(floor(extract(epoch FROM
+                   p_now - coalesce(c.ready_at, c.enqueued_at)) * 1000), 0)::bigint AS wait_ms
+        FROM claimed AS c
+    ), waits AS (
+        INSERT INTO job_stats AS js (job, kind, bucket, shard, wait_buckets, wait_ms)
+        SELECT w.run_job, b.kind, b.bucket, v_shard,
+               fine_counts(array_agg(fine_bucket(w.wait_ms))), sum(w.wait_ms)::bigint
+        FROM waited AS w
+        CROSS JOIN (VALUES ('d'::"char", v_day), ('h'::"char", v_hour), ('t'::"char", 0::bigint))
+            AS b(kind, bucket)
+        GROUP BY w.run_job, b.kind, b.bucket
+        ORDER BY w.run_job, b.kind
+        ON CONFLICT (job, kind, bucket, shard) DO UPDATE SET
+            wait_buckets = add_fine(js.wait_buckets, EXCLUDED.wait_buckets),
+            wait_ms = js.wait_ms + EXCLUDED.wait_ms
     )
     SELECT v_applied, v_next, c.id, c.job, c.state, c.priority, c.attempt, c.enqueued_at,
            c.triggered_by, c.payload, c.run_at, c.started_at, c.finished_at, c.worker,
@@ -212,7 +307,7 @@ BEGIN
             WITH u AS (
                 UPDATE runs AS r SET
                     state = 'queued', stalls = r.stalls + 1, started_at = NULL, worker = NULL,
-                    lease_until = NULL, queue_pos = -nextval('front_seq'),
+                    lease_until = NULL, queue_pos = -nextval('front_seq'), ready_at = p_now,
                     parked = EXISTS (SELECT 1 FROM paused_jobs AS p WHERE p.job = r.job),
                     attempts = attempts_with(
                         r.attempts, attempt_entry(r, p_now, 'stalled', v_error, NULL), false),
@@ -283,6 +378,7 @@ BEGIN
             queue_pos = -nextval('front_seq'),
             parked = EXISTS (SELECT 1 FROM paused_jobs AS p WHERE p.job = r.job),
             stalls = r.stalls + CASE WHEN p_interrupted THEN 1 ELSE 0 END,
+            ready_at = CASE WHEN p_interrupted THEN p_now ELSE r.ready_at END,
             attempts = CASE WHEN p_interrupted
                 THEN attempts_with(r.attempts,
                                    attempt_entry(r, p_now, 'interrupted', NULL, NULL), false)
