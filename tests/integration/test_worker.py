@@ -270,7 +270,11 @@ async def test_each_failed_attempt_and_each_finished_run_is_one_log_line(
         async with hub.worker():
             await asyncio.wait_for(done.wait(), 5)
             await wait_for_state(hub, run_id, RunState.SUCCEEDED)
-    lines = [(r.levelname, r.getMessage()) for r in caplog.records if run_id in r.getMessage()]
+    lines = [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == "hub_scheduler.worker" and run_id in r.getMessage()
+    ]
     [(level, failed), (info_level, finished)] = lines
     assert (level, info_level) == ("WARNING", "INFO")
     assert re.fullmatch(
