@@ -136,7 +136,12 @@ class AdminService:
         """Snapshot, live workers and schedulers, and the status they add up to."""
         now = self.clock.now()
         snapshot = await self.backend.queue.snapshot()
-        workers = tuple(await self.backend.presence.workers(now))
+        # A worker's active count comes from the leases, not its last heartbeat (up to one
+        # heartbeat period old).
+        workers = tuple(
+            attrs.evolve(w, active=snapshot.active_by_worker.get(w.id, 0))
+            for w in await self.backend.presence.workers(now)
+        )
         schedulers = tuple(await self.backend.presence.schedulers(now))
         has_schedules = await self.backend.schedules.next_due_at() is not None
         degraded = snapshot.paused or not workers or (has_schedules and not schedulers)

@@ -16,7 +16,8 @@ from redis.commands.core import AsyncScript
 from hub_scheduler.adapters.redis.connection import Durability, RedisClient, is_cluster
 from hub_scheduler.adapters.redis.keys import lua_key_functions
 from hub_scheduler.domain.errors import BackendUnavailableError
-from hub_scheduler.domain.model import Priority
+from hub_scheduler.domain.histogram import EDGES_MS
+from hub_scheduler.domain.model import MAX_ATTEMPTS_KEPT, Priority
 
 _NAMES = (
     "enqueue",
@@ -48,13 +49,16 @@ def _source(name: str) -> str:
 def preamble(*, sharded: bool = False) -> str:
     """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the publish command
     (SPUBLISH when `sharded`), the key names built on it (generated from keys.py), the
-    priorities (from `Priority`), then ``lua/common.lua``."""
+    priorities (from `Priority`), the most attempts a run keeps (`MAX_ATTEMPTS_KEPT`), the
+    histogram's bucket edges (`EDGES_MS`), then ``lua/common.lua``."""
     priorities = ", ".join(f"'{int(p)}'" for p in sorted(Priority))
     return (
         "local P = ARGV[1]\n"
         f"local PUBLISH = '{'SPUBLISH' if sharded else 'PUBLISH'}'\n"
         f"{lua_key_functions()}"
         f"local PRIORITIES = {{{priorities}}}\n"
+        f"local MAX_ATTEMPTS = {MAX_ATTEMPTS_KEPT}\n"
+        f"local DURATION_EDGES = {{{', '.join(map(str, EDGES_MS))}}}\n"
         f"{_source('common')}\n"
     )
 

@@ -250,11 +250,12 @@ class RedisJobQueue:
         lost = await self.store.run("renew", self.store.now_ms(), lease_ms, worker, *args)
         return [to_text(run_id) for run_id in lost]
 
-    async def hand_back(self, claims: Sequence[Claim]) -> None:
+    async def hand_back(self, claims: Sequence[Claim], *, interrupted: bool = False) -> None:
         """See `JobQueue.hand_back`."""
         if claims:
             args = [value for c in claims for value in (c.run.id, str(c.token))]
-            await self.store.run("hand_back", *args)
+            flag = "1" if interrupted else "0"
+            await self.store.run("hand_back", self.store.now_ms(), flag, *args)
 
     async def reap(
         self, max_stalls: int, lease: timedelta, limit: int = 100
@@ -300,7 +301,8 @@ class RedisJobQueue:
         """See `JobQueue.snapshot`."""
         now = self.store.clock.now()
         reply = await self.store.run("snapshot")
-        depth, delayed, active, dead, paused, paused_jobs, parked, oldest = reply
+        depth, delayed, active, dead, paused, paused_jobs, parked, oldest, by_worker, done = reply
+        succeeded, failed, gave_up = (int(n or 0) for n in done)
         return QueueSnapshot(
             depth={p: int(n) for p, n in zip(sorted(Priority), depth, strict=True)},
             delayed=int(delayed),
@@ -310,6 +312,11 @@ class RedisJobQueue:
             paused_jobs=frozenset(to_text(j) for j in paused_jobs),
             parked=int(parked),
             oldest_waiting=now - from_ms(oldest) if oldest else None,
+            succeeded=succeeded,
+            failed=failed + gave_up,
+            active_by_worker={
+                to_text(by_worker[i]): int(by_worker[i + 1]) for i in range(0, len(by_worker), 2)
+            },
         )
 
 

@@ -17,7 +17,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hub_scheduler.domain.admin import JobSummary, QueueHealth, QueueStatus
 from hub_scheduler.domain.errors import InvalidScheduleError
-from hub_scheduler.domain.model import Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.model import (
+    Attempt,
+    AttemptOutcome,
+    ErrorInfo,
+    Priority,
+    Run,
+    RunState,
+    RunTrigger,
+)
 from hub_scheduler.domain.ports import (
     AuditEntry,
     HourStats,
@@ -206,15 +214,53 @@ class StatusView(_Strict):
 
 
 class ErrorView(_Strict):
-    """Why a run's last attempt failed."""
+    """Why an attempt failed; the traceback is cut to its last 4096 characters."""
 
     type: str
     message: str
     traceback: str
 
+    @classmethod
+    def from_domain(cls, error: ErrorInfo | None) -> ErrorView | None:
+        """The view of an error summary (None for none)."""
+        return None if error is None else cls(**attrs.asdict(error))
+
+
+class AttemptView(_Strict):
+    """One execution of a run's handler: when, where, how it ended, why it failed and the
+    retry delay chosen after it."""
+
+    number: int = Field(description="The attempt number it ran as (a stall reruns it).")
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    worker: str | None
+    outcome: AttemptOutcome
+    error: ErrorView | None
+    retry_delay_seconds: float | None = Field(
+        description="For a retried failure: the backoff before the next attempt."
+    )
+    retry_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, attempt: Attempt) -> AttemptView:
+        """The view of one attempt."""
+        return cls(
+            number=attempt.number,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+            duration_seconds=attempt.duration.total_seconds(),
+            worker=attempt.worker,
+            outcome=attempt.outcome,
+            error=ErrorView.from_domain(attempt.error),
+            retry_delay_seconds=_seconds(attempt.retry_delay),
+            retry_at=attempt.retry_at,
+        )
+
 
 class RunView(_Strict):
-    """A run with its attempts, timing and last error."""
+    """A run with its timing, last error and attempt log (the latest 10 attempts, oldest
+    first; `attempts_dropped` counts older ones)."""
 
     id: str
     job: str
@@ -234,11 +280,12 @@ class RunView(_Strict):
     slot: datetime | None
     origin_run_id: str | None
     error: ErrorView | None
+    attempts: list[AttemptView]
+    attempts_dropped: int
 
     @classmethod
     def from_domain(cls, run: Run) -> RunView:
         """The view of `run`."""
-        error = run.error
         return cls(
             id=run.id,
             job=run.job,
@@ -257,7 +304,9 @@ class RunView(_Strict):
             schedule_id=run.schedule_id,
             slot=run.slot,
             origin_run_id=run.origin_run_id,
-            error=None if error is None else ErrorView(**attrs.asdict(error)),
+            error=ErrorView.from_domain(run.error),
+            attempts=[AttemptView.from_domain(a) for a in run.attempts],
+            attempts_dropped=run.attempts_dropped,
         )
 
 
@@ -411,6 +460,8 @@ class SnapshotView(_Strict):
     paused: bool
     paused_jobs: list[str]
     oldest_waiting_seconds: float | None
+    completed: int = Field(description="Attempts that succeeded, over every job, ever.")
+    failed: int = Field(description="Attempts that failed (retried or dead), ever.")
     workers: list[WorkerView]
 
     @classmethod
@@ -427,6 +478,8 @@ class SnapshotView(_Strict):
             "paused": snapshot.paused,
             "paused_jobs": sorted(snapshot.paused_jobs),
             "oldest_waiting_seconds": _seconds(snapshot.oldest_waiting),
+            "completed": snapshot.succeeded,
+            "failed": snapshot.failed,
             "workers": [WorkerView.from_domain(w) for w in workers],
         }
 
@@ -508,16 +561,24 @@ class JobDetailView(JobSummaryView):
         return cls(**cls.fields_of(summary), recent_runs=[RunView.from_domain(r) for r in recent])
 
 
+_ESTIMATE = (
+    "Estimated within 10 % (0.5 ms below 1 ms): the midpoint of a histogram bucket of 13 "
+    "per decade."
+)
+
+
 class WindowView(_Strict):
-    """Outcomes in one window, the success rate (null: nothing finished) and duration
-    percentiles (power-of-two buckets: at most 2x the true value)."""
+    """Outcomes in one window, the success rate (null: nothing finished), and percentiles of
+    attempt durations and of queue waits (due to started), each an estimate within 10 %."""
 
     succeeded: int
     failed: int
     dead: int
     success_rate: float | None
-    duration_p50_seconds: float | None
-    duration_p95_seconds: float | None
+    duration_p50_seconds: float | None = Field(description=_ESTIMATE)
+    duration_p95_seconds: float | None = Field(description=_ESTIMATE)
+    queue_wait_p50_seconds: float | None = Field(description=_ESTIMATE)
+    queue_wait_p95_seconds: float | None = Field(description=_ESTIMATE)
 
     @classmethod
     def from_domain(cls, window: WindowStats) -> WindowView:
@@ -529,6 +590,8 @@ class WindowView(_Strict):
             success_rate=window.success_rate,
             duration_p50_seconds=_seconds(window.p50),
             duration_p95_seconds=_seconds(window.p95),
+            queue_wait_p50_seconds=_seconds(window.wait_p50),
+            queue_wait_p95_seconds=_seconds(window.wait_p95),
         )
 
 
