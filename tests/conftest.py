@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from hub_scheduler import Hub
 from hub_scheduler.adapters.redis.backend import RedisBackend
+from hub_scheduler.adapters.redis.connection import RedisClient
 from hub_scheduler.domain.ports import Backend
 
 REDIS_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_URL"
@@ -42,7 +43,7 @@ def redis_url() -> str:
     return url
 
 
-async def _reachable(client: aioredis.Redis, url: str) -> None:
+async def _reachable(client: RedisClient, url: str) -> None:
     """Fail the test (not skip it) when the configured Redis does not answer."""
     try:
         await client.ping()
@@ -50,14 +51,14 @@ async def _reachable(client: aioredis.Redis, url: str) -> None:
         pytest.fail(f"{REDIS_URL_ENV}={url} is set but Redis cannot be reached: {exc}")
 
 
-async def drop_matching(client: aioredis.Redis, pattern: str) -> None:
+async def drop_matching(client: RedisClient, pattern: str) -> None:
     """Delete the keys matching `pattern` (a SCAN glob). The one place tests delete keys."""
     doomed = [key async for key in client.scan_iter(match=pattern, count=1000)]
     if doomed:
         await client.delete(*doomed)
 
 
-def redis_of(target: Hub | Backend) -> aioredis.Redis:
+def redis_of(target: Hub | Backend) -> RedisClient:
     """The redis-py client under a hub or backend on Redis (for tests that look at Redis)."""
     backend = target.backend if isinstance(target, Hub) else target
     assert isinstance(backend, RedisBackend), f"{backend.url} is not a Redis backend"

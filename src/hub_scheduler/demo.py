@@ -15,6 +15,10 @@ from datetime import timedelta
 from hub_scheduler import Cron, Hub, JobContext, Priority, RetryPolicy
 
 SYDNEY = "Australia/Sydney"
+#: The signing secret of this demo's admin API when none is set, so its tokens outlive a
+#: restart. It is published, so anyone can sign tokens for the demo; no other app uses it
+#: (on memory:// they get a random secret per process).
+SECRET = "hub-scheduler-in-memory-demo-secret-not-for-production"  # noqa: S105
 
 hub = Hub()
 

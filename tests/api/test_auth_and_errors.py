@@ -113,14 +113,34 @@ async def test_anonymous_and_expired_reads_get_401_problem(api: Api, route: Rout
 async def test_anonymous_and_expired_mutations_get_401_and_are_audited(
     api: Api, route: Route
 ) -> None:
-    """No token, an expired one or garbage: 401 problem+json on every mutation, each attempt
-    audited as refused by an anonymous actor under the action it tried."""
+    """No token, an expired one or garbage: 401 problem+json on every mutation; the attempts
+    (all from one client address) are audited once, as refused by an anonymous actor under
+    the action it tried."""
     for headers in ({}, api.expired, {"Authorization": "Bearer not-a-jwt"}):
         response = await _call(api, route, headers)
         assert response.status_code == 401
         assert _is_problem(response)
     entries = [(e.actor, e.action, e.outcome, e.channel) for e in await api.audit()]
-    assert entries == [("anonymous", route.action, "refused", "api")] * 3
+    assert entries == [("anonymous", route.action, "refused", "api")]
+
+
+async def test_a_401_carries_the_bearer_challenge(api: Api) -> None:
+    """Without a token the challenge names the scheme and realm; with a bad or expired one
+    it says ``invalid_token`` (RFC 6750); a viewer's 403 says ``insufficient_scope``."""
+    challenges = [
+        (await api.client.get("/api/v1/jobs", headers=headers)).headers.get("www-authenticate")
+        for headers in ({}, api.expired, {"Authorization": "Bearer not-a-jwt"}, api.viewer)
+    ]
+    refused = await api.client.post("/api/v1/queue/pause", headers=api.viewer)
+    assert challenges == [
+        'Bearer realm="hub_scheduler"',
+        'Bearer realm="hub_scheduler", error="invalid_token"',
+        'Bearer realm="hub_scheduler", error="invalid_token"',
+        None,
+    ]
+    assert refused.headers["www-authenticate"] == (
+        'Bearer realm="hub_scheduler", error="insufficient_scope"'
+    )
 
 
 @pytest.mark.parametrize("route", MUTATIONS, ids=str)

@@ -179,3 +179,14 @@ async def test_error_text_is_escaped(api: Api) -> None:
     assert response.status_code == 404
     assert "<img" not in response.text
     assert "&lt;img" in response.text
+
+
+async def test_a_run_shows_its_attempts(api: Api) -> None:
+    """The run fragment has one row per attempt, with its outcome, worker and error."""
+    [run_id] = await _dead_letters(api, 1)
+    async with _session(api, "JobViewer") as browser:
+        page = await browser.client.get(f"/admin/fragments/runs/{run_id}")
+    assert page.status_code == 200
+    rows = re.findall(r'<tr class="attempt">(.*?)</tr>', page.text, re.S)
+    assert len(rows) == 1
+    assert ("gave_up" in rows[0], "w1" in rows[0], "ValueError: no" in rows[0]) == (True,) * 3

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from prometheus_client import CollectorRegistry, generate_latest
+
+from hub_scheduler.domain.histogram import Histogram, bucket_of
 from hub_scheduler.domain.model import ErrorInfo
-from hub_scheduler.domain.ports import Failed, Succeeded
+from hub_scheduler.domain.ports import Failed, JobStats, Succeeded, WindowStats
 from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.entrypoints.api.metrics import HubCollector
 from tests.api.conftest import Api
 
 
@@ -70,3 +74,36 @@ async def test_queue_health_reports_workers_schedulers_and_status(api: Api) -> N
     assert body["status"] == "ok"
     assert [w["id"] for w in body["workers"]] == ["w1"]
     assert body["schedulers"][0]["lateness_p99_seconds"] == 0.03
+
+
+async def test_prometheus_exports_counters_and_histograms(api: Api) -> None:
+    """Attempts are a counter; durations and queue waits are histograms (no percentile
+    gauges) whose buckets place a 1.032 s attempt between 1 and 2.5 s, with its exact sum."""
+    health = await api.hub.admin.queue_health()
+    took = Histogram({bucket_of(1032): 1}, timedelta(milliseconds=1032))
+    waited = Histogram({bucket_of(40): 1}, timedelta(milliseconds=40))
+    totals = WindowStats(succeeded=1, durations=took, waits=waited)
+    stats = JobStats("syncXero", {"24h": totals}, (), None, totals)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HubCollector(health, [stats]))
+    lines = set(generate_latest(registry).decode().splitlines())
+    assert {
+        "# TYPE hub_scheduler_job_runs_total counter",
+        'hub_scheduler_job_runs_total{job="syncXero",outcome="succeeded"} 1.0',
+        "# TYPE hub_scheduler_job_duration_seconds histogram",
+        'hub_scheduler_job_duration_seconds_bucket{job="syncXero",le="1.0"} 0.0',
+        'hub_scheduler_job_duration_seconds_bucket{job="syncXero",le="2.5"} 1.0',
+        'hub_scheduler_job_duration_seconds_bucket{job="syncXero",le="+Inf"} 1.0',
+        'hub_scheduler_job_duration_seconds_sum{job="syncXero"} 1.032',
+        "# TYPE hub_scheduler_job_queue_wait_seconds histogram",
+        'hub_scheduler_job_queue_wait_seconds_bucket{job="syncXero",le="0.025"} 0.0',
+        'hub_scheduler_job_queue_wait_seconds_bucket{job="syncXero",le="0.05"} 1.0',
+    } <= lines
+    assert [line for line in lines if "job_duration_seconds{" in line] == []
+
+
+async def test_queue_health_gives_completed_and_failed_counts(api: Api) -> None:
+    """/queue adds succeeded and failed (retried or dead) attempts over every job."""
+    await _run_twice(api)
+    body = (await api.client.get("/api/v1/queue", headers=api.viewer)).json()
+    assert (body["completed"], body["failed"]) == (1, 1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hub_scheduler.domain.ports import Succeeded, WorkerInfo
+from hub_scheduler.domain.model import ErrorInfo
+from hub_scheduler.domain.ports import Failed, Succeeded, WorkerInfo
+from hub_scheduler.domain.retry import RetryAfter
 from hub_scheduler.entrypoints.api.schemas import health_json, run_json
 from tests.api.conftest import Api
 
@@ -16,6 +18,26 @@ async def test_a_run_is_shown_as_the_cli_prints_it(api: Api) -> None:
     assert response.status_code == 200
     assert response.json() == run_json(await api.hub.history.get(run_id))
     assert (response.json()["payload"], response.json()["priority"]) == ({"invoice": 7}, 5)
+
+
+async def test_a_run_shows_every_attempt_with_its_error_and_retry_delay(api: Api) -> None:
+    """GET /runs/{id} lists each attempt: worker, times, outcome, error with traceback and
+    the retry delay chosen, oldest first."""
+    run_id = await api.hub.enqueue("syncXero")
+    queue = api.hub.queue
+    [claim] = await queue.claim("w1", 1, timedelta(seconds=30))
+    error = ErrorInfo("ValueError", "no", "Traceback (most recent call last):\n...")
+    await queue.finish(claim, Failed(error, RetryAfter(timedelta(seconds=2), 2)))
+    response = await api.client.get(f"/api/v1/runs/{run_id}", headers=api.viewer)
+    [attempt] = response.json()["attempts"]
+    assert {k: attempt[k] for k in ("number", "worker", "outcome", "retry_delay_seconds")} == {
+        "number": 1,
+        "worker": "w1",
+        "outcome": "failed",
+        "retry_delay_seconds": 2.0,
+    }
+    assert attempt["error"] == {"type": "ValueError", "message": "no", "traceback": error.traceback}
+    assert response.json()["attempts_dropped"] == 0
 
 
 async def test_queue_health_is_shown_as_the_cli_prints_it(api: Api) -> None:

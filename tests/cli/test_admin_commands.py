@@ -29,6 +29,20 @@ def test_trigger_then_history_and_show(sample_cli: SampleCli) -> None:
     assert run_id in sample_cli("jobs", "show", "record").stdout
 
 
+def test_runs_show_prints_every_attempt_with_its_error(sample_cli: SampleCli) -> None:
+    """`runs show` prints a dead run's attempt with its outcome, worker and error; with
+    --json it is the API's run shape."""
+    run_id = sample_cli.kill_one()
+    shown = sample_cli("runs", "show", run_id)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"run {run_id}: record dead, attempt 1, stalls 0"
+    assert lines[3].split()[:2] == ["1", "gave_up"]
+    assert lines[4] == "    ValueError: broken"
+    [attempt] = json.loads(sample_cli("runs", "show", run_id, "--json").stdout)["attempts"]
+    assert (attempt["outcome"], attempt["worker"]) == ("gave_up", "w")
+
+
 def test_trigger_with_an_idempotency_key_enqueues_once(sample_cli: SampleCli) -> None:
     """Two triggers with one `--idempotency-key` print the same run id."""
     args = ("jobs", "trigger", "record", "--idempotency-key", "once")

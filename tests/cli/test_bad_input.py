@@ -8,6 +8,7 @@ import socket
 import pytest
 from click.testing import CliRunner, Result
 
+from hub_scheduler.adapters.backends import known_schemes
 from hub_scheduler.entrypoints.api.security import ROLES
 from hub_scheduler.entrypoints.cli import cli
 from hub_scheduler.entrypoints.cli.main import ROLE_NAMES
@@ -16,6 +17,7 @@ from tests.cli.conftest import APP
 ENV = {"HUB_SCHEDULER_JWT_SECRET": "j" * 40, "HUB_SCHEDULER_URL": None,
        "HUB_SCHEDULER_REDIS_URL": None, "REDIS_URL": None, "REDIS_HOST": None}  # fmt: skip
 MEMORY = ("--url", "memory://")
+KNOWN = "known: " + ", ".join(f"{s}://" for s in known_schemes())
 
 
 def _invoke(*args: str) -> Result:
@@ -28,8 +30,7 @@ def _invoke(*args: str) -> Result:
         ("raises", "cannot import 'hubcli_bad_raises': RuntimeError: boom"),
         ("syntax", "cannot import 'hubcli_bad_syntax': SyntaxError: invalid syntax "
                    "(hubcli_bad_syntax.py, line 1)"),
-        ("scheme", "cannot import 'hubcli_bad_scheme': unknown backend scheme 'foo'; known: "
-                   "memory://, postgres://, postgresql://, redis://, rediss://, unix://"),
+        ("scheme", f"cannot import 'hubcli_bad_scheme': unknown backend scheme 'foo'; {KNOWN}"),
         ("prefix", "cannot import 'hubcli_bad_prefix': ValueError: invalid key prefix "
                    "'bad prefix{}': 1-64 letters, digits, '_', '.', ':' or '-'"),
         ("twice", "cannot import 'hubcli_bad_twice': a job named 'a' is already registered"),
@@ -50,8 +51,7 @@ def test_an_app_that_cannot_load_is_one_line_and_exit_2(
 @pytest.mark.parametrize(
     ("url", "line"),
     [
-        ("foo://bar", "unknown backend scheme 'foo'; known: memory://, postgres://, "
-                      "postgresql://, redis://, rediss://, unix://"),
+        ("foo://bar", f"unknown backend scheme 'foo'; {KNOWN}"),
         ("redis://:s3cret@127.0.0.1:notaport/0",
          "invalid backend URL: Port could not be cast to integer value as 'notaport'"),
     ],

@@ -94,6 +94,33 @@ async def _redis(request: pytest.FixtureRequest) -> AsyncIterator[BackendEntry]:
     yield BackendEntry(str(request.getfixturevalue("redis_url")), drop_keys)
 
 
+#: The Redis Cluster and Sentinel group of the ``cluster`` and ``sentinel`` entries (started by
+#: ``.ci/redis-topologies``); unset: skipped.
+CLUSTER_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_CLUSTER_URL"
+SENTINEL_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_SENTINEL_URL"
+
+
+def _configured(variable: str, what: str) -> str:
+    url = os.environ.get(variable)
+    if not url:
+        pytest.skip(f"{variable} is not set; {what} tests skipped")
+    return url
+
+
+@contextlib.asynccontextmanager
+async def _cluster(request: pytest.FixtureRequest) -> AsyncIterator[BackendEntry]:
+    """A real three-master Redis Cluster (``HUB_SCHEDULER_TEST_REDIS_CLUSTER_URL``)."""
+    del request
+    yield BackendEntry(_configured(CLUSTER_URL_ENV, "Redis Cluster"), drop_keys)
+
+
+@contextlib.asynccontextmanager
+async def _sentinel(request: pytest.FixtureRequest) -> AsyncIterator[BackendEntry]:
+    """The master of a real Sentinel group (``HUB_SCHEDULER_TEST_REDIS_SENTINEL_URL``)."""
+    del request
+    yield BackendEntry(_configured(SENTINEL_URL_ENV, "Redis Sentinel"), drop_keys)
+
+
 #: The PostgreSQL database of the ``postgres`` entry; unset: skipped. Each test gets a schema
 #: of its own (named from its prefix), dropped afterwards.
 POSTGRES_URL_ENV = "HUB_SCHEDULER_TEST_POSTGRES_URL"
@@ -128,6 +155,8 @@ async def _postgres(request: pytest.FixtureRequest) -> AsyncIterator[BackendEntr
 BACKENDS: dict[str, EntryFactory] = {
     "memory": _memory,
     "redis": _redis,
+    "cluster": _cluster,
+    "sentinel": _sentinel,
     "postgres": _postgres,
 }
 

@@ -17,7 +17,14 @@ from hub_scheduler.domain.errors import (
     ScheduleNotFoundError,
 )
 from hub_scheduler.domain.model import ErrorInfo
-from hub_scheduler.domain.ports import AuditEntry, Failed, SchedulerInfo, Succeeded, WorkerInfo
+from hub_scheduler.domain.ports import (
+    AuditEntry,
+    EnqueueRequest,
+    Failed,
+    SchedulerInfo,
+    Succeeded,
+    WorkerInfo,
+)
 from hub_scheduler.domain.registry import JobContext, Registry
 from hub_scheduler.domain.retry import GiveUp
 from tests.contract.conftest import Subject
@@ -273,3 +280,22 @@ async def test_job_summaries_bring_pause_schedules_last_run_and_the_day(backend:
     assert [s.job.definition.name for s in await admin.job_summaries(["syncXero"])] == ["syncXero"]
     with pytest.raises(JobNotFoundError):
         await admin.job_summaries(["nope"])
+
+
+async def test_a_workers_active_count_is_current_not_its_last_heartbeat(
+    backend: Subject,
+) -> None:
+    """Queue health counts each live worker's active runs from the leases: claims and
+    settles show at once, whatever its last heartbeat said."""
+    admin = _admin(backend)
+    for worker_id in ("w1", "w2"):
+        info = WorkerInfo(worker_id, "host", 1, 5, 0, backend.clock.now())
+        await backend.presence.worker_seen(info, timedelta(seconds=15))
+    await backend.queue.enqueue([EnqueueRequest("report") for _ in range(3)])
+    first, _ = await backend.queue.claim("w1", 2, LEASE)
+    await backend.queue.claim("w2", 1, LEASE)
+    health = await admin.queue_health()
+    assert [(w.id, w.active) for w in health.workers] == [("w1", 2), ("w2", 1)]
+    assert health.snapshot.active_by_worker == {"w1": 2, "w2": 1}
+    await backend.queue.finish(first, Succeeded())
+    assert [w.active for w in (await admin.queue_health()).workers] == [1, 1]

@@ -25,7 +25,18 @@ from hub_scheduler.domain.errors import UnknownBackendError
 from hub_scheduler.domain.ports import Backend, BackendConfig
 from hub_scheduler.testing import FakeClock
 
-BUILT_IN = ["memory", "postgres", "postgresql", "redis", "rediss", "unix"]
+BUILT_IN = [
+    "memory",
+    "postgres",
+    "postgresql",
+    "redis",
+    "redis+cluster",
+    "redis+sentinel",
+    "rediss",
+    "rediss+cluster",
+    "rediss+sentinel",
+    "unix",
+]
 
 
 @attrs.define
@@ -88,7 +99,7 @@ def test_an_unknown_scheme_names_the_known_ones_never_the_url(url: str, start: s
     """The error lists every known scheme and carries neither the URL nor its password."""
     with pytest.raises(UnknownBackendError) as caught:
         open_backend(url, BackendConfig(FakeClock()))
-    known = "memory://, postgres://, postgresql://, redis://, rediss://, unix://"
+    known = ", ".join(f"{scheme}://" for scheme in BUILT_IN)
     assert str(caught.value) == f"{start}; known: {known}"
     assert caught.value.known == tuple(BUILT_IN)
     with pytest.raises(UnknownBackendError) as through_hub:

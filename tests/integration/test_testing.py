@@ -130,7 +130,8 @@ async def test_run_until_idle_is_deterministic() -> None:
 
 
 async def test_a_handler_that_never_returns_times_out_with_what_waits() -> None:
-    """A stuck handler makes run_until_idle raise TimeoutError naming the run still active."""
+    """A stuck handler makes run_until_idle raise TimeoutError naming the run not finished
+    (queued again: the stopping worker handed it back)."""
     hub, _, _ = _app()
 
     @hub.job("stuck")
@@ -142,7 +143,7 @@ async def test_a_handler_that_never_returns_times_out_with_what_waits() -> None:
         await run_until_idle(hub, timeout=0.2, settings=WorkerSettings(grace=timedelta(0)))
     assert str(caught.value) == (
         "run_until_idle: still busy after 0.2 s (clock at 2026-06-01T00:00:00+00:00); "
-        f"runs not finished:\n  stuck {{'n': 1}} (active, run {run_id})"
+        f"runs not finished:\n  stuck {{'n': 1}} (queued, run {run_id})"
     )
 
 

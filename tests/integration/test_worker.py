@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from datetime import timedelta
 
 import pytest
 
 from hub_scheduler import RetryPolicy, Run, RunState
 from hub_scheduler.domain.errors import PayloadError
+from hub_scheduler.domain.model import AttemptOutcome
 from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.hub import Hub
 from hub_scheduler.testing import FakeClock, RecordingNotifier, wait_for_state
@@ -214,3 +217,69 @@ async def test_a_stopping_worker_lets_a_slow_dead_letter_alert_finish() -> None:
         release.set()
         await asyncio.wait_for(running, 10)
     assert told == [run_id]
+
+
+async def test_a_job_running_past_the_grace_is_handed_back_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A job that outlasts the stop grace is cancelled and its run queued again right after
+    stop, with a stall and an interrupted attempt; no traceback is logged, and another
+    worker claims it at once."""
+    async with Hub() as hub:
+        started = asyncio.Event()
+
+        @hub.job("stubborn")
+        async def stubborn(ctx: JobContext) -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        run_id = await hub.enqueue("stubborn")
+        async with hub.worker(grace=timedelta(milliseconds=50)):
+            await asyncio.wait_for(started.wait(), 5)
+        run = await hub.history.get(run_id)
+        assert (run.state, run.stalls, [a.outcome for a in run.attempts]) == (
+            RunState.QUEUED,
+            1,
+            [AttemptOutcome.INTERRUPTED],
+        )
+        [claim] = await hub.queue.claim("other", 1, timedelta(seconds=30))
+        assert claim.run.id == run_id
+    assert [
+        r.getMessage() for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()
+    ] == []
+    assert "CancelledError" not in caplog.text
+
+
+async def test_each_failed_attempt_and_each_finished_run_is_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failed attempt logs one WARNING naming the job, run, attempt and when the next one
+    is due; the run that then succeeds logs one INFO line with its duration."""
+    caplog.set_level(logging.INFO, logger="hub_scheduler.worker")
+    notifier = RecordingNotifier()
+    async with Hub(notifier=notifier) as hub:
+        done = asyncio.Event()
+
+        @hub.job("flaky", retry=RetryPolicy(max_retries=1, base_delay=timedelta(milliseconds=20)))
+        async def flaky(ctx: JobContext) -> None:
+            if ctx.attempt == 1:
+                raise RuntimeError("first try fails")
+            done.set()
+
+        run_id = await hub.enqueue("flaky")
+        async with hub.worker():
+            await asyncio.wait_for(done.wait(), 5)
+            await wait_for_state(hub, run_id, RunState.SUCCEEDED)
+    lines = [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == "hub_scheduler.worker" and run_id in r.getMessage()
+    ]
+    [(level, failed), (info_level, finished)] = lines
+    assert (level, info_level) == ("WARNING", "INFO")
+    assert re.fullmatch(
+        rf"job flaky run {run_id} attempt 1 failed in [0-9.]+ s: RuntimeError: first try fails; "
+        r"attempt 2 at \S+ \(in 0\.0[0-9]+ s\)",
+        failed,
+    ), failed
+    assert re.fullmatch(rf"job flaky run {run_id} succeeded in [0-9.]+ s \(attempt 2\)", finished)

@@ -24,7 +24,15 @@ from hub_scheduler.domain.errors import (
     SchemaVersionError,
     UnknownBackendError,
 )
-from hub_scheduler.domain.ports import BackendConfig, EnqueueRequest, Migratable
+from hub_scheduler.domain.model import Attempt, AttemptOutcome, ErrorInfo
+from hub_scheduler.domain.ports import (
+    BackendConfig,
+    EnqueueRequest,
+    Failed,
+    Migratable,
+    Succeeded,
+)
+from hub_scheduler.domain.retry import RetryAfter
 from hub_scheduler.testing import FakeClock
 
 pytestmark = pytest.mark.postgres
@@ -142,5 +150,41 @@ async def test_an_unreachable_database_is_unavailable() -> None:
     try:
         with pytest.raises(BackendUnavailableError):
             await backend.ping()
+    finally:
+        await backend.aclose()
+
+
+async def test_runs_stored_before_the_attempt_log_still_read_and_log_from_then_on(
+    pg_url: str, pg_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that failed on schema version 1 reads after the upgrade with its last error and
+    no attempts; its next attempt is logged."""
+    clock = FakeClock()
+    boom = ErrorInfo("ValueError", "boom")
+    config = BackendConfig(clock, pg_prefix)
+    with monkeypatch.context() as old:
+        first = schema.migrations()[:1]
+        old.setattr(schema, "migrations", lambda: first)
+        old.setattr(schema, "LATEST_VERSION", 1)
+        assert await migrate(pg_url, pg_prefix) == ["0001_initial"]
+        backend = open_postgres_backend(pg_url, config)
+        try:
+            [enqueued] = await backend.queue.enqueue([EnqueueRequest("job")])
+            [claim] = await backend.queue.claim("w1", 1, LEASE)
+            failed = Failed(boom, RetryAfter(timedelta(0), 2))
+            await backend.queue.exchange("w1", [(claim, failed)], 0, LEASE)
+        finally:
+            await backend.aclose()
+    assert await migrate(pg_url, pg_prefix) == ["0002_attempts_and_histograms"]
+    backend = open_postgres_backend(pg_url, config)
+    try:
+        before = await backend.history.get(enqueued.run_id)
+        assert (before.error, before.attempts, before.attempts_dropped) == (boom, (), 0)
+        [claim] = await backend.queue.claim("w2", 1, LEASE)
+        after = await backend.queue.finish(claim, Succeeded())
+        assert after is not None
+        assert after.attempts == (
+            Attempt(2, clock.now(), clock.now(), "w2", AttemptOutcome.SUCCEEDED),
+        )
     finally:
         await backend.aclose()

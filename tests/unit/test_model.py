@@ -3,6 +3,7 @@ tests/contract)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -113,7 +114,8 @@ def test_duration_is_known_once_the_attempt_finished() -> None:
 
 
 def test_error_info_keeps_type_message_and_last_frames() -> None:
-    """An exception is summarised as its qualified type, message and innermost frames."""
+    """An exception is summarised as its qualified type, message and innermost frames,
+    ending with the exception line as Python prints it."""
 
     def fail() -> None:
         raise KeyError("missing-invoice")
@@ -124,6 +126,28 @@ def test_error_info_keeps_type_message_and_last_frames() -> None:
         info = ErrorInfo.from_exception(exc)
     assert (info.type, info.message) == ("KeyError", "'missing-invoice'")
     assert "in fail" in info.traceback
+    assert info.traceback.splitlines()[-1] == "KeyError: 'missing-invoice'"
+
+
+def test_error_info_traceback_ends_with_the_exception_and_is_cut_to_a_few_kb() -> None:
+    """A long traceback keeps its last `TRACEBACK_LIMIT` characters (where the exception
+    is) and says how much was cut."""
+
+    def fail(depth: int) -> None:
+        if depth:
+            fail(depth - 1)
+        raise ValueError("x" * 5000)
+
+    try:
+        fail(3)
+    except ValueError as exc:
+        info = ErrorInfo.from_exception(exc)
+    head, _, kept = info.traceback.partition("\n")
+    assert (re.fullmatch(r"\[\d+ earlier characters cut\]", head) is not None, len(kept)) == (
+        True,
+        ErrorInfo.TRACEBACK_LIMIT,
+    )
+    assert kept.endswith("x" * 4000 + "\n")
 
 
 @pytest.mark.parametrize("key", ["", "k" * 201])

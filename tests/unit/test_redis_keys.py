@@ -41,6 +41,7 @@ STORED_NAMES = {
     "schedules_changed": "{hub}:schedules-changed",
     "stats": "{hub}:stats:x.y-1:h:478123",
     "stats_total": "{hub}:stats:x.y-1:total",
+    "stats_queue": "{hub}:stats-queue",
     "audit": "{hub}:audit",
     "scheduler": "{hub}:scheduler:x.y-1",
     "schedulers": "{hub}:schedulers",

@@ -32,6 +32,10 @@ BUILTIN: dict[str, str] = {
     "redis": "hub_scheduler.adapters.redis.backend:open_redis_backend",
     "rediss": "hub_scheduler.adapters.redis.backend:open_redis_backend",
     "unix": "hub_scheduler.adapters.redis.backend:open_redis_backend",
+    "redis+cluster": "hub_scheduler.adapters.redis.backend:open_redis_backend",
+    "rediss+cluster": "hub_scheduler.adapters.redis.backend:open_redis_backend",
+    "redis+sentinel": "hub_scheduler.adapters.redis.backend:open_redis_backend",
+    "rediss+sentinel": "hub_scheduler.adapters.redis.backend:open_redis_backend",
     "postgresql": "hub_scheduler.adapters.postgres.backend:open_postgres_backend",
     "postgres": "hub_scheduler.adapters.postgres.backend:open_postgres_backend",
 }

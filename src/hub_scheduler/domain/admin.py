@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import attrs
 
 from hub_scheduler.domain.errors import HubSchedulerError
-from hub_scheduler.domain.model import FINAL_STATES, Payload, Priority, Run, RunState
+from hub_scheduler.domain.model import (
+    FINAL_STATES,
+    Payload,
+    Priority,
+    Run,
+    RunState,
+    encode_payload,
+)
 from hub_scheduler.domain.ports import (
     AuditEntry,
     Backend,
@@ -129,7 +136,12 @@ class AdminService:
         """Snapshot, live workers and schedulers, and the status they add up to."""
         now = self.clock.now()
         snapshot = await self.backend.queue.snapshot()
-        workers = tuple(await self.backend.presence.workers(now))
+        # A worker's active count comes from the leases, not its last heartbeat (up to one
+        # heartbeat period old).
+        workers = tuple(
+            attrs.evolve(w, active=snapshot.active_by_worker.get(w.id, 0))
+            for w in await self.backend.presence.workers(now)
+        )
         schedulers = tuple(await self.backend.presence.schedulers(now))
         has_schedules = await self.backend.schedules.next_due_at() is not None
         degraded = snapshot.paused or not workers or (has_schedules and not schedulers)
@@ -262,22 +274,24 @@ class AdminService:
         )  # fmt: skip
 
     async def create_schedule(self, actor: Actor, schedule: Schedule) -> ScheduleState:
-        """Store a runtime schedule for a registered job. Raises `JobNotFoundError`, or
-        `InvalidScheduleError` when its id exists."""
+        """Store a runtime schedule for a registered job. Raises `JobNotFoundError`,
+        `PayloadError` for a payload runs could not carry, or `InvalidScheduleError` when
+        its id exists."""
 
         async def act() -> ScheduleState:
-            self.registry.get(schedule.job)
+            self._check_schedule(schedule)
             return await self.backend.schedules.create(schedule, self.clock.now())
 
         return await self._audited(actor, Action.SCHEDULE_CREATE, schedule.id, act, _schedule_facts)
 
     async def update_schedule(self, actor: Actor, schedule: Schedule) -> ScheduleState:
         """Replace a schedule's definition, keeping its runtime state. Raises
-        `ScheduleNotFoundError` (or `JobNotFoundError` for an unregistered job)."""
+        `ScheduleNotFoundError` (or `JobNotFoundError` for an unregistered job, `PayloadError`
+        for a payload runs could not carry)."""
         before: dict[str, Any] = {}
 
         async def act() -> ScheduleState:
-            self.registry.get(schedule.job)
+            self._check_schedule(schedule)
             before.update(_schedule_facts(await self.backend.schedules.get(schedule.id)))
             return await self.backend.schedules.update(schedule, self.clock.now())
 
@@ -298,7 +312,7 @@ class AdminService:
             current = await self.backend.schedules.get(schedule_id)
             before.update(_schedule_facts(current))
             schedule = attrs.evolve(change(current.schedule), id=schedule_id)
-            self.registry.get(schedule.job)
+            self._check_schedule(schedule)
             return await self.backend.schedules.update(schedule, self.clock.now())
 
         return await self._audited(
@@ -328,6 +342,11 @@ class AdminService:
         await self._audited(
             actor, Action.SCHEDULE_DELETE, schedule_id, act, lambda _: None, before=before
         )
+
+    def _check_schedule(self, schedule: Schedule) -> None:
+        # Every fired run carries the schedule's payload: hold it to the limit runs have.
+        self.registry.get(schedule.job)
+        encode_payload(schedule.job, schedule.payload, self.backend.config.payload_limit)
 
     async def refused(self, actor: Actor, action: str, target: str, detail: str) -> None:
         """Record an attempt stopped before any use case ran (auth, role, rate limit)."""

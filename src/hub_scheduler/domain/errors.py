@@ -154,6 +154,15 @@ class UnknownBackendError(ValidationError):
         super().__init__(f"{what}; known: {', '.join(f'{k}://' for k in self.known)}")
 
 
+class InvalidBackendUrlError(ValidationError):
+    """A backend URL of a known scheme that cannot be used. The message says why and never
+    repeats the URL (it may hold a password)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"invalid backend URL: {reason}")
+
+
 class BackendUnavailableError(HubSchedulerError):
     """The store could not be reached; the operation may be retried."""
 

@@ -194,23 +194,84 @@ class ErrorInfo:
 
     #: Frames kept from the end of a traceback; the innermost ones say what went wrong.
     TRACEBACK_FRAMES: ClassVar[int] = 8
+    #: The most traceback text kept per attempt, in characters (the end is kept).
+    TRACEBACK_LIMIT: ClassVar[int] = 4096
     MESSAGE_LIMIT: ClassVar[int] = 2000
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
-        """Summarise an exception: its qualified type, message and last frames."""
+        """Summarise an exception: its qualified type, message, and its traceback as Python
+        prints it (the last `TRACEBACK_FRAMES` frames of each exception in a chain), cut
+        to its last `TRACEBACK_LIMIT` characters."""
         kind = type(exc)
         name = (
             kind.__qualname__
             if kind.__module__ == "builtins"
             else (f"{kind.__module__}.{kind.__qualname__}")
         )
-        frames = traceback.extract_tb(exc.__traceback__)[-cls.TRACEBACK_FRAMES :]
-        return cls(
-            type=name,
-            message=str(exc)[: cls.MESSAGE_LIMIT],
-            traceback="".join(traceback.format_list(frames)),
-        )
+        text = "".join(traceback.format_exception(exc, limit=-cls.TRACEBACK_FRAMES))
+        return cls(type=name, message=str(exc)[: cls.MESSAGE_LIMIT], traceback=cut_traceback(text))
+
+
+def cut_traceback(text: str, limit: int = ErrorInfo.TRACEBACK_LIMIT) -> str:
+    """`text` if at most `limit` characters, else its end with a first line saying so."""
+    if len(text) <= limit:
+        return text
+    return f"[{len(text) - limit} earlier characters cut]\n" + text[-limit:]
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt (one execution of a run's handler) ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """It raised or timed out; the next attempt waits `Attempt.retry_delay`."""
+    GAVE_UP = "gave_up"
+    """It failed with no attempt left: the run went to the dead-letter queue."""
+    STALLED = "stalled"
+    """Its worker stopped renewing the lease (it died or hung); the run was queued again."""
+    INTERRUPTED = "interrupted"
+    """Its worker stopped before it finished (the stop grace ran out); the run was handed
+    back to the front of its queue."""
+
+
+#: The most attempts a run keeps; older ones are dropped (and counted in
+#: `Run.attempts_dropped`).
+MAX_ATTEMPTS_KEPT = 10
+
+
+@attrs.frozen
+class Attempt:
+    """One execution of a run's handler, as the store recorded it when it ended.
+
+    Attributes:
+        number: the run's attempt number it ran as (a stalled or interrupted execution is
+            run again under the same number).
+        started_at: when the worker claimed it.
+        finished_at: when it ended (for a stall: when the reaper noticed).
+        worker: the worker that ran it.
+        outcome: how it ended.
+        error: why it failed (its traceback cut to `ErrorInfo.TRACEBACK_LIMIT`), if it did.
+        retry_delay: for a failure that is retried, the backoff chosen before the next one.
+    """
+
+    number: int
+    started_at: datetime
+    finished_at: datetime
+    worker: str | None
+    outcome: AttemptOutcome
+    error: ErrorInfo | None = None
+    retry_delay: timedelta | None = None
+
+    @property
+    def duration(self) -> timedelta:
+        """How long it ran."""
+        return self.finished_at - self.started_at
+
+    @property
+    def retry_at(self) -> datetime | None:
+        """When the next attempt was due to start, for a retried failure."""
+        return None if self.retry_delay is None else self.finished_at + self.retry_delay
 
 
 @attrs.frozen
@@ -240,6 +301,11 @@ class Run:
     slot: datetime | None = None
     idempotency_key: str | None = None
     origin_run_id: str | None = None
+    #: The latest `MAX_ATTEMPTS_KEPT` attempts, oldest first (runs stored before attempts
+    #: were kept have none).
+    attempts: tuple[Attempt, ...] = ()
+    #: Older attempts no longer kept.
+    attempts_dropped: int = 0
 
     @property
     def duration(self) -> timedelta | None:

@@ -450,14 +450,18 @@ class Schedule:
     def next_fire(self, after: datetime, runs_so_far: int = 0) -> datetime | None:
         """The first fire instant strictly after `after` (UTC), or None once it is over.
 
-        It is over after `end`, after `max_runs` fires, and after a `Once` has passed.
+        It is over after `end`, after `max_runs` fires, after a `Once` has passed, and when
+        the next fire would fall after the year 9999 (the end of `datetime`).
         """
         if self.max_runs is not None and runs_so_far >= self.max_runs:
             return None
         after = _utc(after)
         if self.start is not None and after < self.start:
             after = self.start - timedelta(microseconds=1)
-        fire = self.trigger.next_after(after, self.start)
+        try:
+            fire = self.trigger.next_after(after, self.start)
+        except OverflowError:
+            return None
         if fire is None or (self.end is not None and fire > self.end):
             return None
         return fire

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub_scheduler.domain.urls import MEMORY_URL, url_from_environment
@@ -40,6 +41,24 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     rate_limit_reads: int = Field(default=300, ge=1, description="Read requests per minute.")
     rate_limit_mutations: int = Field(default=60, ge=1, description="Mutations per minute.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDR networks of reverse proxies whose"
+        " X-Forwarded-For and X-Forwarded-Proto are believed (none: both are ignored).",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            ipaddress.ip_network(item, strict=False)  # a ValueError names the bad one
+        return value
+
+    @property
+    def proxy_networks(self) -> list[str]:
+        """The trusted proxies as networks (an address is a network of one)."""
+        parts = filter(None, (part.strip() for part in self.trusted_proxies.split(",")))
+        return [str(ipaddress.ip_network(part, strict=False)) for part in parts]
 
     @property
     def is_memory(self) -> bool:

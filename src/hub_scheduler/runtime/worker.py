@@ -88,6 +88,11 @@ class WorkerSettings:
             raise ValueError("lease must be at least 1 second")
 
 
+#: What `Worker.execute` answers for a handler it cancelled because the stop grace ended; its
+#: claim is handed back (or failed, past `MAX_STALLS`), never settled with this.
+_INTERRUPTED = Failed(ErrorInfo("InterruptedError", "the worker stopped"), GiveUp(0))
+
+
 def _timeout_error(seconds: float) -> ErrorInfo:
     return ErrorInfo("TimeoutError", f"the attempt ran longer than its {seconds:g} s timeout")
 
@@ -122,6 +127,13 @@ class Worker:
         factory=list, init=False
     )
     _unsettled: set[asyncio.Future[bool]] = attrs.field(factory=set, init=False)
+    #: Handlers running now, by run id (the task running each), and what each took.
+    _running: dict[str, asyncio.Task[object]] = attrs.field(factory=dict, init=False)
+    _took: dict[str, float] = attrs.field(factory=dict, init=False)
+    #: Runs whose handler the worker cancelled as the stop grace ended, and their claims
+    #: once the handler returned (to hand back).
+    _interrupting: set[str] = attrs.field(factory=set, init=False)
+    _interrupted: list[Claim] = attrs.field(factory=list, init=False)
     _settle_started: dict[asyncio.Future[bool], float] = attrs.field(factory=dict, init=False)
     _kick: Waker = attrs.field(init=False)
     _claiming: bool = attrs.field(default=True, init=False)
@@ -155,6 +167,11 @@ class Worker:
         of jobs finishing together travel in one batch. A crash in between loses nothing:
         the lease expires and the run is retried, as for a crash during the job.
         """
+        if outcome is _INTERRUPTED:
+            instead = self._interrupted_outcome(claim)
+            if instead is None:
+                return
+            outcome = instead
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._settle.append((claim, outcome, future))
         self._settle_started[future] = asyncio.get_running_loop().time()
@@ -175,6 +192,9 @@ class Worker:
         )
         began = asyncio.get_running_loop().time()
         timeout = definition.timeout.total_seconds()
+        task = asyncio.current_task()
+        if task is not None:
+            self._running[claim.run.id] = task
         try:
             async with asyncio.timeout(timeout):
                 if inspect.iscoroutinefunction(job.handler):
@@ -192,10 +212,33 @@ class Worker:
         except Exception as exc:
             decision = definition.retry.decide(claim.run.attempt, self.rng.random())
             outcome = Failed(ErrorInfo.from_exception(exc), decision)
+        except asyncio.CancelledError:
+            if claim.run.id not in self._interrupting or task is None:
+                raise
+            task.uncancel()  # the worker's own cancel at the end of the grace: no traceback
+            outcome = _INTERRUPTED
         finally:
+            self._running.pop(claim.run.id, None)
             took = asyncio.get_running_loop().time() - began
+            self._took[claim.run.id] = took
             self._typical_duration += (took - self._typical_duration) / 8
         return outcome
+
+    def _interrupted_outcome(self, claim: Claim) -> Outcome | None:
+        """What becomes of a run whose handler was cancelled at the end of the stop grace:
+        None when it is to be handed back at once (a stall counted); a failed attempt, per
+        the job's retry policy, when it stalled `MAX_STALLS` times already."""
+        self._took.pop(claim.run.id, None)
+        if claim.run.stalls < MAX_STALLS:
+            self._interrupted.append(claim)
+            return None
+        error = ErrorInfo(
+            "StalledError",
+            f"its worker stopped before it finished, after {claim.run.stalls} earlier stalls",
+        )
+        policy = self.registry.retry_policy(claim.run.job)
+        decision = policy.decide(claim.run.attempt, self.rng.random()) if policy else None
+        return Failed(error, decision or GiveUp(claim.run.attempt))
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -255,6 +298,7 @@ class Worker:
             # Every wait below is bounded: on Python 3.11, a driver's use of asyncio.wait_for
             # can swallow a cancellation (cpython#86296), so a stop must never hinge on one.
             await asyncio.wait({listening}, timeout=grace + STOP_SLACK)
+            await self._interrupt()
             listening.cancel()
             await self._drain()
             if self._alerts:
@@ -268,8 +312,28 @@ class Worker:
                     await self.presence.worker_stopped(self.id)
             logger.info("worker %s stopped", self.id)
 
+    async def _interrupt(self) -> None:
+        """Cancel the handlers still running once the grace is over, so that their runs are
+        handed back now (another worker restarts them at once) rather than left active
+        until a reaper finds their lease expired."""
+        running = dict(self._running)
+        if not running:
+            return
+        self._interrupting.update(running)
+        for run_id, task in running.items():
+            claim = self._held.get(run_id)
+            logger.warning(
+                "job %s run %s was still running when the stop grace ended; handed back",
+                claim.run.job if claim else "?",
+                run_id,
+            )
+            task.cancel()
+        # A handler that swallows the cancellation is left behind: its run is handed back too.
+        await asyncio.wait(set(running.values()), timeout=STOP_SLACK)
+
     async def _drain(self) -> None:
-        """Settle what finished and hand back what was claimed but never started."""
+        """Settle what finished, hand back what was claimed but never started, and what was
+        interrupted at the end of the grace (a stall counted)."""
         unstarted = list(self._ready)
         self._ready.clear()
         for claim in unstarted:
@@ -279,8 +343,14 @@ class Worker:
             _, late = await asyncio.wait(set(self._unsettled), timeout=DRAIN_TIMEOUT)
             if late:
                 logger.warning("worker %s stopped with %d outcomes unsaved", self.id, len(late))
+        stuck = [self._held[i] for i in self._running if i in self._held]
+        interrupted = self._interrupted + [c for c in stuck if c not in self._interrupted]
+        for claim in interrupted:
+            self._held.pop(claim.run.id, None)
         with contextlib.suppress(HubSchedulerError):
             await self.queue.hand_back(unstarted)
+        with contextlib.suppress(HubSchedulerError):
+            await self.queue.hand_back(interrupted, interrupted=True)
 
     # --- background tasks ------------------------------------------------------------------
 
@@ -327,12 +397,7 @@ class Worker:
                 wait = None
                 continue
             backoff = 0.05
-            for (claim, outcome, future), applied in zip(batch, result.applied, strict=True):
-                self._held.pop(claim.run.id, None)
-                if not future.done():
-                    future.set_result(applied)
-                if applied and isinstance(outcome, Failed) and isinstance(outcome.decision, GiveUp):
-                    self._alert_dead(claim)
+            self._settled(batch, result.applied)
             for claim in result.claims:
                 self._held[claim.run.id] = claim
                 self._ready.append(claim)
@@ -356,6 +421,48 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._kick.event.wait(), FLUSH_WINDOW - waited)
         return True
+
+    def _settled(
+        self,
+        batch: list[tuple[Claim, Outcome, asyncio.Future[bool]]],
+        applied: tuple[bool, ...],
+    ) -> None:
+        """Release the settled claims: answer their futures, log them, alert dead runs."""
+        for (claim, outcome, future), done in zip(batch, applied, strict=True):
+            self._held.pop(claim.run.id, None)
+            took = self._took.pop(claim.run.id, None)
+            if not future.done():
+                future.set_result(done)
+            if done:
+                self._log_outcome(claim, outcome, took)
+            if done and isinstance(outcome, Failed) and isinstance(outcome.decision, GiveUp):
+                self._alert_dead(claim)
+
+    def _log_outcome(self, claim: Claim, outcome: Outcome, took: float | None) -> None:
+        """One WARNING line per failed attempt (job, run, attempt, when the next one is due)
+        and one INFO line per finished run (job, run, how it ended, duration)."""
+        run = claim.run
+        lasted = "" if took is None else f" in {took:.3f} s"
+        if isinstance(outcome, Succeeded):
+            logger.info("job %s run %s succeeded%s (attempt %d)", run.job, run.id, lasted,
+                        run.attempt)  # fmt: skip
+            return
+        error = f"{outcome.error.type}: {outcome.error.message}"
+        decision = outcome.decision
+        if isinstance(decision, GiveUp):
+            logger.warning(
+                "job %s run %s attempt %d failed%s: %s; no attempt left, moved to the dead "
+                "letters", run.job, run.id, run.attempt, lasted, error,
+            )  # fmt: skip
+            logger.info("job %s run %s finished dead after %d attempts%s", run.job, run.id,
+                        run.attempt, lasted)  # fmt: skip
+            return
+        due = self.clock.now() + decision.delay
+        logger.warning(
+            "job %s run %s attempt %d failed%s: %s; attempt %d at %s (in %.3g s)",
+            run.job, run.id, run.attempt, lasted, error, decision.attempt,
+            due.isoformat(timespec="milliseconds"), decision.delay.total_seconds(),
+        )  # fmt: skip
 
     def _idle_wait(self, next_due: datetime | None) -> float:
         """Seconds to idle: until the next delayed run is due, at most `poll`."""
@@ -391,6 +498,8 @@ class Worker:
         if settled:
             result = await self.queue.exchange("reaper", settled, 0, self.settings.lease)
             for (claim, outcome), applied in zip(settled, result.applied, strict=True):
+                if applied:
+                    self._log_outcome(claim, outcome, None)
                 if applied and isinstance(outcome.decision, GiveUp):
                     self._alert_dead(claim)
 

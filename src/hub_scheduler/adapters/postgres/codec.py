@@ -16,9 +16,20 @@ from typing import Any, Final, LiteralString
 
 from hub_scheduler.adapters.schedule_json import schedule_from_json, schedule_to_json
 from hub_scheduler.domain.errors import InvalidCursorError, PayloadError
-from hub_scheduler.domain.model import ErrorInfo, Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.model import (
+    Attempt,
+    AttemptOutcome,
+    ErrorInfo,
+    Priority,
+    Run,
+    RunState,
+    RunTrigger,
+)
 
 FORMAT_VERSION = 1
+#: The version of each entry of a run's attempt log (``runs.attempts``; see
+#: migrations/0002_attempts_and_histograms.sql).
+ATTEMPT_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _MS = timedelta(milliseconds=1)
@@ -30,13 +41,13 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 RUN_COLUMNS: Final[LiteralString] = (
     "id, job, state, priority, attempt, enqueued_at, triggered_by, payload, run_at, "
     "started_at, finished_at, worker, error, stalls, token, schedule_id, slot, "
-    "idempotency_key, origin_run_id"
+    "idempotency_key, origin_run_id, attempts, attempts_dropped"
 )
 #: The same, of the table aliased ``r``.
 RUN_COLUMNS_R: Final[LiteralString] = (
     "r.id, r.job, r.state, r.priority, r.attempt, r.enqueued_at, r.triggered_by, r.payload, "
     "r.run_at, r.started_at, r.finished_at, r.worker, r.error, r.stalls, r.token, "
-    "r.schedule_id, r.slot, r.idempotency_key, r.origin_run_id"
+    "r.schedule_id, r.slot, r.idempotency_key, r.origin_run_id, r.attempts, r.attempts_dropped"
 )
 
 
@@ -111,6 +122,27 @@ def _decode_error(data: Mapping[str, Any] | None) -> ErrorInfo | None:
     return ErrorInfo(data["type"], data["message"], data.get("traceback", ""))
 
 
+def decode_attempts(run_id: str, entries: list[dict[str, Any]] | None) -> tuple[Attempt, ...]:
+    """A run's attempt log from its ``attempts`` column (None: a row read without it)."""
+    attempts = []
+    for entry in entries or ():
+        if entry.get("v") != ATTEMPT_VERSION:
+            raise ValueError(f"run {run_id}: unsupported attempt version {entry.get('v')!r}")
+        delay = entry.get("d")
+        attempts.append(
+            Attempt(
+                number=int(entry["n"]),
+                started_at=datetime.fromisoformat(entry["s"]).astimezone(UTC),
+                finished_at=datetime.fromisoformat(entry["f"]).astimezone(UTC),
+                worker=entry.get("w"),
+                outcome=AttemptOutcome(entry["o"]),
+                error=_decode_error(entry.get("e")),
+                retry_delay=None if delay is None else timedelta(milliseconds=int(delay)),
+            )
+        )
+    return tuple(attempts)
+
+
 def jsonable(value: Any) -> Any:
     """`value` as plain JSON data (anything else as its string), with NUL characters replaced,
     for free-form JSON columns such as the audit trail's before and after."""
@@ -139,6 +171,8 @@ def decode_run(row: Mapping[str, Any]) -> Run:
         slot=_opt_utc(row["slot"]),
         idempotency_key=row["idempotency_key"],
         origin_run_id=row["origin_run_id"],
+        attempts=decode_attempts(row["id"], row.get("attempts")),
+        attempts_dropped=row.get("attempts_dropped") or 0,
     )
 
 

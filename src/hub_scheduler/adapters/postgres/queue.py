@@ -241,16 +241,16 @@ class PostgresJobQueue:
         kept = {row["id"] for row in rows}
         return [c.run.id for c in claims if c.run.id not in kept]
 
-    async def hand_back(self, claims: Sequence[Claim]) -> None:
+    async def hand_back(self, claims: Sequence[Claim], *, interrupted: bool = False) -> None:
         """See `JobQueue.hand_back`."""
         if not claims:
             return
         notify = self.store.wakes.inline()
         row = await self.store.fetch_one(
             "hand back",
-            self.store.q("SELECT {s}.hand_back(%s, %s, %s) AS returned"),
-            [Jsonb([{"id": c.run.id, "token": c.token} for c in claims]), notify,
-             self.store.wake_channel],
+            self.store.q("SELECT {s}.hand_back(%s, %s, %s, %s, %s) AS returned"),
+            [Jsonb([{"id": c.run.id, "token": c.token} for c in claims]),
+             self.store.clock.now(), interrupted, notify, self.store.wake_channel],
         )  # fmt: skip
         if not notify and row and row["returned"]:
             self.store.wakes.later()
@@ -348,6 +348,13 @@ class PostgresJobQueue:
                 "(SELECT count(*) FROM {s}.runs WHERE state IN ('delayed', 'retry_scheduled'))"
                 " AS delayed, "
                 "(SELECT count(*) FROM {s}.runs WHERE state = 'active') AS active, "
+                "(SELECT coalesce(sum(succeeded), 0) FROM {s}.job_stats WHERE kind = 't')"
+                " AS succeeded, "
+                "(SELECT coalesce(sum(failed + dead), 0) FROM {s}.job_stats WHERE kind = 't')"
+                " AS failed, "
+                "(SELECT jsonb_object_agg(w.worker, w.n) FROM (SELECT worker, count(*) AS n "
+                " FROM {s}.runs WHERE state = 'active' AND worker IS NOT NULL GROUP BY worker)"
+                " AS w) AS by_worker, "
                 "(SELECT count(*) FROM {s}.runs WHERE dead_at IS NOT NULL) AS dead, "
                 "(SELECT paused FROM {s}.queue_flags WHERE id = 1) AS paused, "
                 "(SELECT array_agg(job) FROM {s}.paused_jobs) AS paused_jobs, "
@@ -375,6 +382,9 @@ class PostgresJobQueue:
             paused_jobs=frozenset(row["paused_jobs"] or ()),
             parked=row["parked"],
             oldest_waiting=now - min(oldest) if oldest else None,
+            succeeded=int(row["succeeded"]),
+            failed=int(row["failed"]),
+            active_by_worker={w: int(n) for w, n in (row["by_worker"] or {}).items()},
         )
 
 

@@ -10,11 +10,17 @@ import attrs
 
 from hub_scheduler.adapters.postgres.codec import EPOCH, utc
 from hub_scheduler.adapters.postgres.store import PostgresStore
+from hub_scheduler.domain.histogram import Histogram
 from hub_scheduler.domain.ports import HourStats, JobStats, WindowStats
 
 #: Window name -> (bucket kind, number of buckets ending with the current one), as on Redis.
 WINDOWS = {"1h": ("h", 2), "24h": ("h", 25), "7d": ("h", 24 * 7 + 1), "90d": ("d", 90)}
 HOURLY_TREND = 24
+
+
+def _histogram(counts: Sequence[int] | None, total_ms: int) -> Histogram:
+    """A histogram from an array column (element k + 1 counts bucket k) and its sum."""
+    return Histogram(dict(enumerate(counts or ())), timedelta(milliseconds=total_ms))
 
 
 @attrs.define
@@ -24,40 +30,27 @@ class _Counts:
     succeeded: int = 0
     failed: int = 0
     dead: int = 0
-    durations: list[int] = attrs.field(factory=list)
+    durations: Histogram = attrs.field(factory=Histogram)
+    waits: Histogram = attrs.field(factory=Histogram)
 
     def add(self, other: _Counts) -> None:
         self.succeeded += other.succeeded
         self.failed += other.failed
         self.dead += other.dead
-        if len(self.durations) < len(other.durations):
-            self.durations.extend([0] * (len(other.durations) - len(self.durations)))
-        for k, n in enumerate(other.durations):
-            self.durations[k] += n
+        self.durations += other.durations
+        self.waits += other.waits
 
 
 def _window(buckets: Sequence[_Counts]) -> WindowStats:
     total = _Counts()
     for counts in buckets:
         total.add(counts)
-    count = sum(total.durations)
-
-    def percentile(q: float) -> timedelta | None:
-        if not count:
-            return None
-        seen = 0
-        for k, n in enumerate(total.durations):
-            seen += n
-            if n and seen >= q * count:
-                return timedelta(milliseconds=2**k)
-        return None  # pragma: no cover - the loop always reaches the count
-
     return WindowStats(
         succeeded=total.succeeded,
         failed=total.failed,
         dead=total.dead,
-        p50=percentile(0.5),
-        p95=percentile(0.95),
+        durations=total.durations,
+        waits=total.waits,
     )
 
 
@@ -85,7 +78,8 @@ class PostgresStats:
         rows = await self.store.fetch(
             "stats",
             self.store.q(
-                "SELECT kind, bucket, succeeded, failed, dead, durations, last_success "
+                "SELECT kind, bucket, succeeded, failed, dead, duration_buckets, duration_ms, "
+                "wait_buckets, wait_ms, last_success "
                 "FROM {s}.job_stats WHERE job = %(job)s AND ("
                 "(kind = 'h' AND bucket > %(hour)s - %(hours)s AND bucket <= %(hour)s) "
                 "OR (kind = 'd' AND bucket > %(day)s - %(days)s AND bucket <= %(day)s) "
@@ -98,8 +92,15 @@ class PostgresStats:
         for row in rows:
             key = (row["kind"], row["bucket"])
             counts = by_bucket.setdefault(key, _Counts())
-            counts.add(_Counts(row["succeeded"], row["failed"], row["dead"],
-                               list(row["durations"] or ())))  # fmt: skip
+            counts.add(
+                _Counts(
+                    row["succeeded"],
+                    row["failed"],
+                    row["dead"],
+                    _histogram(row["duration_buckets"], row["duration_ms"]),
+                    _histogram(row["wait_buckets"], row["wait_ms"]),
+                )
+            )
             if row["last_success"] is not None:
                 seen = utc(row["last_success"])
                 last_success = seen if last_success is None else max(last_success, seen)

@@ -1,8 +1,10 @@
 """The Redis backend: every port on one redis-py client, opened from a URL.
 
-``redis://`` and ``rediss://`` talk to a server; ``memory://`` runs the very same code (Lua
-included) on fakeredis, private to the process. `open_redis_backend` is what
-`hub_scheduler.adapters.backends.open_backend` calls for these schemes.
+``redis://`` and ``rediss://`` talk to a server, ``redis+cluster://`` to a Redis Cluster,
+``redis+sentinel://`` to the master a Sentinel group names (see `connection`); ``memory://``
+runs the very same code (Lua included) on fakeredis, private to the process.
+`open_redis_backend` is what `hub_scheduler.adapters.backends.open_backend` calls for these
+schemes.
 """
 
 from __future__ import annotations
@@ -12,11 +14,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 
 import attrs
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hub_scheduler.adapters.redis.audit import RedisAuditLog
-from hub_scheduler.adapters.redis.connection import listen, open_redis
+from hub_scheduler.adapters.redis.connection import (
+    Durability,
+    RedisClient,
+    close,
+    listen,
+    open_redis,
+    split_durability,
+)
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.presence import RedisPresence
 from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
@@ -129,7 +137,13 @@ class RedisBackend:
         self.shared = RedisSharedStore(self.store)
 
     @classmethod
-    def on_client(cls, client: aioredis.Redis, url: str, config: BackendConfig) -> RedisBackend:
+    def on_client(
+        cls,
+        client: RedisClient,
+        url: str,
+        config: BackendConfig,
+        durability: Durability | None = None,
+    ) -> RedisBackend:
         """A backend on an open client (`url` only names it)."""
         store = RedisStore(
             client,
@@ -137,11 +151,12 @@ class RedisBackend:
             Keys(config.prefix),
             retention=config.retention,
             payload_limit=config.payload_limit,
+            durability=durability or Durability(),
         )
         return cls(redacted(url), config, store)
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> RedisClient:
         """The redis-py client (for code that knows it is on Redis, such as tests)."""
         return self.store.client
 
@@ -154,7 +169,7 @@ class RedisBackend:
 
     async def aclose(self) -> None:
         """See `Backend.aclose`."""
-        await self.store.client.aclose()
+        await close(self.store.client)
 
 
 def open_redis_backend(
@@ -162,4 +177,5 @@ def open_redis_backend(
 ) -> RedisBackend:
     """The backend for a ``redis://``, ``rediss://`` or ``memory://`` URL (for ``memory://``,
     a fresh in-process server unless `server` is given)."""
-    return RedisBackend.on_client(open_redis(url, server=server), url, config)
+    bare, durability = split_durability(url)
+    return RedisBackend.on_client(open_redis(bare, server=server), url, config, durability)

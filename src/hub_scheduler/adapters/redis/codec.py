@@ -12,7 +12,15 @@ enq  enqueued, ms                  pl   payload, JSON object
 due  not before, ms (if waiting)   err  last error, JSON {type, message, traceback}
 stl  stalls                        sch  schedule id; slot: slot ms
 idk  idempotency key               org  run id this one retries (dead-letter retry)
+atl  attempt log, JSON (below)     atd  attempts dropped from the log
 ==== ============================  ==== =====================================
+
+The attempt log is a JSON array, oldest first, of at most `MAX_ATTEMPTS_KEPT` entries, each
+versioned on its own: ``{"v": 1, "n": attempt number, "s": started ms, "f": finished ms,
+"w": worker, "o": AttemptOutcome value, "e": {type, message, traceback}, "d": retry delay
+ms}`` (``w``, ``e`` and ``d`` only when known). Runs stored before the log existed have no
+``atl`` field and read as runs without attempts: the log is an addition to format 1, which
+readers that predate it ignore.
 """
 
 from __future__ import annotations
@@ -22,9 +30,19 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hub_scheduler.domain.model import ErrorInfo, Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.model import (
+    Attempt,
+    AttemptOutcome,
+    ErrorInfo,
+    Priority,
+    Run,
+    RunState,
+    RunTrigger,
+)
 
 FORMAT_VERSION = "1"
+#: The version of each attempt log entry.
+ATTEMPT_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -56,8 +74,35 @@ def encode_error(error: ErrorInfo) -> str:
 def _decode_error(text: str | None) -> ErrorInfo | None:
     if not text:
         return None
-    data: dict[str, Any] = json.loads(text)
+    return _error(json.loads(text))
+
+
+def _error(data: Mapping[str, Any]) -> ErrorInfo:
     return ErrorInfo(data["type"], data["message"], data.get("traceback", ""))
+
+
+def decode_attempts(run_id: str, text: str | None) -> tuple[Attempt, ...]:
+    """The attempt log (field ``atl``); none for a run stored before the log existed."""
+    if not text:
+        return ()
+    entries: list[dict[str, Any]] = json.loads(text)
+    attempts = []
+    for entry in entries:
+        if entry.get("v") != ATTEMPT_VERSION:
+            raise ValueError(f"run {run_id}: unsupported attempt version {entry.get('v')!r}")
+        delay = entry.get("d")
+        attempts.append(
+            Attempt(
+                number=int(entry["n"]),
+                started_at=from_ms(entry["s"]),
+                finished_at=from_ms(entry["f"]),
+                worker=entry.get("w"),
+                outcome=AttemptOutcome(entry["o"]),
+                error=_error(entry["e"]) if entry.get("e") else None,
+                retry_delay=None if delay is None else timedelta(milliseconds=int(delay)),
+            )
+        )
+    return tuple(attempts)
 
 
 def _opt_ms(fields: Mapping[str, str], name: str) -> datetime | None:
@@ -89,5 +134,7 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
         slot=_opt_ms(fields, "slot"),
         idempotency_key=fields.get("idk") or None,
         origin_run_id=fields.get("org") or None,
+        attempts=decode_attempts(run_id, fields.get("atl")),
+        attempts_dropped=int(fields.get("atd", "0")),
     )
     return run, int(fields.get("tok", "0"))

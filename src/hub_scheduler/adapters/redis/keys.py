@@ -43,6 +43,7 @@ LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
         "schedules_changed": ":schedules-changed",
         "stats": ":stats:{job}:{kind}:{index}",
         "stats_total": ":stats:{job}:total",
+        "stats_queue": ":stats-queue",
         "audit": ":audit",
         "scheduler": ":scheduler:{scheduler_id}",
         "schedulers": ":schedulers",
@@ -229,6 +230,11 @@ class Keys:
     def stats_total(self, job: str) -> str:
         """Hash: one job's counters since the store began, and its last success (ms)."""
         return self._key("stats_total", job=job)
+
+    @property
+    def stats_queue(self) -> str:
+        """Hash: outcome counters of every job together, since the store began counting."""
+        return self._key("stats_queue")
 
     @property
     def audit(self) -> str:

@@ -1,7 +1,9 @@
 """The Lua scripts, loaded once per client with the shared preamble prepended.
 
 Calling convention: KEYS[1] is any key of the hub (it routes the script to the hub's Redis
-Cluster slot), ARGV[1] the hash-tagged key prefix, the script's own arguments follow.
+Cluster slot), ARGV[1] the hash-tagged key prefix, the script's own arguments follow. Scripts
+publish with ``redis.call(PUBLISH, ...)``: PUBLISH on one server, SPUBLISH (sharded, served by
+the slot's node) on a Cluster.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from hub_scheduler.adapters.redis.connection import Durability, RedisClient, is_cluster
 from hub_scheduler.adapters.redis.keys import lua_key_functions
-from hub_scheduler.domain.model import Priority
+from hub_scheduler.domain.errors import BackendUnavailableError
+from hub_scheduler.domain.histogram import EDGES_MS
+from hub_scheduler.domain.model import MAX_ATTEMPTS_KEPT, Priority
 
 _NAMES = (
     "enqueue",
@@ -22,6 +26,7 @@ _NAMES = (
     "hand_back",
     "reap",
     "resume_job",
+    "resume_queue",
     "cancel",
     "dead_retry",
     "dead_delete",
@@ -33,18 +38,27 @@ _NAMES = (
 )
 
 
+#: Scripts that change nothing: no replica needs to confirm them.
+READ_ONLY = frozenset({"snapshot"})
+
+
 def _source(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text()
 
 
-def preamble() -> str:
-    """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the key names built on
-    it (generated from keys.py), the priorities (from `Priority`), then ``lua/common.lua``."""
+def preamble(*, sharded: bool = False) -> str:
+    """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the publish command
+    (SPUBLISH when `sharded`), the key names built on it (generated from keys.py), the
+    priorities (from `Priority`), the most attempts a run keeps (`MAX_ATTEMPTS_KEPT`), the
+    histogram's bucket edges (`EDGES_MS`), then ``lua/common.lua``."""
     priorities = ", ".join(f"'{int(p)}'" for p in sorted(Priority))
     return (
         "local P = ARGV[1]\n"
+        f"local PUBLISH = '{'SPUBLISH' if sharded else 'PUBLISH'}'\n"
         f"{lua_key_functions()}"
         f"local PRIORITIES = {{{priorities}}}\n"
+        f"local MAX_ATTEMPTS = {MAX_ATTEMPTS_KEPT}\n"
+        f"local DURATION_EDGES = {{{', '.join(map(str, EDGES_MS))}}}\n"
         f"{_source('common')}\n"
     )
 
@@ -52,12 +66,28 @@ def preamble() -> str:
 class Scripts:
     """Registered scripts (EVALSHA, falling back to EVAL after a Redis restart)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
-        shared = preamble()
+    def __init__(self, client: RedisClient, durability: Durability | None = None) -> None:
+        shared = preamble(sharded=is_cluster(client))
+        self._client = client
+        self._durability = durability or Durability()
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(shared + _source(name)) for name in _NAMES
         }
 
     async def __call__(self, name: str, key: str, *args: Any) -> Any:
-        """Run script `name`; `key` routes it (any key of the hub's slot)."""
-        return await self._scripts[name](keys=[key], args=list(args))
+        """Run script `name`; `key` routes it (any key of the hub's slot). With replicas to
+        wait for, the script and a ``WAIT`` go down one connection in one round trip."""
+        script = self._scripts[name]
+        wait = self._durability
+        if not wait.replicas or name in READ_ONLY or is_cluster(self._client):
+            return await script(keys=[key], args=list(args))
+        async with self._client.pipeline(transaction=False) as pipe:
+            # redis-py queues the EVALSHA on a pipeline (its typing names clients only).
+            await script(keys=[key], args=list(args), client=pipe)  # type: ignore[arg-type]
+            pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
+            reply, confirmed = await pipe.execute()
+        if int(confirmed) < wait.replicas:
+            raise BackendUnavailableError(
+                name, f"{confirmed} of {wait.replicas} replicas confirmed it in time"
+            )
+        return reply

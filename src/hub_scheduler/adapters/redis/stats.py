@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from hub_scheduler.adapters.redis.codec import EPOCH, from_ms, to_ms, to_text
 from hub_scheduler.adapters.redis.store import RedisStore
 from hub_scheduler.domain.errors import BackendUnavailableError
+from hub_scheduler.domain.histogram import Histogram
 from hub_scheduler.domain.ports import HourStats, JobStats, WindowStats
 
 HOUR_MS = 3_600_000
@@ -20,32 +21,27 @@ WINDOWS = {"1h": ("h", 2), "24h": ("h", 25), "7d": ("h", 24 * 7 + 1), "90d": ("d
 HOURLY_TREND = 24
 
 
+def histogram(fields: Mapping[str, int], prefix: str) -> Histogram:
+    """The histogram kept in `prefix` fields (``d`` durations, ``w`` waits): ``<prefix><k>``
+    counts bucket k, ``<prefix>sum`` their total ms. The power-of-two ``b<k>`` fields of
+    earlier versions are not read (they cannot be split into finer buckets)."""
+    counts = {
+        int(name[1:]): n for name, n in fields.items() if name[:1] == prefix and name[1:].isdigit()
+    }
+    return Histogram(counts, timedelta(milliseconds=fields.get(f"{prefix}sum", 0)))
+
+
 def _window(hashes: list[Mapping[str, int]]) -> WindowStats:
     totals: dict[str, int] = {}
     for fields in hashes:
         for name, value in fields.items():
             totals[name] = totals.get(name, 0) + value
-    buckets = sorted(
-        (int(name[1:]), n) for name, n in totals.items() if name[:1] == "b" and name[1:].isdigit()
-    )
-    count = sum(n for _, n in buckets)
-
-    def percentile(q: float) -> timedelta | None:
-        if not count:
-            return None
-        seen = 0
-        for k, n in buckets:
-            seen += n
-            if seen >= q * count:
-                return timedelta(milliseconds=2**k)
-        return timedelta(milliseconds=2 ** buckets[-1][0])  # pragma: no cover
-
     return WindowStats(
         succeeded=totals.get("succeeded", 0),
         failed=totals.get("failed", 0),
         dead=totals.get("dead", 0),
-        p50=percentile(0.5),
-        p95=percentile(0.95),
+        durations=histogram(totals, "d"),
+        waits=histogram(totals, "w"),
     )
 
 

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import attrs
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hub_scheduler.adapters.redis.codec import (
@@ -24,6 +23,7 @@ from hub_scheduler.adapters.redis.codec import (
     to_ms,
     to_text,
 )
+from hub_scheduler.adapters.redis.connection import Durability, RedisClient
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.scripts import Scripts
 from hub_scheduler.domain.errors import (
@@ -64,15 +64,16 @@ ENQUEUE_BATCH = 500
 class RedisStore:
     """What every Redis adapter of one hub shares: the client, key names, scripts, clock."""
 
-    client: aioredis.Redis
+    client: RedisClient
     clock: Clock
     keys: Keys = attrs.field(factory=Keys)
     retention: timedelta = timedelta(days=90)
     payload_limit: int = DEFAULT_PAYLOAD_LIMIT
+    durability: Durability = attrs.field(factory=Durability)
     scripts: Scripts = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.scripts = Scripts(self.client)
+        self.scripts = Scripts(self.client, self.durability)
 
     def now_ms(self) -> int:
         """The clock's now, in epoch milliseconds."""
@@ -249,11 +250,12 @@ class RedisJobQueue:
         lost = await self.store.run("renew", self.store.now_ms(), lease_ms, worker, *args)
         return [to_text(run_id) for run_id in lost]
 
-    async def hand_back(self, claims: Sequence[Claim]) -> None:
+    async def hand_back(self, claims: Sequence[Claim], *, interrupted: bool = False) -> None:
         """See `JobQueue.hand_back`."""
         if claims:
             args = [value for c in claims for value in (c.run.id, str(c.token))]
-            await self.store.run("hand_back", *args)
+            flag = "1" if interrupted else "0"
+            await self.store.run("hand_back", self.store.now_ms(), flag, *args)
 
     async def reap(
         self, max_stalls: int, lease: timedelta, limit: int = 100
@@ -293,19 +295,14 @@ class RedisJobQueue:
         if job is not None:
             await self.store.run("resume_job", job)
             return
-        try:
-            async with self.store.client.pipeline(transaction=True) as pipe:
-                pipe.delete(self.store.keys.paused)
-                pipe.publish(self.store.keys.wake, "1")
-                await pipe.execute()
-        except RedisError as exc:
-            raise BackendUnavailableError("resume", type(exc).__name__) from exc
+        await self.store.run("resume_queue")
 
     async def snapshot(self) -> QueueSnapshot:
         """See `JobQueue.snapshot`."""
         now = self.store.clock.now()
         reply = await self.store.run("snapshot")
-        depth, delayed, active, dead, paused, paused_jobs, parked, oldest = reply
+        depth, delayed, active, dead, paused, paused_jobs, parked, oldest, by_worker, done = reply
+        succeeded, failed, gave_up = (int(n or 0) for n in done)
         return QueueSnapshot(
             depth={p: int(n) for p, n in zip(sorted(Priority), depth, strict=True)},
             delayed=int(delayed),
@@ -315,6 +312,11 @@ class RedisJobQueue:
             paused_jobs=frozenset(to_text(j) for j in paused_jobs),
             parked=int(parked),
             oldest_waiting=now - from_ms(oldest) if oldest else None,
+            succeeded=succeeded,
+            failed=failed + gave_up,
+            active_by_worker={
+                to_text(by_worker[i]): int(by_worker[i + 1]) for i in range(0, len(by_worker), 2)
+            },
         )
 
 

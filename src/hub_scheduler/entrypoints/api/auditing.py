@@ -2,17 +2,24 @@
 
 Each mutating route names its `Action` in its ``opt`` (`audited`), so a refused attempt is
 recorded with the same vocabulary as the action it tried. Refusals by authentication (401)
-and rate limits (429) are raised by middleware; refusals by role guards (403) come back as
-responses from the route's own exception handler. `RefusalAudit` records both through
-`AdminService.refused` before the request is done: no write is left running in the
+and rate limits (429) are raised by middleware; refusals by role guards and CSRF checks
+(403) come back as responses from the route's own exception handler. `RefusalAudit` records
+both through a `RefusalLog` before the request is done: no write is left running in the
 background, so there is nothing to drain on shutdown.
+
+Refusals are what anyone who reaches the port can cause, so they cost the store little: at
+most one entry per requester (principal or client address) per minute, the rest counted,
+and every text field taken from the request cut to `FIELD_MAX` characters.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
 import attrs
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
@@ -23,17 +30,20 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from hub_scheduler.domain.admin import Action, Actor, AdminService
 from hub_scheduler.entrypoints.api import problems
+from hub_scheduler.entrypoints.api.limits import FIELD_MAX, SAFE_METHODS, Requester, cut
 
 #: Where a route's audit facts live in its ``opt``.
 AUDIT_OPT = "hub_audit"
 #: Statuses that mean "refused before the use case": not signed in, not allowed, too many.
 REFUSED_STATUSES = frozenset({401, 403, 429})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_CHANNEL = "api"
+#: How long the refusals of one requester share one audit entry.
+REFUSALS_WINDOW = timedelta(minutes=1)
+#: How long a requester's refusal count is kept, to be reported by its next entry.
+_TALLY_KEPT = timedelta(days=1)
 #: A refusal the route's exception handler answered, waiting in the scope's state for
 #: `RefusalAudit` (exception handlers are synchronous and cannot write it themselves).
 _REFUSAL_STATE = "hub_scheduler.refusal"
-_REQUEST_ID_MAX = 200
 
 
 @attrs.frozen
@@ -67,8 +77,8 @@ def attempted(scope: Scope) -> tuple[str, str]:
     handler = scope.get("route_handler")
     facts = handler.opt.get(AUDIT_OPT) if handler is not None else None
     if not isinstance(facts, Audited):
-        return f"{scope.get('method')} {path}", path
-    return facts.action.value, facts.target_of(scope.get("path_params") or {}, path)
+        return cut(f"{scope.get('method')} {path}"), cut(path)
+    return facts.action.value, cut(facts.target_of(scope.get("path_params") or {}, path))
 
 
 def actor_of(
@@ -76,16 +86,16 @@ def actor_of(
 ) -> Actor:
     """The actor of a request: the subject and roles of `user` (by default the one
     authentication middleware put in the scope; ``anonymous`` without one), the client
-    address and the ``X-Request-Id`` header."""
+    address and the ``X-Request-Id`` header (each cut to `FIELD_MAX` characters)."""
     user = user if user is not None else connection.scope.get("user")
     client = connection.client
     request_id = connection.headers.get("x-request-id")
     return Actor(
-        subject=str(getattr(user, "subject", None) or "anonymous"),
-        roles=tuple(str(r) for r in getattr(user, "roles", ())),
+        subject=cut(str(getattr(user, "subject", None) or "anonymous")),
+        roles=tuple(cut(str(r)) for r in getattr(user, "roles", ())[:10]),
         channel=channel,
-        client=client.host if client else None,
-        request_id=request_id[:_REQUEST_ID_MAX] if request_id else None,
+        client=cut(client.host) if client and client.host else None,
+        request_id=cut(request_id) if request_id else None,
     )
 
 
@@ -94,27 +104,102 @@ def api_actor(request: Request[Any, Any, Any]) -> Actor:
     return actor_of(request, API_CHANNEL)
 
 
-def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    """The admin routes' HTTP errors as problems, noting a refusal for `RefusalAudit`."""
+def note_refusal(request: Request[Any, Any, Any], exc: HTTPException) -> None:
+    """Leave a refusal answered by an exception handler for `RefusalAudit` to record."""
     if exc.status_code in REFUSED_STATUSES:
         request.scope.setdefault("state", {})[_REFUSAL_STATE] = exc.detail
+
+
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """The admin routes' HTTP errors as problems, noting a refusal for `RefusalAudit`."""
+    note_refusal(request, exc)
     return problems.http_problem(request, exc)
 
 
-class RefusalAudit(ASGIMiddleware):
-    """Records every refused mutation (401, 403, 429) through `AdminService.refused`.
+@attrs.frozen
+class _Tally:
+    """A requester's refusals since the first one of its window."""
 
-    Listed before the authentication and rate-limit middleware, so it sees what they raise.
+    since: datetime
+    count: int
+
+    def encode(self) -> bytes:
+        return json.dumps({"since": self.since.isoformat(), "count": self.count}).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> _Tally | None:
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return cls(datetime.fromisoformat(data["since"]), int(data["count"]))
+
+
+@attrs.define(eq=False)
+class RefusalLog:
+    """Writes refused attempts to the audit trail, at most one entry per requester per
+    `window`.
+
+    A requester's first refusal is recorded and opens its window; the refusals that follow
+    inside it are only counted (in the rate-limit store, so every process shares the count),
+    and the entry that opens the requester's next window says how many there were.
+
+    Attributes:
+        admin: the service whose audit trail records the refusals (and whose clock counts).
+        store: the name of the Litestar store the counts are kept in.
+        requester: who a request counts as (the rate limits' `Requester`).
+        window: how long one entry stands for a requester's refusals.
+    """
+
+    admin: AdminService
+    store: str
+    requester: Requester
+    window: timedelta = REFUSALS_WINDOW
+    _lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RefusalLog:
+        # Litestar deep-copies a router when an app registers it; the service (and the
+        # connections under it) and the lock must be shared, not copied.
+        return self
+
+    async def record(self, scope: Scope, channel: str, detail: str) -> None:
+        """Audit one refused request (or only count it, inside its requester's window)."""
+        connection = ASGIConnection[Any, Any, Any, Any](scope)
+        who = self.requester.key(connection)
+        store = scope["litestar_app"].stores.get(self.store)
+        now = self.admin.clock.now()
+        key = f"refused:{who}"
+        async with self._lock:
+            tally = _Tally.decode(await store.get(key))
+            if tally is not None and now < tally.since + self.window:
+                counted = _Tally(tally.since, tally.count + 1)
+                await store.set(key, counted.encode(), expires_in=_TALLY_KEPT)
+                return
+            await store.set(key, _Tally(now, 1).encode(), expires_in=_TALLY_KEPT)
+        detail = cut(detail, 2 * FIELD_MAX)
+        if tally is not None and tally.count > 1:
+            detail += (
+                f" (after {tally.count - 1} more refusals of {who} counted, not recorded,"
+                f" in the {self.window.total_seconds():g} s from {tally.since.isoformat()})"
+            )
+        action, target = attempted(scope)
+        actor = actor_of(connection, channel, self.requester.user(connection))
+        await self.admin.refused(actor, action, target, detail)
+
+
+class RefusalAudit(ASGIMiddleware):
+    """Records every refused mutation (401, 403, 429) through a `RefusalLog`.
+
+    Listed before the rate-limit and authentication middleware, so it sees what they raise.
     """
 
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, admin: AdminService) -> None:
-        self.admin = admin
+    def __init__(self, log: RefusalLog, channel: str = API_CHANNEL) -> None:
+        self.log = log
+        self.channel = channel
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RefusalAudit:
-        # Litestar deep-copies a router when an app registers it; the service (and the
-        # connections under it) must be shared, not copied. Nothing here is per request.
+        # See `RefusalLog.__deepcopy__`. Nothing here is per request.
         return self
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
@@ -126,13 +211,8 @@ class RefusalAudit(ASGIMiddleware):
             await next_app(scope, receive, send)
         except HTTPException as exc:
             if exc.status_code in REFUSED_STATUSES:
-                await self._record(scope, exc.detail)
+                await self.log.record(scope, self.channel, exc.detail)
             raise
         detail = scope.get("state", {}).pop(_REFUSAL_STATE, None)
         if detail is not None:
-            await self._record(scope, str(detail))
-
-    async def _record(self, scope: Scope, detail: str) -> None:
-        action, target = attempted(scope)
-        actor = actor_of(ASGIConnection[Any, Any, Any, Any](scope), API_CHANNEL)
-        await self.admin.refused(actor, action, target, detail)
+            await self.log.record(scope, self.channel, str(detail))

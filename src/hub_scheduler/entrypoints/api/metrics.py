@@ -4,6 +4,14 @@ Each scrape reads the queue's health (`AdminService.queue_health`) and each job'
 and builds its metric families afresh in a registry of its own: no gauge outlives a scrape,
 so a series that stops existing (a lateness no scheduler reports any more) disappears instead
 of repeating its last value.
+
+Counts kept in the store since it began counting are Prometheus counters (attempts per job and
+outcome); attempt durations and queue waits are Prometheus histograms, cumulative since the
+store began counting, in the standard `PROMETHEUS_BUCKETS` derived from the store's fine
+buckets (`hub_scheduler.domain.histogram`: a fine bucket counts below a bound when its
+midpoint does; right at powers of ten, within 10 % of the bound elsewhere). Use
+``histogram_quantile`` over their rates for percentiles. Every process reads the same store,
+so every replica of the API exposes the same series.
 """
 
 from __future__ import annotations
@@ -13,15 +21,33 @@ from datetime import timedelta
 
 import attrs
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from hub_scheduler.domain.admin import QueueHealth
+from hub_scheduler.domain.histogram import Histogram
 from hub_scheduler.domain.ports import JobStats
 from hub_scheduler.hub import Hub
 
 #: Prometheus text format (Litestar adds the charset itself).
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 OUTCOMES = ("succeeded", "failed", "dead")
+#: The exposition's histogram bounds, in seconds (+Inf follows).
+PROMETHEUS_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    600.0, 1800.0, 3600.0,
+)  # fmt: skip
+
+
+def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
+    cumulative = histogram.cumulative(PROMETHEUS_BUCKETS)
+    pairs = zip(PROMETHEUS_BUCKETS, cumulative, strict=True)
+    buckets = [(str(bound), float(n)) for bound, n in pairs]
+    return [*buckets, ("+Inf", float(histogram.count))]
 
 
 def _worst(values: Sequence[timedelta | None]) -> float | None:
@@ -72,8 +98,8 @@ class HubCollector:
         )
 
     def _jobs(self) -> Iterator[Metric]:
-        runs = GaugeMetricFamily(
-            "hub_scheduler_job_runs_total",
+        runs = CounterMetricFamily(
+            "hub_scheduler_job_runs",
             "Finished attempts per job and outcome, since the store began counting",
             labels=["job", "outcome"],
         )
@@ -82,25 +108,31 @@ class HubCollector:
             "When a job last succeeded (Unix time)",
             labels=["job"],
         )
-        duration = GaugeMetricFamily(
+        duration = HistogramMetricFamily(
             "hub_scheduler_job_duration_seconds",
-            "Attempt duration percentiles over the last 24 h (bucket upper bounds)",
-            labels=["job", "quantile"],
+            "How long attempts ran, since the store began counting",
+            labels=["job"],
+        )
+        wait = HistogramMetricFamily(
+            "hub_scheduler_job_queue_wait_seconds",
+            "How long runs waited from due to started, since the store began counting",
+            labels=["job"],
         )
         paused = GaugeMetricFamily(
             "hub_scheduler_job_paused", "1 while a job is paused", labels=["job"]
         )
         for stats in self.jobs:
+            totals = stats.totals
             for outcome in OUTCOMES:
-                runs.add_metric([stats.job, outcome], getattr(stats.totals, outcome))
+                runs.add_metric([stats.job, outcome], getattr(totals, outcome))
             if stats.last_success is not None:
                 last_success.add_metric([stats.job], stats.last_success.timestamp())
-            day = stats.windows["24h"]
-            for quantile, value in (("0.5", day.p50), ("0.95", day.p95)):
-                if value is not None:
-                    duration.add_metric([stats.job, quantile], value.total_seconds())
+            for family, histogram in ((duration, totals.durations), (wait, totals.waits)):
+                family.add_metric(
+                    [stats.job], _buckets(histogram), sum_value=histogram.total.total_seconds()
+                )
             paused.add_metric([stats.job], int(stats.job in self.health.snapshot.paused_jobs))
-        yield from (runs, last_success, duration, paused)
+        yield from (runs, last_success, duration, wait, paused)
 
 
 async def exposition(hub: Hub) -> bytes:

@@ -10,8 +10,9 @@ Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Items per page.
 Cursor = Annotated[
     str | None,
     QueryParameter(
-        max_length=100,
-        pattern=r"^-?[0-9]+:[0-9]+$",
+        max_length=40,
+        # Digits bounded so that both numbers fit a 64-bit integer, as every store needs.
+        pattern=r"^-?[0-9]{1,18}:[0-9]{1,18}$",
         description="The `next_cursor` of the previous page.",
     ),
 ]

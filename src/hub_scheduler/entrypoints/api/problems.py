@@ -16,9 +16,12 @@ from hub_scheduler.domain.errors import (
     IllegalTransitionError,
     NotFoundError,
 )
+from hub_scheduler.entrypoints.api.security import REALM
 
 logger = logging.getLogger("hub_scheduler.api")
 PROBLEM_JSON = "application/problem+json"
+#: Seconds a client should wait before asking again while the store does not answer.
+UNAVAILABLE_RETRY_AFTER = {"Retry-After": "5"}
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -80,16 +83,31 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def bearer_challenge(request: Request[Any, Any, Any], status: int) -> dict[str, str]:
+    """The RFC 6750 ``WWW-Authenticate`` challenge of a 401 (``error="invalid_token"`` when
+    a token was sent) or of a 403 to a token that lacks the role (``insufficient_scope``)."""
+    sent_token = bool(request.headers.get("authorization"))
+    if status == 401:
+        error = ', error="invalid_token"' if sent_token else ""
+    elif status == 403 and sent_token:
+        error = ', error="insufficient_scope"'
+    else:
+        return {}
+    return {"WWW-Authenticate": f'Bearer realm="{REALM}"{error}'}
+
+
 def http_problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     """Litestar's HTTP errors (auth, guards, validation, rate limits, 404/405) as problems;
-    a dict in the exception's ``extra`` adds members to the problem."""
-    del request
+    a dict in the exception's ``extra`` adds members to the problem. A 401 carries the
+    bearer challenge (a 403 too, for a token without the role), a 503 a Retry-After."""
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         extra["errors"] = exc.extra
     elif isinstance(exc.extra, dict):
         extra.update(exc.extra)
-    headers = dict(exc.headers or {})
+    headers = {**bearer_challenge(request, exc.status_code), **(exc.headers or {})}
+    if exc.status_code == 503:
+        headers = {**UNAVAILABLE_RETRY_AFTER, **headers}
     return problem(exc.status_code, exc.detail, headers=headers or None, **extra)
 
 
@@ -107,9 +125,11 @@ def domain_status(exc: HubSchedulerError) -> tuple[int, str]:
 def domain_problem(
     request: Request[Any, Any, Any], exc: HubSchedulerError
 ) -> Response[dict[str, Any]]:
-    """Domain errors: not found 404, invalid input 400, wrong state 409, store down 503."""
+    """Domain errors: not found 404, invalid input 400, wrong state 409, store down 503
+    (with Retry-After)."""
     del request
-    return problem(*domain_status(exc))
+    status, detail = domain_status(exc)
+    return problem(status, detail, headers=UNAVAILABLE_RETRY_AFTER if status == 503 else None)
 
 
 def internal_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

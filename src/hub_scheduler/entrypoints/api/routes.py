@@ -11,10 +11,11 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.entrypoints.api import problems
-from hub_scheduler.entrypoints.api.auditing import RefusalAudit, on_http_error
+from hub_scheduler.entrypoints.api.auditing import RefusalAudit, RefusalLog, on_http_error
+from hub_scheduler.entrypoints.api.bodies import BoundedJSONRequest
 from hub_scheduler.entrypoints.api.controllers import CONTROLLERS
 from hub_scheduler.entrypoints.api.dependencies import api_dependencies
-from hub_scheduler.entrypoints.api.limits import rate_limits
+from hub_scheduler.entrypoints.api.limits import PrincipalOf, Requester, rate_limits
 from hub_scheduler.hub import Hub
 
 
@@ -26,11 +27,15 @@ def admin_router(
     rate_limit_reads: int = 300,
     rate_limit_mutations: int = 60,
     rate_limit_store: str = "hub_scheduler_rate_limit",
+    principal_of: PrincipalOf | None = None,
 ) -> Router:
     """The admin API for `hub` under `path`.
 
     Every mutation goes through ``hub.admin`` and is audited there (channel ``api``); a
-    mutation refused by authentication, role or rate limit is audited as refused.
+    mutation refused by authentication, role or rate limit is audited as refused (at most
+    once a minute per requester, see `RefusalLog`). The rate limits run before
+    authentication: a request counts as the principal its credentials prove, else as its
+    client address.
 
     Args:
         hub: the hub whose jobs, queue and schedules the routes operate on (and whose
@@ -40,20 +45,27 @@ def admin_router(
             its own).
         rate_limit_reads: read requests per principal per minute.
         rate_limit_mutations: mutations per principal per minute.
-        rate_limit_store: name of the Litestar store the limits are counted in (register a
-            store shared by your processes under this name to share the limits).
+        rate_limit_store: name of the Litestar store the limits (and the refusals between
+            two audit entries) are counted in (register a store shared by your processes
+            under this name to share the limits).
+        principal_of: how the limiter, which runs before authentication, reads the
+            principal from a request's credentials (`bearer_principal(secret)` for the JWT
+            middleware). Without it a request counts as its client address, unless
+            authentication ran before the router (a user in the scope).
     """
+    requester = Requester(principal_of)
     return Router(
         path=path,
         route_handlers=list(CONTROLLERS),
         dependencies=api_dependencies(hub),
+        request_class=BoundedJSONRequest,
         middleware=[
             PrometheusConfig(
                 app_name="hub_scheduler", prefix="hub_scheduler_http", group_path=True
             ).middleware,
-            RefusalAudit(hub.admin),
+            RefusalAudit(RefusalLog(hub.admin, rate_limit_store, requester)),
+            *rate_limits(rate_limit_reads, rate_limit_mutations, rate_limit_store, requester),
             *auth_middleware,
-            *rate_limits(rate_limit_reads, rate_limit_mutations, rate_limit_store),
         ],
         exception_handlers={
             HTTPException: on_http_error,

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import attrs
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from hub_scheduler.domain.admin import JobSummary, QueueHealth, QueueStatus
 from hub_scheduler.domain.errors import InvalidScheduleError
-from hub_scheduler.domain.model import Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.model import (
+    Attempt,
+    AttemptOutcome,
+    ErrorInfo,
+    Priority,
+    Run,
+    RunState,
+    RunTrigger,
+)
 from hub_scheduler.domain.ports import (
     AuditEntry,
     HourStats,
@@ -42,6 +50,18 @@ from hub_scheduler.domain.schedule import (
 
 MAX_DELAY = timedelta(days=365).total_seconds()
 PriorityName = Literal["critical", "high", "normal", "low"]
+#: The years a schedule's instants may name: wide, yet far from the ends of `datetime`, so
+#: converting to UTC or stepping to the next fire cannot overflow.
+FIRST_YEAR, LAST_YEAR = 1970, 8999
+
+
+def _plausible_year(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"the year must be between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(_plausible_year)]
 
 
 class _Strict(BaseModel):
@@ -99,9 +119,9 @@ class ScheduleBody(_Strict):
     cron: str | None = Field(default=None, max_length=200)
     timezone: str = Field(default="UTC", max_length=64)
     every_seconds: float | None = Field(default=None, ge=1, le=86400 * 3650)
-    at: datetime | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    at: Instant | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     max_runs: int | None = Field(default=None, ge=1)
     misfire: MisfireBody = Field(default_factory=MisfireBody)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -113,9 +133,9 @@ class SchedulePatch(_Strict):
     cron: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     every_seconds: float | None = Field(default=None, ge=1, le=86400 * 3650)
-    at: datetime | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    at: Instant | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     max_runs: int | None = Field(default=None, ge=1)
     misfire: MisfireBody | None = None
     payload: dict[str, Any] | None = None
@@ -194,15 +214,53 @@ class StatusView(_Strict):
 
 
 class ErrorView(_Strict):
-    """Why a run's last attempt failed."""
+    """Why an attempt failed; the traceback is cut to its last 4096 characters."""
 
     type: str
     message: str
     traceback: str
 
+    @classmethod
+    def from_domain(cls, error: ErrorInfo | None) -> ErrorView | None:
+        """The view of an error summary (None for none)."""
+        return None if error is None else cls(**attrs.asdict(error))
+
+
+class AttemptView(_Strict):
+    """One execution of a run's handler: when, where, how it ended, why it failed and the
+    retry delay chosen after it."""
+
+    number: int = Field(description="The attempt number it ran as (a stall reruns it).")
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    worker: str | None
+    outcome: AttemptOutcome
+    error: ErrorView | None
+    retry_delay_seconds: float | None = Field(
+        description="For a retried failure: the backoff before the next attempt."
+    )
+    retry_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, attempt: Attempt) -> AttemptView:
+        """The view of one attempt."""
+        return cls(
+            number=attempt.number,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+            duration_seconds=attempt.duration.total_seconds(),
+            worker=attempt.worker,
+            outcome=attempt.outcome,
+            error=ErrorView.from_domain(attempt.error),
+            retry_delay_seconds=_seconds(attempt.retry_delay),
+            retry_at=attempt.retry_at,
+        )
+
 
 class RunView(_Strict):
-    """A run with its attempts, timing and last error."""
+    """A run with its timing, last error and attempt log (the latest 10 attempts, oldest
+    first; `attempts_dropped` counts older ones)."""
 
     id: str
     job: str
@@ -222,11 +280,12 @@ class RunView(_Strict):
     slot: datetime | None
     origin_run_id: str | None
     error: ErrorView | None
+    attempts: list[AttemptView]
+    attempts_dropped: int
 
     @classmethod
     def from_domain(cls, run: Run) -> RunView:
         """The view of `run`."""
-        error = run.error
         return cls(
             id=run.id,
             job=run.job,
@@ -245,7 +304,9 @@ class RunView(_Strict):
             schedule_id=run.schedule_id,
             slot=run.slot,
             origin_run_id=run.origin_run_id,
-            error=None if error is None else ErrorView(**attrs.asdict(error)),
+            error=ErrorView.from_domain(run.error),
+            attempts=[AttemptView.from_domain(a) for a in run.attempts],
+            attempts_dropped=run.attempts_dropped,
         )
 
 
@@ -399,6 +460,8 @@ class SnapshotView(_Strict):
     paused: bool
     paused_jobs: list[str]
     oldest_waiting_seconds: float | None
+    completed: int = Field(description="Attempts that succeeded, over every job, ever.")
+    failed: int = Field(description="Attempts that failed (retried or dead), ever.")
     workers: list[WorkerView]
 
     @classmethod
@@ -415,6 +478,8 @@ class SnapshotView(_Strict):
             "paused": snapshot.paused,
             "paused_jobs": sorted(snapshot.paused_jobs),
             "oldest_waiting_seconds": _seconds(snapshot.oldest_waiting),
+            "completed": snapshot.succeeded,
+            "failed": snapshot.failed,
             "workers": [WorkerView.from_domain(w) for w in workers],
         }
 
@@ -496,16 +561,24 @@ class JobDetailView(JobSummaryView):
         return cls(**cls.fields_of(summary), recent_runs=[RunView.from_domain(r) for r in recent])
 
 
+_ESTIMATE = (
+    "Estimated within 10 % (0.5 ms below 1 ms): the midpoint of a histogram bucket of 13 "
+    "per decade."
+)
+
+
 class WindowView(_Strict):
-    """Outcomes in one window, the success rate (null: nothing finished) and duration
-    percentiles (power-of-two buckets: at most 2x the true value)."""
+    """Outcomes in one window, the success rate (null: nothing finished), and percentiles of
+    attempt durations and of queue waits (due to started), each an estimate within 10 %."""
 
     succeeded: int
     failed: int
     dead: int
     success_rate: float | None
-    duration_p50_seconds: float | None
-    duration_p95_seconds: float | None
+    duration_p50_seconds: float | None = Field(description=_ESTIMATE)
+    duration_p95_seconds: float | None = Field(description=_ESTIMATE)
+    queue_wait_p50_seconds: float | None = Field(description=_ESTIMATE)
+    queue_wait_p95_seconds: float | None = Field(description=_ESTIMATE)
 
     @classmethod
     def from_domain(cls, window: WindowStats) -> WindowView:
@@ -517,6 +590,8 @@ class WindowView(_Strict):
             success_rate=window.success_rate,
             duration_p50_seconds=_seconds(window.p50),
             duration_p95_seconds=_seconds(window.p95),
+            queue_wait_p50_seconds=_seconds(window.wait_p50),
+            queue_wait_p95_seconds=_seconds(window.wait_p95),
         )
 
 

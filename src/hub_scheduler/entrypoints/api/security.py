@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,9 @@ from litestar.security.jwt import JWTAuth, Token
 ADMIN = "SystemAdmin"
 VIEWER = "JobViewer"
 ROLES = (ADMIN, VIEWER)
+#: The realm of the ``WWW-Authenticate: Bearer`` challenge on a 401.
+REALM = "hub_scheduler"
+_ALGORITHM = "HS256"
 
 
 @attrs.frozen
@@ -47,6 +51,33 @@ def jwt_auth(secret: str) -> JWTAuth[Principal]:
         retrieve_user_handler=principal_from_token,
         exclude_opt_key="public",
     )
+
+
+def decode_principal(token: str, secret: str) -> Principal | None:
+    """The principal of `token` if it is valid, unexpired and signed with `secret`."""
+    try:
+        return principal_of(Token.decode(token, secret, _ALGORITHM))
+    except NotAuthorizedException:
+        return None
+
+
+def bearer_principal(
+    secret: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any]], Principal | None]:
+    """How a request proves a principal before authentication: the token of its
+    ``Authorization`` header, read and checked as `jwt_auth(secret)` does."""
+    state_key = "hub_scheduler.bearer_principal"
+
+    def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+        state = connection.scope.setdefault("state", {})
+        if state_key not in state:  # decoded once per request, however many ask
+            header = connection.headers.get("authorization", "")
+            token = header.partition(" ")[-1]
+            state[state_key] = decode_principal(token, secret) if token else None
+        found: Principal | None = state[state_key]
+        return found
+
+    return principal
 
 
 def mint_token(secret: str, subject: str, role: str, ttl: timedelta) -> str:

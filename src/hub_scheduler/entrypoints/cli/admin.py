@@ -1,4 +1,4 @@
-"""Operator commands of the CLI: jobs, queue, cancel, dead letters, history, clean, check.
+"""Operator commands of the CLI: jobs, queue, cancel, runs, dead letters, history, clean, check.
 
 Each command loads the app's `Hub` (``--app module:attribute``, default the demo, env
 ``HUB_SCHEDULER_APP``), opens its backend (``--url``, env ``HUB_SCHEDULER_URL``), prints a
@@ -238,6 +238,47 @@ def cancel(run_id: str, app: str, url: str | None, as_json: bool, actor: str | N
     emit(run(app, url, action), as_json, lambda d: [f"{d['id']}: {d['state']}"])
 
 
+def _run_lines(r: dict[str, Any]) -> list[str]:
+    out = [
+        f"run {r['id']}: {r['job']} {r['state']}, attempt {r['attempt']}, stalls {r['stalls']}",
+        f"enqueued {r['enqueued_at']}, started {r['started_at'] or '-'}, "
+        f"finished {r['finished_at'] or '-'}",
+    ]
+    if r["attempts_dropped"]:
+        out.append(f"({r['attempts_dropped']} earlier attempts not kept)")
+    out.append(f"{'#':<4}{'OUTCOME':<13}{'STARTED':<30}{'TOOK':>10}  {'WORKER':<28}NEXT TRY")
+    for a in r["attempts"]:
+        took = f"{a['duration_seconds']:.3f}s"
+        out.append(
+            f"{a['number']:<4}{a['outcome']:<13}{a['started_at']:<30}{took:>10}  "
+            f"{a['worker'] or '-':<28}{a['retry_at'] or '-'}"
+        )
+        if a["error"]:
+            out.append(f"    {a['error']['type']}: {a['error']['message']}")
+            out += [f"    | {line}" for line in a["error"]["traceback"].splitlines()]
+    return out
+
+
+@click.group()
+def runs() -> None:
+    """Inspect runs."""
+
+
+@runs.command("show")
+@click.argument("run_id")
+@app_options
+def runs_show(run_id: str, app: str, url: str | None, as_json: bool) -> None:
+    """Run RUN_ID with every attempt it kept: outcome, worker, duration, error and
+    traceback, and when the next one was due."""
+
+    async def action(hub: Hub) -> dict[str, Any]:
+        from hub_scheduler.entrypoints.api.schemas import run_json  # noqa: PLC0415
+
+        return run_json(await hub.history.get(run_id))
+
+    emit(run(app, url, action), as_json, _run_lines)
+
+
 @click.command("history")
 @click.option("--job", default=None)
 @click.option("--status", type=click.Choice([s.value for s in RunState]), default=None)
@@ -395,4 +436,4 @@ def check(app: str, url: str | None, as_json: bool) -> None:
     ])  # fmt: skip
 
 
-COMMANDS = (jobs, queue, cancel, dlq, history, clean, check)
+COMMANDS = (jobs, queue, cancel, runs, dlq, history, clean, check)

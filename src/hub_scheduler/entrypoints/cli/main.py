@@ -360,7 +360,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
     logs.configure(logs.format_of(ctx))
     try:
         settings = Settings(url=hub.url, prefix=hub.prefix)
-        secret = jwt_secret(settings)
+        secret = jwt_secret(settings, hub)
     except (InsecureSecretError, PydanticValidationError) as exc:
         fail(_settings_problem(exc))
 

@@ -17,8 +17,10 @@ local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org)
   if delayed then
     table.insert(fields, 'st'); table.insert(fields, 'delayed')
     table.insert(fields, 'due'); table.insert(fields, due)
+    table.insert(fields, 'rdy'); table.insert(fields, due)
   else
     table.insert(fields, 'st'); table.insert(fields, 'queued')
+    table.insert(fields, 'rdy'); table.insert(fields, now)
   end
   redis.call('HSET', K_RUN(id), unpack(fields))
   redis.call('ZADD', K_RUNS, now, id)
@@ -32,8 +34,46 @@ local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org)
   return true
 end
 
+-- The attempt log of a run (codec.py: 'atl' is a JSON array of versioned entries, oldest
+-- first; 'atd' counts the older ones dropped to keep at most MAX_ATTEMPTS). An entry records
+-- the attempt that ran under the run's current claim: its number, start and worker come from
+-- the run's fields, its end is `now`. `error_json` may be '' and `delay` nil.
+local function attempt_entry(fields, outcome, now, error_json, delay)
+  local entry = {v = 1, n = tonumber(fields.att or '1'), s = tonumber(fields.sta or now),
+                 f = now, o = outcome}
+  if fields.wrk and fields.wrk ~= '' then entry.w = fields.wrk end
+  if error_json and error_json ~= '' then entry.e = cjson.decode(error_json) end
+  if delay then entry.d = delay end
+  return entry
+end
+
+-- Append `entry` to the log of run key `rk`, or, with `amend`, complete its last entry with
+-- the entry's outcome, error and delay (the reaper settling a stall it already logged).
+local function log_attempt(rk, entry, amend)
+  local text = redis.call('HGET', rk, 'atl')
+  local log = {}
+  if text then log = cjson.decode(text) end
+  local last = log[#log]
+  if amend and last then
+    last.o = entry.o; last.e = entry.e; last.d = entry.d
+  else
+    log[#log + 1] = entry
+    if #log > MAX_ATTEMPTS then
+      table.remove(log, 1)
+      redis.call('HINCRBY', rk, 'atd', 1)
+    end
+  end
+  redis.call('HSET', rk, 'atl', cjson.encode(log))
+end
+
+-- The fields an attempt entry needs, read from run key `rk`.
+local function attempt_fields(rk)
+  local got = redis.call('HMGET', rk, 'att', 'sta', 'wrk')
+  return {att = got[1], sta = got[2], wrk = got[3]}
+end
+
 local function wake()
-  redis.call('PUBLISH', K_WAKE, '1')
+  redis.call(PUBLISH, K_WAKE, '1')
 end
 
 -- A run's record as one JSON object string: one bulk reply to parse instead of ~30.
@@ -45,26 +85,48 @@ local function run_json(id)
   return cjson.encode(fields)
 end
 
--- Per-job statistics, counted as attempts finish: one hash per job per hour and per day
--- (fields: succeeded, failed, dead, and b<k> = attempts lasting under 2^k ms), plus totals.
--- They expire after the retention, so metrics over 90 days cost ~260 small reads per job.
--- A settle batch first tallies its attempts in Lua, then writes each counter once, so the
--- cost per batch does not grow with the number of attempts of one job in it.
+-- Per-job statistics, counted as attempts finish and runs start: one hash per job per hour
+-- and per day, plus totals (never expiring) and queue-wide totals. Fields: succeeded, failed,
+-- dead; d<k> = attempts whose duration fell in bucket k of domain/histogram.py (13 per
+-- decade, DURATION_EDGES) and dsum = their total ms; w<k> and wsum the same for queue waits
+-- (from when a run was due to when a worker started it). Hour and day hashes expire after
+-- the retention, so metrics over 90 days cost ~260 small reads per job; each holds at most
+-- ~2 x 131 bucket fields. A batch first tallies in Lua, then writes each counter once, so
+-- the cost per batch does not grow with the number of attempts of one job in it.
 local OUTCOMES = {'succeeded', 'failed', 'dead'}
 
-local function tally_attempt(tally, job, outcome, now, started)
-  local bucket = 'b0'
-  if started then
-    local took = now - tonumber(started)
-    if took < 0 then took = 0 end
-    local k = 0
-    while took >= 1 and k < 40 do took = took / 2; k = k + 1 end
-    bucket = 'b' .. k
+-- The bucket of a duration in ms: how many lower edges are at or below it (bisect_right).
+local function fine_bucket(ms)
+  local lo, hi = 1, #DURATION_EDGES + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if DURATION_EDGES[mid] <= ms then lo = mid + 1 else hi = mid end
   end
+  return lo - 1
+end
+
+local function tally_fields(tally, job)
   local fields = tally[job]
   if not fields then fields = {}; tally[job] = fields end
-  fields[outcome] = (fields[outcome] or 0) + 1
+  return fields
+end
+
+local function tally_time(fields, prefix, ms)
+  if ms < 0 then ms = 0 end
+  local bucket = prefix .. fine_bucket(ms)
   fields[bucket] = (fields[bucket] or 0) + 1
+  fields[prefix .. 'sum'] = (fields[prefix .. 'sum'] or 0) + ms
+end
+
+local function tally_attempt(tally, job, outcome, now, started)
+  local fields = tally_fields(tally, job)
+  fields[outcome] = (fields[outcome] or 0) + 1
+  tally_time(fields, 'd', started and (now - tonumber(started)) or 0)
+end
+
+-- A run started at `now` that was ready (due) since `ready` ms.
+local function tally_wait(tally, job, now, ready)
+  tally_time(tally_fields(tally, job), 'w', now - tonumber(ready))
 end
 
 local function flush_tally(tally, now, retention)
@@ -77,8 +139,9 @@ local function flush_tally(tally, now, retention)
       redis.call('PEXPIRE', key, ttl)
     end
     local totals = K_STATS_TOTAL(job)
+    for field, n in pairs(fields) do redis.call('HINCRBY', totals, field, n) end
     for _, outcome in ipairs(OUTCOMES) do
-      if fields[outcome] then redis.call('HINCRBY', totals, outcome, fields[outcome]) end
+      if fields[outcome] then redis.call('HINCRBY', K_STATS_QUEUE, outcome, fields[outcome]) end
     end
     if fields['succeeded'] then redis.call('HSET', totals, 'last_success', now) end
   end

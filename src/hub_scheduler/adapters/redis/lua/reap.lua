@@ -1,7 +1,10 @@
 -- Recover runs whose lease expired. ARGV: P, now_ms, lease_ms, max_stalls, limit.
 -- A run stalled at most max_stalls times goes back to the front of its queue; beyond that it
 -- is held for the caller under a fresh lease (new token) so the caller can fail the attempt.
+-- Each stall is logged as an attempt (a held one's entry is completed when it is settled).
 -- Returns {requeued ids, held runs (run_json each)}.
+local STALLED_ERROR = cjson.encode({type = 'StalledError',
+  message = 'its worker stopped renewing the lease', traceback = ''})
 local now = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local max_stalls = tonumber(ARGV[4])
@@ -25,9 +28,10 @@ for i = #ids, 1, -1 do
     redis.call('ZREM', K_ACTIVE, id)
   else
     local stalls = redis.call('HINCRBY', rk, 'stl', 1)
+    log_attempt(rk, attempt_entry(attempt_fields(rk), 'stalled', now, STALLED_ERROR, nil), false)
     if stalls <= max_stalls then
       redis.call('ZREM', K_ACTIVE, id)
-      redis.call('HSET', rk, 'st', 'queued')
+      redis.call('HSET', rk, 'st', 'queued', 'rdy', now)
       redis.call('HDEL', rk, 'sta', 'wrk')
       redis.call('RPUSH', K_READY(state[2]), id)
       requeued[#requeued + 1] = id

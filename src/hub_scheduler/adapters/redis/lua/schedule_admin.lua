@@ -12,5 +12,5 @@ else
   redis.call('HSET', state_key, 'paused', action == 'pause' and '1' or '0')
   redis.call('HINCRBY', state_key, 'ver', 1)
 end
-redis.call('PUBLISH', K_SCHEDULES_CHANGED, id)
+redis.call(PUBLISH, K_SCHEDULES_CHANGED, id)
 return 1

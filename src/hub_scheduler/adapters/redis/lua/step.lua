@@ -15,21 +15,28 @@ for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta')
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk')
   if state[1] == 'active' and state[2] == token then
     redis.call('ZREM', K_ACTIVE, id)
     local outcome = 'succeeded'
     if kind == 'r' then outcome = 'failed' elseif kind == 'd' then outcome = 'dead' end
     tally_attempt(tally, state[3], outcome, now, state[4])
+    local fields = {att = state[5], sta = state[4], wrk = state[6]}
+    -- The reaper settles stalls it logged already: it completes their entry.
+    local amend = state[6] == 'reaper'
     if kind == 's' then
+      log_attempt(rk, attempt_entry(fields, 'succeeded', now, '', nil), amend)
       redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
       redis.call('HDEL', rk, 'err')
       redis.call('PEXPIRE', rk, retention)
     elseif kind == 'r' then
+      local due = tonumber(ARGV[b + 4])
+      log_attempt(rk, attempt_entry(fields, 'failed', now, ARGV[b + 3], due - now), amend)
       redis.call('HSET', rk, 'st', 'retry_scheduled', 'fin', now, 'err', ARGV[b + 3],
                  'due', ARGV[b + 4], 'att', ARGV[b + 5])
-      redis.call('ZADD', K_DELAYED, tonumber(ARGV[b + 4]), id)
+      redis.call('ZADD', K_DELAYED, due, id)
     else
+      log_attempt(rk, attempt_entry(fields, 'gave_up', now, ARGV[b + 3], nil), amend)
       redis.call('HSET', rk, 'st', 'dead', 'fin', now, 'err', ARGV[b + 3])
       redis.call('ZADD', K_DEAD, now, id)
     end
@@ -39,15 +46,13 @@ for i = 0, n_settled - 1 do
   end
 end
 
-flush_tally(tally, now, retention)
-
 local due_ids = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due_ids) do
   redis.call('ZREM', K_DELAYED, id)
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'pri')
+  local state = redis.call('HMGET', rk, 'st', 'pri', 'due')
   if state[1] == 'delayed' or state[1] == 'retry_scheduled' then
-    redis.call('HSET', rk, 'st', 'queued')
+    redis.call('HSET', rk, 'st', 'queued', 'rdy', state[3] or now)
     redis.call('HDEL', rk, 'due')
     redis.call('LPUSH', K_READY(state[2]), id)
   end
@@ -62,7 +67,7 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
       local id = redis.call('RPOP', ready)
       if not id then break end
       local rk = K_RUN(id)
-      local state = redis.call('HMGET', rk, 'st', 'job')
+      local state = redis.call('HMGET', rk, 'st', 'job', 'rdy', 'enq')
       if state[1] ~= 'queued' then
         -- cancelled (or its record expired) while waiting: nothing to run
       elseif any_paused and redis.call('SISMEMBER', K_PAUSED_JOBS, state[2]) == 1 then
@@ -72,12 +77,15 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
         redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)
         redis.call('HDEL', rk, 'fin')
         redis.call('ZADD', K_ACTIVE, now + lease, id)
+        tally_wait(tally, state[2], now, state[3] or state[4])
         claimed[#claimed + 1] = run_json(id)
       end
     end
     if #claimed >= want then break end
   end
 end
+
+flush_tally(tally, now, retention)
 
 local next_due = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
 return {applied, claimed, next_due[2] or false}

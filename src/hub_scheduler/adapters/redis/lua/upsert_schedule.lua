@@ -24,5 +24,5 @@ if next_ms == '' then
 else
   redis.call('ZADD', K_SCHEDULES_DUE, tonumber(next_ms), id)
 end
-redis.call('PUBLISH', K_SCHEDULES_CHANGED, id)
+redis.call(PUBLISH, K_SCHEDULES_CHANGED, id)
 return 'written'

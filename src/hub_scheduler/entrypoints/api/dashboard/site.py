@@ -16,19 +16,18 @@ from typing import Any
 import attrs
 import jinja2
 from litestar import MediaType, Request, Response
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.params import SkipValidation
 from litestar.response import Redirect
-from litestar.security.jwt import Token
 from markupsafe import escape
 
 from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.entrypoints.api import problems
-from hub_scheduler.entrypoints.api.auditing import actor_of, attempted
-from hub_scheduler.entrypoints.api.dependencies import AdminDep
-from hub_scheduler.entrypoints.api.security import ADMIN, ROLES, Principal, principal_of
+from hub_scheduler.entrypoints.api.auditing import actor_of, note_refusal
+from hub_scheduler.entrypoints.api.security import ADMIN, ROLES, Principal, decode_principal
 
 logger = logging.getLogger("hub_scheduler.api")
 COOKIE = "hub_session"
@@ -73,10 +72,12 @@ class Site:
 
     def principal(self, token: str) -> Principal | None:
         """Who a token names, if it is valid, unexpired and signed by us."""
-        try:
-            return principal_of(Token.decode(token, self.secret, "HS256"))
-        except NotAuthorizedException:
-            return None
+        return decode_principal(token, self.secret)
+
+    def cookie_principal(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+        """Who the session cookie names (what the rate limits count a request as)."""
+        token = connection.cookies.get(COOKIE)
+        return self.principal(token) if token else None
 
     def csrf_for(self, token: str) -> str:
         """The CSRF value of a session."""
@@ -91,19 +92,28 @@ class Site:
         return Session(user, token, self.csrf_for(token))
 
     def error(self, request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-        """Any error as an alert fragment (escaped, never problem+json); a signed-out page
-        load goes to the sign-in page instead."""
+        """Any error as an alert fragment (escaped, never problem+json), with the error's
+        headers (Retry-After on a 429); a signed-out page load goes to the sign-in page
+        instead. A refusal is noted for `RefusalAudit`."""
+        headers: dict[str, str] = {}
         if isinstance(exc, HubSchedulerError):
             status, text = problems.domain_status(exc)
         elif isinstance(exc, HTTPException):
             status, text = exc.status_code, exc.detail
+            headers.update(exc.headers or {})
+            note_refusal(request, exc)
         else:
             logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
             status, text = 500, "unexpected error"
         if status == 401 and request.method == "GET" and "hx-request" not in request.headers:
             return Redirect(self.url("/login"))
+        if status == 503:
+            headers = {**problems.UNAVAILABLE_RETRY_AFTER, **headers}
         return Response(
-            f"<p role='alert'>{escape(text)}</p>", status_code=status, media_type=MediaType.HTML
+            f"<p role='alert'>{escape(text)}</p>",
+            status_code=status,
+            media_type=MediaType.HTML,
+            headers=headers or None,
         )
 
 
@@ -139,18 +149,14 @@ def _refusal(request: Request[Any, Any, Any], session: Session | None) -> HTTPEx
     return None
 
 
-async def dashboard_actor(
-    request: Request[Any, Any, Any], session: SessionDep, admin: AdminDep
-) -> Actor:
+def dashboard_actor(request: Request[Any, Any, Any], session: SessionDep) -> Actor:
     """Dependency for actions: the signed-in admin who sent the right CSRF header.
 
     Anything else is refused (401 without a session, 403 for a wrong or missing CSRF header
-    or a role that may not act), and the refusal is audited first.
+    or a role that may not act); `RefusalAudit` audits the refusal.
     """
-    actor = actor_of(request, CHANNEL, session.user if session else None)
     refusal = _refusal(request, session)
-    if refusal is None:
-        return actor
-    action, target = attempted(request.scope)
-    await admin.refused(actor, action, target, refusal.detail)
-    raise refusal
+    if refusal is not None:
+        raise refusal
+    assert session is not None  # a request without a session was refused above
+    return actor_of(request, CHANNEL, session.user)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, QueryParameter
@@ -37,6 +37,7 @@ from hub_scheduler.entrypoints.api.schemas import (
     schedule_json,
     slot_json,
 )
+from hub_scheduler.entrypoints.api.security import ROLES
 
 SESSION_LENGTH = timedelta(hours=12)
 RECENT_RUNS = 25
@@ -50,6 +51,12 @@ REFRESH = {"HX-Trigger": "refresh"}
 
 def _refresh() -> Response[str]:
     return Response("", headers=REFRESH)
+
+
+def _over_https(request: Request[Any, Any, Any]) -> bool:
+    # The scheme the client used: a trusted proxy's X-Forwarded-Proto has been applied to
+    # the scope already (see `create_app`'s trusted proxies).
+    return request.url.scheme == "https"
 
 
 class Pages(Controller):
@@ -84,14 +91,22 @@ class Pages(Controller):
     @post("/login", status_code=HTTP_200_OK)
     async def login(
         self,
+        request: Request[Any, Any, Any],
         site: SiteDep,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[str] | Redirect:
-        """Check the token and keep it in the session cookie."""
+        """Check the token and keep it in the session cookie (Secure over https)."""
         token = (data.get("token") or "").strip()
-        if site.principal(token) is None:
+        user = site.principal(token)
+        if user is None:
             return site.render(
                 "login.html", csrf="", error="That token is not valid (or it expired)."
+            )
+        if not set(user.roles) & set(ROLES):
+            return site.render(
+                "login.html",
+                csrf="",
+                error=f"That token has none of the roles {' or '.join(ROLES)}.",
             )
         redirect = Redirect(site.url("/"))
         redirect.cookies.append(
@@ -100,6 +115,7 @@ class Pages(Controller):
                 value=token,
                 path=site.path,
                 httponly=True,
+                secure=_over_https(request),
                 samesite="strict",
                 max_age=int(SESSION_LENGTH.total_seconds()),
             )
@@ -107,10 +123,15 @@ class Pages(Controller):
         return redirect
 
     @post("/logout", status_code=HTTP_200_OK)
-    async def logout(self, site: SiteDep) -> Redirect:
+    async def logout(self, request: Request[Any, Any, Any], site: SiteDep) -> Redirect:
         """Forget the session cookie."""
         redirect = Redirect(site.url("/login"))
-        redirect.cookies.append(Cookie(key=COOKIE, value="", path=site.path, max_age=0))
+        redirect.cookies.append(
+            Cookie(
+                key=COOKIE, value="", path=site.path, max_age=0, httponly=True,
+                secure=_over_https(request), samesite="strict",
+            )
+        )  # fmt: skip
         return redirect
 
 
