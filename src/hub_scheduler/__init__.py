@@ -1,10 +1,16 @@
 """hub_scheduler: background jobs for Python apps, fired exactly once per slot.
 
-The names here are the public API; everything else may change between releases.
+The names here are the public API; everything else may change between releases. The admin
+API's names (`create_app`, `admin_router`, `dashboard_router`, `jwt_auth`) load Litestar on
+first use, so ``import hub_scheduler`` stays light for workers and the CLI.
 """
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
+from hub_scheduler.adapters.backends import open_backend, register_backend
+from hub_scheduler.adapters.notifiers import LoggingNotifier, WebhookNotifier
 from hub_scheduler.domain.errors import (
     HubSchedulerError,
     IllegalTransitionError,
@@ -15,6 +21,7 @@ from hub_scheduler.domain.errors import (
     ValidationError,
 )
 from hub_scheduler.domain.model import JobDefinition, Priority, Run, RunState, RunTrigger
+from hub_scheduler.domain.ports import Backend, BackendConfig
 from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.domain.retry import GiveUp, RetryAfter, RetryPolicy
 from hub_scheduler.domain.schedule import (
@@ -28,12 +35,38 @@ from hub_scheduler.domain.schedule import (
 )
 from hub_scheduler.hub import Hub
 
+if TYPE_CHECKING:
+    from hub_scheduler.entrypoints.api.app import create_app
+    from hub_scheduler.entrypoints.api.dashboard import dashboard_router
+    from hub_scheduler.entrypoints.api.routes import admin_router
+    from hub_scheduler.entrypoints.api.security import jwt_auth
+
+#: Public names imported when first used: name -> module.
+_ON_FIRST_USE = {
+    "admin_router": "hub_scheduler.entrypoints.api.routes",
+    "create_app": "hub_scheduler.entrypoints.api.app",
+    "dashboard_router": "hub_scheduler.entrypoints.api.dashboard",
+    "jwt_auth": "hub_scheduler.entrypoints.api.security",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The admin API's names, imported on first use."""
+    if name not in _ON_FIRST_USE:
+        raise AttributeError(f"module 'hub_scheduler' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+    globals()[name] = value
+    return value
+
+
 try:
     __version__ = version("hub-scheduler")
 except PackageNotFoundError:  # pragma: no cover - only when run from a bare source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Backend",
+    "BackendConfig",
     "Cron",
     "Every",
     "FirePreview",
@@ -47,6 +80,7 @@ __all__ = [
     "Job",
     "JobContext",
     "JobDefinition",
+    "LoggingNotifier",
     "MisfirePolicy",
     "Once",
     "Priority",
@@ -59,5 +93,12 @@ __all__ = [
     "SlotOutcome",
     "UnknownTimezoneError",
     "ValidationError",
+    "WebhookNotifier",
     "__version__",
+    "admin_router",
+    "create_app",
+    "dashboard_router",
+    "jwt_auth",
+    "open_backend",
+    "register_backend",
 ]

@@ -19,7 +19,6 @@ import attrs
 from hub_scheduler.adapters.backends import open_backend
 from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
-from hub_scheduler.adapters.taskiq.executor import TaskiqExecutor
 from hub_scheduler.domain.admin import AdminService
 from hub_scheduler.domain.errors import TransactionalEnqueueUnsupportedError
 from hub_scheduler.domain.model import DEFAULT_PAYLOAD_LIMIT, JobDefinition, Priority
@@ -42,21 +41,18 @@ from hub_scheduler.domain.ports import (
 from hub_scheduler.domain.registry import Handler, Job, Registry
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
+from hub_scheduler.domain.urls import MEMORY_URL, REDIS_URL_ENV, URL_ENV, url_from_environment
 from hub_scheduler.runtime.scheduler import Scheduler
 from hub_scheduler.runtime.worker import Worker, WorkerSettings
 
 H = TypeVar("H", bound=Handler)
 
-#: Environment variable naming the backend a `Hub` uses when none is passed.
-URL_ENV = "HUB_SCHEDULER_URL"
-#: Its older name, still read when `URL_ENV` is unset.
-REDIS_URL_ENV = "HUB_SCHEDULER_REDIS_URL"
-MEMORY_URL = "memory://"
+__all__ = ["MEMORY_URL", "REDIS_URL_ENV", "URL_ENV", "Hub", "default_url"]
 
 
 def default_url() -> str:
-    """``$HUB_SCHEDULER_URL``, else ``$HUB_SCHEDULER_REDIS_URL``, else ``memory://``."""
-    return os.environ.get(URL_ENV) or os.environ.get(REDIS_URL_ENV) or MEMORY_URL
+    """The backend URL the environment names (`configured_url`), else ``memory://``."""
+    return url_from_environment(os.environ)
 
 
 class Hub:
@@ -67,7 +63,9 @@ class Hub:
             ``postgresql://user@host/db`` (with the ``postgres`` extra; migrate its schema
             first) for production, ``memory://`` to run everything in this process — or an
             open `Backend`.
-            Default: ``$HUB_SCHEDULER_URL``, else ``$HUB_SCHEDULER_REDIS_URL``, else memory.
+            Default: the one the environment names (``HUB_SCHEDULER_URL``, else
+            ``HUB_SCHEDULER_REDIS_URL``, ``REDIS_URL``, ``REDIS_HOST``/``_PORT``/``_PASSWORD``/
+            ``_DB``), else memory.
         prefix: namespace in the store; hubs with different prefixes share it without
             meeting (ignored when an open `Backend` is passed: it has its own).
         clock: where time comes from (tests pass a `FakeClock`).
@@ -263,6 +261,10 @@ class Hub:
 
     def worker(self, settings: WorkerSettings | None = None, **overrides: Any) -> Worker:
         """A worker for this hub's jobs; use ``async with hub.worker(concurrency=5):``."""
+        # taskiq is imported here, by the processes that run jobs only: not by every
+        # `import hub_scheduler` (the CLI's operator commands start in a fraction of the time).
+        from hub_scheduler.adapters.taskiq.executor import TaskiqExecutor  # noqa: PLC0415
+
         settings = attrs.evolve(settings or WorkerSettings(), **overrides)
         return Worker(
             queue=self.queue,

@@ -22,7 +22,7 @@ async def sync_xero(ctx: JobContext) -> None:
 app = create_app(
     hub,
     Settings(
-        redis_url=hub.url,
+        url=hub.url,
         jwt_secret=os.environ.get("FUZZ_SECRET"),
         rate_limit_reads=100_000,
         rate_limit_mutations=100_000,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import TypeVar
@@ -96,3 +97,28 @@ def sample_cli(
     tool = SampleCli(redis_url, key_prefix)
     yield tool
     tool.within(drop_keys)
+
+
+#: Apps that cannot be loaded, by what goes wrong (module name -> source).
+BAD_APPS = {
+    "raises": 'raise RuntimeError("boom")\n',
+    "syntax": "def broken(:\n",
+    "scheme": 'from hub_scheduler import Hub\nhub = Hub("foo://")\n',
+    "prefix": 'from hub_scheduler import Hub\nhub = Hub("memory://", prefix="bad prefix{}")\n',
+    "twice": (
+        'from hub_scheduler import Hub\nhub = Hub("memory://")\n'
+        '@hub.job("a")\nasync def a(ctx): ...\n@hub.job("a")\nasync def b(ctx): ...\n'
+    ),
+    "exits": "import sys\nsys.exit(3)\n",
+}
+
+
+@pytest.fixture(scope="session")
+def bad_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """APP paths of apps that fail to load (see `BAD_APPS`), importable for the session."""
+    folder = tmp_path_factory.mktemp("bad_apps")
+    for name, source in BAD_APPS.items():
+        (folder / f"hubcli_bad_{name}.py").write_text(source)
+    sys.path.insert(0, str(folder))
+    yield {name: f"hubcli_bad_{name}:hub" for name in BAD_APPS}
+    sys.path.remove(str(folder))

@@ -205,12 +205,3 @@ def test_the_default_app_is_the_demo() -> None:
         cli, ["jobs", "list", "--json", "--url", "memory://"], env={"HUB_SCHEDULER_APP": None}
     )
     assert len(json.loads(result.stdout)) == 11
-
-
-def test_the_memory_backend_is_named_as_private(sample_cli: SampleCli) -> None:
-    """On memory:// an operator command works but says that nothing else sees that store."""
-    result = sample_cli.bare("jobs", "list", "--url", "memory://")
-    assert result.exit_code == 0
-    assert result.stderr == (
-        "note: memory:// belongs to this one process; set --url or HUB_SCHEDULER_URL\n"
-    )

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 
-from hub_scheduler.adapters.postgres.backend import masked
 from hub_scheduler.adapters.postgres.codec import has_nul, make_cursor, parse_cursor
 from hub_scheduler.adapters.postgres.store import Debouncer, channel_name
 from hub_scheduler.domain.errors import InvalidCursorError
+from hub_scheduler.domain.urls import redacted
 
 
 @attrs.define
@@ -114,7 +114,7 @@ async def test_debouncer_drops_a_pending_wakeup_on_close() -> None:
 )  # fmt: skip
 def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
     """A password in the user part or in the query is masked; other URLs stay as they are."""
-    assert masked(url) == shown
+    assert redacted(url) == shown
 
 
 def test_channel_names_fit_postgresql_identifiers() -> None:

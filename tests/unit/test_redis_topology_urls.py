@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from redis.asyncio.connection import SSLConnection
 
-from hub_scheduler.adapters.redis.backend import masked
 from hub_scheduler.adapters.redis.connection import Durability, parse_topology, split_durability
 from hub_scheduler.domain.errors import InvalidBackendUrlError
+from hub_scheduler.domain.urls import redacted
 
 
 def test_a_cluster_url_lists_its_nodes_and_credentials() -> None:
@@ -59,15 +59,16 @@ def test_a_malformed_url_says_why_without_the_password(url: str, reason: str) ->
     assert "s3cret" not in str(caught.value)
 
 
-def test_a_multi_host_url_is_shown_with_its_password_masked() -> None:
+def test_a_multi_host_url_is_shown_with_its_password_redacted() -> None:
     """What the banner, `/queue` and errors show of a Cluster or Sentinel URL."""
-    assert masked("redis+cluster://app:s3cret@h1:7000,h2:7001") == (
+    assert redacted("redis+cluster://app:s3cret@h1:7000,h2:7001") == (
         "redis+cluster://app:***@h1:7000,h2:7001"
     )
     assert (
-        masked("redis+sentinel://:s3cret@s1,s2/mymaster") == "redis+sentinel://:***@s1,s2/mymaster"
+        redacted("redis+sentinel://:s3cret@s1,s2/mymaster")
+        == "redis+sentinel://:***@s1,s2/mymaster"
     )
-    assert masked("redis+cluster://h1:7000,h2:7001") == "redis+cluster://h1:7000,h2:7001"
+    assert redacted("redis+cluster://h1:7000,h2:7001") == "redis+cluster://h1:7000,h2:7001"
 
 
 def test_wait_replicas_is_taken_off_the_url_and_checked() -> None:

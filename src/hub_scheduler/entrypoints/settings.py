@@ -1,31 +1,41 @@
-"""Settings from ``HUB_SCHEDULER_*`` environment variables."""
+"""Settings from ``HUB_SCHEDULER_*`` environment variables (and the seed's ``REDIS_*``)."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub_scheduler.domain.urls import MEMORY_URL, url_from_environment
+
 MIN_SECRET_LENGTH = 32
-MEMORY_URL = "memory://"
+
+__all__ = ["MEMORY_URL", "MIN_SECRET_LENGTH", "Settings"]
+
+
+def _environment_url() -> str:
+    return url_from_environment(os.environ)
 
 
 class Settings(BaseSettings):
     """What a deployment configures; every field reads ``HUB_SCHEDULER_<NAME>``.
 
-    The backend URL is ``HUB_SCHEDULER_URL``; ``HUB_SCHEDULER_REDIS_URL`` (its older name) is
-    read when it is unset.
+    The backend URL is found as `Hub()` finds it (`hub_scheduler.domain.urls.configured_url`):
+    ``HUB_SCHEDULER_URL``, else ``HUB_SCHEDULER_REDIS_URL``, ``REDIS_URL``, then
+    ``REDIS_HOST``/``REDIS_PORT``/``REDIS_PASSWORD``/``REDIS_DB``; else ``memory://``.
+    Empty variables count as unset.
     """
 
-    model_config = SettingsConfigDict(env_prefix="HUB_SCHEDULER_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_SCHEDULER_", extra="forbid", env_ignore_empty=True
+    )
 
     url: str = Field(
-        default=MEMORY_URL,
-        validation_alias=AliasChoices(
-            "url", "redis_url", "HUB_SCHEDULER_URL", "HUB_SCHEDULER_REDIS_URL"
-        ),
-        description="The backend: redis://, rediss://, memory:// (or a registered scheme).",
+        default_factory=_environment_url,
+        description="The backend: redis://, rediss://, postgresql://, memory:// (or a registered "
+        "scheme).",
     )
     prefix: str = "hub"
     jwt_secret: SecretStr | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
@@ -26,20 +25,7 @@ from hub_scheduler.adapters.postgres.schema import migrate
 from hub_scheduler.adapters.postgres.stats import PostgresStats
 from hub_scheduler.adapters.postgres.store import PostgresStore
 from hub_scheduler.domain.ports import BackendConfig
-
-
-def masked(url: str) -> str:
-    """`url` with any password (in the user part or a ``password`` parameter) as ``***``."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.partition(':')[0]}:***@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+from hub_scheduler.domain.urls import redacted
 
 
 @attrs.define
@@ -176,4 +162,4 @@ def open_postgres_backend(
         min_size=min_size,
         max_size=max_size,
     )
-    return PostgresBackend(masked(url), config, store)
+    return PostgresBackend(redacted(url), config, store)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 from redis.exceptions import RedisError
@@ -38,27 +37,10 @@ from hub_scheduler.adapters.redis.store import (
 )
 from hub_scheduler.domain.errors import BackendUnavailableError
 from hub_scheduler.domain.ports import BackendConfig
+from hub_scheduler.domain.urls import redacted
 
 if TYPE_CHECKING:
     import fakeredis
-
-
-def masked(url: str) -> str:
-    """`url` with its password (if any) replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if "," in rest.partition("?")[0] or "+" in scheme:  # several hosts: urlsplit can't parse
-        userinfo, at, hosts = rest.rpartition("@")
-        if not at or ":" not in userinfo:
-            return url
-        return f"{scheme}{sep}{userinfo.partition(':')[0]}:***@{hosts}"
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 @attrs.define
@@ -171,7 +153,7 @@ class RedisBackend:
             payload_limit=config.payload_limit,
             durability=durability or Durability(),
         )
-        return cls(masked(url), config, store)
+        return cls(redacted(url), config, store)
 
     @property
     def client(self) -> RedisClient:

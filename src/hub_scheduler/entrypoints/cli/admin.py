@@ -5,24 +5,31 @@ Each command loads the app's `Hub` (``--app module:attribute``, default the demo
 table (or JSON with ``--json``) and exits 0. Actions go through `AdminService`, like the API's
 and the dashboard's, so each writes one audit entry (channel ``cli``, actor ``--actor`` or the
 OS user). Bad input exits 2 with one line on stderr; an unreachable backend exits 1.
+
+The JSON shapes are the admin API's (`hub_scheduler.entrypoints.api.schemas`), imported when
+a command runs: pydantic is not loaded for ``--help``.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hub_scheduler.domain.model import FINAL_STATES, Priority, RunState
-from hub_scheduler.entrypoints.api.schemas import (
-    health_json,
-    run_json,
-    summary_json,
+from hub_scheduler.entrypoints.cli.common import (
+    FiniteFloatRange,
+    actor_option,
+    app_options,
+    cli_actor,
+    emit,
+    run,
 )
-from hub_scheduler.entrypoints.cli.common import actor_option, app_options, cli_actor, emit, run
-from hub_scheduler.hub import Hub
+
+if TYPE_CHECKING:
+    from hub_scheduler.hub import Hub
 
 MAX_CLEAN_DAYS = 3650
 
@@ -50,6 +57,8 @@ def jobs_list(app: str, url: str | None, as_json: bool) -> None:
     """Every registered job: priority, pause flag, schedules, last run."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
+        from hub_scheduler.entrypoints.api.schemas import summary_json  # noqa: PLC0415
+
         return [summary_json(s) for s in await hub.admin.job_summaries()]
 
     emit(run(app, url, action), as_json, lambda rows: [
@@ -66,6 +75,8 @@ def jobs_show(name: str, app: str, url: str | None, as_json: bool) -> None:
     """One job, its schedules and its latest runs."""
 
     async def action(hub: Hub) -> dict[str, Any]:
+        from hub_scheduler.entrypoints.api.schemas import run_json, summary_json  # noqa: PLC0415
+
         [summary] = await hub.admin.job_summaries([name])
         body = summary_json(summary)
         body["recent_runs"] = [
@@ -97,7 +108,7 @@ def _payload(text: str | None) -> dict[str, Any]:
 @click.argument("name")
 @click.option("--payload", default=None, help="A JSON object for the run.")
 @click.option("--priority", type=click.Choice([p.name.lower() for p in Priority]), default=None)
-@click.option("--delay", type=click.FloatRange(0, 365 * 86400), default=None, help="Seconds.")
+@click.option("--delay", type=FiniteFloatRange(0, 365 * 86400), default=None, help="Seconds.")
 @click.option("--idempotency-key", default=None, help="Enqueue at most once per key and window.")
 @app_options
 @actor_option
@@ -178,6 +189,8 @@ def queue_status(app: str, url: str | None, as_json: bool) -> None:
     """Depth per priority, delayed, active, dead letters, pause flags, workers, schedulers."""
 
     async def action(hub: Hub) -> dict[str, Any]:
+        from hub_scheduler.entrypoints.api.schemas import health_json  # noqa: PLC0415
+
         return health_json(await hub.admin.queue_health())
 
     emit(run(app, url, action), as_json, _health_lines)
@@ -218,6 +231,8 @@ def cancel(run_id: str, app: str, url: str | None, as_json: bool, actor: str | N
     """Cancel run RUN_ID; only a waiting one (queued, delayed, retry pending) can be."""
 
     async def action(hub: Hub) -> dict[str, Any]:
+        from hub_scheduler.entrypoints.api.schemas import run_json  # noqa: PLC0415
+
         return run_json(await hub.admin.cancel(cli_actor(actor), run_id))
 
     emit(run(app, url, action), as_json, lambda d: [f"{d['id']}: {d['state']}"])
@@ -257,6 +272,8 @@ def runs_show(run_id: str, app: str, url: str | None, as_json: bool) -> None:
     traceback, and when the next one was due."""
 
     async def action(hub: Hub) -> dict[str, Any]:
+        from hub_scheduler.entrypoints.api.schemas import run_json  # noqa: PLC0415
+
         return run_json(await hub.history.get(run_id))
 
     emit(run(app, url, action), as_json, _run_lines)
@@ -273,6 +290,8 @@ def history(  # noqa: PLR0917 - click passes one argument per option
     """Recent runs, newest first."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
+        from hub_scheduler.entrypoints.api.schemas import run_json  # noqa: PLC0415
+
         if job is not None:
             hub.registry.get(job)
         states = frozenset({RunState(status)}) if status else None
@@ -284,7 +303,7 @@ def history(  # noqa: PLR0917 - click passes one argument per option
 
 @click.command("clean")
 @click.option("--older-than-days", required=True,
-              type=click.FloatRange(0, MAX_CLEAN_DAYS, min_open=True))  # fmt: skip
+              type=FiniteFloatRange(0, MAX_CLEAN_DAYS, min_open=True))  # fmt: skip
 @click.option("--state", "states", multiple=True,
               type=click.Choice(sorted(s.value for s in FINAL_STATES)),
               help="Only runs that ended so (repeatable; default: any finished run).")  # fmt: skip
@@ -326,6 +345,8 @@ def dlq_list(limit: int, app: str, url: str | None, as_json: bool) -> None:
     """Dead runs, newest first, with their last error."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
+        from hub_scheduler.entrypoints.api.schemas import run_json  # noqa: PLC0415
+
         return [run_json(r) for r in (await hub.dead_letters.list(limit=limit)).items]
 
     emit(run(app, url, action), as_json, lambda rows: [

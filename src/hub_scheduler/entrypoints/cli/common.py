@@ -1,10 +1,13 @@
-"""What the CLI's commands share: the app, backend and actor options, loading the hub, and
-turning errors into one line on stderr with the product's exit codes.
+"""What the CLI's commands share: the app, backend and actor options, checked option types,
+loading the hub, and turning errors into one line on stderr with the product's exit codes.
 
 Exit codes: 0 done; 1 the backend cannot be reached (or failed under us); 2 bad input — a bad
 APP, URL or option, an unknown job or run, an illegal transition such as cancelling a running
-run. Never a traceback, never a password: the hub shows its URL masked, and every message is
-scrubbed of the password of the URL it was given.
+run. Never a traceback, never a password: URLs are shown `redacted`, and every message is
+scrubbed of the secrets of the URL the command was given.
+
+This module is imported by every command, ``--help`` and ``--version`` included, so it
+imports nothing heavy: the hub, pydantic and the web stack load when a command needs them.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import contextlib
 import getpass
 import importlib
 import json
-import logging
+import math
+import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any, NoReturn, TypeVar
-from urllib.parse import unquote
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
+import attrs
 import click
 
 from hub_scheduler.adapters.backends import known_schemes, scheme_of
@@ -33,7 +39,18 @@ from hub_scheduler.domain.errors import (
     UnknownBackendError,
     ValidationError,
 )
-from hub_scheduler.hub import MEMORY_URL, REDIS_URL_ENV, URL_ENV, Hub
+from hub_scheduler.domain.urls import (
+    MEMORY_URL,
+    REDIS_URL_ENV,
+    SEED_URL_ENV,
+    URL_ENV,
+    configured_url,
+    scrubbed,
+)
+from hub_scheduler.entrypoints.cli import logs
+
+if TYPE_CHECKING:
+    from hub_scheduler.hub import Hub
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,6 +70,26 @@ BAD_INPUT_ERRORS: tuple[type[HubSchedulerError], ...] = (
     IllegalTransitionError,
 )
 MAX_ACTOR_LENGTH = 200
+#: Where `load_hub` leaves the URL it used, so that any error line can be scrubbed of it.
+_URL_META = "hub_scheduler.url"
+#: Where the group leaves the command line (a usage error may quote a URL from it).
+ARGS_META = "hub_scheduler.args"
+
+
+def scrubbed_of(message: str, texts: Sequence[str | None]) -> str:
+    """`message` scrubbed of the secrets of every URL-like text among `texts` (the command
+    line, the URL used): a usage error quotes what it was given."""
+    for text in texts:
+        if text and ("://" in text or "@" in text):
+            message = scrubbed(message, text)
+    return message
+
+
+def _scrub(message: str) -> str:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return message
+    return scrubbed_of(message, [ctx.meta.get(_URL_META), *ctx.meta.get(ARGS_META, ())])
 
 
 class CommandError(click.ClickException):
@@ -61,7 +98,7 @@ class CommandError(click.ClickException):
     exit_code = EXIT_UNAVAILABLE
 
     def __init__(self, message: str) -> None:
-        lines = message.strip().splitlines()
+        lines = _scrub(message).strip().splitlines()
         super().__init__(lines[0] if lines else "failed")
 
     def show(self, file: IO[Any] | None = None) -> None:
@@ -80,25 +117,8 @@ def command_error(message: str, exit_code: int) -> CommandError:
     return BadInputError(message) if exit_code == EXIT_BAD_INPUT else CommandError(message)
 
 
-def password_of(url: str) -> str | None:
-    """The password in `url`'s user info, also when the URL is too broken to parse."""
-    netloc = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0]
-    userinfo, at, _ = netloc.rpartition("@")
-    password = userinfo.partition(":")[2] if at else ""
-    return password or None
-
-
-def scrubbed(message: str, url: str | None) -> str:
-    """`message` with the password of `url` (as written and decoded) replaced by ``***``."""
-    secret = password_of(url) if url else None
-    if secret:
-        for form in {secret, unquote(secret)}:
-            message = message.replace(form, "***")
-    return message
-
-
 def fail(message: str, exit_code: int = EXIT_BAD_INPUT, *, url: str | None = None) -> NoReturn:
-    """Stop the command with one ``error:`` line (scrubbed of `url`'s password)."""
+    """Stop the command with one ``error:`` line (scrubbed of `url`'s secrets)."""
     raise command_error(scrubbed(message, url), exit_code)
 
 
@@ -108,20 +128,75 @@ def exit_code_of(exc: HubSchedulerError) -> int:
 
 
 def describe(exc: HubSchedulerError, hub: Hub) -> str:
-    """What went wrong, in words about the backend (its URL masked), never the driver."""
+    """What went wrong, in words about the backend (its URL redacted), never the driver."""
     if isinstance(exc, BackendUnavailableError):
-        if exc.operation == "ping":
+        if exc.operation in {"ping", "connect"}:
             return f"cannot reach the backend at {hub.url} ({exc.cause})"
         return f"the backend at {hub.url} failed: {exc}"
     return str(exc)
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as words on one line: its type (unless it is one of ours) and message."""
+    if isinstance(exc, SyntaxError):
+        where = f" ({Path(exc.filename).name}, line {exc.lineno})" if exc.filename else ""
+        return f"SyntaxError: {exc.msg}{where}"
+    if isinstance(exc, HubSchedulerError | ImportError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return " ".join(text.split())
+
+
+# --- option types ---------------------------------------------------------------------
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float within bounds that is a real number: ``nan`` and ``inf`` are refused."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """See `click.ParamType.convert`."""
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+_DURATION = re.compile(r"(?P<number>[0-9]{1,9})(?P<unit>[smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only since click 8.2
+    """A duration like ``30m``, ``8h`` or ``7d``: more than nothing, at most `maximum`."""
+
+    name = "duration"
+
+    def __init__(self, maximum: timedelta) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """See `click.ParamType.convert`."""
+        if isinstance(value, timedelta):
+            return value
+        match = _DURATION.fullmatch(str(value).strip())
+        if match is None:
+            self.fail(f"{value!r} is not a duration like 30m, 8h or 7d.", param, ctx)
+        duration = timedelta(**{_UNITS[match["unit"]]: int(match["number"])})
+        if not timedelta(0) < duration <= self.maximum:
+            self.fail(f"{value!r} is not between 1s and {self.maximum.days}d.", param, ctx)
+        return duration
+
+
+# --- options ----------------------------------------------------------------------------
+
+
 def url_option(help_text: str) -> Callable[[F], F]:
-    """``--url`` (alias ``--redis-url``), read from ``HUB_SCHEDULER_URL``, then
-    ``HUB_SCHEDULER_REDIS_URL``."""
+    """``--url`` (alias ``--redis-url``); without it, the environment's (`configured_url`)."""
     return click.option(
-        "--url", "--redis-url", "url", envvar=[URL_ENV, REDIS_URL_ENV], default=None,
-        metavar="URL", help=f"{help_text} (env {URL_ENV}, then {REDIS_URL_ENV}).",
+        "--url", "--redis-url", "url", default=None, metavar="URL",
+        help=f"{help_text} (else env {URL_ENV}, {REDIS_URL_ENV}, {SEED_URL_ENV} or REDIS_HOST).",
     )  # fmt: skip
 
 
@@ -165,58 +240,104 @@ def cli_actor(name: str | None) -> Actor:
     return Actor(subject=name or os_user(), roles=(), channel=CHANNEL)
 
 
-def load_hub(path: str, url: str | None = None) -> Hub:
-    """The `Hub` named by ``module:attribute``, moved to the backend at `url` when one is
-    given; a bad path or URL stops the command with one line and exit 2."""
+# --- loading the hub ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Target:
+    """The backend a command was pointed at, and how: ``--url`` or an environment variable
+    (None when neither named one, so the app's hub keeps its own)."""
+
+    url: str | None
+    source: str | None
+
+    @classmethod
+    def of(cls, option: str | None) -> Target:
+        """`option` (the ``--url`` given), else what the environment names."""
+        if option is not None:
+            return cls(option, "--url")
+        try:
+            found = configured_url(os.environ)
+        except ValidationError as exc:
+            fail(str(exc))
+        return cls(found.url, found.source) if found else cls(None, None)
+
+
+def load_hub(path: str, url: str | None = None, *, memory_ok: bool = False) -> Hub:
+    """The `Hub` named by ``module:attribute``, moved to the backend at `url` (from
+    ``--url``, else the environment) when one is named.
+
+    Unless `memory_ok`, a hub left on ``memory://`` without anyone asking for it is refused:
+    a worker, scheduler or probe there would see a store no other process shares. Bad input
+    stops the command with one line and exit 2.
+    """
+    from hub_scheduler.hub import Hub  # noqa: PLC0415 - not for --help and --version
+
+    target = Target.of(url)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and target.url:
+        ctx.meta[_URL_META] = target.url
     module_name, sep, attribute = path.partition(":")
     if not sep or not module_name or not attribute:
         fail(f"APP must look like 'package.module:hub', got {path!r}")
-    if url is not None:
-        _check_url(url)
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        fail(f"cannot import {module_name!r}: {exc}")
-    except HubSchedulerError as exc:
-        fail(f"cannot import {module_name!r}: {exc}", exit_code_of(exc), url=url)
-    finally:
-        sys.path.pop(0)
-    hub = getattr(module, attribute, None)
+    if target.url is not None:
+        _check_url(target)
+    hub = _attribute(_import(module_name, target.url), path, attribute)
     if not isinstance(hub, Hub):
         kind = "nothing" if hub is None else type(hub).__name__
         fail(f"{path!r} must be a hub_scheduler.Hub, found {kind}")
-    if url is None or url == hub.url:
+    if target.url is None:
+        if hub.url.startswith(MEMORY_URL) and not memory_ok:
+            fail(
+                f"no backend given, and memory:// is private to this process: pass --url "
+                f"redis://HOST:6379/0 (or set {URL_ENV} or {SEED_URL_ENV}), or --url memory:// "
+                "to use it anyway"
+            )
+        return hub
+    if target.url == hub.url:
         return hub
     try:
-        return hub.with_backend(url)
-    except ValueError as exc:  # a URL the backend cannot parse (port, options ...)
-        fail(f"invalid backend URL: {exc}", url=url)
+        return hub.with_backend(target.url)
+    except (ValueError, HubSchedulerError, ImportError) as exc:  # a URL it cannot parse
+        fail(f"invalid backend URL{_from(target)}: {' '.join(str(exc).split())}", url=target.url)
 
 
-def _check_url(url: str) -> None:
+def _import(module_name: str, url: str | None) -> Any:
+    """The app's module; whatever goes wrong importing it is one line."""
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(module_name)
+    except BackendUnavailableError as exc:
+        fail(f"cannot import {module_name!r}: {exc}", EXIT_UNAVAILABLE, url=url)
+    except SystemExit as exc:
+        fail(f"cannot import {module_name!r}: it exited (status {exc.code})", url=url)
+    except Exception as exc:
+        fail(f"cannot import {module_name!r}: {one_line(exc)}", url=url)
+    finally:
+        sys.path.pop(0)
+
+
+def _attribute(module: Any, path: str, attribute: str) -> Any:
+    try:
+        return getattr(module, attribute, None)
+    except Exception as exc:
+        fail(f"cannot read {path!r}: {one_line(exc)}")
+
+
+def _check_url(target: Target) -> None:
     """Refuse an empty URL or an unknown scheme before the app is imported (whose own hub
     may read the same URL from the environment)."""
-    if not url.strip():
+    assert target.url is not None
+    if not target.url.strip():
         fail("the backend URL is empty; give one such as redis://localhost:6379/0")
-    scheme, known = scheme_of(url), known_schemes()
+    scheme, known = scheme_of(target.url), known_schemes()
     if scheme not in known:
-        fail(str(UnknownBackendError(scheme, known)))
+        fail(f"{UnknownBackendError(scheme, known)}{_from(target)}")
 
 
-def quiet_logging() -> None:
-    """Library warnings as one line each on stderr, without tracebacks (unless the app has
-    configured logging itself)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-
-
-class _OneLineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        bare = logging.makeLogRecord(record.__dict__)
-        bare.exc_info, bare.exc_text, bare.stack_info = None, None, None
-        return super().format(bare)
+def _from(target: Target) -> str:
+    """Where a URL came from, when not from ``--url`` (the environment may surprise)."""
+    return "" if target.source == "--url" else f" (from {target.source})"
 
 
 def run(
@@ -225,9 +346,7 @@ def run(
     """Load the hub, check its backend answers (unless not `ping`), run `action`; errors
     become exit codes."""
     hub = load_hub(app, url)
-    if hub.url.startswith(MEMORY_URL):
-        click.echo(f"note: memory:// belongs to this one process; set --url or {URL_ENV}", err=True)
-    quiet_logging()
+    logs.configure(logs.format_of(click.get_current_context(silent=True)), quiet=True)
 
     async def main() -> T:
         try:

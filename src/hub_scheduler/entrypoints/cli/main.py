@@ -1,10 +1,14 @@
 """The ``hub-scheduler`` command line: the group, the process commands (serve, worker,
 scheduler), schedules and tokens; the operator commands live in `admin`.
 
-Every command that opens a backend takes ``--url`` (alias ``--redis-url``; env
-``HUB_SCHEDULER_URL``, then ``HUB_SCHEDULER_REDIS_URL``). Errors a person can fix end in one
-line on stderr and exit code 2, an unreachable backend in exit code 1 — never a traceback,
-never a password.
+Every command that opens a backend takes ``--url`` (alias ``--redis-url``); without it the
+environment names one (``HUB_SCHEDULER_URL``, ``HUB_SCHEDULER_REDIS_URL``, ``REDIS_URL``,
+``REDIS_HOST``/``PORT``/``PASSWORD``/``DB``, in that order), and only ``serve`` falls back to
+``memory://``. Errors a person can fix end in one line on stderr and exit code 2, an
+unreachable backend in exit code 1 — never a traceback, never a password.
+
+`--help`, `--version` and `schedules preview` import neither the web stack nor taskiq: the
+commands import what they need when they run.
 """
 
 from __future__ import annotations
@@ -14,27 +18,30 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.exceptions import NoArgsIsHelpError
-from pydantic import ValidationError as PydanticValidationError
 
 from hub_scheduler import __version__
+from hub_scheduler.adapters.backends import scheme_of
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.ports import Migratable
 from hub_scheduler.domain.schedule import Cron, Schedule
-from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app, jwt_secret
-from hub_scheduler.entrypoints.api.schemas import schedule_json
-from hub_scheduler.entrypoints.api.security import ROLES, mint_token
-from hub_scheduler.entrypoints.cli import admin
+from hub_scheduler.domain.urls import MEMORY_URL, URL_ENV
+from hub_scheduler.entrypoints.cli import admin, logs
 from hub_scheduler.entrypoints.cli.common import (
     APP_ENV,
+    ARGS_META,
     DEMO_APP,
+    EXIT_UNAVAILABLE,
     CommandError,
+    Duration,
+    FiniteFloatRange,
     app_options,
     command_error,
     describe,
@@ -43,32 +50,58 @@ from hub_scheduler.entrypoints.cli.common import (
     fail,
     load_hub,
     run,
+    scrubbed_of,
     url_option,
 )
-from hub_scheduler.entrypoints.settings import Settings
-from hub_scheduler.hub import MEMORY_URL, URL_ENV, Hub
 from hub_scheduler.runtime.worker import WorkerSettings
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+if TYPE_CHECKING:
+    from pydantic import ValidationError as PydanticValidationError
+
+    from hub_scheduler.entrypoints.api.app import InsecureSecretError
+    from hub_scheduler.hub import Hub
+
 EXIT_INTERRUPTED = 130
+#: The roles a token may carry (the admin API's `ROLES`; a test keeps the two alike).
+ROLE_NAMES = ("SystemAdmin", "JobViewer")
+MAX_TOKEN_TTL = timedelta(days=365)
+logger = logging.getLogger("hub_scheduler.cli")
 
 
 @contextlib.contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """Click's own errors (unknown command, bad option value ...) as one line, like ours."""
+def _one_line_errors(args: Sequence[str] = ()) -> Iterator[None]:
+    """Every error as one ``error: ...`` line on stderr: click's own (unknown command, bad
+    option value ...), ours, and — as a last resort — anything unexpected. Any URL of the
+    command line `args` that the message quotes is shown redacted."""
+
+    def error(message: str, exit_code: int) -> CommandError:
+        return command_error(scrubbed_of(message, args), exit_code)
+
     try:
         yield
-    except (CommandError, NoArgsIsHelpError):
-        raise  # ours are one line already; a bare group prints its help
+    except CommandError:
+        raise  # one line already
+    except NoArgsIsHelpError as exc:  # a group without its command
+        group = exc.ctx.command
+        names = group.list_commands(exc.ctx) if isinstance(group, click.Group) else []
+        raise error(
+            f"give a command: {', '.join(names)} (see '{exc.ctx.command_path} --help')",
+            exc.exit_code,
+        ) from None
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        raise command_error(exc.format_message() + hint, exc.exit_code) from None
+        raise error(exc.format_message() + hint, exc.exit_code) from None
     except click.ClickException as exc:
-        raise command_error(exc.format_message(), exc.exit_code) from None
+        raise error(exc.format_message(), exc.exit_code) from None
+    except (click.exceptions.Exit, click.Abort):
+        raise
+    except Exception as exc:
+        raise error(f"internal error: {type(exc).__name__}: {exc}", 1) from None
 
 
 class OneLineGroup(click.Group):
-    """A group whose every error is one ``error: ...`` line on stderr."""
+    """A group whose every error is one ``error: ...`` line on stderr (the one place
+    click's error output is replaced)."""
 
     def make_context(
         self,
@@ -78,35 +111,83 @@ class OneLineGroup(click.Group):
         **extra: Any,
     ) -> click.Context:
         """See `click.Group.make_context`."""
-        with _one_line_errors():
-            return super().make_context(info_name, args, parent, **extra)
+        with _one_line_errors(args):
+            ctx = super().make_context(info_name, list(args), parent, **extra)
+        ctx.meta[ARGS_META] = tuple(args)
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         """See `click.Group.invoke`."""
-        with _one_line_errors():
+        with _one_line_errors(ctx.meta.get(ARGS_META, ())):
             return super().invoke(ctx)
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hub-scheduler")
-def cli() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    show_default=True,
+    envvar=logs.LOG_FORMAT_ENV,
+    help=f"Log records as text or as JSON lines (env {logs.LOG_FORMAT_ENV}).",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_format: str) -> None:
     """hub_scheduler: run, inspect and steer background jobs."""
+    ctx.meta[logs.FORMAT_META] = log_format
+
+
+# --- the process commands ---------------------------------------------------------------
+
+
+def _backend_kind(hub: Hub) -> str:
+    scheme = scheme_of(hub.url)
+    return {"memory": "In-memory store", "postgresql": "PostgreSQL", "postgres": "PostgreSQL"}.get(
+        scheme, "Redis" if scheme in {"redis", "rediss", "unix"} else f"{scheme}:// backend"
+    )
+
+
+def _log_connected(hub: Hub) -> None:
+    """What the process connected to (operators look for "Redis connected")."""
+    logger.info(
+        "%s connected: %s (prefix %s)", _backend_kind(hub), hub.url, hub.prefix,
+        extra={"backend": hub.url, "prefix": hub.prefix},
+    )  # fmt: skip
+    if hub.url.startswith(MEMORY_URL):
+        logger.warning("memory:// is private to this process: nothing else sees its runs")
+
+
+def _log_worker_ready(hub: Hub, settings: WorkerSettings) -> None:
+    lease, grace = settings.lease.total_seconds(), settings.grace.total_seconds()
+    logger.info(
+        "Worker ready: concurrency %d, lease %gs, grace %gs, %d jobs",
+        settings.concurrency, lease, grace, len(hub.registry),
+        extra={"concurrency": settings.concurrency, "lease_seconds": lease,
+               "grace_seconds": grace, "jobs": len(hub.registry)},
+    )  # fmt: skip
+
+
+async def _log_scheduler_ready(hub: Hub) -> None:
+    count = len(await hub.schedules.list())
+    logger.info("Job scheduler initialized: %d schedules", count, extra={"schedules": count})
 
 
 @cli.command()
 @click.argument("app", envvar=APP_ENV)
 @click.option("--concurrency", "-c", default=5, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--lease", default=30.0, show_default=True, type=click.FloatRange(1, 3600),
+@click.option("--lease", default=30.0, show_default=True, type=FiniteFloatRange(1, 3600),
               help="Seconds a claim lasts without renewal.")  # fmt: skip
-@click.option("--grace", default=30.0, show_default=True, type=click.FloatRange(0, 3600),
+@click.option("--grace", default=30.0, show_default=True, type=FiniteFloatRange(0, 3600),
               help="Seconds running jobs get to finish on SIGTERM/SIGINT.")  # fmt: skip
 @url_option("The backend to work from; overrides the app's")
-def worker(app: str, concurrency: int, lease: float, grace: float, url: str | None) -> None:
+@click.pass_context
+def worker(  # noqa: PLR0917 - click passes every option positionally
+    ctx: click.Context, app: str, concurrency: int, lease: float, grace: float, url: str | None
+) -> None:
     """Run the jobs of APP ('module:attribute' naming a Hub) until SIGTERM or SIGINT."""
     hub = load_hub(app, url)
-    if hub.url.startswith(MEMORY_URL):
-        click.echo("note: memory:// is private to this process; nothing else can enqueue", err=True)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure(logs.format_of(ctx))
     settings = WorkerSettings(
         concurrency=concurrency, lease=timedelta(seconds=lease), grace=timedelta(seconds=grace)
     )
@@ -121,10 +202,12 @@ def worker(app: str, concurrency: int, lease: float, grace: float, url: str | No
 async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
     try:
         await hub.ping()
+        _log_connected(hub)
         worker = hub.worker(settings)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
+        _log_worker_ready(hub, settings)
         await worker.run()
     finally:
         with contextlib.suppress(Exception):
@@ -134,10 +217,11 @@ async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
 @cli.command()
 @click.argument("app", envvar=APP_ENV)
 @url_option("The backend with the schedules; overrides the app's")
-def scheduler(app: str, url: str | None) -> None:
+@click.pass_context
+def scheduler(ctx: click.Context, app: str, url: str | None) -> None:
     """Fire the schedules of APP until SIGTERM or SIGINT (run as many as you like)."""
     hub = load_hub(app, url)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure(logs.format_of(ctx))
     try:
         asyncio.run(_run_scheduler(hub))
     except HubSchedulerError as exc:
@@ -149,11 +233,13 @@ def scheduler(app: str, url: str | None) -> None:
 async def _run_scheduler(hub: Hub) -> None:
     try:
         await hub.ping()
+        _log_connected(hub)
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopped.set)
         async with hub.scheduling():
+            await _log_scheduler_ready(hub)
             await stopped.wait()
     finally:
         with contextlib.suppress(Exception):
@@ -209,6 +295,8 @@ def schedules_list(app: str, url: str | None, as_json: bool) -> None:
     """Every schedule with its next fire and last outcome."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
+        from hub_scheduler.entrypoints.api.schemas import schedule_json  # noqa: PLC0415
+
         return [schedule_json(s) for s in await hub.schedules.list()]
 
     emit(run(app, url, action), as_json, lambda rows: [
@@ -246,7 +334,9 @@ def db_migrate(app: str, url: str | None, as_json: bool) -> None:
 @click.option("--no-worker", is_flag=True, help="Do not run a worker in this process.")
 @click.option("--no-scheduler", is_flag=True, help="Do not run a scheduler in this process.")
 @url_option("The backend to use; none: the app's, for the demo memory://")
+@click.pass_context
 def serve(  # noqa: PLR0917 - click passes every option positionally
+    ctx: click.Context,
     app: str | None,
     host: str,
     port: int,
@@ -255,25 +345,39 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
     url: str | None,
 ) -> None:
     """Admin API, worker and scheduler in one process (APP defaults to the demo)."""
-    import uvicorn  # noqa: PLC0415 - only `serve` needs the server
+    # Only `serve` needs the web stack and the server.
+    import uvicorn  # noqa: PLC0415
+    from pydantic import ValidationError as PydanticValidationError  # noqa: PLC0415
 
-    hub = load_hub(app or DEMO_APP, url)
+    from hub_scheduler.entrypoints.api.app import (  # noqa: PLC0415
+        InsecureSecretError,
+        create_app,
+        jwt_secret,
+    )
+    from hub_scheduler.entrypoints.settings import Settings  # noqa: PLC0415
+
+    hub = load_hub(app or DEMO_APP, url, memory_ok=True)
+    logs.configure(logs.format_of(ctx))
     try:
         settings = Settings(url=hub.url, prefix=hub.prefix)
         secret = jwt_secret(settings, hub)
     except (InsecureSecretError, PydanticValidationError) as exc:
         fail(_settings_problem(exc))
 
+    # The worker and scheduler start before the server, so that what stops them is one line
+    # of ours; the app's lifespan stops them when the server shuts down (before uvicorn
+    # re-raises the SIGINT it handled).
+    engines = contextlib.AsyncExitStack()
+
     @contextlib.asynccontextmanager
     async def in_process(_: object) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            if not no_scheduler:
-                await stack.enter_async_context(hub.scheduling())
-            if not no_worker:
-                await stack.enter_async_context(hub.worker())
+        try:
             yield
+        finally:
+            await engines.aclose()
 
-    web = create_app(hub, settings, lifespan=[in_process])
+    # Litestar's own logging setup would replace the CLI's (text or JSON) on the root logger.
+    web = create_app(hub, settings, lifespan=[in_process], logging_config=None)
     server = uvicorn.Server(
         uvicorn.Config(web, host=host, port=port, log_level="warning", lifespan="on")
     )
@@ -282,8 +386,18 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
         try:
             # Before the banner and the server: an unreachable backend is one line, exit 1.
             await hub.ping()
-            _banner(hub, secret, host, port, worker=not no_worker, scheduler=not no_scheduler)
-            await server.serve()
+            listening = _listen(host, port)
+            _log_connected(hub)
+            async with contextlib.AsyncExitStack() as sockets, engines:
+                sockets.callback(listening.close)
+                if not no_scheduler:
+                    await engines.enter_async_context(hub.scheduling())
+                    await _log_scheduler_ready(hub)
+                if not no_worker:
+                    worker = await engines.enter_async_context(hub.worker())
+                    _log_worker_ready(hub, worker.settings)
+                _banner(hub, secret, host, port, worker=not no_worker, scheduler=not no_scheduler)
+                await server.serve(sockets=[listening])
         finally:
             with contextlib.suppress(Exception):
                 await hub.aclose()
@@ -294,9 +408,30 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:
         pass  # uvicorn re-raises the SIGINT it handled once it has shut down gracefully
+    except SystemExit as exc:  # uvicorn's own startup failed (it has logged why)
+        if exc.code:
+            fail(f"the server on {host}:{port} could not start", EXIT_UNAVAILABLE)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here so that a port in use or a bad --host is one line."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listening = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return listening
 
 
 def _banner(hub: Hub, secret: str, host: str, port: int, *, worker: bool, scheduler: bool) -> None:
+    from hub_scheduler.entrypoints.api.security import ROLES, mint_token  # noqa: PLC0415
+
     base = f"http://{host}:{port}"
     click.echo(f"hub_scheduler {__version__}: dashboard {base}/admin/, API {base}/api/v1")
     click.echo(
@@ -316,21 +451,13 @@ def _banner(hub: Hub, secret: str, host: str, port: int, *, worker: bool, schedu
 
 
 def _settings_problem(exc: InsecureSecretError | PydanticValidationError) -> str:
+    from pydantic import ValidationError as PydanticValidationError  # noqa: PLC0415
+
     if isinstance(exc, PydanticValidationError):
         # The message alone: pydantic's full text repeats the input, which may be a secret.
         first = exc.errors()[0]
         return f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
     return str(exc)
-
-
-_TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _parse_ttl(value: str) -> timedelta:
-    number, unit = value[:-1], value[-1:]
-    if unit not in _TTL_UNITS or not number.isdigit() or int(number) == 0:
-        raise click.BadParameter(f"{value!r} is not a duration like 30m, 8h or 7d")
-    return timedelta(seconds=int(number) * _TTL_UNITS[unit])
 
 
 @cli.group()
@@ -340,16 +467,22 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--subject", required=True, help="Who the token is for (shown in the audit trail).")
-@click.option("--role", type=click.Choice(ROLES), required=True)
-@click.option("--ttl", default="8h", show_default=True, help="Lifetime: 30m, 8h, 7d ...")
-def token_create(subject: str, role: str, ttl: str) -> None:
+@click.option("--role", type=click.Choice(ROLE_NAMES), required=True)
+@click.option("--ttl", default="8h", show_default=True, type=Duration(MAX_TOKEN_TTL),
+              help="Lifetime: 30m, 8h, 7d ... (at most 365d).")  # fmt: skip
+def token_create(subject: str, role: str, ttl: timedelta) -> None:
     """Print a signed JWT for the admin API (secret: HUB_SCHEDULER_JWT_SECRET)."""
-    lifetime = _parse_ttl(ttl)
+    from pydantic import ValidationError as PydanticValidationError  # noqa: PLC0415
+
+    from hub_scheduler.entrypoints.api.app import InsecureSecretError, jwt_secret  # noqa: PLC0415
+    from hub_scheduler.entrypoints.api.security import mint_token  # noqa: PLC0415
+    from hub_scheduler.entrypoints.settings import Settings  # noqa: PLC0415
+
     try:
         secret = jwt_secret(Settings())
     except (InsecureSecretError, PydanticValidationError) as exc:
         fail(_settings_problem(exc))
-    click.echo(mint_token(secret, subject, role, lifetime))
+    click.echo(mint_token(secret, subject, role, ttl))
 
 
 for _command in admin.COMMANDS:
