@@ -249,7 +249,7 @@ class AdminService:
         self, actor: Actor, older_than: timedelta, states: frozenset[RunState] | None = None
     ) -> int:
         """Delete finished runs enqueued more than `older_than` ago (only `states`, when
-        given); returns how many."""
+        given); returns how many. Dead letters stay until retried or deleted."""
 
         async def act() -> int:
             return await self.backend.history.clean(self.clock.now() - older_than, states)

@@ -330,7 +330,9 @@ class RunHistory(Protocol):
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
         """Delete finished runs enqueued before `older_than` (only `states`, when given);
-        returns how many. Runs still queued, delayed or active are never cleaned."""
+        returns how many. Runs still queued, delayed or active are never cleaned, nor are
+        dead letters: a dead run leaves the dead-letter queue only when it is retried or
+        deleted (`DeadLetters`), and is cleaned like any other finished run after that."""
         ...
 
 
