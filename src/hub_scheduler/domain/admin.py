@@ -17,7 +17,11 @@ from typing import Any, TypeVar
 
 import attrs
 
-from hub_scheduler.domain.errors import HubSchedulerError
+from hub_scheduler.domain.errors import (
+    DeclaredScheduleError,
+    HubSchedulerError,
+    ScheduleExistsError,
+)
 from hub_scheduler.domain.model import FINAL_STATES, Payload, Priority, Run, RunState
 from hub_scheduler.domain.ports import (
     AuditEntry,
@@ -263,22 +267,27 @@ class AdminService:
 
     async def create_schedule(self, actor: Actor, schedule: Schedule) -> ScheduleState:
         """Store a runtime schedule for a registered job. Raises `JobNotFoundError`, or
-        `InvalidScheduleError` when its id exists."""
+        `ScheduleExistsError` when its id exists or is declared in code."""
 
         async def act() -> ScheduleState:
             self.registry.get(schedule.job)
+            if schedule.id in self._declared_ids():
+                raise ScheduleExistsError(schedule.id, declared=True)
             return await self.backend.schedules.create(schedule, self.clock.now())
 
         return await self._audited(actor, Action.SCHEDULE_CREATE, schedule.id, act, _schedule_facts)
 
     async def update_schedule(self, actor: Actor, schedule: Schedule) -> ScheduleState:
-        """Replace a schedule's definition, keeping its runtime state. Raises
-        `ScheduleNotFoundError` (or `JobNotFoundError` for an unregistered job)."""
+        """Replace a runtime schedule's definition, keeping its runtime state. Raises
+        `ScheduleNotFoundError`, `JobNotFoundError` for an unregistered job, or
+        `DeclaredScheduleError` for a schedule declared in code (code owns those)."""
         before: dict[str, Any] = {}
 
         async def act() -> ScheduleState:
             self.registry.get(schedule.job)
-            before.update(_schedule_facts(await self.backend.schedules.get(schedule.id)))
+            current = await self.backend.schedules.get(schedule.id)
+            before.update(_schedule_facts(current))
+            _refuse_declared(current, "edited")
             return await self.backend.schedules.update(schedule, self.clock.now())
 
         return await self._audited(
@@ -288,15 +297,17 @@ class AdminService:
     async def edit_schedule(
         self, actor: Actor, schedule_id: str, change: Callable[[Schedule], Schedule]
     ) -> ScheduleState:
-        """Replace a schedule's definition with `change` applied to the stored one (a partial
-        edit), keeping its runtime state; audited as `Action.SCHEDULE_UPDATE`. Raises
-        `ScheduleNotFoundError`, `JobNotFoundError`, or what `change` raises (a
-        `ValidationError` for a bad value), each audited as failed."""
+        """Replace a runtime schedule's definition with `change` applied to the stored one (a
+        partial edit), keeping its runtime state; audited as `Action.SCHEDULE_UPDATE`. Raises
+        `ScheduleNotFoundError`, `JobNotFoundError`, `DeclaredScheduleError` for a schedule
+        declared in code, or what `change` raises (a `ValidationError` for a bad value), each
+        audited as failed."""
         before: dict[str, Any] = {}
 
         async def act() -> ScheduleState:
             current = await self.backend.schedules.get(schedule_id)
             before.update(_schedule_facts(current))
+            _refuse_declared(current, "edited")
             schedule = attrs.evolve(change(current.schedule), id=schedule_id)
             self.registry.get(schedule.job)
             return await self.backend.schedules.update(schedule, self.clock.now())
@@ -317,17 +328,23 @@ class AdminService:
         return await self._audited(actor, action, schedule_id, act, lambda _: {"paused": paused})
 
     async def delete_schedule(self, actor: Actor, schedule_id: str) -> None:
-        """Delete a schedule (its ledger stays for the retention). Raises
-        `ScheduleNotFoundError`."""
+        """Delete a runtime schedule (its ledger stays for the retention). Raises
+        `ScheduleNotFoundError`, or `DeclaredScheduleError` for a schedule declared in code
+        (remove it from the code instead; pausing it works meanwhile)."""
         before: dict[str, Any] = {}
 
         async def act() -> None:
-            before.update(_schedule_facts(await self.backend.schedules.get(schedule_id)))
+            current = await self.backend.schedules.get(schedule_id)
+            before.update(_schedule_facts(current))
+            _refuse_declared(current, "deleted")
             await self.backend.schedules.delete(schedule_id)
 
         await self._audited(
             actor, Action.SCHEDULE_DELETE, schedule_id, act, lambda _: None, before=before
         )
+
+    def _declared_ids(self) -> set[str]:
+        return {s.id for job in self.registry for s in job.definition.schedules}
 
     async def refused(self, actor: Actor, action: str, target: str, detail: str) -> None:
         """Record an attempt stopped before any use case ran (auth, role, rate limit)."""
@@ -391,6 +408,13 @@ class AdminService:
         except HubSchedulerError:
             # The action itself happened (or was refused); a lost entry must not undo that.
             audit_logger.exception("audit entry could not be stored: %s", entry)
+
+
+def _refuse_declared(state: ScheduleState, action: str) -> None:
+    """Code owns the definition of a declared schedule: an edit or delete made elsewhere would
+    be undone by the next scheduler start, so it is refused (pause and resume are kept)."""
+    if state.declared:
+        raise DeclaredScheduleError(state.schedule.id, state.schedule.job, action)
 
 
 def _schedule_facts(state: ScheduleState) -> dict[str, Any]:

@@ -271,6 +271,11 @@ class ScheduleView(_Strict):
     misfire: str
     paused: bool
     declared_in_code: bool
+    origin: Literal["code", "runtime"] = Field(
+        description="code: declared on a job in code, which owns its definition (pause and "
+        "resume only; edits and deletes answer 409); runtime: created through the API, fully "
+        "editable."
+    )
     next_fire: datetime | None
     last_fire: datetime | None
     last_outcome: SlotOutcome | None
@@ -289,6 +294,7 @@ class ScheduleView(_Strict):
             misfire=schedule.misfire.describe(),
             paused=state.paused,
             declared_in_code=state.declared,
+            origin="code" if state.declared else "runtime",
             next_fire=state.next_fire,
             last_fire=state.last_fire,
             last_outcome=state.last_outcome,
