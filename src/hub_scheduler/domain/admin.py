@@ -95,17 +95,27 @@ class QueueStatus(enum.StrEnum):
 
     OK = "ok"
     DEGRADED = "degraded"
-    """Paused, or no live worker, or schedules but no live scheduler."""
+    """Paused, or no live worker, or schedules but no live scheduler, or a schedule overdue
+    beyond its grace, or a schedule declared in code missing from the store."""
 
 
 @attrs.frozen
 class QueueHealth:
-    """The queue's snapshot with the processes serving it."""
+    """The queue's snapshot with the processes serving it.
+
+    Attributes:
+        overdue_schedules: ids of schedules whose slot passed more than their misfire grace
+            ago unfired (the dead-man check: no scheduler is firing them).
+        missing_schedules: ids declared in code on this registry's jobs that the store does
+            not hold (never synced by a scheduler, or the store lost its data).
+    """
 
     snapshot: QueueSnapshot
     workers: tuple[WorkerInfo, ...]
     schedulers: tuple[SchedulerInfo, ...]
     status: QueueStatus
+    overdue_schedules: tuple[str, ...] = ()
+    missing_schedules: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -130,15 +140,25 @@ class AdminService:
     # --- reads ---------------------------------------------------------------------------
 
     async def queue_health(self) -> QueueHealth:
-        """Snapshot, live workers and schedulers, and the status they add up to."""
+        """Snapshot, live workers and schedulers, overdue and missing schedules, and the
+        status they add up to."""
         now = self.clock.now()
         snapshot = await self.backend.queue.snapshot()
         workers = tuple(await self.backend.presence.workers(now))
         schedulers = tuple(await self.backend.presence.schedulers(now))
-        has_schedules = await self.backend.schedules.next_due_at() is not None
-        degraded = snapshot.paused or not workers or (has_schedules and not schedulers)
+        states = await self.backend.schedules.list()
+        has_schedules = any(s.next_fire is not None for s in states)
+        overdue = tuple(
+            s.schedule.id for s in states
+            if s.next_fire is not None and now - s.next_fire > s.schedule.misfire.grace
+        )  # fmt: skip
+        missing = tuple(sorted(self._declared_ids() - {s.schedule.id for s in states}))
+        degraded = (
+            snapshot.paused or not workers or (has_schedules and not schedulers)
+            or bool(overdue) or bool(missing)
+        )  # fmt: skip
         status = QueueStatus.DEGRADED if degraded else QueueStatus.OK
-        return QueueHealth(snapshot, workers, schedulers, status)
+        return QueueHealth(snapshot, workers, schedulers, status, overdue, missing)
 
     async def job_summaries(self, names: Sequence[str] | None = None) -> list[JobSummary]:
         """Every registered job (or the named ones, in order). The snapshot and the

@@ -525,6 +525,35 @@ class Notifier(Protocol):
 
 
 @attrs.frozen
+class OverdueSchedule:
+    """A schedule whose slot passed more than its misfire grace ago without being fired: no
+    scheduler is firing it (the dead-man check).
+
+    Attributes:
+        schedule_id: the schedule.
+        job: its job.
+        slot: the slot that should have fired.
+        overdue: how long ago that slot was, when it was noticed.
+    """
+
+    schedule_id: str
+    job: str
+    slot: datetime
+    overdue: timedelta
+
+
+@runtime_checkable
+class ScheduleAlerts(Protocol):
+    """What a notifier may also do: tell people a schedule stopped firing. Optional; a
+    notifier without it leaves the scheduler to log the alert."""
+
+    async def schedule_overdue(self, overdue: OverdueSchedule) -> None:
+        """Called once when `overdue` is first noticed (not again until it fired and fell
+        overdue anew). Must not raise and must not block for long."""
+        ...
+
+
+@attrs.frozen
 class AuditEntry:
     """One admin action or refused attempt, kept as evidence."""
 

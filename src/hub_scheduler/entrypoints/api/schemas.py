@@ -432,10 +432,19 @@ class SnapshotView(_Strict):
 
 class QueueHealthView(SnapshotView):
     """The snapshot with the live schedulers and the status: ok, or degraded (paused, or no
-    live worker, or schedules but no live scheduler)."""
+    live worker, or schedules but no live scheduler, or a schedule overdue beyond its grace,
+    or a schedule declared in code missing from the store)."""
 
     schedulers: list[SchedulerView]
     status: QueueStatus
+    overdue_schedules: list[str] = Field(
+        default_factory=list,
+        description="Schedules whose slot passed more than their misfire grace ago unfired.",
+    )
+    missing_schedules: list[str] = Field(
+        default_factory=list,
+        description="Schedules declared in code that the store does not hold.",
+    )
 
     @classmethod
     def from_health(cls, health: QueueHealth) -> QueueHealthView:
@@ -444,6 +453,8 @@ class QueueHealthView(SnapshotView):
             **cls.fields_of(health.snapshot, health.workers),
             schedulers=[SchedulerView.from_domain(s) for s in health.schedulers],
             status=health.status,
+            overdue_schedules=list(health.overdue_schedules),
+            missing_schedules=list(health.missing_schedules),
         )
 
 
