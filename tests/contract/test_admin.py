@@ -202,10 +202,10 @@ async def test_schedule_edits_record_before_and_after(backend: Subject) -> None:
         "trigger": "At 02:00 every day (Australia/Sydney)",
         "timezone": "Australia/Sydney",
         "paused": False,
-        "next_fire": "2026-06-01T16:00:00+00:00",  # 02:00 AEST on 2 June
+        "next_fire": "2026-06-01T16:00:00Z",  # 02:00 AEST on 2 June
     }
     six_hourly = {**nightly, "trigger": "Every 6 hours", "timezone": "UTC",
-                  "next_fire": "2026-06-01T06:00:00+00:00"}  # fmt: skip
+                  "next_fire": "2026-06-01T06:00:00Z"}  # fmt: skip
     trail = await _trail(backend)
     assert [(e.action, e.target, e.outcome, e.before, e.after) for e in trail] == [
         ("schedule.create", "nightly", "ok", None, nightly),

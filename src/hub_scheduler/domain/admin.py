@@ -12,7 +12,7 @@ import enum
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -27,6 +27,7 @@ from hub_scheduler.domain.ports import (
     AuditEntry,
     Backend,
     Clock,
+    Enqueued,
     QueueSnapshot,
     SchedulerInfo,
     ScheduleState,
@@ -195,16 +196,38 @@ class AdminService:
         delay: timedelta | None = None,
         idempotency_key: str | None = None,
     ) -> str:
-        """Enqueue a run of `job` now (or after `delay`); returns its run id."""
+        """Enqueue a run of `job` now (or after `delay`); returns its run id (the first run's
+        for an idempotent repeat; `trigger_enqueued` says which it was)."""
+        answer = await self.trigger_enqueued(
+            actor, job, payload, priority=priority, delay=delay, idempotency_key=idempotency_key
+        )
+        return answer.run_id
 
-        async def act() -> str:
+    async def trigger_enqueued(
+        self,
+        actor: Actor,
+        job: str,
+        payload: Payload | None = None,
+        *,
+        priority: Priority | int | str | None = None,
+        delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+    ) -> Enqueued:
+        """As `trigger`, answering the run id and whether it is new: ``created`` is False
+        when `idempotency_key` was seen within the job's window and nothing was enqueued."""
+
+        async def act() -> Enqueued:
             request = self.registry.request(
                 Job(job, dict(payload or {}), priority, delay, idempotency_key), self.clock.now()
             )
             [answer] = await self.backend.queue.enqueue([request])
-            return answer.run_id
+            return answer
 
-        return await self._audited(actor, Action.JOB_TRIGGER, job, act, lambda r: {"run_id": r})
+        return await self._audited(
+            actor, Action.JOB_TRIGGER, job, act,
+            lambda r: {"run_id": r.run_id} if r.created else {"run_id": r.run_id,
+                                                               "duplicate": True},
+        )  # fmt: skip
 
     async def set_job_paused(self, actor: Actor, job: str, *, paused: bool) -> None:
         """Pause one job (its runs wait in order; running ones finish), or resume it."""
@@ -430,6 +453,11 @@ class AdminService:
             audit_logger.exception("audit entry could not be stored: %s", entry)
 
 
+def _iso(instant: datetime | None) -> str | None:
+    """An instant as the API writes every timestamp: ISO 8601 UTC with a ``Z``."""
+    return None if instant is None else instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _refuse_declared(state: ScheduleState, action: str) -> None:
     """Code owns the definition of a declared schedule: an edit or delete made elsewhere would
     be undone by the next scheduler start, so it is refused (pause and resume are kept)."""
@@ -444,5 +472,5 @@ def _schedule_facts(state: ScheduleState) -> dict[str, Any]:
         "trigger": schedule.describe(),
         "timezone": schedule.timezone,
         "paused": state.paused,
-        "next_fire": state.next_fire.isoformat() if state.next_fire else None,
+        "next_fire": _iso(state.next_fire),
     }

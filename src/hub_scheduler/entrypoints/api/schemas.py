@@ -627,6 +627,17 @@ class RunIdView(_Strict):
     run_id: str
 
 
+class TriggeredView(_Strict):
+    """The run a trigger enqueued, or the existing one for a repeated idempotency key."""
+
+    run_id: str
+    duplicate: bool = Field(
+        default=False,
+        description="True when the idempotency key was seen within the job's window: nothing "
+        "was enqueued and run_id is the first run's.",
+    )
+
+
 class RunIdsView(_Strict):
     """The ids of the runs an action enqueued, in order."""
 
