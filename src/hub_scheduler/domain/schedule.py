@@ -38,6 +38,9 @@ from hub_scheduler.domain.errors import (
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+#: Cron fires are computed up to the end of the year before this (datetime ends in 9999).
+LAST_YEAR = 9998
 
 #: The nicknames cron understands, as five-field expressions.
 ALIASES: Mapping[str, str] = {
@@ -82,11 +85,7 @@ def load_timezone(name: str) -> zoneinfo.ZoneInfo:
 def _require_aware(name: str, value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidScheduleError(
-            name, f"{value.isoformat()} has no time zone; pass an aware datetime (e.g. UTC)"
-        )
-    return value.astimezone(UTC)
+    return _utc(value, name)
 
 
 def _aware_anchor(value: datetime | None) -> datetime | None:
@@ -110,7 +109,10 @@ def _utc(value: datetime, name: str = "instant") -> datetime:
         raise InvalidScheduleError(
             name, f"{value.isoformat()} has no time zone; pass an aware datetime (e.g. UTC)"
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01 at a positive offset
+        raise InvalidScheduleError(name, f"{value.isoformat()} is out of range") from None
 
 
 def normalize_cron(expression: str) -> str:
@@ -201,9 +203,12 @@ class Cron:
         """True when the hour field names hours (Debian cron's "fixed-time" jobs)."""
         return not self.expression.split(" ")[1].startswith("*")
 
-    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime:  # noqa: ARG002
-        """The first fire instant strictly after `after`, in UTC."""
+    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime | None:  # noqa: ARG002
+        """The first fire instant strictly after `after`, in UTC; None when there is none a
+        datetime can hold (after the year 9998)."""
         after = _utc(after)
+        if after.year >= LAST_YEAR:
+            return None
         zone = self.tz
         # Walk wall times from early enough that a repeated interval's second copy, whose
         # wall time is before `after`'s, is not passed over.
@@ -302,14 +307,17 @@ class Every:
         """Intervals are counted in real time; they are shown in UTC."""
         return "UTC"
 
-    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime:
-        """The first slot strictly after `after`, in UTC."""
+    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime | None:
+        """The first slot strictly after `after`, in UTC (None past year 9999)."""
         after = _utc(after)
         origin = self.anchor or anchor or EPOCH
         if after < origin:
             return origin
         steps = (after - origin) // self.interval + 1
-        return origin + steps * self.interval
+        try:
+            return origin + steps * self.interval
+        except OverflowError:  # past the last instant a datetime holds
+            return None
 
     def dst_note(self, fire: datetime) -> str | None:  # noqa: ARG002
         """Intervals are real elapsed time; DST never shapes them."""
@@ -514,7 +522,7 @@ class Schedule:
             return None
         after = _utc(after)
         if self.start is not None and after < self.start:
-            after = self.start - timedelta(microseconds=1)
+            after = max(self.start, datetime.min.replace(tzinfo=UTC) + _TICK) - _TICK
         fire = self.trigger.next_after(after, self.start)
         if fire is None or (self.end is not None and fire > self.end):
             return None
