@@ -291,13 +291,13 @@ class Hub:
 
     def scheduler(self, **overrides: Any) -> Scheduler:
         """A scheduler for this hub's schedules; see `scheduling` to run one."""
+        options: dict[str, Any] = {
+            "signals": self.backend.signals,
+            "declared": tuple(self.declared_schedules()),
+            "notifier": self.notifier,
+        }
         return Scheduler(
-            self.schedules,
-            self.presence,
-            self.registry,
-            self.clock,
-            signals=self.backend.signals,
-            **overrides,
+            self.schedules, self.presence, self.registry, self.clock, **(options | overrides)
         )
 
     @contextlib.asynccontextmanager

@@ -44,7 +44,7 @@ import attrs
 
 from hub_scheduler.domain.errors import InvalidCursorError
 from hub_scheduler.domain.model import FINAL_STATES, Run, RunState
-from hub_scheduler.domain.ports import AuditEntry, Page
+from hub_scheduler.domain.ports import AuditEntry, OverdueSchedule, Page
 from hub_scheduler.hub import MEMORY_URL, Hub
 from hub_scheduler.runtime.worker import WorkerSettings
 
@@ -188,13 +188,15 @@ class FakeClock:
 
 @attrs.define
 class RecordingNotifier:
-    """A `Notifier` that remembers every dead run it was told about.
+    """A `Notifier` that remembers every dead run and overdue schedule it was told about.
 
     Attributes:
         dead: the dead runs, in the order they were reported.
+        overdue: the overdue schedules, in the order they were reported.
     """
 
     dead: list[Run] = attrs.field(factory=list)
+    overdue: list[OverdueSchedule] = attrs.field(factory=list)
     _taken: int = attrs.field(default=0, init=False)
     _waiters: list[asyncio.Future[None]] = attrs.field(factory=list, init=False)
 
@@ -203,6 +205,10 @@ class RecordingNotifier:
         self.dead.append(run)
         waiters, self._waiters = self._waiters, []
         _wake_all(waiters)
+
+    async def schedule_overdue(self, overdue: OverdueSchedule) -> None:
+        """Record an overdue schedule (in `overdue`)."""
+        self.overdue.append(overdue)
 
     async def next_dead(self) -> Run:
         """The oldest dead run not yet returned by `next_dead`, waiting for one if needed.

@@ -12,6 +12,7 @@ import attrs
 import httpx
 import pytest
 
+from hub_scheduler import Cron, Once, Schedule
 from hub_scheduler.domain.model import ErrorInfo
 from hub_scheduler.domain.ports import Failed
 from hub_scheduler.domain.retry import GiveUp
@@ -190,3 +191,42 @@ async def test_a_run_shows_its_attempts(api: Api) -> None:
     rows = re.findall(r'<tr class="attempt">(.*?)</tr>', page.text, re.S)
     assert len(rows) == 1
     assert ("gave_up" in rows[0], "w1" in rows[0], "ValueError: no" in rows[0]) == (True,) * 3
+
+
+async def test_schedule_detail_shows_origin_and_disables_delete_for_declared(api: Api) -> None:
+    """A declared schedule's detail says code owns it and disables Delete, with the reason;
+    pausing it works; deleting it anyway is a 409 alert. A runtime one can be deleted."""
+    await api.hub.schedules.create(
+        Schedule(Cron("0 3 * * *"), job="syncXero", id="mine"), api.hub.clock.now()
+    )
+    async with _session(api, "SystemAdmin") as browser:
+        declared = await browser.client.get("/admin/fragments/schedules/syncXero:0/slots")
+        runtime = await browser.client.get("/admin/fragments/schedules/mine/slots")
+        paused = await browser.act("schedules/syncXero:0/pause")
+        refused = await browser.act("schedules/syncXero:0/delete")
+        removed = await browser.act("schedules/mine/delete")
+    assert "Declared in code" in declared.text
+    assert re.search(
+        r'<button class="delete-schedule" disabled title="Declared in code', declared.text
+    )
+    assert "Created at runtime" in runtime.text
+    assert 'class="delete-schedule" hx-post=' in runtime.text
+    assert (paused.status_code, refused.status_code, removed.status_code) == (200, 409, 200)
+    assert "declared in code" in refused.text
+    assert (await api.hub.schedules.get("syncXero:0")).paused
+    assert [s.schedule.id for s in await api.hub.schedules.list()] == ["syncXero:0"]
+
+
+async def test_a_used_up_schedule_shows_ended_not_none(api: Api) -> None:
+    """A schedule with no next fire (its single instant passed) reads "ended", never "None"."""
+    past = Once(api.hub.clock.now() - timedelta(days=1))
+    await api.hub.schedules.create(Schedule(past, job="flaky", id="once"), api.hub.clock.now())
+    async with _session(api, "SystemAdmin") as browser:
+        jobs = await browser.client.get("/admin/fragments/jobs")
+        detail = await browser.client.get("/admin/fragments/schedules/once/slots")
+    row = jobs.text[jobs.text.index('data-job="flaky"') :]
+    row = row[: row.index("</tr>")]
+    assert "ended" in row
+    assert "None" not in row
+    assert "next ended" in detail.text
+    assert "None" not in detail.text

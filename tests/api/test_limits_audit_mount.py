@@ -11,7 +11,7 @@ from litestar import Litestar, get
 from litestar.exceptions import NotFoundException
 from litestar.stores.memory import MemoryStore
 
-from hub_scheduler import Hub
+from hub_scheduler import Cron, Hub, Schedule
 from hub_scheduler.entrypoints.api.app import InsecureSecretError, create_app
 from hub_scheduler.entrypoints.api.routes import admin_router
 from hub_scheduler.entrypoints.api.security import jwt_auth, mint_token
@@ -64,8 +64,10 @@ async def test_mutations_are_audited_with_before_and_after(api: Api) -> None:
     """A schedule edit is recorded with actor, roles, channel, target, request id and the
     before/after state."""
     headers = {**api.admin, "X-Request-ID": "req-42"}
+    nightly = Schedule(Cron("0 2 * * *", "Australia/Sydney"), job="syncXero", id="nightly")
+    await api.hub.schedules.create(nightly, api.hub.clock.now())  # a runtime schedule
     response = await api.client.patch(
-        "/api/v1/schedules/syncXero:0", headers=headers, json={"cron": "0 3 * * *"}
+        "/api/v1/schedules/nightly", headers=headers, json={"cron": "0 3 * * *"}
     )
     assert response.status_code == 200
     [entry] = (await api.client.get("/api/v1/audit", headers=api.viewer)).json()["items"]
@@ -76,7 +78,7 @@ async def test_mutations_are_audited_with_before_and_after(api: Api) -> None:
         "schedule.update",
     )
     assert (entry["target"], entry["outcome"], entry["request_id"]) == (
-        "syncXero:0",
+        "nightly",
         "ok",
         "req-42",
     )

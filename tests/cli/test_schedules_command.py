@@ -1,4 +1,5 @@
-"""`hub-scheduler schedules preview`: next fire times with DST notes, no Redis needed."""
+"""`hub-scheduler schedules preview` (next fire times with DST notes, no Redis needed) and
+`schedules list`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from hub_scheduler import Cron, Hub, Schedule
 from hub_scheduler.entrypoints.cli import cli
+from tests.cli.conftest import SampleCli
 
 PREVIEW = ["schedules", "preview", "30 2 * * *", "--tz", "Australia/Sydney"]
 
@@ -66,3 +69,25 @@ def test_scheduler_command_refuses_a_bad_app() -> None:
     result = CliRunner().invoke(cli, ["scheduler", "tests.cli.sample_app:not_a_hub"])
     assert result.exit_code == 2
     assert "must be a hub_scheduler.Hub, found int" in result.output
+
+
+def test_schedules_list_says_which_schedules_code_owns(sample_cli: SampleCli) -> None:
+    """`schedules list` shows each schedule's origin: code (declared on a job; pause only) or
+    runtime (editable), and whether it is paused."""
+
+    async def store(hub: Hub) -> None:
+        now = hub.clock.now()
+        declared = Schedule(Cron("0 2 * * *", "Australia/Sydney"), job="record", id="record:0")
+        await hub.schedules.sync_declared([declared], now)
+        await hub.schedules.set_paused("record:0", paused=True)
+        await hub.schedules.create(Schedule(Cron("@hourly"), job="record", id="adhoc"), now)
+
+    sample_cli.within(store)
+    rows = json.loads(sample_cli("schedules", "list", "--json").stdout)
+    assert [(r["id"], r["origin"], r["paused"]) for r in rows] == [
+        ("adhoc", "runtime", False),
+        ("record:0", "code", True),
+    ]
+    lines = sample_cli("schedules", "list").stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [["adhoc", "runtime"], ["record:0", "code"]]
+    assert lines[1].endswith("(paused)")

@@ -12,8 +12,10 @@ from hub_scheduler import Cron, Every, JobDefinition, Priority, RunState, Schedu
 from hub_scheduler.domain.admin import Actor, AdminService, QueueStatus
 from hub_scheduler.domain.errors import (
     DeadLetterNotFoundError,
+    DeclaredScheduleError,
     IllegalTransitionError,
     JobNotFoundError,
+    ScheduleExistsError,
     ScheduleNotFoundError,
 )
 from hub_scheduler.domain.model import ErrorInfo
@@ -207,10 +209,10 @@ async def test_schedule_edits_record_before_and_after(backend: Subject) -> None:
         "trigger": "At 02:00 every day (Australia/Sydney)",
         "timezone": "Australia/Sydney",
         "paused": False,
-        "next_fire": "2026-06-01T16:00:00+00:00",  # 02:00 AEST on 2 June
+        "next_fire": "2026-06-01T16:00:00Z",  # 02:00 AEST on 2 June
     }
     six_hourly = {**nightly, "trigger": "Every 6 hours", "timezone": "UTC",
-                  "next_fire": "2026-06-01T06:00:00+00:00"}  # fmt: skip
+                  "next_fire": "2026-06-01T06:00:00Z"}  # fmt: skip
     trail = await _trail(backend)
     assert [(e.action, e.target, e.outcome, e.before, e.after) for e in trail] == [
         ("schedule.create", "nightly", "ok", None, nightly),
@@ -220,6 +222,50 @@ async def test_schedule_edits_record_before_and_after(backend: Subject) -> None:
         ("schedule.create", "x", "failed", None, None),
         ("schedule.delete", "nightly", "failed", None, None),
     ]
+
+
+async def test_code_owns_declared_schedules_admins_may_pause_them(backend: Subject) -> None:
+    """A schedule declared in code cannot be edited, deleted or shadowed by an admin (each
+    refusal is audited as failed, and nothing changes); it can be paused, and the pause
+    survives the next scheduler start's sync. Runtime schedules stay fully editable."""
+    registry = Registry()
+    registry.add(JobDefinition("minutely", schedules=[Cron("* * * * *")]), _noop)
+    admin = AdminService(backend.backend, registry, backend.clock)
+    backend.declare("minutely", [Cron("* * * * *")])
+    await backend.sync()
+    five = Schedule(Cron("*/5 * * * *"), job="minutely", id="minutely:0")
+    with pytest.raises(DeclaredScheduleError, match="declared in code"):
+        await admin.edit_schedule(ALICE, "minutely:0", lambda _: five)
+    with pytest.raises(DeclaredScheduleError):
+        await admin.update_schedule(ALICE, five)
+    with pytest.raises(DeclaredScheduleError):
+        await admin.delete_schedule(ALICE, "minutely:0")
+    await admin.set_schedule_paused(ALICE, "minutely:0", paused=True)
+    await backend.sync()  # the next scheduler start
+    state = await backend.schedules.get("minutely:0")
+    assert (state.schedule.trigger, state.paused, state.declared) == (
+        Cron("* * * * *"),
+        True,
+        True,
+    )
+    with pytest.raises(ScheduleExistsError, match="declared in code"):
+        await admin.create_schedule(ALICE, five)
+    mine = Schedule(Cron("@hourly"), job="minutely", id="mine")
+    await admin.create_schedule(ALICE, mine)
+    await admin.edit_schedule(ALICE, "mine", lambda s: Schedule(Cron("@daily"), job=s.job))
+    await admin.delete_schedule(ALICE, "mine")
+    assert sorted(_what(await _trail(backend))) == sorted(
+        [  # all at one instant: any order
+            ("schedule.update", "minutely:0", "failed"),
+            ("schedule.update", "minutely:0", "failed"),
+            ("schedule.delete", "minutely:0", "failed"),
+            ("schedule.pause", "minutely:0", "ok"),
+            ("schedule.create", "minutely:0", "failed"),
+            ("schedule.create", "mine", "ok"),
+            ("schedule.update", "mine", "ok"),
+            ("schedule.delete", "mine", "ok"),
+        ]
+    )
 
 
 async def test_an_attempt_stopped_before_the_use_case_is_recorded_refused(

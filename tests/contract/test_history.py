@@ -67,6 +67,24 @@ async def test_clean_removes_old_finished_runs_only(backend: Subject) -> None:
     assert (await history.get(recent.run_id)).state is RunState.QUEUED
 
 
+async def test_clean_keeps_dead_letters(backend: Subject) -> None:
+    """Cleaning history never empties the dead-letter queue: a dead letter stays until it is
+    retried or deleted, and is cleaned like other history after that."""
+    queue, history, clock = backend.queue, backend.history, backend.clock
+    kept, retried = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
+    for claim in await queue.claim("w1", 2, LEASE):
+        await queue.finish(claim, Failed(ErrorInfo("ValueError", "x"), GiveUp(1)))
+    clock.advance(timedelta(days=91))
+    assert await history.clean(clock.now()) == 0
+    assert {r.id for r in (await backend.dead.list()).items} == {kept.run_id, retried.run_id}
+    assert (await history.get(kept.run_id)).state is RunState.DEAD
+    await backend.dead.retry(retried.run_id)
+    assert await history.clean(clock.now() - timedelta(days=90)) == 1
+    assert [r.id for r in (await backend.dead.list()).items] == [kept.run_id]
+    with pytest.raises(RunNotFoundError):
+        await history.get(retried.run_id)
+
+
 @pytest.mark.parametrize("cursor", ["e:0", "nonsense", "12:x"])
 async def test_a_forged_cursor_is_refused(backend: Subject, cursor: str) -> None:
     """A cursor this store never handed out is a clear validation error, not a crash."""
@@ -83,6 +101,7 @@ async def test_clean_can_be_limited_to_some_final_states(backend: Subject) -> No
     first, second, _ = await queue.claim("w1", 3, LEASE)
     await queue.finish(first, Succeeded())
     await queue.finish(second, Failed(ErrorInfo("ValueError", "x"), GiveUp(1)))
+    await backend.dead.delete(doomed.run_id)  # out of the dead-letter queue: history only
     clock.advance(timedelta(days=91))
     cut_off = clock.now() - timedelta(days=90)
     assert await history.clean(cut_off, frozenset({RunState.DEAD})) == 1

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from hub_scheduler import Cron, Every, InvalidScheduleError, Schedule, SlotOutcome
-from hub_scheduler.domain.errors import ScheduleNotFoundError
+from hub_scheduler import Cron, Every, Schedule, SlotOutcome
+from hub_scheduler.domain.errors import ScheduleExistsError, ScheduleNotFoundError
 from hub_scheduler.domain.ports import EnqueueRequest
 from hub_scheduler.domain.schedule import SlotDecision
 from tests.contract.conftest import START, Subject
@@ -57,7 +57,7 @@ async def test_duplicate_and_missing_ids_are_refused(backend: Subject) -> None:
     """Creating an existing id or editing a missing one raises a clear error."""
     schedule = Schedule(Cron("@daily"), job="x", id="s1")
     await backend.schedules.create(schedule, T0)
-    with pytest.raises(InvalidScheduleError, match="already exists"):
+    with pytest.raises(ScheduleExistsError, match="already exists"):
         await backend.schedules.create(schedule, T0)
     with pytest.raises(ScheduleNotFoundError):
         await backend.schedules.update(Schedule(Cron("@daily"), job="x", id="nope"), T0)

@@ -1,4 +1,5 @@
-"""A private, restartable redis-server for the outage tests (append-only file on)."""
+"""A private, restartable redis-server for the outage tests (append-only file on, or no
+persistence at all: a restart then empties it)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process on a loopback port, with data in `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persistent: bool = True) -> None:
         binary = os.environ.get("HUB_SCHEDULER_TEST_REDIS_SERVER") or shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.binary = binary
         self.directory = directory
+        self.persistent = persistent
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
 
@@ -43,7 +45,7 @@ class RedisServer:
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--dir", str(self.directory),
-                "--appendonly", "yes",
+                "--appendonly", "yes" if self.persistent else "no",
                 "--appendfsync", "always",
                 "--save", "",
             stdout=asyncio.subprocess.DEVNULL,

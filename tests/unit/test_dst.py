@@ -135,3 +135,57 @@ def test_next_fire_from_inside_second_copy_does_not_go_back() -> None:
     schedule = Schedule(Cron("30 2 * * *", "Australia/Sydney"))
     after = _utc("2026-04-04T16:10")  # 02:10 AEST, the second copy; 02:30 already fired
     assert schedule.next_fire(after) == _utc("2026-04-05T16:30")
+
+
+def test_preview_note_names_the_jump_clocks_made() -> None:
+    """The note of a moved slot says where the clocks jumped from and to (02:00 -> 03:00)."""
+    [fire] = Schedule(Cron("30 2 * * *", "Australia/Sydney")).preview(_utc("2026-10-03T00:00"), 1)
+    assert fire.note == (
+        "moved out of a skipped hour: clocks went forward from 02:00 to 03:00, "
+        "so the slot runs at 03:00"
+    )
+
+
+def test_preview_note_names_a_half_hour_jump() -> None:
+    """On Lord Howe the note names the 30-minute jump from 02:00 to 02:30."""
+    [fire] = Schedule(Cron("15 2 * * *", "Australia/Lord_Howe")).preview(
+        _utc("2026-10-03T00:00"), 1
+    )
+    assert (fire.utc, fire.note) == (
+        _utc("2026-10-03T15:30"),
+        "moved out of a skipped half hour: clocks went forward from 02:00 to 02:30, "
+        "so the slot runs at 02:30",
+    )
+
+
+LORD_HOWE = "Australia/Lord_Howe"
+
+
+@pytest.mark.parametrize(
+    ("expression", "day", "expected_local"),
+    [
+        # April: clocks go back 02:00 (+11) -> 01:30 (+10:30); 01:30-01:59 happens twice.
+        ("*/15 1 * * *", "2026-04-05", ["01:00+11", "01:15+11", "01:30+11", "01:45+11"]),
+        ("*/15 2 * * *", "2026-04-05", ["02:00+1030", "02:15+1030", "02:30+1030", "02:45+1030"]),
+        ("*/20 2 * * *", "2026-04-05", ["02:00+1030", "02:20+1030", "02:40+1030"]),
+        # October: clocks go forward 02:00 (+10:30) -> 02:30 (+11); 02:00 and 02:20 run once
+        # at the jump.
+        ("*/20 2 * * *", "2026-10-04", ["02:30+11", "02:40+11"]),
+    ],
+)
+def test_fixed_hour_stepped_minutes_on_lord_howe(
+    expression: str, day: str, expected_local: list[str]
+) -> None:
+    """A fixed hour with stepped minutes runs every slot once on Lord Howe's 30-minute DST
+    days: none missed, none repeated."""
+    zone = Cron("@daily", LORD_HOWE).tz
+    fires = _fires_on_local_day(expression, LORD_HOWE, day)
+    local = [f.astimezone(zone).strftime("%H:%M%z").removesuffix("00") for f in fires]
+    assert local == expected_local
+
+
+def test_wildcard_hour_on_lord_howe_keeps_the_two_hourly_slot() -> None:
+    """`0 */2 * * *` still runs at 02:00 after Lord Howe's clocks went back to 01:30."""
+    zone = Cron("@daily", LORD_HOWE).tz
+    fires = _fires_on_local_day("0 */2 * * *", LORD_HOWE, "2026-04-05")
+    assert [f.astimezone(zone).hour for f in fires] == list(range(0, 24, 2))

@@ -1,4 +1,5 @@
-"""The reference deployment's 11 Sydney schedules, checked for a whole year.
+"""The reference deployment's 11 Sydney schedules, checked for a whole year; and every zone
+whose clocks move by other than one hour, checked around each of its transitions.
 
 The expected instants come from an independent oracle written here: it walks every local
 minute of 2026, keeps those whose wall time matches, and applies Debian cron's DST rules
@@ -8,7 +9,8 @@ a wildcard-hour slot runs per real hour). It shares no code with the scheduler.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -141,3 +143,140 @@ def test_sync_xero_on_spring_forward_day_runs_at_three() -> None:
         "10-04 03:00 AEDT",
         "10-05 02:00 AEDT",
     ]
+
+
+# --- every zone whose clocks move by other than one hour ------------------------------------
+#
+# The same oracle over the days around each transition of zones whose shift is not 60 minutes:
+# Lord Howe's 30-minute DST, Troll's 2 hours, and historical 15- and 30-minute and whole-day
+# changes. The rules it applies (Debian/Vixie cron, as documented in `hub_scheduler.domain.
+# schedule`): a fixed-hour job whose wall time is skipped runs once, right after the jump; a
+# wildcard-hour job (hour field starting with ``*``) only runs at wall times that exist; in a
+# repeated interval a fixed-hour job runs once (the first copy), a wildcard-hour job in both.
+
+ODD_SHIFTS = [
+    ("Australia/Lord_Howe", 2024),  # 30 min: 02:00 -> 01:30 in April, 02:00 -> 02:30 in October
+    ("Australia/Lord_Howe", 2025),
+    ("Australia/Lord_Howe", 2026),
+    ("Australia/Lord_Howe", 2027),
+    ("Australia/Lord_Howe", 1990),
+    ("Antarctica/Troll", 2026),  # 2 h: +00 <-> +02
+    ("America/St_Johns", 1988),  # 2 h "double daylight" at -02:30 / -03:30
+    ("Pacific/Rarotonga", 1979),  # 30 min DST at -10:30 / -10:00
+    ("Asia/Kathmandu", 1986),  # 15 min forward: +05:30 -> +05:45
+    ("America/Caracas", 2007),  # 30 min back: -04:00 -> -04:30
+    ("America/Caracas", 2016),  # 30 min forward
+    ("Asia/Pyongyang", 2015),  # 30 min back
+    ("Asia/Pyongyang", 2018),  # 30 min forward
+    ("Asia/Colombo", 1996),  # 30 min back
+    ("Pacific/Norfolk", 2015),  # 30 min back
+    ("America/Sitka", 1983),  # 2 h back
+    ("Pacific/Apia", 2011),  # a whole day skipped (the date line moved)
+]
+
+ODD_EXPRESSIONS = [
+    "*/15 1 * * *",  # a fixed hour, stepped minutes (the shape of the reported missed fire)
+    "*/15 2 * * *",
+    "*/10 0-3 * * *",
+    "30 2 * * *",
+    "45 1 * * *",
+    "0,30 1,2 * * *",
+    "0 0 * * *",
+    "15,45 * * * *",
+    "*/20 * * * *",
+    "0 */2 * * *",
+    "30 */3 * * *",
+]
+
+
+def _matches(field: str, value: int) -> bool:
+    """Cron field syntax: lists of *, n, a-b, each with an optional /step."""
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            low, high = 0, 99
+        elif "-" in base:
+            low, high = (int(x) for x in base.split("-"))
+        else:
+            low = high = int(base)
+            if step:
+                high = 99
+        if low <= value <= high and (value - low) % int(step or 1) == 0:
+            return True
+    return False
+
+
+def _exists_in(wall: datetime, zone: ZoneInfo) -> bool:
+    aware = wall.replace(tzinfo=zone)
+    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
+
+
+def _oracle_days(expression: str, zone: ZoneInfo, days: list[date]) -> set[datetime]:
+    """Debian cron's fires whose wall time falls on one of `days`, by walking every minute."""
+    minute, hour, dom, month, dow = expression.split()
+    fixed_hour = not hour.startswith("*")
+    fires: set[datetime] = set()
+    for day in days:
+        if not (_matches(dom, day.day) and _matches(month, day.month)):
+            continue
+        if not _matches(dow, day.isoweekday() % 7):
+            continue
+        for h in range(24):
+            for m in range(60):
+                if not (_matches(hour, h) and _matches(minute, m)):
+                    continue
+                wall = datetime(day.year, day.month, day.day, h, m)  # noqa: DTZ001
+                if not _exists_in(wall, zone):
+                    if fixed_hour:  # the first wall minute that exists after the jump
+                        moved = wall
+                        while not _exists_in(moved, zone):
+                            moved += timedelta(minutes=1)
+                        fires.add(moved.replace(tzinfo=zone).astimezone(UTC))
+                    continue
+                first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+                second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+                fires.add(first)
+                if second != first and not fixed_hour:
+                    fires.add(second)
+    return fires
+
+
+@cache
+def _transition_days(zone_name: str, year: int) -> tuple[tuple[date, timedelta], ...]:
+    """Local dates in or next to `year` on which the zone's UTC offset changes (sampled every
+    6 hours: within 6 hours of the change), each with the size of the change."""
+    zone = ZoneInfo(zone_name)
+    found = []
+    at = datetime(year - 1, 12, 31, tzinfo=UTC)
+    offset = at.astimezone(zone).utcoffset() or timedelta()
+    while at < datetime(year + 1, 1, 2, tzinfo=UTC):
+        at += timedelta(hours=6)
+        now = at.astimezone(zone).utcoffset() or timedelta()
+        if now != offset:
+            found.append((at.astimezone(zone).date(), now - offset))
+            offset = now
+    return tuple(found)
+
+
+@pytest.mark.parametrize(("zone_name", "year"), ODD_SHIFTS)
+@pytest.mark.parametrize("expression", ODD_EXPRESSIONS)
+def test_fires_match_oracle_around_non_hour_shifts(
+    expression: str, zone_name: str, year: int
+) -> None:
+    """Around every transition of a zone whose clocks move by other than an hour, the fires
+    equal Debian cron's, minute by minute."""
+    zone = ZoneInfo(zone_name)
+    transitions = _transition_days(zone_name, year)
+    assert any(abs(shift) != timedelta(hours=1) for _, shift in transitions), (
+        "the table names a zone and year with a shift other than one hour"
+    )
+    schedule = Schedule(Cron(expression, zone_name))
+    for day, _ in transitions:
+        # The change happened on `day` or the day before: compare both days, whole.
+        days = [day + timedelta(days=n) for n in (-2, -1, 0, 1)]
+        low = datetime.combine(days[1], time()).replace(tzinfo=zone).astimezone(UTC)
+        high = datetime.combine(days[3], time()).replace(tzinfo=zone).astimezone(UTC)
+        expected = {f for f in _oracle_days(expression, zone, days) if low <= f < high}
+        assert _until(schedule, low - timedelta(microseconds=1), high) == sorted(expected), (
+            f"{expression} in {zone_name} on {days[1]} and {days[2]}"
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -207,3 +207,18 @@ def test_due_stops_at_its_limit() -> None:
     schedule = Schedule(Every(timedelta(seconds=1)))
     slots = schedule.due(T0, T0 + timedelta(days=365), limit=5)
     assert slots == [T0 + timedelta(seconds=s) for s in range(1, 6)]
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [Cron("@daily"), Cron("*/15 1 * * *", "Australia/Lord_Howe"), Every(timedelta(days=1))],
+)
+def test_instants_at_the_ends_of_the_calendar_end_the_schedule(trigger: Cron | Every) -> None:
+    """A window starting on the last day a datetime holds ends there (at most its start
+    fires, never a crash); a start that is out of range in UTC is refused as invalid."""
+    last = datetime(9999, 12, 31, tzinfo=UTC)
+    assert len(list(Schedule(trigger, start=last).fires(T0))) <= 1
+    with pytest.raises(InvalidScheduleError, match="out of range"):
+        Schedule(trigger, start=datetime.min.replace(tzinfo=timezone(timedelta(hours=5))))
+    first = Schedule(trigger, start=datetime.min.replace(tzinfo=UTC))
+    assert first.next_fire(datetime.min.replace(tzinfo=UTC)) is not None

@@ -1,4 +1,4 @@
-"""Notifiers: tell people when a run is dead-lettered."""
+"""Notifiers: tell people when a run is dead-lettered, or a schedule stopped firing."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from hub_scheduler.domain.model import Run
+from hub_scheduler.domain.ports import OverdueSchedule
 
 if TYPE_CHECKING:
     import httpx
@@ -29,8 +30,28 @@ def _summary(run: Run) -> dict[str, object]:
     }
 
 
+def _overdue_summary(overdue: OverdueSchedule) -> dict[str, object]:
+    return {
+        "event": "schedule.overdue",
+        "schedule_id": overdue.schedule_id,
+        "job": overdue.job,
+        "slot": overdue.slot.isoformat(),
+        "overdue_seconds": overdue.overdue.total_seconds(),
+    }
+
+
 class LoggingNotifier:
-    """The default notifier: one ERROR record on ``hub_scheduler.alerts`` per dead run."""
+    """The default notifier: one ERROR record on ``hub_scheduler.alerts`` per dead run and
+    per overdue schedule."""
+
+    async def schedule_overdue(self, overdue: OverdueSchedule) -> None:
+        """Log that a schedule's slot passed its grace unfired."""
+        logger.error(
+            "schedule %s of job %s is overdue: its slot %s passed %.0fs ago and no scheduler "
+            "fired it",
+            overdue.schedule_id, overdue.job, overdue.slot.isoformat(),
+            overdue.overdue.total_seconds(), extra=_overdue_summary(overdue),
+        )  # fmt: skip
 
     async def run_dead(self, run: Run) -> None:
         """Log the dead run with its job, attempts and last error."""
@@ -58,7 +79,14 @@ class WebhookNotifier:
 
     async def run_dead(self, run: Run) -> None:
         """Schedule the POST and return at once."""
-        task = asyncio.create_task(self._deliver(_summary(run)))
+        self._send(_summary(run))
+
+    async def schedule_overdue(self, overdue: OverdueSchedule) -> None:
+        """Schedule a POST saying the schedule is overdue, and return at once."""
+        self._send(_overdue_summary(overdue))
+
+    def _send(self, body: dict[str, object]) -> None:
+        task = asyncio.create_task(self._deliver(body))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

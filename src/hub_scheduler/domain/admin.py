@@ -12,12 +12,16 @@ import enum
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
 
-from hub_scheduler.domain.errors import HubSchedulerError
+from hub_scheduler.domain.errors import (
+    DeclaredScheduleError,
+    HubSchedulerError,
+    ScheduleExistsError,
+)
 from hub_scheduler.domain.model import (
     FINAL_STATES,
     Payload,
@@ -30,6 +34,7 @@ from hub_scheduler.domain.ports import (
     AuditEntry,
     Backend,
     Clock,
+    Enqueued,
     QueueSnapshot,
     SchedulerInfo,
     ScheduleState,
@@ -98,17 +103,27 @@ class QueueStatus(enum.StrEnum):
 
     OK = "ok"
     DEGRADED = "degraded"
-    """Paused, or no live worker, or schedules but no live scheduler."""
+    """Paused, or no live worker, or schedules but no live scheduler, or a schedule overdue
+    beyond its grace, or a schedule declared in code missing from the store."""
 
 
 @attrs.frozen
 class QueueHealth:
-    """The queue's snapshot with the processes serving it."""
+    """The queue's snapshot with the processes serving it.
+
+    Attributes:
+        overdue_schedules: ids of schedules whose slot passed more than their misfire grace
+            ago unfired (the dead-man check: no scheduler is firing them).
+        missing_schedules: ids declared in code on this registry's jobs that the store does
+            not hold (never synced by a scheduler, or the store lost its data).
+    """
 
     snapshot: QueueSnapshot
     workers: tuple[WorkerInfo, ...]
     schedulers: tuple[SchedulerInfo, ...]
     status: QueueStatus
+    overdue_schedules: tuple[str, ...] = ()
+    missing_schedules: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -133,7 +148,8 @@ class AdminService:
     # --- reads ---------------------------------------------------------------------------
 
     async def queue_health(self) -> QueueHealth:
-        """Snapshot, live workers and schedulers, and the status they add up to."""
+        """Snapshot, live workers and schedulers, overdue and missing schedules, and the
+        status they add up to."""
         now = self.clock.now()
         snapshot = await self.backend.queue.snapshot()
         # A worker's active count comes from the leases, not its last heartbeat (up to one
@@ -143,10 +159,19 @@ class AdminService:
             for w in await self.backend.presence.workers(now)
         )
         schedulers = tuple(await self.backend.presence.schedulers(now))
-        has_schedules = await self.backend.schedules.next_due_at() is not None
-        degraded = snapshot.paused or not workers or (has_schedules and not schedulers)
+        states = await self.backend.schedules.list()
+        has_schedules = any(s.next_fire is not None for s in states)
+        overdue = tuple(
+            s.schedule.id for s in states
+            if s.next_fire is not None and now - s.next_fire > s.schedule.misfire.grace
+        )  # fmt: skip
+        missing = tuple(sorted(self._declared_ids() - {s.schedule.id for s in states}))
+        degraded = (
+            snapshot.paused or not workers or (has_schedules and not schedulers)
+            or bool(overdue) or bool(missing)
+        )  # fmt: skip
         status = QueueStatus.DEGRADED if degraded else QueueStatus.OK
-        return QueueHealth(snapshot, workers, schedulers, status)
+        return QueueHealth(snapshot, workers, schedulers, status, overdue, missing)
 
     async def job_summaries(self, names: Sequence[str] | None = None) -> list[JobSummary]:
         """Every registered job (or the named ones, in order). The snapshot and the
@@ -183,16 +208,38 @@ class AdminService:
         delay: timedelta | None = None,
         idempotency_key: str | None = None,
     ) -> str:
-        """Enqueue a run of `job` now (or after `delay`); returns its run id."""
+        """Enqueue a run of `job` now (or after `delay`); returns its run id (the first run's
+        for an idempotent repeat; `trigger_enqueued` says which it was)."""
+        answer = await self.trigger_enqueued(
+            actor, job, payload, priority=priority, delay=delay, idempotency_key=idempotency_key
+        )
+        return answer.run_id
 
-        async def act() -> str:
+    async def trigger_enqueued(
+        self,
+        actor: Actor,
+        job: str,
+        payload: Payload | None = None,
+        *,
+        priority: Priority | int | str | None = None,
+        delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+    ) -> Enqueued:
+        """As `trigger`, answering the run id and whether it is new: ``created`` is False
+        when `idempotency_key` was seen within the job's window and nothing was enqueued."""
+
+        async def act() -> Enqueued:
             request = self.registry.request(
                 Job(job, dict(payload or {}), priority, delay, idempotency_key), self.clock.now()
             )
             [answer] = await self.backend.queue.enqueue([request])
-            return answer.run_id
+            return answer
 
-        return await self._audited(actor, Action.JOB_TRIGGER, job, act, lambda r: {"run_id": r})
+        return await self._audited(
+            actor, Action.JOB_TRIGGER, job, act,
+            lambda r: {"run_id": r.run_id} if r.created else {"run_id": r.run_id,
+                                                               "duplicate": True},
+        )  # fmt: skip
 
     async def set_job_paused(self, actor: Actor, job: str, *, paused: bool) -> None:
         """Pause one job (its runs wait in order; running ones finish), or resume it."""
@@ -261,7 +308,7 @@ class AdminService:
         self, actor: Actor, older_than: timedelta, states: frozenset[RunState] | None = None
     ) -> int:
         """Delete finished runs enqueued more than `older_than` ago (only `states`, when
-        given); returns how many."""
+        given); returns how many. Dead letters stay until retried or deleted."""
 
         async def act() -> int:
             return await self.backend.history.clean(self.clock.now() - older_than, states)
@@ -275,24 +322,29 @@ class AdminService:
 
     async def create_schedule(self, actor: Actor, schedule: Schedule) -> ScheduleState:
         """Store a runtime schedule for a registered job. Raises `JobNotFoundError`,
-        `PayloadError` for a payload runs could not carry, or `InvalidScheduleError` when
-        its id exists."""
+        `PayloadError` for a payload runs could not carry, or `ScheduleExistsError` when its
+        id exists or is declared in code."""
 
         async def act() -> ScheduleState:
             self._check_schedule(schedule)
+            if schedule.id in self._declared_ids():
+                raise ScheduleExistsError(schedule.id, declared=True)
             return await self.backend.schedules.create(schedule, self.clock.now())
 
         return await self._audited(actor, Action.SCHEDULE_CREATE, schedule.id, act, _schedule_facts)
 
     async def update_schedule(self, actor: Actor, schedule: Schedule) -> ScheduleState:
-        """Replace a schedule's definition, keeping its runtime state. Raises
-        `ScheduleNotFoundError` (or `JobNotFoundError` for an unregistered job, `PayloadError`
-        for a payload runs could not carry)."""
+        """Replace a runtime schedule's definition, keeping its runtime state. Raises
+        `ScheduleNotFoundError`, `JobNotFoundError` for an unregistered job, `PayloadError`
+        for a payload runs could not carry, or `DeclaredScheduleError` for a schedule
+        declared in code (code owns those)."""
         before: dict[str, Any] = {}
 
         async def act() -> ScheduleState:
             self._check_schedule(schedule)
-            before.update(_schedule_facts(await self.backend.schedules.get(schedule.id)))
+            current = await self.backend.schedules.get(schedule.id)
+            before.update(_schedule_facts(current))
+            _refuse_declared(current, "edited")
             return await self.backend.schedules.update(schedule, self.clock.now())
 
         return await self._audited(
@@ -302,15 +354,17 @@ class AdminService:
     async def edit_schedule(
         self, actor: Actor, schedule_id: str, change: Callable[[Schedule], Schedule]
     ) -> ScheduleState:
-        """Replace a schedule's definition with `change` applied to the stored one (a partial
-        edit), keeping its runtime state; audited as `Action.SCHEDULE_UPDATE`. Raises
-        `ScheduleNotFoundError`, `JobNotFoundError`, or what `change` raises (a
-        `ValidationError` for a bad value), each audited as failed."""
+        """Replace a runtime schedule's definition with `change` applied to the stored one (a
+        partial edit), keeping its runtime state; audited as `Action.SCHEDULE_UPDATE`. Raises
+        `ScheduleNotFoundError`, `JobNotFoundError`, `DeclaredScheduleError` for a schedule
+        declared in code, or what `change` raises (a `ValidationError` for a bad value), each
+        audited as failed."""
         before: dict[str, Any] = {}
 
         async def act() -> ScheduleState:
             current = await self.backend.schedules.get(schedule_id)
             before.update(_schedule_facts(current))
+            _refuse_declared(current, "edited")
             schedule = attrs.evolve(change(current.schedule), id=schedule_id)
             self._check_schedule(schedule)
             return await self.backend.schedules.update(schedule, self.clock.now())
@@ -331,12 +385,15 @@ class AdminService:
         return await self._audited(actor, action, schedule_id, act, lambda _: {"paused": paused})
 
     async def delete_schedule(self, actor: Actor, schedule_id: str) -> None:
-        """Delete a schedule (its ledger stays for the retention). Raises
-        `ScheduleNotFoundError`."""
+        """Delete a runtime schedule (its ledger stays for the retention). Raises
+        `ScheduleNotFoundError`, or `DeclaredScheduleError` for a schedule declared in code
+        (remove it from the code instead; pausing it works meanwhile)."""
         before: dict[str, Any] = {}
 
         async def act() -> None:
-            before.update(_schedule_facts(await self.backend.schedules.get(schedule_id)))
+            current = await self.backend.schedules.get(schedule_id)
+            before.update(_schedule_facts(current))
+            _refuse_declared(current, "deleted")
             await self.backend.schedules.delete(schedule_id)
 
         await self._audited(
@@ -347,6 +404,9 @@ class AdminService:
         # Every fired run carries the schedule's payload: hold it to the limit runs have.
         self.registry.get(schedule.job)
         encode_payload(schedule.job, schedule.payload, self.backend.config.payload_limit)
+
+    def _declared_ids(self) -> set[str]:
+        return {s.id for job in self.registry for s in job.definition.schedules}
 
     async def refused(self, actor: Actor, action: str, target: str, detail: str) -> None:
         """Record an attempt stopped before any use case ran (auth, role, rate limit)."""
@@ -412,6 +472,18 @@ class AdminService:
             audit_logger.exception("audit entry could not be stored: %s", entry)
 
 
+def _iso(instant: datetime | None) -> str | None:
+    """An instant as the API writes every timestamp: ISO 8601 UTC with a ``Z``."""
+    return None if instant is None else instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _refuse_declared(state: ScheduleState, action: str) -> None:
+    """Code owns the definition of a declared schedule: an edit or delete made elsewhere would
+    be undone by the next scheduler start, so it is refused (pause and resume are kept)."""
+    if state.declared:
+        raise DeclaredScheduleError(state.schedule.id, state.schedule.job, action)
+
+
 def _schedule_facts(state: ScheduleState) -> dict[str, Any]:
     schedule = state.schedule
     return {
@@ -419,5 +491,5 @@ def _schedule_facts(state: ScheduleState) -> dict[str, Any]:
         "trigger": schedule.describe(),
         "timezone": schedule.timezone,
         "paused": state.paused,
-        "next_fire": state.next_fire.isoformat() if state.next_fire else None,
+        "next_fire": _iso(state.next_fire),
     }

@@ -93,6 +93,34 @@ class IllegalTransitionError(HubSchedulerError):
         super().__init__(f"run {run_id} cannot go from {current!r} to {target!r}")
 
 
+class ConflictError(HubSchedulerError):
+    """The request is well formed but conflicts with what exists (HTTP 409)."""
+
+
+class ScheduleExistsError(InvalidScheduleError, ConflictError):
+    """A schedule was created with an id already taken (or declared in code)."""
+
+    def __init__(self, schedule_id: str, *, declared: bool = False) -> None:
+        self.schedule_id = schedule_id
+        self.declared = declared
+        where = " by a schedule declared in code" if declared else ""
+        super().__init__("id", f"a schedule with id {schedule_id!r} already exists{where}")
+
+
+class DeclaredScheduleError(ConflictError):
+    """An edit or delete of a schedule declared in code: code owns its definition."""
+
+    def __init__(self, schedule_id: str, job: str, action: str) -> None:
+        self.schedule_id = schedule_id
+        self.job = job
+        self.action = action
+        super().__init__(
+            f"schedule {schedule_id!r} is declared in code on job {job!r}, so it cannot be "
+            f"{action} here (the next scheduler start would undo it): change it in the code; "
+            "it can be paused and resumed"
+        )
+
+
 class NotFoundError(HubSchedulerError, LookupError):
     """Something asked for by its identifier does not exist."""
 

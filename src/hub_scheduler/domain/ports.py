@@ -348,7 +348,9 @@ class RunHistory(Protocol):
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
         """Delete finished runs enqueued before `older_than` (only `states`, when given);
-        returns how many. Runs still queued, delayed or active are never cleaned."""
+        returns how many. Runs still queued, delayed or active are never cleaned, nor are
+        dead letters: a dead run leaves the dead-letter queue only when it is retried or
+        deleted (`DeadLetters`), and is cleaned like any other finished run after that."""
         ...
 
 
@@ -559,6 +561,35 @@ class Notifier(Protocol):
     async def run_dead(self, run: Run) -> None:
         """Called after `run` moved to the dead-letter queue. Must not raise and must not
         block for long: adapters that talk to the network do so in the background."""
+        ...
+
+
+@attrs.frozen
+class OverdueSchedule:
+    """A schedule whose slot passed more than its misfire grace ago without being fired: no
+    scheduler is firing it (the dead-man check).
+
+    Attributes:
+        schedule_id: the schedule.
+        job: its job.
+        slot: the slot that should have fired.
+        overdue: how long ago that slot was, when it was noticed.
+    """
+
+    schedule_id: str
+    job: str
+    slot: datetime
+    overdue: timedelta
+
+
+@runtime_checkable
+class ScheduleAlerts(Protocol):
+    """What a notifier may also do: tell people a schedule stopped firing. Optional; a
+    notifier without it leaves the scheduler to log the alert."""
+
+    async def schedule_overdue(self, overdue: OverdueSchedule) -> None:
+        """Called once when `overdue` is first noticed (not again until it fired and fell
+        overdue anew). Must not raise and must not block for long."""
         ...
 
 

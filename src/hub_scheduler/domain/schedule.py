@@ -4,14 +4,18 @@ Three triggers say when: `Cron` (an expression in a time zone), `Every` (a fixed
 and `Once` (one instant). A `Schedule` adds a window (start, end), a run limit, a payload and
 a `MisfirePolicy` for slots that passed while no scheduler was running.
 
-Cron semantics match Debian cron, which is what people expect of cron:
-- a job at a fixed local time that falls in a skipped hour (clocks go forward) runs once,
-  right after the transition;
-- a job at a fixed local time in a repeated hour (clocks go back) runs once, in the first copy;
-- a job whose hour field starts with ``*`` (``0 */2 * * *``) runs once per real matching hour,
-  so in both copies of a repeated hour and not at all for a skipped one.
-cronsim implements exactly these rules; this module validates, names and wraps it, and keeps
-every instant it hands out in UTC.
+Cron semantics match Debian (Vixie) cron's DST rules, which is what people expect of cron,
+for a shift of any size (an hour, Lord Howe's 30 minutes, Troll's 2 hours, a skipped day):
+- a *fixed-hour* job (its hour field names hours: ``30 2 * * *``, ``*/15 1 * * *``) whose
+  local time falls in a skipped interval (clocks go forward) runs once, right after the jump
+  (at the first instant of the new offset); several of its slots in one gap make one run;
+- a fixed-hour job in a repeated interval (clocks go back) runs once, in the first copy;
+- a *wildcard-hour* job (its hour field starts with ``*``: ``0 */2 * * *``, ``*/20 * * * *``)
+  runs at every wall time that really passes: in both copies of a repeated interval, and not
+  at all for wall times that were skipped.
+cronsim matches the expression on wall times; the DST rules are applied here, not by cronsim,
+whose own DST handling keys on the minute field too and misses or repeats fires for shifts
+that are not a whole hour. Every instant this module hands out is UTC.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from hub_scheduler.domain.errors import (
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+#: Cron fires are computed up to the end of the year before this (datetime ends in 9999).
+LAST_YEAR = 9998
 
 #: The nicknames cron understands, as five-field expressions.
 ALIASES: Mapping[str, str] = {
@@ -78,11 +85,7 @@ def load_timezone(name: str) -> zoneinfo.ZoneInfo:
 def _require_aware(name: str, value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidScheduleError(
-            name, f"{value.isoformat()} has no time zone; pass an aware datetime (e.g. UTC)"
-        )
-    return value.astimezone(UTC)
+    return _utc(value, name)
 
 
 def _aware_anchor(value: datetime | None) -> datetime | None:
@@ -106,7 +109,10 @@ def _utc(value: datetime, name: str = "instant") -> datetime:
         raise InvalidScheduleError(
             name, f"{value.isoformat()} has no time zone; pass an aware datetime (e.g. UTC)"
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01 at a positive offset
+        raise InvalidScheduleError(name, f"{value.isoformat()} is out of range") from None
 
 
 def normalize_cron(expression: str) -> str:
@@ -145,6 +151,31 @@ def normalize_cron(expression: str) -> str:
     return text
 
 
+def _jump(zone: tzinfo, wall: datetime) -> datetime:
+    """The instant clocks jumped over the skipped wall time `wall` (naive): the first
+    instant of the new offset, to the second."""
+    early = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)  # read with the new offset
+    late = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)  # read with the old offset
+    new_offset = late.astimezone(zone).utcoffset()
+    while late - early > timedelta(seconds=1):
+        middle = early + timedelta(seconds=(late - early) // timedelta(seconds=2))
+        if middle.astimezone(zone).utcoffset() == new_offset:
+            late = middle
+        else:
+            early = middle
+    return late
+
+
+def _span(shift: timedelta) -> str:
+    """A clock shift in words: "30 minutes", "2 hours", "1 day"."""
+    minutes = int(shift.total_seconds() // 60)
+    for unit, size in (("day", 1440), ("hour", 60)):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+    return f"{minutes} minutes"
+
+
 @attrs.frozen
 class Cron:
     """Fire whenever a cron expression matches the local time of `timezone`.
@@ -172,16 +203,43 @@ class Cron:
         """True when the hour field names hours (Debian cron's "fixed-time" jobs)."""
         return not self.expression.split(" ")[1].startswith("*")
 
-    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime:  # noqa: ARG002
-        """The first fire instant strictly after `after`, in UTC."""
+    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime | None:  # noqa: ARG002
+        """The first fire instant strictly after `after`, in UTC; None when there is none a
+        datetime can hold (after the year 9998)."""
         after = _utc(after)
-        for local in CronSim(self.expression, after.astimezone(self.tz)):
-            # Started inside the second copy of a repeated hour, cronsim may first hand back
-            # the first copy of the same wall time, which is earlier than `after`.
-            fire = local.astimezone(UTC)
-            if fire > after:
-                return fire
+        if after.year >= LAST_YEAR:
+            return None
+        zone = self.tz
+        # Walk wall times from early enough that a repeated interval's second copy, whose
+        # wall time is before `after`'s, is not passed over.
+        lowest = min(
+            (after + timedelta(days=d)).astimezone(zone).utcoffset() or timedelta()
+            for d in (0, 1, 2)
+        )
+        start = (after + lowest).replace(tzinfo=None)
+        best: datetime | None = None
+        for wall in CronSim(self.expression, start):
+            fires = self._instants(wall)
+            # Fires of later wall times are never earlier than this wall's first one.
+            if best is not None and fires and fires[0] >= best:
+                return best
+            for fire in fires:
+                if fire > after and (best is None or fire < best):
+                    best = fire
         raise AssertionError("unreachable: CronSim iterates forever")  # pragma: no cover
+
+    def _instants(self, wall: datetime) -> list[datetime]:
+        """The UTC instants a matching wall time fires at (Debian cron's rules), in order."""
+        zone = self.tz
+        first = wall.replace(tzinfo=zone, fold=0)
+        second = wall.replace(tzinfo=zone, fold=1)
+        before, after = first.utcoffset(), second.utcoffset()
+        if before == after:
+            return [first.astimezone(UTC)]
+        if before is not None and after is not None and before > after:  # repeated
+            copies = [first.astimezone(UTC), second.astimezone(UTC)]
+            return copies[:1] if self.fixed_hour else copies
+        return [_jump(zone, wall)] if self.fixed_hour else []  # skipped
 
     def matches_wall_time(self, local: datetime) -> bool:
         """True when the local wall time (ignoring DST) satisfies every field."""
@@ -193,10 +251,15 @@ class Cron:
         local = fire.astimezone(self.tz)
         if not self.matches_wall_time(local):
             offset_before = (fire - timedelta(seconds=1)).astimezone(self.tz).utcoffset()
-            if offset_before != local.utcoffset():
+            if offset_before is not None and offset_before != local.utcoffset():
+                jumped_from = (fire + offset_before).replace(tzinfo=None)
+                shift = (local.utcoffset() or offset_before) - offset_before
+                span = {timedelta(hours=1): "hour", timedelta(minutes=30): "half hour"}.get(
+                    shift, f"interval ({_span(shift)})"
+                )
                 return (
-                    f"moved out of a skipped hour: clocks went forward at {local:%H:%M}, "
-                    "so the slot runs at the transition"
+                    f"moved out of a skipped {span}: clocks went forward from "
+                    f"{jumped_from:%H:%M} to {local:%H:%M}, so the slot runs at {local:%H:%M}"
                 )
             return None  # pragma: no cover - cronsim only shifts slots at a transition
         other = local.replace(fold=1 - local.fold)
@@ -244,14 +307,17 @@ class Every:
         """Intervals are counted in real time; they are shown in UTC."""
         return "UTC"
 
-    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime:
-        """The first slot strictly after `after`, in UTC."""
+    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime | None:
+        """The first slot strictly after `after`, in UTC (None past year 9999)."""
         after = _utc(after)
         origin = self.anchor or anchor or EPOCH
         if after < origin:
             return origin
         steps = (after - origin) // self.interval + 1
-        return origin + steps * self.interval
+        try:
+            return origin + steps * self.interval
+        except OverflowError:  # past the last instant a datetime holds
+            return None
 
     def dst_note(self, fire: datetime) -> str | None:  # noqa: ARG002
         """Intervals are real elapsed time; DST never shapes them."""
@@ -457,11 +523,11 @@ class Schedule:
             return None
         after = _utc(after)
         if self.start is not None and after < self.start:
-            after = self.start - timedelta(microseconds=1)
+            after = max(self.start, datetime.min.replace(tzinfo=UTC) + _TICK) - _TICK
         try:
             fire = self.trigger.next_after(after, self.start)
         except OverflowError:
-            return None
+            return None  # past year 9999: the schedule is over
         if fire is None or (self.end is not None and fire > self.end):
             return None
         return fire

@@ -5,6 +5,11 @@ schedule (`plan_fire`) and asks the store to fire them with a compare-and-advanc
 schedule's version, so exactly one of them records each slot however they race, restart or
 stall; the losers simply re-read. Between fires the loop sleeps until the next due instant,
 and wakes early when schedules change (`Signals`).
+
+Every heartbeat it also checks the store (`check`): schedules declared in code that are
+missing (the store lost its data: a FLUSHALL, a Redis without persistence restarting) are
+synced again, and a schedule whose slot is overdue beyond its misfire grace (the dead-man
+check: nothing fired it) is fired now and alerted once per overdue episode.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import logging
 import random
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -21,17 +27,39 @@ from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.domain.firing import plan_fire
 from hub_scheduler.domain.ports import (
     Clock,
+    Notifier,
+    OverdueSchedule,
     Presence,
+    ScheduleAlerts,
     SchedulerInfo,
     ScheduleState,
     ScheduleStore,
     Signals,
 )
 from hub_scheduler.domain.registry import Registry
-from hub_scheduler.domain.schedule import SlotOutcome
+from hub_scheduler.domain.schedule import Cron, Every, Schedule, SlotOutcome, load_timezone
 from hub_scheduler.runtime.waits import Waker, follow
 
 logger = logging.getLogger("hub_scheduler.scheduler")
+alerts = logging.getLogger("hub_scheduler.alerts")
+
+
+def trigger_spec(schedule: Schedule) -> str:
+    """The trigger as an operator writes it: ``cron '0 2 * * *' Australia/Sydney``."""
+    trigger = schedule.trigger
+    if isinstance(trigger, Cron):
+        return f"cron '{trigger.expression}' {trigger.timezone}"
+    if isinstance(trigger, Every):
+        return trigger.describe().lower()
+    return f"once at {trigger.at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def local_time(state: ScheduleState) -> str:
+    """The next fire in the schedule's zone, e.g. ``2026-06-02 02:00 AEST (+10:00)``."""
+    if state.next_fire is None:
+        return "never (ended)"
+    local = state.next_fire.astimezone(load_timezone(state.schedule.timezone))
+    return f"{local:%Y-%m-%d %H:%M %Z} ({local:%z})".replace("(+0000)", "(UTC)")
 
 
 @attrs.define(eq=False)
@@ -44,6 +72,10 @@ class Scheduler:
         registry: the app's jobs (for the priority of scheduled runs).
         clock: where time comes from.
         signals: optional wake-ups on schedule changes (wakes the loop early).
+        declared: the schedules declared in code, synced again when the store lost them
+            (empty: nothing is synced by this scheduler).
+        notifier: told about overdue schedules when it has `ScheduleAlerts` (else they are
+            logged at ERROR on ``hub_scheduler.alerts``).
         max_sleep: the longest the loop sleeps without looking (seconds).
         lateness: how late recent on-time fires were (seconds), newest last.
     """
@@ -53,11 +85,16 @@ class Scheduler:
     registry: Registry
     clock: Clock
     signals: Signals | None = None
+    declared: Sequence[Schedule] = ()
+    notifier: Notifier | None = None
     max_sleep: float = 30.0
     rng: random.Random = attrs.field(factory=random.Random)
     id: str = attrs.field(factory=lambda: f"scheduler-{random.getrandbits(48):012x}")
     heartbeat_every: timedelta = timedelta(seconds=5)
     _last_beat: datetime | None = attrs.field(default=None, init=False)
+    _last_check: datetime | None = attrs.field(default=None, init=False)
+    _overdue: set[str] = attrs.field(factory=set, init=False)
+    _announced: bool = attrs.field(default=False, init=False)
     lateness: deque[float] = attrs.field(factory=lambda: deque(maxlen=10_000))
     _wake: Waker = attrs.field(init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
@@ -93,6 +130,82 @@ class Scheduler:
                 self.lateness.append((self.clock.now() - decision.slot).total_seconds())
         return len(result)
 
+    async def check(self) -> list[OverdueSchedule]:
+        """Repair what the store lost and find schedules nothing fired; returns those newly
+        overdue (each alerted once per episode).
+
+        Declared schedules missing from the store are synced again (runtime state kept
+        where it survived). A schedule whose slot is older than its misfire grace was fired
+        by no scheduler (its entry in the due index may be gone too): it is fired now, as
+        its misfire policy says, and alerted when first noticed; it is alerted again only
+        after it fired and fell overdue anew.
+        """
+        now = self.clock.now()
+        states = list(await self.store.list())
+        present = {s.schedule.id for s in states}
+        missing = sorted(s.id for s in self.declared if s.id not in present)
+        if missing:
+            logger.warning(
+                "declared schedules missing from the store (%s); syncing them again",
+                ", ".join(missing),
+                extra={"schedule_ids": missing, "scheduler_id": self.id},
+            )
+            await self.store.sync_declared(self.declared, now)
+            await self._announce()
+            return []
+        overdue = [
+            s for s in states
+            if s.next_fire is not None and now - s.next_fire > s.schedule.misfire.grace
+        ]  # fmt: skip
+        fresh = [
+            OverdueSchedule(s.schedule.id, s.schedule.job, s.next_fire, now - s.next_fire)
+            for s in overdue
+            if s.next_fire is not None and s.schedule.id not in self._overdue
+        ]
+        self._overdue = {s.schedule.id for s in overdue}
+        for alert in fresh:
+            await self._alert(alert)
+        for state in overdue:
+            await self._fire(state, now)
+        return fresh
+
+    async def _alert(self, overdue: OverdueSchedule) -> None:
+        if isinstance(self.notifier, ScheduleAlerts):
+            try:
+                await self.notifier.schedule_overdue(overdue)
+            except Exception:  # a notifier must not stop the scheduler
+                alerts.exception("the notifier failed on an overdue schedule")
+            return
+        alerts.error(
+            "schedule %s of job %s is overdue: its slot %s passed %.0fs ago and no scheduler "
+            "fired it",
+            overdue.schedule_id, overdue.job, overdue.slot.isoformat(),
+            overdue.overdue.total_seconds(),
+            extra={"schedule_id": overdue.schedule_id, "job": overdue.job,
+                   "slot": overdue.slot.isoformat(), "scheduler_id": self.id},
+        )  # fmt: skip
+
+    async def _announce(self) -> None:
+        """Log every stored schedule with its next fire in local time, then a summary."""
+        states = list(await self.store.list())
+        for state in states:
+            schedule = state.schedule
+            logger.info(
+                "Scheduled: %s (%s) next fire %s%s",
+                schedule.job, trigger_spec(schedule), local_time(state),
+                " [paused]" if state.paused else "",
+                extra={"job": schedule.job, "schedule_id": schedule.id,
+                       "trigger": trigger_spec(schedule), "timezone": schedule.timezone,
+                       "next_fire": state.next_fire.isoformat() if state.next_fire else None,
+                       "paused": state.paused,
+                       "origin": "code" if state.declared else "runtime"},
+            )  # fmt: skip
+        logger.info(
+            "Job scheduler initialized (%d schedules)", len(states),
+            extra={"schedules": len(states), "scheduler_id": self.id},
+        )  # fmt: skip
+        self._announced = True
+
     async def _heartbeat(self) -> None:
         """Tell the store this scheduler is alive, with its recent fire lateness."""
         now = self.clock.now()
@@ -124,7 +237,13 @@ class Scheduler:
         try:
             while not self._stop.is_set():
                 try:
+                    if not self._announced:
+                        await self._announce()
                     await self.tick()
+                    now = self.clock.now()
+                    if self._last_check is None or now - self._last_check >= self.heartbeat_every:
+                        await self.check()
+                        self._last_check = now
                     await self._heartbeat()
                     next_due = await self.store.next_due_at()
                     backoff = 0.1

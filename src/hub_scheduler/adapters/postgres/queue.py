@@ -582,13 +582,14 @@ class PostgresRunHistory:
         return Page(tuple(decode_run(r) for r in hits), next_cursor)
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
-        """See `RunHistory.clean`. Also drops what expired on the clock: idempotency keys,
-        statistics older than the retention, presence reports and shared values."""
+        """See `RunHistory.clean` (dead letters stay). Also drops what expired on the clock:
+        idempotency keys, statistics older than the retention, presence reports and shared
+        values."""
         allowed = sorted(s.value for s in (states or FINAL_STATES) & FINAL_STATES)
         removed = 0
         delete = self.store.q(
             "DELETE FROM {s}.runs WHERE id IN (SELECT id FROM {s}.runs "
-            "WHERE enqueued_at < %s AND state = ANY(%s::text[]) LIMIT %s)"
+            "WHERE enqueued_at < %s AND state = ANY(%s::text[]) AND dead_at IS NULL LIMIT %s)"
         )
         while True:
             gone = await self.store.execute("clean", delete, [older_than, allowed, CLEAN_BATCH])

@@ -23,7 +23,7 @@ from hub_scheduler.adapters.postgres.codec import (
 )
 from hub_scheduler.adapters.postgres.queue import run_item
 from hub_scheduler.adapters.postgres.store import PostgresStore
-from hub_scheduler.domain.errors import InvalidScheduleError, ScheduleNotFoundError
+from hub_scheduler.domain.errors import ScheduleExistsError, ScheduleNotFoundError
 from hub_scheduler.domain.model import new_run_id
 from hub_scheduler.domain.ports import (
     Enqueued,
@@ -119,7 +119,7 @@ class PostgresScheduleStore:
             self._row(schedule, schedule.next_fire(now)),
         )
         if row is None:
-            raise InvalidScheduleError("id", f"a schedule with id {schedule.id!r} already exists")
+            raise ScheduleExistsError(schedule.id)
         return _state(row)
 
     async def update(self, schedule: Schedule, now: datetime) -> ScheduleState:

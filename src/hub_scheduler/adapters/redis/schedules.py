@@ -17,7 +17,7 @@ from hub_scheduler.adapters.redis.schedule_codec import decode_schedule, encode_
 from hub_scheduler.adapters.redis.store import RedisStore
 from hub_scheduler.domain.errors import (
     BackendUnavailableError,
-    InvalidScheduleError,
+    ScheduleExistsError,
     ScheduleNotFoundError,
 )
 from hub_scheduler.domain.model import new_run_id
@@ -94,7 +94,7 @@ class RedisScheduleStore:
         if await self._write(schedule, schedule.next_fire(now), declared=False, mode="create") == (
             "exists"
         ):
-            raise InvalidScheduleError("id", f"a schedule with id {schedule.id!r} already exists")
+            raise ScheduleExistsError(schedule.id)
         return await self.get(schedule.id)
 
     async def update(self, schedule: Schedule, now: datetime) -> ScheduleState:

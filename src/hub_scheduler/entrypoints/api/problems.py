@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hub_scheduler.domain.errors import (
     BackendUnavailableError,
+    ConflictError,
     HubSchedulerError,
     IllegalTransitionError,
     NotFoundError,
@@ -115,7 +116,7 @@ def domain_status(exc: HubSchedulerError) -> tuple[int, str]:
     """The HTTP status of a domain error, and what to tell the caller."""
     if isinstance(exc, NotFoundError):
         return 404, str(exc)
-    if isinstance(exc, IllegalTransitionError):
+    if isinstance(exc, IllegalTransitionError | ConflictError):
         return 409, str(exc)
     if isinstance(exc, BackendUnavailableError):
         return 503, "the store is unavailable; try again shortly"

@@ -332,6 +332,11 @@ class ScheduleView(_Strict):
     misfire: str
     paused: bool
     declared_in_code: bool
+    origin: Literal["code", "runtime"] = Field(
+        description="code: declared on a job in code, which owns its definition (pause and "
+        "resume only; edits and deletes answer 409); runtime: created through the API, fully "
+        "editable."
+    )
     next_fire: datetime | None
     last_fire: datetime | None
     last_outcome: SlotOutcome | None
@@ -350,6 +355,7 @@ class ScheduleView(_Strict):
             misfire=schedule.misfire.describe(),
             paused=state.paused,
             declared_in_code=state.declared,
+            origin="code" if state.declared else "runtime",
             next_fire=state.next_fire,
             last_fire=state.last_fire,
             last_outcome=state.last_outcome,
@@ -491,10 +497,19 @@ class SnapshotView(_Strict):
 
 class QueueHealthView(SnapshotView):
     """The snapshot with the live schedulers and the status: ok, or degraded (paused, or no
-    live worker, or schedules but no live scheduler)."""
+    live worker, or schedules but no live scheduler, or a schedule overdue beyond its grace,
+    or a schedule declared in code missing from the store)."""
 
     schedulers: list[SchedulerView]
     status: QueueStatus
+    overdue_schedules: list[str] = Field(
+        default_factory=list,
+        description="Schedules whose slot passed more than their misfire grace ago unfired.",
+    )
+    missing_schedules: list[str] = Field(
+        default_factory=list,
+        description="Schedules declared in code that the store does not hold.",
+    )
 
     @classmethod
     def from_health(cls, health: QueueHealth) -> QueueHealthView:
@@ -503,6 +518,8 @@ class QueueHealthView(SnapshotView):
             **cls.fields_of(health.snapshot, health.workers),
             schedulers=[SchedulerView.from_domain(s) for s in health.schedulers],
             status=health.status,
+            overdue_schedules=list(health.overdue_schedules),
+            missing_schedules=list(health.missing_schedules),
         )
 
 
@@ -683,6 +700,17 @@ class RunIdView(_Strict):
     """The id of the run an action enqueued."""
 
     run_id: str
+
+
+class TriggeredView(_Strict):
+    """The run a trigger enqueued, or the existing one for a repeated idempotency key."""
+
+    run_id: str
+    duplicate: bool = Field(
+        default=False,
+        description="True when the idempotency key was seen within the job's window: nothing "
+        "was enqueued and run_id is the first run's.",
+    )
 
 
 class RunIdsView(_Strict):

@@ -292,7 +292,9 @@ def preview(expression: str, timezone: str, after: str | None, count: int, as_js
 @schedules.command("list")
 @app_options
 def schedules_list(app: str, url: str | None, as_json: bool) -> None:
-    """Every schedule with its next fire and last outcome."""
+    """Every schedule with its origin, next fire and last outcome. Schedules declared in code
+    (origin ``code``) are owned by the code: they can be paused and resumed, not edited or
+    deleted; ``runtime`` ones are fully editable."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
         from hub_scheduler.entrypoints.api.schemas import schedule_json  # noqa: PLC0415
@@ -300,7 +302,9 @@ def schedules_list(app: str, url: str | None, as_json: bool) -> None:
         return [schedule_json(s) for s in await hub.schedules.list()]
 
     emit(run(app, url, action), as_json, lambda rows: [
-        f"{r['id']:<32}{r['description']:<48}next {r['next_fire']}  last {r['last_outcome']}"
+        f"{r['id']:<32}{r['origin']:<9}{r['description']:<48}"
+        f"next {r['next_fire'] or 'ended'}  last {r['last_outcome'] or '—'}"
+        + ("  (paused)" if r["paused"] else "")
         for r in rows
     ])  # fmt: skip
 

@@ -17,8 +17,8 @@ from hub_scheduler.entrypoints.api.schemas import (
     JobStatsView,
     JobSummaryView,
     NamedTriggerBody,
-    RunIdView,
     TriggerBody,
+    TriggeredView,
 )
 from hub_scheduler.entrypoints.api.security import can_act, can_read
 
@@ -26,8 +26,10 @@ from hub_scheduler.entrypoints.api.security import can_act, can_read
 RECENT_RUNS = 20
 
 
-async def _trigger(admin: AdminService, actor: Actor, name: str, body: TriggerBody) -> RunIdView:
-    run_id = await admin.trigger(
+async def _trigger(
+    admin: AdminService, actor: Actor, name: str, body: TriggerBody
+) -> TriggeredView:
+    answer = await admin.trigger_enqueued(
         actor,
         name,
         body.payload,
@@ -35,7 +37,7 @@ async def _trigger(admin: AdminService, actor: Actor, name: str, body: TriggerBo
         delay=body.delay,
         idempotency_key=body.idempotency_key,
     )
-    return RunIdView(run_id=run_id)
+    return TriggeredView(run_id=answer.run_id, duplicate=not answer.created)
 
 
 class JobsController(Controller):
@@ -79,8 +81,9 @@ class JobsController(Controller):
         admin: AdminDep,
         actor: ActorDep,
         data: JSONBody[NamedTriggerBody],
-    ) -> RunIdView:
-        """Enqueue a run of the named job now (or after `delay_seconds`)."""
+    ) -> TriggeredView:
+        """Enqueue a run of the named job now (or after `delay_seconds`); a repeated
+        `idempotency_key` answers the first run's id with ``duplicate: true``."""
         return await _trigger(admin, actor, data.name, data)
 
     @post(
@@ -96,8 +99,9 @@ class JobsController(Controller):
         actor: ActorDep,
         name: Name,
         data: JSONBody[TriggerBody | None] = None,
-    ) -> RunIdView:
-        """Enqueue a run of this job now (or after `delay_seconds`)."""
+    ) -> TriggeredView:
+        """Enqueue a run of this job now (or after `delay_seconds`); a repeated
+        `idempotency_key` answers the first run's id with ``duplicate: true``."""
         return await _trigger(admin, actor, name, data or TriggerBody())
 
     @post(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, get, post
 from litestar.params import JSONBody, QueryParameter
@@ -17,6 +17,14 @@ from hub_scheduler.entrypoints.api.params import Cursor, Id, JobFilter, Limit
 from hub_scheduler.entrypoints.api.problems import documented
 from hub_scheduler.entrypoints.api.schemas import CleanBody, RemovedView, RunPage, RunView
 from hub_scheduler.entrypoints.api.security import can_act, can_read
+
+#: The history's ``status`` filter: a run state, or ``failed`` (one query parameter type: the
+#: parser takes a single string-like type).
+HistoryStatus = Literal[
+    "queued", "delayed", "active", "succeeded", "retry_scheduled", "dead", "cancelled", "failed"
+]
+#: What ``status=failed`` selects: runs whose last attempt failed.
+FAILED_STATES = frozenset({RunState.RETRY_SCHEDULED, RunState.DEAD})
 
 
 class RunsController(Controller):
@@ -32,12 +40,22 @@ class RunsController(Controller):
         limit: Limit = 50,
         cursor: Cursor = None,
         job: JobFilter = None,
-        status: Annotated[RunState | None, QueryParameter(description="Only this state.")] = None,
+        status: Annotated[
+            HistoryStatus | None,
+            QueryParameter(
+                description="Only this state; `failed`: runs whose last attempt failed "
+                "(`retry_scheduled` or `dead`)."
+            ),
+        ] = None,
     ) -> RunPage:
         """Runs newest first, optionally of one job and one state; pass `next_cursor` back."""
         if job is not None:
             hub.registry.get(job)  # an unknown job is a 404, not an empty page
-        states = frozenset({status}) if status else None
+        states = None
+        if status == "failed":
+            states = FAILED_STATES
+        elif status is not None:
+            states = frozenset({RunState(status)})
         page = await hub.history.list(job=job, states=states, cursor=cursor, limit=limit)
         return RunPage.from_domain(page)
 

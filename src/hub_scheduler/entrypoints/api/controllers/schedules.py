@@ -44,7 +44,7 @@ class SchedulesController(Controller):
         guards=[can_act],
         opt=audited(Action.SCHEDULE_CREATE),
         status_code=HTTP_201_CREATED,
-        responses=documented(404),
+        responses=documented(404, 409),
     )
     async def create(
         self,
@@ -52,7 +52,8 @@ class SchedulesController(Controller):
         actor: ActorDep,
         data: JSONBody[ScheduleBody],
     ) -> ScheduleView:
-        """Create a schedule at runtime (for example a custom cron from the dashboard)."""
+        """Create a schedule at runtime (for example a custom cron from the dashboard); 409
+        when the id is taken or declared in code."""
         state = await admin.create_schedule(actor, schedule_from_body(data))
         return ScheduleView.from_domain(state)
 
@@ -61,7 +62,7 @@ class SchedulesController(Controller):
         guards=[can_act],
         opt=audited(Action.SCHEDULE_UPDATE, "{schedule_id}"),
         status_code=HTTP_200_OK,
-        responses=documented(404),
+        responses=documented(404, 409),
     )
     async def edit(
         self,
@@ -70,7 +71,8 @@ class SchedulesController(Controller):
         schedule_id: Id,
         data: JSONBody[SchedulePatch],
     ) -> ScheduleView:
-        """Change some fields of a schedule; its runtime state is kept."""
+        """Change some fields of a runtime schedule; its runtime state is kept. A schedule
+        declared in code (``origin: "code"``) answers 409: code owns it (pause it instead)."""
         change = partial(patched_schedule, patch=data)
         return ScheduleView.from_domain(await admin.edit_schedule(actor, schedule_id, change))
 
@@ -79,10 +81,11 @@ class SchedulesController(Controller):
         guards=[can_act],
         opt=audited(Action.SCHEDULE_DELETE, "{schedule_id}"),
         status_code=HTTP_200_OK,
-        responses=documented(404),
+        responses=documented(404, 409),
     )
     async def delete_one(self, admin: AdminDep, actor: ActorDep, schedule_id: Id) -> DeletedView:
-        """Delete a schedule (its ledger stays for the retention)."""
+        """Delete a runtime schedule (its ledger stays for the retention); 409 for one
+        declared in code (remove it from the code)."""
         await admin.delete_schedule(actor, schedule_id)
         return DeletedView(deleted=schedule_id)
 

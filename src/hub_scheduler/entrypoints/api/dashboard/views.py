@@ -174,8 +174,10 @@ class Fragments(Controller):
             for item, state in zip(row["schedules"], summary.schedules, strict=True):
                 fire = state.next_fire
                 zone = load_timezone(state.schedule.timezone)
+                # A schedule with no next fire is over (its end, run limit or single
+                # instant passed).
                 item["next_local"] = (
-                    fire.astimezone(zone).strftime("%a %d %b %H:%M %Z") if fire else "never"
+                    fire.astimezone(zone).strftime("%a %d %b %H:%M %Z") if fire else "ended"
                 )
             rows.append(row)
         return site.render("jobs.html", jobs=rows, can_act=viewer.can_act)
@@ -229,11 +231,16 @@ class Fragments(Controller):
         viewer: ViewerDep,
         schedule_id: Id,
     ) -> Response[str]:
-        """A schedule's slot ledger."""
-        del viewer
+        """A schedule's slot ledger, its origin, and pause / resume / delete for admins
+        (delete disabled, with the reason, for a schedule declared in code)."""
         state = schedule_json(await hub.schedules.get(schedule_id))
         page = await hub.schedules.slots(schedule_id, None, SLOTS_SHOWN)
-        return site.render("slots.html", schedule=state, slots=[slot_json(s) for s in page.items])
+        return site.render(
+            "slots.html",
+            schedule=state,
+            slots=[slot_json(s) for s in page.items],
+            can_act=viewer.can_act,
+        )
 
 
 class Actions(Controller):
@@ -299,6 +306,42 @@ class Actions(Controller):
     async def retry(self, admin: AdminDep, actor: ActorDep, run_id: Id) -> Response[str]:
         """Retry one dead letter."""
         await admin.retry_dead(actor, run_id)
+        return _refresh()
+
+    @post(
+        "/schedules/{schedule_id:str}/pause",
+        opt=audited(Action.SCHEDULE_PAUSE, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def pause_schedule(
+        self, admin: AdminDep, actor: ActorDep, schedule_id: Id
+    ) -> Response[str]:
+        """Pause a schedule (declared or runtime)."""
+        await admin.set_schedule_paused(actor, schedule_id, paused=True)
+        return _refresh()
+
+    @post(
+        "/schedules/{schedule_id:str}/resume",
+        opt=audited(Action.SCHEDULE_RESUME, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def resume_schedule(
+        self, admin: AdminDep, actor: ActorDep, schedule_id: Id
+    ) -> Response[str]:
+        """Resume a schedule."""
+        await admin.set_schedule_paused(actor, schedule_id, paused=False)
+        return _refresh()
+
+    @post(
+        "/schedules/{schedule_id:str}/delete",
+        opt=audited(Action.SCHEDULE_DELETE, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def delete_schedule(
+        self, admin: AdminDep, actor: ActorDep, schedule_id: Id
+    ) -> Response[str]:
+        """Delete a runtime schedule (a declared one is refused: code owns it)."""
+        await admin.delete_schedule(actor, schedule_id)
         return _refresh()
 
     @post(
