@@ -83,14 +83,17 @@ async def test_a_huge_cursor_is_a_400_naming_the_parameter(api: Api, path: str) 
     [
         ("POST", "/api/v1/schedules", {"id": "big", "job": "syncXero", "every_seconds": 1,
                                         "payload": BIG}),
-        ("PATCH", "/api/v1/schedules/syncXero:0", {"payload": BIG}),
+        ("PATCH", "/api/v1/schedules/mine", {"payload": BIG}),
     ],
 )  # fmt: skip
 async def test_a_schedule_payload_over_the_run_limit_is_refused(
     api: Api, method: str, path: str, body: dict[str, Any]
 ) -> None:
     """A schedule may not carry a payload its runs could not: 400, the runs' own error,
-    audited as failed, and the stored schedule unchanged."""
+    audited as failed, and the stored schedule unchanged (the edited one is a runtime
+    schedule: code owns declared ones)."""
+    mine = Schedule(Every(timedelta(hours=1)), job="syncXero", id="mine")
+    await api.hub.schedules.create(mine, api.hub.clock.now())
     before = [s.schedule for s in await api.hub.schedules.list()]
     response = await api.client.request(method, path, headers=api.admin, json=body)
     assert response.status_code == 400

@@ -255,8 +255,11 @@ BEGIN
                    p_now - coalesce(c.ready_at, c.enqueued_at)) * 1000), 0)::bigint AS wait_ms
         FROM claimed AS c
     ), waits AS (
+        -- Queue waits go to shards 8-15, rows no settle touches: a transaction locks its
+        -- settle rows, then its wait rows, each set in key order, so two exchanges never
+        -- wait on each other in a cycle (they did when both shared one worker shard).
         INSERT INTO job_stats AS js (job, kind, bucket, shard, wait_buckets, wait_ms)
-        SELECT w.run_job, b.kind, b.bucket, v_shard,
+        SELECT w.run_job, b.kind, b.bucket, v_shard + 8,
                fine_counts(array_agg(fine_bucket(w.wait_ms))), sum(w.wait_ms)::bigint
         FROM waited AS w
         CROSS JOIN (VALUES ('d'::"char", v_day), ('h'::"char", v_hour), ('t'::"char", 0::bigint))
