@@ -8,7 +8,7 @@ import re
 import secrets
 import traceback
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
@@ -74,6 +74,11 @@ def encode_payload(job: str, payload: Payload, limit: int = DEFAULT_PAYLOAD_LIMI
     if size > limit:
         raise PayloadError(job, f"it is {size} bytes encoded; the limit is {limit}")
     return text
+
+
+def iso_z(instant: datetime) -> str:
+    """An instant as hub_scheduler writes every timestamp it shows: ISO 8601 UTC with ``Z``."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def validate_job_name(name: str) -> str:
