@@ -65,7 +65,9 @@ Instant = Annotated[datetime, AfterValidator(_plausible_year)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Validators and serializers are built on first use: a CLI command that shows one view
+    # does not pay for the ~40 the API has.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 # --- request bodies ----------------------------------------------------------------------
