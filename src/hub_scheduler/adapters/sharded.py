@@ -11,7 +11,7 @@ Placement (`shard_of`): a job's runs, schedules, statistics and pause flag live 
 ``crc32(job) % N``, the same in every process. The audit log, presence and shared values live
 on shard 0, the home shard. Operations by run or schedule id ask every shard at once and take
 the answer of the one that has it. Listings across shards are merged newest first under a
-composite cursor (`_Merge`). What does not hold across shards: one claim takes runs from the
+composite cursor (`MergedListing`). What does not hold across shards: one claim takes runs from the
 shards in turn (rotating the first each call), so priority and FIFO order hold within a
 shard (and so within a job), not between jobs on different shards.
 
@@ -187,10 +187,10 @@ def _grouped(items: Sequence[T], shard: Callable[[T], int]) -> dict[int, list[in
 # --- merged listings ------------------------------------------------------------------------
 
 _CURSOR_MARK = "s1."
-#: How often `_Merge` asks again a shard whose page came back empty with a cursor (a
+#: How often `MergedListing` asks again a shard whose page came back empty with a cursor (a
 #: filtered listing scans a bounded stretch per call) before answering a short page.
 _MAX_EMPTY_ROUNDS = 10
-#: How many pages `_Merge` reads to find the precise cursor after the items it took.
+#: How many pages `MergedListing` reads to find the precise cursor after the items it took.
 _MAX_ADVANCE = 50
 
 #: Per shard: None (not begun), an inner cursor, or False (exhausted).
@@ -222,7 +222,7 @@ def _decode_cursor(cursor: str | None, count: int) -> list[_State]:
 
 
 @attrs.frozen
-class _Merge(Generic[T]):
+class MergedListing(Generic[T]):
     """Newest-first pages over every shard, merged by the key the shards order by.
 
     The composite cursor holds each shard's own cursor. A page asks each shard not yet
@@ -530,7 +530,7 @@ class ShardedDeadLetters:
         async def fetch(shard: int, inner: str | None, n: int) -> Page[Run]:
             return await self.shards[shard].list(inner, n)
 
-        return await _Merge(fetch, len(self.shards), _dead_key, _run_id).page(cursor, limit)
+        return await MergedListing(fetch, len(self.shards), _dead_key, _run_id).page(cursor, limit)
 
     async def get(self, run_id: str) -> Run:
         """See `DeadLetters.get`."""
@@ -582,7 +582,9 @@ class ShardedRunHistory:
         async def fetch(shard: int, inner: str | None, n: int) -> Page[Run]:
             return await self.shards[shard].list(states=states, cursor=inner, limit=n)
 
-        return await _Merge(fetch, len(self.shards), _enqueued_key, _run_id).page(cursor, limit)
+        return await MergedListing(fetch, len(self.shards), _enqueued_key, _run_id).page(
+            cursor, limit
+        )
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
         """See `RunHistory.clean`."""
@@ -693,7 +695,7 @@ class ShardedScheduleStore:
         def ident(record: SlotRecord) -> Hashable:
             return record.slot
 
-        merge = _Merge(fetch, len(self.shards), lambda r: r.slot, ident)
+        merge = MergedListing(fetch, len(self.shards), lambda r: r.slot, ident)
         return await merge.page(cursor, limit)
 
 
