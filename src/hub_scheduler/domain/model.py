@@ -8,7 +8,7 @@ import re
 import secrets
 import traceback
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
@@ -25,6 +25,8 @@ DEFAULT_PAYLOAD_LIMIT = 512 * 1024
 
 JOB_NAME_MAX = 100
 _JOB_NAME_CHARS = re.compile(r"[A-Za-z0-9_.:\-]")
+#: Words the admin API serves under ``/jobs/`` itself: a job of that name could not be read.
+RESERVED_JOB_NAMES = frozenset({"dlq", "history", "metrics"})
 
 
 class Priority(enum.IntEnum):
@@ -74,6 +76,11 @@ def encode_payload(job: str, payload: Payload, limit: int = DEFAULT_PAYLOAD_LIMI
     return text
 
 
+def iso_z(instant: datetime) -> str:
+    """An instant as hub_scheduler writes every timestamp it shows: ISO 8601 UTC with ``Z``."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def validate_job_name(name: str) -> str:
     """Return `name` if it is a valid job name, else raise `InvalidJobNameError`.
 
@@ -86,6 +93,8 @@ def validate_job_name(name: str) -> str:
         raise InvalidJobNameError(
             name, f"it is {len(name)} characters; the limit is {JOB_NAME_MAX}"
         )
+    if name in RESERVED_JOB_NAMES:
+        raise InvalidJobNameError(name, "it is reserved (the admin API serves /jobs/" + name + ")")
     if not name[0].isascii() or not name[0].isalpha():
         raise InvalidJobNameError(name, f"it must start with a letter, not {name[0]!r}")
     for char in name:
