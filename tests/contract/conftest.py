@@ -23,6 +23,7 @@ import pytest
 
 from hub_scheduler.adapters.backends import open_backend, register_backend, unregister_backend
 from hub_scheduler.adapters.redis.backend import open_redis_backend
+from hub_scheduler.adapters.sharded import ShardedBackend
 from hub_scheduler.domain.errors import BackendUnavailableError
 from hub_scheduler.domain.model import JobDefinition
 from hub_scheduler.domain.ports import (
@@ -122,6 +123,43 @@ async def _sentinel(request: pytest.FixtureRequest) -> AsyncIterator[BackendEntr
     yield BackendEntry(_configured(SENTINEL_URL_ENV, "Redis Sentinel"), drop_keys)
 
 
+#: The scheme the sharded entry registers for one test, and its shard count.
+SHARDED_TEST_SCHEME = "memory+sharded"
+SHARDS = 3
+
+
+@contextlib.asynccontextmanager
+async def _sharded(request: pytest.FixtureRequest) -> AsyncIterator[BackendEntry]:
+    """``?shards=3`` over the memory backend: three shards (prefixes of their own) on one
+    fakeredis server per test, through a test-only scheme as the memory entry does."""
+    del request
+    server = fakeredis.FakeServer()
+
+    def factory(url: str, config: BackendConfig) -> Backend:
+        assert "shards" not in url, "open_backend hands the shards the URL without shards="
+        return open_redis_backend("memory://", config, server=server)
+
+    register_backend(SHARDED_TEST_SCHEME, factory)
+    try:
+        yield BackendEntry(f"{SHARDED_TEST_SCHEME}://?shards={SHARDS}")
+    finally:
+        unregister_backend(SHARDED_TEST_SCHEME)
+
+
+async def _drop_shards(backend: Backend) -> None:
+    assert isinstance(backend, ShardedBackend), f"{backend.url} is not sharded"
+    for shard in backend.shards:
+        await drop_keys(shard)
+
+
+@contextlib.asynccontextmanager
+async def _sharded_cluster(request: pytest.FixtureRequest) -> AsyncIterator[BackendEntry]:
+    """``?shards=3`` on the real Redis Cluster (``HUB_SCHEDULER_TEST_REDIS_CLUSTER_URL``)."""
+    del request
+    url = _configured(CLUSTER_URL_ENV, "Redis Cluster")
+    yield BackendEntry(f"{url}{'&' if '?' in url else '?'}shards={SHARDS}", _drop_shards)
+
+
 #: The PostgreSQL database of the ``postgres`` entry; unset: skipped. Each test gets a schema
 #: of its own (named from its prefix), dropped afterwards.
 POSTGRES_URL_ENV = "HUB_SCHEDULER_TEST_POSTGRES_URL"
@@ -152,6 +190,10 @@ async def _postgres(request: pytest.FixtureRequest) -> AsyncIterator[BackendEntr
         unregister_backend(POSTGRES_TEST_SCHEME)
 
 
+#: The entries whose claims take from several shards in turn: priority and FIFO order hold
+#: within a shard (so within a job), not between jobs on different shards.
+SHARDED_ENTRIES = frozenset({"sharded", "sharded-cluster"})
+
 #: Backend name -> its entry. One line here is all a new backend needs.
 BACKENDS: dict[str, EntryFactory] = {
     "memory": _memory,
@@ -159,6 +201,8 @@ BACKENDS: dict[str, EntryFactory] = {
     "cluster": _cluster,
     "sentinel": _sentinel,
     "postgres": _postgres,
+    "sharded": _sharded,
+    "sharded-cluster": _sharded_cluster,
 }
 
 
@@ -265,6 +309,9 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
     """Each registered backend, opened by its URL, with a fake clock at `START` and a
     namespace of its own (emptied afterwards). A configured service that cannot be reached
     fails the test."""
+    marker = request.node.get_closest_marker("order_across_jobs")
+    if marker is not None and request.param in SHARDED_ENTRIES:
+        pytest.skip(f"sharded: order holds within a shard, not across: {marker.args[0]}")
     async with BACKENDS[request.param](request) as entry:
         clock = FakeClock(START)
         config = BackendConfig(clock, fresh_prefix(), payload_limit=PAYLOAD_LIMIT)

@@ -276,6 +276,9 @@ async def test_exchange_settles_then_claims_and_names_the_next_due(backend: Subj
     assert (await backend.history.get(first.run.id)).state is RunState.SUCCEEDED
 
 
+@pytest.mark.order_across_jobs(
+    "claims the CRITICAL run of 'doomed' before the LOW runs of 'job', another shard's"
+)
 async def test_snapshot_counts_what_waits_where(backend: Subject) -> None:
     """The snapshot counts ready runs per priority, delayed, active and dead runs, and the
     age of the oldest waiting run."""

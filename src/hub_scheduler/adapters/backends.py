@@ -9,6 +9,10 @@ PostgreSQL never loads redis-py). A third-party package adds a scheme through th
     sqlite = "hub_sqlite:open_backend"
 
 Tests and applications may also call `register_backend` directly.
+
+Any URL may end in ``?shards=N`` (``redis+cluster://h1:7000,h2:7001?shards=6``): the hub is
+then N backends of that URL under prefixes of their own, bundled by `ShardedBackend`
+(`hub_scheduler.adapters.sharded`), so one hub spreads over a Cluster's masters.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import cast
 
+from hub_scheduler.adapters.sharded import open_sharded, split_shards
 from hub_scheduler.domain.errors import UnknownBackendError
 from hub_scheduler.domain.ports import Backend, BackendConfig
 
@@ -85,7 +90,15 @@ def open_backend(url: str, config: BackendConfig) -> Backend:
     """The backend for `url`, opened with `config`.
 
     Raises `UnknownBackendError` (naming the known schemes, never the URL, which may hold a
-    password) when no backend serves the URL's scheme. Opening connects lazily: call
-    ``await backend.ping()`` to find out whether the store answers.
+    password) when no backend serves the URL's scheme, `InvalidBackendUrlError` for a
+    ``shards`` argument that is not a whole number from 1 to 256. Opening connects lazily:
+    call ``await backend.ping()`` to find out whether the store answers.
+
+    With ``?shards=N`` (N > 1) the backend is a `ShardedBackend` of N backends opened from
+    the URL without that argument; ``shards=1`` is the plain backend.
     """
-    return factory_for(scheme_of(url))(url, config)
+    bare, count = split_shards(url)
+    factory = factory_for(scheme_of(bare))
+    if count == 1:
+        return factory(bare, config)
+    return open_sharded(url, count, config, lambda shard: factory(bare, shard))
