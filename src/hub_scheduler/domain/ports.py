@@ -694,6 +694,15 @@ class SharedStore(Protocol):
         """Remove every value of this store."""
         ...
 
+    async def swap(
+        self, key: str, expected: bytes | None, value: bytes, ttl: timedelta | None = None
+    ) -> bool:
+        """Compare-and-set: store `value` (expiring after `ttl`, never when None) only if the
+        current value is `expected` (None: absent or expired), atomically across processes;
+        returns whether it was stored. Of processes racing from one value, exactly one wins
+        (the alert state uses it so that one process sends each alert)."""
+        ...
+
 
 @runtime_checkable
 class Migratable(Protocol):
