@@ -11,13 +11,19 @@ from datetime import timedelta
 
 import attrs
 
-from hub_scheduler.domain.alerts import AlertBook, AlertPolicy, NoticeKind
+from hub_scheduler.domain.alerts import (
+    AlertBook,
+    AlertPolicy,
+    NoticeKind,
+    change_book,
+    read_book,
+)
 from hub_scheduler.domain.model import ErrorInfo, JobDefinition, Priority
 from hub_scheduler.domain.ports import EnqueueRequest, Failed, Succeeded, WorkerInfo
 from hub_scheduler.domain.registry import Registry
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.domain.schedule import Every, Schedule
-from hub_scheduler.runtime.alerts import AlertMonitor, change_book, read_book
+from hub_scheduler.runtime.alerts import AlertMonitor
 from hub_scheduler.runtime.scheduler import Scheduler
 from hub_scheduler.testing import RecordingNotifier
 from tests.contract.conftest import Subject
@@ -189,16 +195,16 @@ async def test_a_muted_rule_records_without_sending(backend: Subject) -> None:
         return book.muted("no_worker", now + timedelta(hours=1), now), None
 
     async with _replicas(backend) as replicas:
-        await change_book(backend.backend, now, mute)
+        await change_book(backend.backend.shared, now, mute)
         await backend.queue.enqueue([EnqueueRequest("report")])
         await replicas.evaluate()
         backend.clock.advance(timedelta(minutes=2))
         await replicas.evaluate()
-        _, book = await read_book(backend.backend, backend.clock.now())
+        _, book = await read_book(backend.backend.shared, backend.clock.now())
         assert (book.active["no_worker:queue"].status.value,
                 book.active["no_worker:queue"].suppressed) == ("firing", "muted")  # fmt: skip
         await _worker_alive(backend)
         await replicas.evaluate()
         assert replicas.sent() == Counter()
-        _, book = await read_book(backend.backend, backend.clock.now())
+        _, book = await read_book(backend.backend.shared, backend.clock.now())
         assert [(a.key, a.status.value) for a in book.recent] == [("no_worker:queue", "resolved")]

@@ -19,15 +19,20 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from hub_scheduler.domain.errors import ValidationError
 from hub_scheduler.domain.model import Priority
 from hub_scheduler.domain.urls import MASK
+
+if TYPE_CHECKING:
+    from hub_scheduler.domain.ports import SharedStore
+
+T = TypeVar("T")
 
 #: Resolved alerts and events the book keeps, newest first.
 RECENT_KEPT = 50
@@ -579,3 +584,34 @@ def decode_book(raw: bytes) -> AlertBook:
         },
         dead_held={job: int(n) for job, n in data.get("dead_held", {}).items()},
     )
+
+
+#: The shared-store key of the alert book.
+BOOK_KEY = "alerts:book"
+#: How often a racing write is retried before the change is given up.
+SWAP_TRIES = 8
+
+
+async def read_book(shared: SharedStore | None, now: datetime) -> tuple[bytes | None, AlertBook]:
+    """The stored alert book and its raw bytes (a fresh book starting `now` when none is
+    stored, or there is no shared store). Raises `BackendUnavailableError`."""
+    raw = None if shared is None else await shared.get(BOOK_KEY)
+    return raw, (AlertBook(started=now) if raw is None else decode_book(raw))
+
+
+async def change_book(
+    shared: SharedStore | None, now: datetime, change: Callable[[AlertBook], tuple[AlertBook, T]]
+) -> T | None:
+    """Apply `change` to the stored book with a compare-and-set, re-reading and re-applying
+    it when another process wrote first; returns what the applied `change` returned, or None
+    when every try lost a race (or there is no shared store to keep a book in). Raises
+    `BackendUnavailableError`."""
+    if shared is None:
+        return None
+    for _ in range(SWAP_TRIES):
+        raw, book = await read_book(shared, now)
+        new, result = change(book)
+        encoded = encode_book(new)
+        if encoded == raw or await shared.swap(BOOK_KEY, raw, encoded):
+            return result
+    return None

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 import attrs
 
@@ -31,8 +30,7 @@ from hub_scheduler.domain.alerts import (
     NoticeKind,
     Rule,
     advance,
-    decode_book,
-    encode_book,
+    change_book,
 )
 from hub_scheduler.domain.errors import BackendUnavailableError, HubSchedulerError
 from hub_scheduler.domain.model import Run
@@ -40,14 +38,9 @@ from hub_scheduler.domain.ports import AlertChannel, Backend, Clock, HasVitals
 from hub_scheduler.domain.registry import Registry
 
 logger = logging.getLogger("hub_scheduler.alerts")
-T = TypeVar("T")
 
-#: The shared-store key of the alert book.
-BOOK_KEY = "alerts:book"
 #: Dead letters looked at per evaluation (newest first).
 DEAD_LOOKED_AT = 50
-#: How often a racing write is retried before the step is left to the next evaluation.
-SWAP_TRIES = 8
 ERROR_SHOWN = 300
 
 
@@ -56,33 +49,6 @@ def _error_text(run: Run) -> str:
         return "unknown error"
     text = f"{run.error.type}: {run.error.message}"
     return text if len(text) <= ERROR_SHOWN else text[: ERROR_SHOWN - 1] + "…"
-
-
-async def read_book(backend: Backend, now: datetime) -> tuple[bytes | None, AlertBook]:
-    """The stored alert book and its raw bytes (a fresh book starting `now` when none is
-    stored). Raises `BackendUnavailableError`."""
-    shared = backend.shared
-    raw = None if shared is None else await shared.get(BOOK_KEY)
-    return raw, (AlertBook(started=now) if raw is None else decode_book(raw))
-
-
-async def change_book(
-    backend: Backend, now: datetime, change: Callable[[AlertBook], tuple[AlertBook, T]]
-) -> T | None:
-    """Apply `change` to the stored book with a compare-and-set, re-reading and re-applying
-    it when another process wrote first; returns what the applied `change` returned, or None
-    when every try lost a race (or the backend has no shared store to keep a book in).
-    Raises `BackendUnavailableError`."""
-    shared = backend.shared
-    if shared is None:
-        return None
-    for _ in range(SWAP_TRIES):
-        raw, book = await read_book(backend, now)
-        new, result = change(book)
-        encoded = encode_book(new)
-        if encoded == raw or await shared.swap(BOOK_KEY, raw, encoded):
-            return result
-    return None
 
 
 @attrs.define(eq=False)
@@ -137,7 +103,7 @@ class AlertMonitor:
                 fresh = [c for c in conditions if not c.event or self._new_dead(c, book)]
                 return advance(book, fresh, evaluated, now, self.policy)
 
-            notices += await change_book(self.backend, now, step) or []
+            notices += await change_book(self.backend.shared, now, step) or []
         except BackendUnavailableError as exc:
             notices = self._unreachable(now, exc)
         for notice in notices:
@@ -186,7 +152,7 @@ class AlertMonitor:
         def record(book: AlertBook) -> tuple[AlertBook, None]:
             return attrs.evolve(book, recent=(resolved, *book.recent)[:50]), None
 
-        await change_book(self.backend, now, record)
+        await change_book(self.backend.shared, now, record)
         return [Notice(resolved, NoticeKind.RESOLVED)]
 
     # --- the facts -------------------------------------------------------------------------
