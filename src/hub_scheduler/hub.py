@@ -113,6 +113,8 @@ class Hub:
         self.registry = registry if registry is not None else Registry()
         self.alerts: AlertChannel | None = alerts
         self.alert_policy: AlertPolicy = alert_policy or AlertPolicy()
+        #: The dashboard's address, for the links in alerts.
+        self.dashboard_url = "/admin"
         self.admin = AdminService(backend, self.registry, self.clock)
 
     def with_backend(
@@ -310,7 +312,7 @@ class Hub:
             channel = self.alerts or LoggingNotifier()
         options: dict[str, Any] = {
             "backend": self.backend, "registry": self.registry, "clock": self.clock,
-            "channel": channel, "policy": self.alert_policy,
+            "channel": channel, "policy": self.alert_policy, "dashboard": self.dashboard_url,
         }  # fmt: skip
         return AlertMonitor(**(options | overrides))
 

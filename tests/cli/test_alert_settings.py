@@ -24,6 +24,7 @@ def test_alert_urls_become_apprise_routes_with_thresholds(
     monkeypatch.setenv("HUB_SCHEDULER_ALERT_URLS", f"critical={SLACK} mailto://a:pw1234@x.org")
     monkeypatch.setenv("HUB_SCHEDULER_ALERT_TEST_MODE", "true")
     monkeypatch.setenv("HUB_SCHEDULER_ALERT_FAILURE_RATE", "0.25")
+    monkeypatch.setenv("HUB_SCHEDULER_DASHBOARD_URL", "https://jobs.example.com/admin")
     settings = Settings(url="memory://")
     hub = Hub("memory://")
     configure_alerts(hub, settings)
@@ -33,6 +34,7 @@ def test_alert_urls_become_apprise_routes_with_thresholds(
         True,
     )
     assert hub.alert_policy.failure_rate == 0.25
+    assert hub.alert_monitor().dashboard == "https://jobs.example.com/admin"
     assert "TIiajkdnlazkcOXrIdevi7FQ" not in repr(settings)
     assert hub.scheduler().alerts is not None
 

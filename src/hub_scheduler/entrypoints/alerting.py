@@ -28,6 +28,7 @@ def configure_alerts(hub: Hub, settings: Settings) -> None:
         return
     hub.alerts = channel_of(settings)
     hub.alert_policy = settings.alert_policy
+    hub.dashboard_url = settings.dashboard_url
     shown = [r.shown for r in settings.alert_routes] or ["the log"]
     logger.info(
         "Alerts to %s%s", ", ".join(shown), " (test mode: recorded, not sent)"
