@@ -54,6 +54,12 @@ def test_an_app_that_cannot_load_is_one_line_and_exit_2(
         ("foo://bar", f"unknown backend scheme 'foo'; {KNOWN}"),
         ("redis://:s3cret@127.0.0.1:notaport/0",
          "invalid backend URL: Port could not be cast to integer value as 'notaport'"),
+        ("postgresql://app:s3cret@db:notaport/jobs",
+         "invalid backend URL: the port must be a number from 1 to 65535"),
+        ("postgresql://app:s3cret@[db/jobs",
+         "invalid backend URL: not a PostgreSQL connection URL"),
+        ("redis+cluster://:s3cret@h1:7000,h2:x",
+         "invalid backend URL: each node must be host:port"),
     ],
 )  # fmt: skip
 def test_a_broken_url_is_one_line_on_every_command(command: str, url: str, line: str) -> None:

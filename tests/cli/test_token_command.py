@@ -34,6 +34,19 @@ def test_redis_deployment_without_secret_is_refused(monkeypatch: pytest.MonkeyPa
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_memory_without_secret_is_refused_not_signed_with_a_throwaway(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On memory:// a token signed with this command's own random secret would be refused
+    by every server: one error line saying which secret to set, exit 2."""
+    monkeypatch.setenv("HUB_SCHEDULER_URL", "memory://")
+    monkeypatch.delenv("HUB_SCHEDULER_JWT_SECRET", raising=False)
+    result = CliRunner().invoke(cli, ["token", "create", "--subject", "a", "--role", "SystemAdmin"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: set HUB_SCHEDULER_JWT_SECRET to the server's secret")
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(("option", "value"), [("--role", "Boss"), ("--ttl", "5y")])
 def test_bad_role_or_ttl_is_a_usage_error(option: str, value: str) -> None:
     """An unknown role or unreadable ttl exits 2 naming the bad value."""

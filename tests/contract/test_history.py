@@ -85,7 +85,9 @@ async def test_clean_keeps_dead_letters(backend: Subject) -> None:
         await history.get(retried.run_id)
 
 
-@pytest.mark.parametrize("cursor", ["e:0", "nonsense", "12:x"])
+@pytest.mark.parametrize(
+    "cursor", ["e:0", "nonsense", "12:x", "-1:99999999999999999999", "99999999999999999999999:1"]
+)
 async def test_a_forged_cursor_is_refused(backend: Subject, cursor: str) -> None:
     """A cursor this store never handed out is a clear validation error, not a crash."""
     with pytest.raises(InvalidCursorError):

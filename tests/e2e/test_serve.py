@@ -45,6 +45,14 @@ async def test_serve_runs_the_demo_and_stops_cleanly() -> None:
                     except httpx.ConnectError:
                         await asyncio.sleep(0.1)  # uvicorn is still binding the port
             assert len(jobs.json()) == 11
+            # No trusted proxies configured: a forged X-Forwarded-For is not the client.
+            forged = {"X-Forwarded-For": "203.0.113.9"}
+            refused = await client.post("/api/v1/jobs/clean", headers=forged, json={})
+            assert refused.status_code == 401
+            audit = (await client.get("/api/v1/audit", headers=headers)).json()
+            assert [e["client"] for e in audit["items"] if e["outcome"] == "refused"] == [
+                "127.0.0.1"
+            ]
             run = await client.post(
                 "/api/v1/jobs/trigger", headers=headers, json={"name": "pdReminders"}
             )

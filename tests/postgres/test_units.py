@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 
+from hub_scheduler.adapters.postgres.backend import check_url
 from hub_scheduler.adapters.postgres.codec import has_nul, make_cursor, parse_cursor
 from hub_scheduler.adapters.postgres.store import Debouncer, channel_name
-from hub_scheduler.domain.errors import InvalidCursorError
+from hub_scheduler.domain.errors import InvalidBackendUrlError, InvalidCursorError
 from hub_scheduler.domain.urls import redacted
 
 
@@ -141,3 +142,23 @@ def test_cursors_round_trip_and_forgeries_are_refused() -> None:
 def test_nul_escapes_are_told_from_escaped_backslashes(text: str, nul: bool) -> None:
     """Only a real \\u0000 escape counts as a NUL character (jsonb cannot store one)."""
     assert has_nul(text) is nul
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://app:s3cret@db:notaport/jobs", "the port must be a number"),
+        ("postgresql://app:s3cret@db:99999/jobs", "the port must be a number"),
+        ("postgresql://app:s3cret@[db/jobs", "not a PostgreSQL connection URL"),
+        ("postgresql://app:s3cret@db/jobs?nonsense=1", "not a PostgreSQL connection URL"),
+    ],
+)
+def test_a_malformed_url_is_refused_before_connecting_without_the_password(
+    url: str, reason: str
+) -> None:
+    """What libpq would refuse is a clear error at open (the CLI's exit 2), never echoing
+    the URL (libpq's own message quotes it, password included)."""
+    with pytest.raises(InvalidBackendUrlError, match=reason) as caught:
+        check_url(url)
+    assert "s3cret" not in str(caught.value)
+    check_url("postgresql://app:s3cret@db1:5432,db2:5433/jobs?sslmode=require")

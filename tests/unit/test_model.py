@@ -19,7 +19,7 @@ from hub_scheduler import (
     Schedule,
 )
 from hub_scheduler.domain.errors import InvalidJobError
-from hub_scheduler.domain.model import ErrorInfo
+from hub_scheduler.domain.model import RESERVED_JOB_NAMES, ErrorInfo, validate_job_name
 from hub_scheduler.domain.ports import EnqueueRequest
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
@@ -155,3 +155,10 @@ def test_idempotency_key_length_is_checked_at_the_request(key: str) -> None:
     """An empty or over-long idempotency key is refused before any store sees it."""
     with pytest.raises(InvalidJobError, match="idempotency_key"):
         EnqueueRequest("job", idempotency_key=key)
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_JOB_NAMES))
+def test_the_words_the_api_serves_under_jobs_are_not_job_names(name: str) -> None:
+    """``GET /jobs/dlq`` is the dead-letter queue: a job called "dlq" could never be read."""
+    with pytest.raises(InvalidJobNameError, match="reserved"):
+        validate_job_name(name)

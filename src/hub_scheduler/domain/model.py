@@ -25,6 +25,8 @@ DEFAULT_PAYLOAD_LIMIT = 512 * 1024
 
 JOB_NAME_MAX = 100
 _JOB_NAME_CHARS = re.compile(r"[A-Za-z0-9_.:\-]")
+#: Words the admin API serves under ``/jobs/`` itself: a job of that name could not be read.
+RESERVED_JOB_NAMES = frozenset({"dlq", "history", "metrics"})
 
 
 class Priority(enum.IntEnum):
@@ -86,6 +88,8 @@ def validate_job_name(name: str) -> str:
         raise InvalidJobNameError(
             name, f"it is {len(name)} characters; the limit is {JOB_NAME_MAX}"
         )
+    if name in RESERVED_JOB_NAMES:
+        raise InvalidJobNameError(name, "it is reserved (the admin API serves /jobs/" + name + ")")
     if not name[0].isascii() or not name[0].isalpha():
         raise InvalidJobNameError(name, f"it must start with a letter, not {name[0]!r}")
     for char in name:

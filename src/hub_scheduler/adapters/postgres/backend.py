@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import attrs
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from hub_scheduler.adapters.postgres.audit import PostgresAuditLog
 from hub_scheduler.adapters.postgres.presence import PostgresPresence
@@ -24,6 +26,7 @@ from hub_scheduler.adapters.postgres.schedules import PostgresScheduleStore
 from hub_scheduler.adapters.postgres.schema import migrate
 from hub_scheduler.adapters.postgres.stats import PostgresStats
 from hub_scheduler.adapters.postgres.store import PostgresStore
+from hub_scheduler.domain.errors import InvalidBackendUrlError
 from hub_scheduler.domain.ports import BackendConfig
 from hub_scheduler.domain.urls import redacted
 
@@ -167,6 +170,18 @@ class PostgresBackend:
         return await migrate(self.store.url, self.store.prefix)
 
 
+def check_url(url: str) -> None:
+    """Raise `InvalidBackendUrlError` for a URL libpq would refuse (or a port that is no
+    port), before anything connects; the error never repeats the URL (libpq's does)."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise InvalidBackendUrlError("not a PostgreSQL connection URL") from None
+    for port in str(params.get("port", "")).split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise InvalidBackendUrlError("the port must be a number from 1 to 65535")
+
+
 def open_postgres_backend(
     url: str,
     config: BackendConfig,
@@ -181,6 +196,7 @@ def open_postgres_backend(
     production run ``hub-scheduler db migrate`` as a deployment step). `min_size` and
     `max_size` bound the connection pool; each signal subscription uses one more connection.
     """
+    check_url(url)
     store = PostgresStore(
         url,
         config.clock,

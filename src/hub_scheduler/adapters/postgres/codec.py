@@ -86,9 +86,12 @@ def parse_cursor(cursor: str) -> tuple[datetime, int]:
     if match is None:
         raise InvalidCursorError(cursor)
     try:
-        return from_us(int(match.group(1))), int(match.group(2))
+        instant, seq = from_us(int(match.group(1))), int(match.group(2))
     except OverflowError:
         raise InvalidCursorError(cursor) from None
+    if not 0 <= seq < 2**63:  # a bigint column: anything else was never handed out
+        raise InvalidCursorError(cursor)
+    return instant, seq
 
 
 def has_nul(text: str) -> bool:

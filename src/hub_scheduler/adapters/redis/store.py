@@ -126,7 +126,14 @@ class RedisStore:
         top, skip = "+inf", 0
         if cursor:
             score, _, seen = cursor.partition(":")
-            if not (score.lstrip("-").isdigit() and seen.isdigit()):
+            # Scores are epoch milliseconds, counts fit a page: longer numbers were never
+            # handed out (and would make Redis answer with an error, not a page).
+            if not (
+                score.lstrip("-").isdigit()
+                and seen.isdigit()
+                and len(score) <= 16
+                and len(seen) <= 9
+            ):
                 raise InvalidCursorError(cursor)
             top, skip = score, int(seen)
         try:

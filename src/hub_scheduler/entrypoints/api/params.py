@@ -17,5 +17,15 @@ Cursor = Annotated[
     ),
 ]
 Name = Annotated[str, PathParameter(max_length=100, description="A registered job's name.")]
+#: ``GET /jobs/{name}``: a job name (see `validate_job_name`), never one of the words that
+#: ``/jobs/`` serves itself (the schema says so, so clients and fuzzers never mix them up).
+JobPath = Annotated[
+    str,
+    PathParameter(
+        max_length=100,
+        pattern=r"^(?!(?:dlq|history|metrics)$)[A-Za-z][A-Za-z0-9_.:-]*$",
+        description="A registered job's name.",
+    ),
+]
 Id = Annotated[str, PathParameter(max_length=100)]
 JobFilter = Annotated[str | None, QueryParameter(max_length=100, description="Only this job.")]

@@ -299,7 +299,8 @@ def load_hub(path: str, url: str | None = None, *, memory_ok: bool = False) -> H
     try:
         return hub.with_backend(target.url)
     except (ValueError, HubSchedulerError, ImportError) as exc:  # a URL it cannot parse
-        fail(f"invalid backend URL{_from(target)}: {' '.join(str(exc).split())}", url=target.url)
+        reason = " ".join(str(exc).split()).removeprefix("invalid backend URL: ")
+        fail(f"invalid backend URL{_from(target)}: {reason}", url=target.url)
 
 
 def _import(module_name: str, url: str | None) -> Any:

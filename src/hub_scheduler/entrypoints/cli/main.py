@@ -409,7 +409,12 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
     # Litestar's own logging setup would replace the CLI's (text or JSON) on the root logger.
     web = create_app(hub, settings, lifespan=[in_process], logging_config=None)
     server = uvicorn.Server(
-        uvicorn.Config(web, host=host, port=port, log_level="warning", lifespan="on")
+        # proxy_headers=False: X-Forwarded-* are believed only from the proxies listed in
+        # HUB_SCHEDULER_TRUSTED_PROXIES (the app's own middleware), never from uvicorn's
+        # default of 127.0.0.1.
+        uvicorn.Config(
+            web, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False
+        )
     )
 
     async def main() -> None:
@@ -511,7 +516,15 @@ def token_create(subject: str, role: str, ttl: timedelta) -> None:
     from hub_scheduler.entrypoints.settings import Settings  # noqa: PLC0415
 
     try:
-        secret = jwt_secret(Settings())
+        settings = Settings()
+        if settings.is_memory and settings.jwt_secret is None:
+            # A token is only good for a server with the same secret; without one, a
+            # memory:// server signs with a random secret of its own process.
+            fail(
+                "set HUB_SCHEDULER_JWT_SECRET to the server's secret (serve on memory:// "
+                "without one prints a token for its own per-process secret)"
+            )
+        secret = jwt_secret(settings)
     except (InsecureSecretError, PydanticValidationError) as exc:
         fail(_settings_problem(exc))
     click.echo(mint_token(secret, subject, role, ttl))

@@ -9,7 +9,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from hub_scheduler.domain.admin import Action, Actor, AdminService
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
-from hub_scheduler.entrypoints.api.params import Name
+from hub_scheduler.entrypoints.api.params import JobPath, Name
 from hub_scheduler.entrypoints.api.problems import documented
 from hub_scheduler.entrypoints.api.schemas import (
     JobDetailView,
@@ -53,7 +53,7 @@ class JobsController(Controller):
         return [JobSummaryView.from_domain(s) for s in await admin.job_summaries()]
 
     @get("/{name:str}", responses=documented(404))
-    async def get_job(self, admin: AdminDep, hub: HubDep, name: Name) -> JobDetailView:
+    async def get_job(self, admin: AdminDep, hub: HubDep, name: JobPath) -> JobDetailView:
         """One job with its recent runs."""
         [summary] = await admin.job_summaries([name])
         recent = await hub.history.list(job=name, limit=RECENT_RUNS)
