@@ -29,9 +29,16 @@ def configure_alerts(hub: Hub, settings: Settings) -> None:
     hub.alerts = channel_of(settings)
     hub.alert_policy = settings.alert_policy
     hub.dashboard_url = settings.dashboard_url
-    shown = [r.shown for r in settings.alert_routes] or ["the log"]
+
+
+def log_alerts(hub: Hub) -> None:
+    """Log where `hub`'s alerts go (no secret), once its scheduler started."""
+    channel = hub.alerts
+    if channel is None:
+        return
+    shown = channel.channels if isinstance(channel, AppriseNotifier) else [type(channel).__name__]
+    test = isinstance(channel, AppriseNotifier) and channel.test_mode
     logger.info(
-        "Alerts to %s%s", ", ".join(shown), " (test mode: recorded, not sent)"
-        if settings.alert_test_mode and settings.alert_routes else "",
+        "Alerts to %s%s", ", ".join(shown), " (test mode: recorded, not sent)" if test else "",
         extra={"alert_channels": shown},
     )  # fmt: skip

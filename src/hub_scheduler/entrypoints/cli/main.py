@@ -170,8 +170,11 @@ def _log_worker_ready(hub: Hub, settings: WorkerSettings) -> None:
 
 
 async def _log_scheduler_ready(hub: Hub) -> None:
+    from hub_scheduler.entrypoints.alerting import log_alerts  # noqa: PLC0415
+
     count = len(await hub.schedules.list())
     logger.info("Job scheduler initialized: %d schedules", count, extra={"schedules": count})
+    log_alerts(hub)
 
 
 @cli.command()
