@@ -21,8 +21,14 @@ from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.domain.admin import AdminService
 from hub_scheduler.domain.alerts import AlertPolicy
-from hub_scheduler.domain.errors import TransactionalEnqueueUnsupportedError
-from hub_scheduler.domain.model import DEFAULT_PAYLOAD_LIMIT, JobDefinition, Priority
+from hub_scheduler.domain.errors import ResultNotReadyError, TransactionalEnqueueUnsupportedError
+from hub_scheduler.domain.model import (
+    DEFAULT_PAYLOAD_LIMIT,
+    JobDefinition,
+    Priority,
+    Progress,
+    RunState,
+)
 from hub_scheduler.domain.ports import (
     AlertChannel,
     AuditLog,
@@ -32,6 +38,7 @@ from hub_scheduler.domain.ports import (
     DeadLetters,
     Enqueued,
     EnqueueRequest,
+    Executor,
     JobQueue,
     Notifier,
     Presence,
@@ -272,15 +279,42 @@ class Hub:
             raise TransactionalEnqueueUnsupportedError(self.url)
         return await queue.enqueue_in(connection, requests)
 
+    # --- results --------------------------------------------------------------------------
+
+    async def result(self, run_id: str) -> Any:
+        """What the run's handler returned (None when it returned nothing, or a value that
+        could not be kept). Raises `RunNotFoundError`, and `ResultNotReadyError` while the
+        run has not succeeded (it is queued, running, waiting for a retry, dead...)."""
+        run = await self.history.get(run_id)
+        if run.state is not RunState.SUCCEEDED:
+            raise ResultNotReadyError(run_id, run.state.value)
+        stored = await self.backend.results.result(run_id)
+        return None if stored is None else stored.value
+
+    async def progress(self, run_id: str) -> Progress | None:
+        """The latest progress the run reported (`JobContext.progress`), or None."""
+        return await self.backend.results.progress(run_id)
+
     # --- working --------------------------------------------------------------------------
 
-    def worker(self, settings: WorkerSettings | None = None, **overrides: Any) -> Worker:
-        """A worker for this hub's jobs; use ``async with hub.worker(concurrency=5):``."""
+    def worker(
+        self,
+        settings: WorkerSettings | None = None,
+        *,
+        executor: Executor | None = None,
+        **overrides: Any,
+    ) -> Worker:
+        """A worker for this hub's jobs; use ``async with hub.worker(concurrency=5):``.
+
+        `executor` runs the handlers (taskiq's Receiver in this process by default; the
+        taskiq broker passes its own, to run them under ``taskiq worker``).
+        """
         # taskiq is imported here, by the processes that run jobs only: not by every
         # `import hub_scheduler` (the CLI's operator commands start in a fraction of the time).
         from hub_scheduler.adapters.taskiq.executor import TaskiqExecutor  # noqa: PLC0415
 
         settings = attrs.evolve(settings or WorkerSettings(), **overrides)
+        jobs = tuple(job.definition.name for job in self.registry)
         return Worker(
             queue=self.queue,
             history=self.history,
@@ -288,8 +322,9 @@ class Hub:
             registry=self.registry,
             clock=self.clock,
             notifier=self.notifier,
-            executor=TaskiqExecutor(tuple(job.definition.name for job in self.registry)),
+            executor=executor or TaskiqExecutor(jobs),
             signals=self.backend.signals,
+            results=self.backend.results,
             settings=settings,
             retention=self.backend.config.retention,
         )

@@ -115,7 +115,7 @@ async def test_refusals_are_counted_and_reported_by_the_next_window_entry() -> N
     assert entries[0].detail == "No JWT token found in request header"
     assert entries[1].detail == (
         "No JWT token found in request header (after 3 more refusals of client:127.0.0.1"
-        " counted, not recorded, in the 60 s from 2026-05-01T09:00:00+00:00)"
+        " counted, not recorded, in the 60 s from 2026-05-01T09:00:00Z)"
     )
 
 

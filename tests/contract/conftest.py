@@ -32,6 +32,7 @@ from hub_scheduler.domain.ports import (
     DeadLetters,
     JobQueue,
     Presence,
+    ResultStore,
     RunHistory,
     ScheduleStore,
     SharedStore,
@@ -200,6 +201,11 @@ class Subject:
     def audit(self) -> AuditLog:
         """The audit log."""
         return self.backend.audit
+
+    @property
+    def results(self) -> ResultStore:
+        """Return values and progress."""
+        return self.backend.results
 
     @property
     def presence(self) -> Presence:

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 TEXT = (ROOT / "README.md").read_text()
 CODE = re.findall(r"```py(?:thon)?\n(.*?)```", TEXT, flags=re.DOTALL)
-PUBLIC = {"hub_scheduler", "hub_scheduler.testing"}
+PUBLIC = {"hub_scheduler", "hub_scheduler.testing", "hub_scheduler.taskiq"}
 
 
 def test_every_file_the_readme_names_is_in_the_repository() -> None:
@@ -23,7 +23,8 @@ def test_every_file_the_readme_names_is_in_the_repository() -> None:
 
 
 def test_the_examples_import_only_public_names() -> None:
-    """Code imports come from `hub_scheduler` or `hub_scheduler.testing`, and exist there."""
+    """Code imports come from `hub_scheduler`, `hub_scheduler.testing` or `hub_scheduler.taskiq`,
+    and exist there."""
     imported: list[tuple[str, str]] = []
     for block in CODE:
         for node in ast.walk(ast.parse(block)):

@@ -16,6 +16,7 @@ from hub_scheduler.domain.ports import (
     DeadLetters,
     JobQueue,
     Presence,
+    ResultStore,
     RunHistory,
     ScheduleStore,
     SharedStore,
@@ -76,6 +77,11 @@ class Deaf:
     def presence(self) -> Presence:
         """The inner presence."""
         return self.inner.presence
+
+    @property
+    def results(self) -> ResultStore:
+        """The inner results."""
+        return self.inner.results
 
     @property
     def signals(self) -> Signals | None:

@@ -12,7 +12,7 @@ import enum
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -31,6 +31,7 @@ from hub_scheduler.domain.model import (
     Run,
     RunState,
     encode_payload,
+    iso_z,
 )
 from hub_scheduler.domain.ports import (
     AuditEntry,
@@ -509,7 +510,7 @@ class AdminService:
 
 def _iso(instant: datetime | None) -> str | None:
     """An instant as the API writes every timestamp: ISO 8601 UTC with a ``Z``."""
-    return None if instant is None else instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if instant is None else iso_z(instant)
 
 
 def _refuse_declared(state: ScheduleState, action: str) -> None:

@@ -97,6 +97,15 @@ class ConflictError(HubSchedulerError):
     """The request is well formed but conflicts with what exists (HTTP 409)."""
 
 
+class ResultNotReadyError(ConflictError):
+    """A run's result was asked for before the run succeeded."""
+
+    def __init__(self, run_id: str, state: str) -> None:
+        self.run_id = run_id
+        self.state = state
+        super().__init__(f"run {run_id} has no result: it is {state}, not succeeded")
+
+
 class ScheduleExistsError(InvalidScheduleError, ConflictError):
     """A schedule was created with an id already taken (or declared in code)."""
 
@@ -170,6 +179,15 @@ class PayloadError(ValidationError):
         self.job = job
         self.reason = reason
         super().__init__(f"payload of job {job!r} rejected: {reason}")
+
+
+class ResultError(ValidationError):
+    """A run's return value cannot be kept: not JSON-encodable, or over the size limit."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.run_id = run_id
+        self.reason = reason
+        super().__init__(f"result of run {run_id} not kept: {reason}")
 
 
 class UnknownBackendError(ValidationError):

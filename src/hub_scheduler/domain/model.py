@@ -8,12 +8,17 @@ import re
 import secrets
 import traceback
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import attrs
 
-from hub_scheduler.domain.errors import InvalidJobError, InvalidJobNameError, PayloadError
+from hub_scheduler.domain.errors import (
+    InvalidJobError,
+    InvalidJobNameError,
+    PayloadError,
+    ResultError,
+)
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 
@@ -74,6 +79,11 @@ def encode_payload(job: str, payload: Payload, limit: int = DEFAULT_PAYLOAD_LIMI
     if size > limit:
         raise PayloadError(job, f"it is {size} bytes encoded; the limit is {limit}")
     return text
+
+
+def iso_z(instant: datetime) -> str:
+    """An instant as hub_scheduler writes every timestamp it shows: ISO 8601 UTC with ``Z``."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def validate_job_name(name: str) -> str:
@@ -317,3 +327,61 @@ class Run:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+# --- results and progress ---------------------------------------------------------------
+
+#: The longest progress message kept, in characters (the end is cut).
+PROGRESS_MESSAGE_LIMIT = 500
+
+
+def encode_result(run_id: str, value: Any, limit: int = DEFAULT_PAYLOAD_LIMIT) -> str:
+    """A run's return value as compact JSON, or `ResultError` saying why it cannot be kept.
+
+    Any JSON value (no NaN or infinities) of at most `limit` bytes encoded — the payload
+    limit bounds results too.
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ResultError(run_id, f"it is not JSON-encodable ({exc})") from None
+    size = len(text.encode())
+    if size > limit:
+        raise ResultError(run_id, f"it is {size} bytes encoded; the limit is {limit}")
+    return text
+
+
+@attrs.frozen
+class StoredResult:
+    """What a run's successful attempt returned (a JSON value), and when it was stored."""
+
+    value: Any
+    stored_at: datetime
+
+
+def _fraction(_: object, __: attrs.Attribute[float | None], value: float | None) -> None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise InvalidJobError("progress", f"the fraction must be between 0 and 1, got {value}")
+
+
+def _message(value: str) -> str:
+    return str(value)[:PROGRESS_MESSAGE_LIMIT]
+
+
+@attrs.frozen
+class Progress:
+    """How far a running attempt says it got.
+
+    Attributes:
+        at: when it said so.
+        fraction: done so far, 0.0 to 1.0 (None: unknown).
+        message: a short line for people (cut to `PROGRESS_MESSAGE_LIMIT` characters).
+        state: taskiq's progress state (``STARTED``, ``RETRY``...) for taskiq tasks.
+        meta: taskiq's progress meta (any JSON value) for taskiq tasks.
+    """
+
+    at: datetime
+    fraction: float | None = attrs.field(default=None, validator=_fraction)
+    message: str = attrs.field(default="", converter=_message)
+    state: str = "STARTED"
+    meta: Any = None

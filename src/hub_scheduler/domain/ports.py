@@ -26,9 +26,11 @@ from hub_scheduler.domain.model import (
     ErrorInfo,
     Payload,
     Priority,
+    Progress,
     Run,
     RunState,
     RunTrigger,
+    StoredResult,
 )
 from hub_scheduler.domain.retry import GiveUp, RetryDecision, RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
@@ -352,6 +354,29 @@ class RunHistory(Protocol):
         returns how many. Runs still queued, delayed or active are never cleaned, nor are
         dead letters: a dead run leaves the dead-letter queue only when it is retried or
         deleted (`DeadLetters`), and is cleaned like any other finished run after that."""
+        ...
+
+
+class ResultStore(Protocol):
+    """What runs returned, and how far running ones got; both kept for the retention."""
+
+    async def set_result(self, run_id: str, value: Any) -> None:
+        """Keep the return value of a run's successful attempt (replacing an earlier one).
+        Raises `ResultError` for a value that is not JSON or is over the payload limit
+        (nothing is stored then)."""
+        ...
+
+    async def result(self, run_id: str) -> StoredResult | None:
+        """The value kept for the run; None when none was (or it expired)."""
+        ...
+
+    async def set_progress(self, run_id: str, progress: Progress) -> None:
+        """Keep the latest progress report of a run (replacing the previous one). Raises
+        `ResultError` for a `Progress.meta` that is not JSON or is over the payload limit."""
+        ...
+
+    async def progress(self, run_id: str) -> Progress | None:
+        """The latest progress report of the run; None when there was none."""
         ...
 
 
@@ -858,6 +883,11 @@ class Backend(Protocol):
     @property
     def presence(self) -> Presence:
         """Live workers and schedulers."""
+        ...
+
+    @property
+    def results(self) -> ResultStore:
+        """Return values and progress of runs."""
         ...
 
     @property

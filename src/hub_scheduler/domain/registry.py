@@ -24,11 +24,23 @@ class JobContext:
         token: the fencing token of this claim; it grows with every claim of the run, so
             an external system can refuse writes carrying an older token.
         logger: a logger named ``hub_scheduler.jobs.<job>``.
+        reporter: where `progress` reports go (the worker's; None: they go nowhere).
     """
 
     run: Run
     token: int
     logger: logging.Logger
+    reporter: Callable[[float | None, str], Awaitable[None]] | None = None
+
+    async def progress(self, fraction: float | None = None, message: str = "") -> None:
+        """Report how far this attempt got: `fraction` done (0.0 to 1.0, None: unknown) and
+        a short `message`; the API and dashboard show the latest report while it runs.
+
+        Raises `InvalidJobError` for a fraction outside 0-1. A report the store cannot take
+        is logged, not raised: progress never fails a job.
+        """
+        if self.reporter is not None:
+            await self.reporter(fraction, message)
 
     @property
     def run_id(self) -> str:

@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from hub_scheduler.domain.errors import BackendUnavailableError, HubSchedulerError
-from hub_scheduler.domain.model import ErrorInfo, RunState
+from hub_scheduler.domain.errors import BackendUnavailableError, HubSchedulerError, ResultError
+from hub_scheduler.domain.model import ErrorInfo, Progress, RunState
 from hub_scheduler.domain.ports import (
     Claim,
     Clock,
@@ -37,6 +37,7 @@ from hub_scheduler.domain.ports import (
     Notifier,
     Outcome,
     Presence,
+    ResultStore,
     RunHistory,
     Signals,
     Succeeded,
@@ -113,6 +114,8 @@ class Worker:
     notifier: Notifier
     executor: Executor
     signals: Signals | None = None
+    #: Where handlers' return values and progress reports are kept (None: nowhere).
+    results: ResultStore | None = None
     settings: WorkerSettings = attrs.field(factory=WorkerSettings)
     retention: timedelta = timedelta(days=90)
     id: str = attrs.field(
@@ -187,8 +190,9 @@ class Worker:
             return Failed(error, GiveUp(claim.run.attempt))
         job = self.registry.get(claim.run.job)
         definition = job.definition
+        job_logger = logging.getLogger(f"hub_scheduler.jobs.{definition.name}")
         context = JobContext(
-            claim.run, claim.token, logging.getLogger(f"hub_scheduler.jobs.{definition.name}")
+            claim.run, claim.token, job_logger, reporter=self._reporter(claim.run.id, job_logger)
         )
         began = asyncio.get_running_loop().time()
         timeout = definition.timeout.total_seconds()
@@ -198,11 +202,12 @@ class Worker:
         try:
             async with asyncio.timeout(timeout):
                 if inspect.iscoroutinefunction(job.handler):
-                    await job.handler(context)
+                    value = await job.handler(context)
                 else:
-                    result = await asyncio.to_thread(job.handler, context)
-                    if inspect.isawaitable(result):
-                        await result
+                    value = await asyncio.to_thread(job.handler, context)
+                    if inspect.isawaitable(value):
+                        value = await value
+            await self._keep_result(claim.run.id, value, job_logger)
             outcome: Outcome = Succeeded()
         except TimeoutError:
             outcome = Failed(
@@ -223,6 +228,32 @@ class Worker:
             self._took[claim.run.id] = took
             self._typical_duration += (took - self._typical_duration) / 8
         return outcome
+
+    async def _keep_result(self, run_id: str, value: object, log: logging.Logger) -> None:
+        """Store what a handler returned (nothing for None); a value that cannot be kept is
+        logged, and the attempt still succeeds."""
+        if value is None or self.results is None:
+            return
+        try:
+            await self.results.set_result(run_id, value)
+        except (ResultError, BackendUnavailableError) as exc:
+            log.warning("run %s: %s", run_id, exc)
+
+    def _reporter(
+        self, run_id: str, log: logging.Logger
+    ) -> Callable[[float | None, str], Awaitable[None]] | None:
+        results = self.results
+        if results is None:
+            return None
+
+        async def report(fraction: float | None, message: str) -> None:
+            progress = Progress(self.clock.now(), fraction, message)
+            try:
+                await results.set_progress(run_id, progress)
+            except (ResultError, BackendUnavailableError) as exc:
+                log.warning("run %s: progress not kept: %s", run_id, exc)
+
+        return report
 
     def _interrupted_outcome(self, claim: Claim) -> Outcome | None:
         """What becomes of a run whose handler was cancelled at the end of the stop grace:

@@ -22,6 +22,7 @@ from hub_scheduler.adapters.postgres.queue import (
     PostgresJobQueue,
     PostgresRunHistory,
 )
+from hub_scheduler.adapters.postgres.results import PostgresResults
 from hub_scheduler.adapters.postgres.schedules import PostgresScheduleStore
 from hub_scheduler.adapters.postgres.schema import migrate
 from hub_scheduler.adapters.postgres.stats import PostgresStats
@@ -143,6 +144,7 @@ class PostgresBackend:
     stats: PostgresStats = attrs.field(init=False, repr=False)
     audit: PostgresAuditLog = attrs.field(init=False, repr=False)
     presence: PostgresPresence = attrs.field(init=False, repr=False)
+    results: PostgresResults = attrs.field(init=False, repr=False)
     signals: PostgresSignals = attrs.field(init=False, repr=False)
     shared: PostgresSharedStore = attrs.field(init=False, repr=False)
 
@@ -154,6 +156,7 @@ class PostgresBackend:
         self.stats = PostgresStats(self.store)
         self.audit = PostgresAuditLog(self.store)
         self.presence = PostgresPresence(self.store)
+        self.results = PostgresResults(self.store)
         self.signals = PostgresSignals(self.store)
         self.shared = PostgresSharedStore(self.store)
 

@@ -27,6 +27,7 @@ from hub_scheduler.adapters.redis.connection import (
 )
 from hub_scheduler.adapters.redis.keys import Keys
 from hub_scheduler.adapters.redis.presence import RedisPresence
+from hub_scheduler.adapters.redis.results import RedisResults
 from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
 from hub_scheduler.adapters.redis.stats import RedisStats
 from hub_scheduler.adapters.redis.store import (
@@ -152,6 +153,7 @@ class RedisBackend:
     stats: RedisStats = attrs.field(init=False, repr=False)
     audit: RedisAuditLog = attrs.field(init=False, repr=False)
     presence: RedisPresence = attrs.field(init=False, repr=False)
+    results: RedisResults = attrs.field(init=False, repr=False)
     signals: RedisSignals = attrs.field(init=False, repr=False)
     shared: RedisSharedStore = attrs.field(init=False, repr=False)
 
@@ -163,6 +165,7 @@ class RedisBackend:
         self.stats = RedisStats(self.store)
         self.audit = RedisAuditLog(self.store)
         self.presence = RedisPresence(self.store)
+        self.results = RedisResults(self.store)
         self.signals = RedisSignals(self.store)
         self.shared = RedisSharedStore(self.store)
 

@@ -29,6 +29,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from hub_scheduler.domain.admin import Action, Actor, AdminService
+from hub_scheduler.domain.model import iso_z
 from hub_scheduler.entrypoints.api import problems
 from hub_scheduler.entrypoints.api.limits import FIELD_MAX, SAFE_METHODS, Requester, cut
 
@@ -179,7 +180,7 @@ class RefusalLog:
         if tally is not None and tally.count > 1:
             detail += (
                 f" (after {tally.count - 1} more refusals of {who} counted, not recorded,"
-                f" in the {self.window.total_seconds():g} s from {tally.since.isoformat()})"
+                f" in the {self.window.total_seconds():g} s from {iso_z(tally.since)})"
             )
         action, target = attempted(scope)
         actor = actor_of(connection, channel, self.requester.user(connection))

@@ -22,9 +22,11 @@ from hub_scheduler.domain.model import (
     AttemptOutcome,
     ErrorInfo,
     Priority,
+    Progress,
     Run,
     RunState,
     RunTrigger,
+    StoredResult,
 )
 from hub_scheduler.domain.ports import (
     AuditEntry,
@@ -65,7 +67,9 @@ Instant = Annotated[datetime, AfterValidator(_plausible_year)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Validators and serializers are built on first use: a CLI command that shows one view
+    # does not pay for the ~40 the API has.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 # --- request bodies ----------------------------------------------------------------------
@@ -258,9 +262,32 @@ class AttemptView(_Strict):
         )
 
 
+class ProgressView(_Strict):
+    """The latest progress a running attempt reported (``ctx.progress``, or taskiq's
+    ``ProgressTracker``)."""
+
+    at: datetime
+    fraction: float | None = Field(description="Done so far, 0 to 1; null: unknown.")
+    message: str
+    state: str = Field(description="taskiq's progress state (STARTED, RETRY, ...).")
+
+    @classmethod
+    def from_domain(cls, progress: Progress | None) -> ProgressView | None:
+        """The view of a progress report (None for none)."""
+        if progress is None:
+            return None
+        return cls(
+            at=progress.at,
+            fraction=progress.fraction,
+            message=progress.message,
+            state=progress.state,
+        )
+
+
 class RunView(_Strict):
     """A run with its timing, last error and attempt log (the latest 10 attempts, oldest
-    first; `attempts_dropped` counts older ones)."""
+    first; `attempts_dropped` counts older ones). One run read alone also has its result
+    (what its handler returned, once it succeeded) and its latest progress report."""
 
     id: str
     job: str
@@ -282,6 +309,24 @@ class RunView(_Strict):
     error: ErrorView | None
     attempts: list[AttemptView]
     attempts_dropped: int
+    result: Any = Field(
+        default=None, description="What the handler returned (JSON); null: nothing kept."
+    )
+    result_stored_at: datetime | None = None
+    progress: ProgressView | None = None
+
+    @classmethod
+    def with_outputs(
+        cls, run: Run, stored: StoredResult | None, progress: Progress | None
+    ) -> RunView:
+        """The view of `run` with its stored result and latest progress."""
+        return cls.from_domain(run).model_copy(
+            update={
+                "result": None if stored is None else stored.value,
+                "result_stored_at": None if stored is None else stored.stored_at,
+                "progress": ProgressView.from_domain(progress),
+            }
+        )
 
     @classmethod
     def from_domain(cls, run: Run) -> RunView:
@@ -752,9 +797,11 @@ class DeletedView(_Strict):
 # --- the shapes as plain JSON, for the CLI's --json ----------------------------------------
 
 
-def run_json(run: Run) -> dict[str, Any]:
-    """A run as the API shows it."""
-    return RunView.from_domain(run).model_dump(mode="json")
+def run_json(
+    run: Run, stored: StoredResult | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """A run as the API shows it (with its result and progress when given)."""
+    return RunView.with_outputs(run, stored, progress).model_dump(mode="json")
 
 
 def schedule_json(state: ScheduleState) -> dict[str, Any]:

@@ -23,7 +23,8 @@ def _iso(instant: Any) -> str | None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # As the other views: built on first use (see `schemas`).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class AlertView(_Strict):

@@ -61,8 +61,11 @@ class RunsController(Controller):
 
     @get("/runs/{run_id:str}", responses=documented(404))
     async def get_run(self, hub: HubDep, run_id: Id) -> RunView:
-        """One run with its attempts and last error."""
-        return RunView.from_domain(await hub.history.get(run_id))
+        """One run with its attempts, last error, result (once it succeeded) and latest
+        progress report."""
+        run = await hub.history.get(run_id)
+        stored = await hub.backend.results.result(run_id)
+        return RunView.with_outputs(run, stored, await hub.progress(run_id))
 
     @post(
         "/runs/{run_id:str}/cancel",

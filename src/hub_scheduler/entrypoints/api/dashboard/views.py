@@ -19,7 +19,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
 
 from hub_scheduler.domain.admin import Action
-from hub_scheduler.domain.model import RunState
+from hub_scheduler.domain.model import FINAL_STATES, RunState
 from hub_scheduler.domain.schedule import load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
@@ -206,10 +206,20 @@ class Fragments(Controller):
         viewer: ViewerDep,
         run_id: Id,
     ) -> Response[str]:
-        """One run with its error and payload."""
+        """One run with its error, payload, result and progress (refreshing itself while the
+        run is not finished)."""
         del viewer
-        data = run_json(await hub.history.get(run_id))
-        return site.render("run.html", r=data, payload=json.dumps(data["payload"], indent=2))
+        run = await hub.history.get(run_id)
+        stored = await hub.backend.results.result(run_id)
+        data = run_json(run, stored, await hub.progress(run_id))
+        result = None if stored is None else json.dumps(stored.value, indent=2)
+        return site.render(
+            "run.html",
+            r=data,
+            payload=json.dumps(data["payload"], indent=2),
+            result=result,
+            live=run.state not in FINAL_STATES,
+        )
 
     @get("/dlq")
     async def dead(
