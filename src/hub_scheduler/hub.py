@@ -20,6 +20,7 @@ from hub_scheduler.adapters.backends import open_backend
 from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.domain.admin import AdminService
+from hub_scheduler.domain.alerts import AlertPolicy
 from hub_scheduler.domain.errors import ResultNotReadyError, TransactionalEnqueueUnsupportedError
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
@@ -29,6 +30,7 @@ from hub_scheduler.domain.model import (
     RunState,
 )
 from hub_scheduler.domain.ports import (
+    AlertChannel,
     AuditLog,
     Backend,
     BackendConfig,
@@ -49,6 +51,7 @@ from hub_scheduler.domain.registry import Handler, Job, Registry
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 from hub_scheduler.domain.urls import MEMORY_URL, REDIS_URL_ENV, URL_ENV, url_from_environment
+from hub_scheduler.runtime.alerts import AlertMonitor
 from hub_scheduler.runtime.scheduler import Scheduler
 from hub_scheduler.runtime.worker import Worker, WorkerSettings
 
@@ -81,6 +84,10 @@ class Hub:
         payload_limit: the largest encoded payload accepted, in bytes (512 KiB by default).
         registry: the jobs, to share them with another hub (`with_backend` does); a new,
             empty one by default.
+        alerts: where alert notices go (an `AppriseNotifier`, a `LoggingNotifier`, ...);
+            given, every scheduler of this hub evaluates the alert rules (`alert_monitor`),
+            each alert sent once however many schedulers run. None: no alert rules.
+        alert_policy: the rules' thresholds (`AlertPolicy` defaults).
 
     Example:
         >>> hub = Hub()
@@ -99,6 +106,8 @@ class Hub:
         retention: timedelta = timedelta(days=90),
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
         registry: Registry | None = None,
+        alerts: AlertChannel | None = None,
+        alert_policy: AlertPolicy | None = None,
     ) -> None:
         if backend is None or isinstance(backend, str):
             config = BackendConfig(
@@ -109,6 +118,10 @@ class Hub:
         self.clock: Clock = backend.config.clock
         self.notifier: Notifier = notifier or LoggingNotifier()
         self.registry = registry if registry is not None else Registry()
+        self.alerts: AlertChannel | None = alerts
+        self.alert_policy: AlertPolicy = alert_policy or AlertPolicy()
+        #: The dashboard's address, for the links in alerts.
+        self.dashboard_url = "/admin"
         self.admin = AdminService(backend, self.registry, self.clock)
 
     def with_backend(
@@ -130,6 +143,8 @@ class Hub:
             retention=config.retention,
             payload_limit=config.payload_limit,
             registry=self.registry,
+            alerts=self.alerts,
+            alert_policy=self.alert_policy,
         )
 
     # --- the backend's ports ------------------------------------------------------------
@@ -324,12 +339,25 @@ class Hub:
         """Upsert the schedules declared in code (runtime state such as pauses is kept)."""
         await self.schedules.sync_declared(self.declared_schedules(), self.clock.now())
 
+    def alert_monitor(self, channel: AlertChannel | None = None, **overrides: Any) -> AlertMonitor:
+        """An alert monitor over this hub's backend, sending to `channel` (default: the
+        hub's `alerts`, else a log record per notice). Schedulers run one when the hub has
+        `alerts`; call its ``evaluate()`` to evaluate the rules yourself."""
+        if channel is None:
+            channel = self.alerts or LoggingNotifier()
+        options: dict[str, Any] = {
+            "backend": self.backend, "registry": self.registry, "clock": self.clock,
+            "channel": channel, "policy": self.alert_policy, "dashboard": self.dashboard_url,
+        }  # fmt: skip
+        return AlertMonitor(**(options | overrides))
+
     def scheduler(self, **overrides: Any) -> Scheduler:
         """A scheduler for this hub's schedules; see `scheduling` to run one."""
         options: dict[str, Any] = {
             "signals": self.backend.signals,
             "declared": tuple(self.declared_schedules()),
             "notifier": self.notifier,
+            "alerts": self.alert_monitor() if self.alerts is not None else None,
         }
         return Scheduler(
             self.schedules, self.presence, self.registry, self.clock, **(options | overrides)

@@ -42,6 +42,7 @@ from typing import Any
 
 import attrs
 
+from hub_scheduler.domain.alerts import Notice
 from hub_scheduler.domain.errors import InvalidCursorError
 from hub_scheduler.domain.model import FINAL_STATES, Run, RunState
 from hub_scheduler.domain.ports import AuditEntry, OverdueSchedule, Page
@@ -188,15 +189,18 @@ class FakeClock:
 
 @attrs.define
 class RecordingNotifier:
-    """A `Notifier` that remembers every dead run and overdue schedule it was told about.
+    """A `Notifier` and `AlertChannel` that remembers every dead run, overdue schedule and
+    alert notice it was told about.
 
     Attributes:
         dead: the dead runs, in the order they were reported.
         overdue: the overdue schedules, in the order they were reported.
+        notices: the alert notices, in the order they were sent.
     """
 
     dead: list[Run] = attrs.field(factory=list)
     overdue: list[OverdueSchedule] = attrs.field(factory=list)
+    notices: list[Notice] = attrs.field(factory=list)
     _taken: int = attrs.field(default=0, init=False)
     _waiters: list[asyncio.Future[None]] = attrs.field(factory=list, init=False)
 
@@ -209,6 +213,10 @@ class RecordingNotifier:
     async def schedule_overdue(self, overdue: OverdueSchedule) -> None:
         """Record an overdue schedule (in `overdue`)."""
         self.overdue.append(overdue)
+
+    async def send(self, notice: Notice) -> None:
+        """Record an alert notice (in `notices`)."""
+        self.notices.append(notice)
 
     async def next_dead(self) -> Run:
         """The oldest dead run not yet returned by `next_dead`, waiting for one if needed.

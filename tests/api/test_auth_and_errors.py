@@ -42,6 +42,7 @@ READS = [
     Route("GET", "/api/v1/schedules/syncXero:0/slots"),
     Route("GET", "/api/v1/audit"),
     Route("GET", "/api/v1/metrics"),
+    Route("GET", "/api/v1/alerts"),
 ]
 MUTATIONS = [
     Route("POST", "/api/v1/jobs/trigger", {"name": "syncXero"}, 202, "job.trigger"),
@@ -63,6 +64,7 @@ MUTATIONS = [
     Route("POST", "/api/v1/schedules/syncXero:0/pause", None, 200, "schedule.pause"),
     Route("POST", "/api/v1/schedules/syncXero:0/resume", None, 200, "schedule.resume"),
     Route("DELETE", "/api/v1/schedules/syncXero:0", None, 409, "schedule.delete"),
+    Route("POST", "/api/v1/alerts/mute", {"target": "run_dead", "minutes": 5}, 200, "alert.mute"),
 ]  # fmt: skip
 ROUTES = READS + MUTATIONS
 

@@ -6,6 +6,7 @@ left rather than waiting for it to run out.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from tests.contract.conftest import Subject
@@ -48,3 +49,32 @@ async def test_clear_removes_this_hubs_values_only(backend: Subject) -> None:
         await backend.shared.clear()
         assert (await backend.shared.get("a"), await backend.shared.get("b")) == (None, None)
         assert await other.shared.get("a") == b"theirs"
+
+
+async def test_swap_stores_only_over_the_expected_value(backend: Subject) -> None:
+    """swap from None creates an absent value once; swap from a value replaces it only while
+    it is still that value; a refused swap changes nothing."""
+    shared = backend.shared
+    assert await shared.swap("state", None, b"v1") is True
+    assert await shared.swap("state", None, b"other") is False
+    assert await shared.swap("state", b"v0", b"other") is False
+    assert await shared.swap("state", b"v1", b"v2", timedelta(minutes=1)) is True
+    assert await shared.get("state") == b"v2"
+    left = await shared.ttl("state")
+    assert left is not None
+    assert left <= timedelta(minutes=1)
+    assert await shared.swap("absent", b"v1", b"x") is False
+    assert await shared.get("absent") is None
+
+
+async def test_racing_swaps_have_one_winner(backend: Subject) -> None:
+    """Of many processes swapping from the same value at once, exactly one wins."""
+    async with backend.restarted() as second, backend.restarted() as third:
+        stores = [backend.shared, second.shared, third.shared]
+        await backend.shared.set("doc", b"v1")
+        results = await asyncio.gather(
+            *(store.swap("doc", b"v1", f"from-{i}".encode()) for i, store in enumerate(stores * 3))
+        )
+        assert sum(results) == 1
+        winner = results.index(True) % 3
+        assert await third.shared.get("doc") == f"from-{winner}".encode()

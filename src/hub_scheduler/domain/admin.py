@@ -17,10 +17,12 @@ from typing import Any, TypeVar
 
 import attrs
 
+from hub_scheduler.domain.alerts import AlertBook, change_book, mute_target, read_book
 from hub_scheduler.domain.errors import (
     DeclaredScheduleError,
     HubSchedulerError,
     ScheduleExistsError,
+    ValidationError,
 )
 from hub_scheduler.domain.model import (
     FINAL_STATES,
@@ -68,6 +70,7 @@ class Action(enum.StrEnum):
     SCHEDULE_PAUSE = "schedule.pause"
     SCHEDULE_RESUME = "schedule.resume"
     SCHEDULE_DELETE = "schedule.delete"
+    ALERT_MUTE = "alert.mute"
 
 
 class Outcome(enum.StrEnum):
@@ -105,7 +108,8 @@ class QueueStatus(enum.StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     """Paused, or no live worker, or schedules but no live scheduler, or a schedule overdue
-    beyond its grace, or a schedule declared in code missing from the store."""
+    beyond its grace, or a schedule declared in code missing from the store, or an alert of
+    warning or critical severity firing."""
 
 
 @attrs.frozen
@@ -117,6 +121,7 @@ class QueueHealth:
             ago unfired (the dead-man check: no scheduler is firing them).
         missing_schedules: ids declared in code on this registry's jobs that the store does
             not hold (never synced by a scheduler, or the store lost its data).
+        alerts: the keys of the alerts firing now (``rule:subject``).
     """
 
     snapshot: QueueSnapshot
@@ -125,6 +130,7 @@ class QueueHealth:
     status: QueueStatus
     overdue_schedules: tuple[str, ...] = ()
     missing_schedules: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -167,12 +173,20 @@ class AdminService:
             if s.next_fire is not None and now - s.next_fire > s.schedule.misfire.grace
         )  # fmt: skip
         missing = tuple(sorted(self._declared_ids() - {s.schedule.id for s in states}))
+        firing = [a for a in (await self.alerts()).active.values() if a.status.value == "firing"]
         degraded = (
             snapshot.paused or not workers or (has_schedules and not schedulers)
-            or bool(overdue) or bool(missing)
+            or bool(overdue) or bool(missing) or any(a.severity.rank > 0 for a in firing)
         )  # fmt: skip
         status = QueueStatus.DEGRADED if degraded else QueueStatus.OK
-        return QueueHealth(snapshot, workers, schedulers, status, overdue, missing)
+        alerts = tuple(sorted(a.key for a in firing))
+        return QueueHealth(snapshot, workers, schedulers, status, overdue, missing, alerts)
+
+    async def alerts(self) -> AlertBook:
+        """The alert book: alerts active and recent, and mutes (empty on a store without a
+        shared store, where alerts are not kept)."""
+        _, book = await read_book(self.backend.shared, self.clock.now())
+        return book
 
     async def job_summaries(self, names: Sequence[str] | None = None) -> list[JobSummary]:
         """Every registered job (or the named ones, in order). The snapshot and the
@@ -400,6 +414,27 @@ class AdminService:
         await self._audited(
             actor, Action.SCHEDULE_DELETE, schedule_id, act, lambda _: None, before=before
         )
+
+    async def mute_alert(self, actor: Actor, target: str, duration: timedelta) -> datetime:
+        """Mute an alert (``rule:subject``) or a whole rule for `duration` (zero unmutes):
+        while muted, it is recorded but no notice is sent; returns when the mute ends.
+        Raises `ValidationError` for an unknown rule or a negative duration."""
+        now = self.clock.now()
+
+        async def act() -> datetime:
+            mute_target(target)
+            if duration < timedelta(0):
+                raise ValidationError("a mute's duration cannot be negative")
+            until = now + duration
+            await change_book(
+                self.backend.shared, now, lambda book: (book.muted(target, until, now), None)
+            )
+            return until
+
+        return await self._audited(
+            actor, Action.ALERT_MUTE, target, act,
+            lambda until: {"until": _iso(until), "minutes": duration / timedelta(minutes=1)},
+        )  # fmt: skip
 
     def _check_schedule(self, schedule: Schedule) -> None:
         # Every fired run carries the schedule's payload: hold it to the limit runs have.

@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from hub_scheduler.domain.alerts import Notice
 from hub_scheduler.domain.errors import InvalidJobError
 from hub_scheduler.domain.histogram import Histogram
 from hub_scheduler.domain.model import (
@@ -618,6 +619,18 @@ class ScheduleAlerts(Protocol):
         ...
 
 
+@runtime_checkable
+class AlertChannel(Protocol):
+    """Where alert notices go (`hub_scheduler.domain.alerts`): a log, a webhook, apprise's
+    email, Slack, Teams, Telegram or SMS. The notifiers that ship have it."""
+
+    async def send(self, notice: Notice) -> None:
+        """Deliver `notice` (an alert firing, happening or resolved). Must not raise and
+        must not block for long: adapters that talk to the network do so in the
+        background."""
+        ...
+
+
 @attrs.frozen
 class AuditEntry:
     """One admin action or refused attempt, kept as evidence."""
@@ -717,6 +730,71 @@ class SharedStore(Protocol):
 
     async def clear(self) -> None:
         """Remove every value of this store."""
+        ...
+
+    async def swap(
+        self, key: str, expected: bytes | None, value: bytes, ttl: timedelta | None = None
+    ) -> bool:
+        """Compare-and-set: store `value` (expiring after `ttl`, never when None) only if the
+        current value is `expected` (None: absent or expired), atomically across processes;
+        returns whether it was stored. Of processes racing from one value, exactly one wins
+        (the alert state uses it so that one process sends each alert)."""
+        ...
+
+
+@attrs.frozen
+class BackendVitals:
+    """The store's own health, as far as the backend can tell (None: not known there).
+
+    Attributes:
+        kind: ``redis`` or ``postgresql`` (or a third party's name).
+        used_memory: bytes the Redis server uses.
+        max_memory: its ``maxmemory`` (None when unlimited).
+        eviction_policy: its ``maxmemory-policy``; anything but ``noeviction`` lets Redis
+            delete queued runs under memory pressure.
+        connected_clients: clients connected to the Redis server.
+        ops_per_second: commands per second the server is running.
+        evicted_keys: keys the server evicted since it started (any is data lost).
+        connections: PostgreSQL connections to the hub's database.
+        table_bytes: PostgreSQL sizes of the run tables (with indexes and TOAST), by name.
+    """
+
+    kind: str
+    used_memory: int | None = None
+    max_memory: int | None = None
+    eviction_policy: str | None = None
+    connected_clients: int | None = None
+    ops_per_second: float | None = None
+    evicted_keys: int | None = None
+    connections: int | None = None
+    table_bytes: Mapping[str, int] = attrs.field(factory=dict)
+
+    @property
+    def memory_ratio(self) -> float | None:
+        """Used memory over maxmemory (None without a limit)."""
+        if self.used_memory is None or not self.max_memory:
+            return None
+        return self.used_memory / self.max_memory
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """What makes the store unsafe for the queue (empty: nothing known)."""
+        found = []
+        if self.eviction_policy is not None and self.eviction_policy != "noeviction":
+            found.append(
+                f"Redis maxmemory-policy is {self.eviction_policy}: under memory pressure it "
+                "deletes keys, queued runs included; set it to noeviction"
+            )
+        return tuple(found)
+
+
+@runtime_checkable
+class HasVitals(Protocol):
+    """A backend that can report its store's own health (Redis INFO, PostgreSQL's
+    statistics)."""
+
+    async def vitals(self) -> BackendVitals:
+        """The store's vitals. Raises `BackendUnavailableError`."""
         ...
 
 

@@ -8,6 +8,7 @@ import os
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub_scheduler.domain.alerts import AlertPolicy, Route, parse_routes
 from hub_scheduler.domain.urls import MEMORY_URL, url_from_environment
 
 MIN_SECRET_LENGTH = 32
@@ -46,6 +47,46 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or CIDR networks of reverse proxies whose"
         " X-Forwarded-For and X-Forwarded-Proto are believed (none: both are ignored).",
     )
+
+    alerts: bool = Field(
+        default=True,
+        description="Schedulers evaluate the alert rules (each alert sent once across replicas).",
+    )
+    alert_urls: SecretStr = Field(
+        default=SecretStr(""),
+        description="Where alerts go: whitespace-separated apprise URLs (mailto://, slack://,"
+        " workflows://, tgram://, twilio://, ...), each optionally prefixed with tags:"
+        " critical,high-priority=twilio://... (none: alerts are logged).",
+    )
+    alert_test_mode: bool = Field(
+        default=False, description="Record alerts instead of sending them (apprise channels)."
+    )
+    alert_failure_rate: float = Field(default=0.10, gt=0, le=1)
+    alert_failure_min_runs: int = Field(default=10, ge=1)
+    alert_memory_ratio: float = Field(default=0.9, gt=0, le=1)
+    dashboard_url: str = Field(
+        default="/admin", description="The dashboard's address, for links in alerts."
+    )
+
+    @field_validator("alert_urls")
+    @classmethod
+    def _check_alert_urls(cls, value: SecretStr) -> SecretStr:
+        parse_routes(value.get_secret_value())  # a ValidationError quotes no URL
+        return value
+
+    @property
+    def alert_routes(self) -> list[Route]:
+        """The alert channels (their URLs hold secrets: show them with `Route.shown`)."""
+        return parse_routes(self.alert_urls.get_secret_value())
+
+    @property
+    def alert_policy(self) -> AlertPolicy:
+        """The alert rules' thresholds."""
+        return AlertPolicy(
+            failure_rate=self.alert_failure_rate,
+            failure_min_runs=self.alert_failure_min_runs,
+            memory_ratio=self.alert_memory_ratio,
+        )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -38,10 +38,11 @@ from hub_scheduler.domain.ports import (
 )
 from hub_scheduler.domain.registry import Registry
 from hub_scheduler.domain.schedule import Cron, Every, Schedule, SlotOutcome, load_timezone
+from hub_scheduler.runtime.alerts import AlertMonitor
 from hub_scheduler.runtime.waits import Waker, follow
 
 logger = logging.getLogger("hub_scheduler.scheduler")
-alerts = logging.getLogger("hub_scheduler.alerts")
+alert_log = logging.getLogger("hub_scheduler.alerts")
 
 
 def trigger_spec(schedule: Schedule) -> str:
@@ -76,6 +77,8 @@ class Scheduler:
             (empty: nothing is synced by this scheduler).
         notifier: told about overdue schedules when it has `ScheduleAlerts` (else they are
             logged at ERROR on ``hub_scheduler.alerts``).
+        alerts: evaluates the alert rules every heartbeat (None: this scheduler does not;
+            its id becomes the monitor's, so replicas agree who reports an outage).
         max_sleep: the longest the loop sleeps without looking (seconds).
         lateness: how late recent on-time fires were (seconds), newest last.
     """
@@ -87,6 +90,7 @@ class Scheduler:
     signals: Signals | None = None
     declared: Sequence[Schedule] = ()
     notifier: Notifier | None = None
+    alerts: AlertMonitor | None = None
     max_sleep: float = 30.0
     rng: random.Random = attrs.field(factory=random.Random)
     id: str = attrs.field(factory=lambda: f"scheduler-{random.getrandbits(48):012x}")
@@ -101,6 +105,8 @@ class Scheduler:
 
     def __attrs_post_init__(self) -> None:
         self._wake = Waker(self.clock)
+        if self.alerts is not None:
+            self.alerts.id = self.id
 
     async def tick(self) -> int:
         """Fire everything due now; returns how many runs were enqueued."""
@@ -170,13 +176,15 @@ class Scheduler:
         return fresh
 
     async def _alert(self, overdue: OverdueSchedule) -> None:
+        if self.alerts is not None:
+            return  # the monitor's schedule_overdue rule tells, once across replicas
         if isinstance(self.notifier, ScheduleAlerts):
             try:
                 await self.notifier.schedule_overdue(overdue)
             except Exception:  # a notifier must not stop the scheduler
-                alerts.exception("the notifier failed on an overdue schedule")
+                alert_log.exception("the notifier failed on an overdue schedule")
             return
-        alerts.error(
+        alert_log.error(
             "schedule %s of job %s is overdue: its slot %s passed %.0fs ago and no scheduler "
             "fired it",
             overdue.schedule_id, overdue.job, overdue.slot.isoformat(),
@@ -239,6 +247,9 @@ class Scheduler:
                 try:
                     if not self._announced:
                         await self._announce()
+                    if self.alerts is not None:
+                        # Before `check` fires what is overdue, so the alert sees it.
+                        await self.alerts.tick()
                     await self.tick()
                     now = self.clock.now()
                     if self._last_check is None or now - self._last_check >= self.heartbeat_every:
@@ -249,6 +260,8 @@ class Scheduler:
                     backoff = 0.1
                 except HubSchedulerError as exc:
                     logger.warning("scheduler: %s; retrying in %.1fs", exc, backoff)
+                    if self.alerts is not None:
+                        await self.alerts.tick()  # notices the outage (never raises)
                     await self._wake.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue

@@ -100,6 +100,35 @@ class PostgresSharedStore:
         """See `SharedStore.clear`."""
         await self.store.execute("shared clear", self.store.q("DELETE FROM {s}.shared"))
 
+    async def swap(
+        self, key: str, expected: bytes | None, value: bytes, ttl: timedelta | None = None
+    ) -> bool:
+        """See `SharedStore.swap`: one statement, so a racing writer waits on the row lock and
+        then finds the value changed."""
+        now = self.store.clock.now()
+        expires = None if ttl is None else now + ttl
+        if expected is None:
+            changed = await self.store.execute(
+                "shared swap",
+                self.store.q(
+                    "INSERT INTO {s}.shared AS old (key, value, expires_at) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+                    "expires_at = EXCLUDED.expires_at "
+                    "WHERE old.expires_at IS NOT NULL AND old.expires_at <= %s"
+                ),
+                [key, value, expires, now],
+            )
+        else:
+            changed = await self.store.execute(
+                "shared swap",
+                self.store.q(
+                    "UPDATE {s}.shared SET value = %s, expires_at = %s WHERE key = %s "
+                    "AND value = %s AND (expires_at IS NULL OR expires_at > %s)"
+                ),
+                [value, expires, key, expected, now],
+            )
+        return changed == 1
+
 
 @attrs.define(eq=False)
 class PostgresBackend:

@@ -108,6 +108,36 @@ class RedisSharedStore:
         except RedisError as exc:
             raise BackendUnavailableError("shared clear", type(exc).__name__) from exc
 
+    async def swap(
+        self, key: str, expected: bytes | None, value: bytes, ttl: timedelta | None = None
+    ) -> bool:
+        """See `SharedStore.swap` (one Lua call: GET, compare, SET)."""
+        px = "" if ttl is None else str(max(1, ttl // timedelta(milliseconds=1)))
+        args = ["0" if expected is None else "1", expected or b"", value, px]
+        try:
+            swapped = await self.store.client.eval(_SWAP, 1, self._key(key), *args)
+        except RedisError as exc:
+            raise BackendUnavailableError("shared swap", type(exc).__name__) from exc
+        return bool(int(swapped))
+
+
+#: KEYS[1] the value; ARGV: 1 if a value is expected (else 0), the expected value, the new
+#: value, its expiry in ms ('' for none).
+_SWAP = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if current then return 0 end
+elseif current ~= ARGV[2] then
+  return 0
+end
+if ARGV[4] == '' then
+  redis.call('SET', KEYS[1], ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+end
+return 1
+"""
+
 
 @attrs.define(eq=False)
 class RedisBackend:

@@ -555,6 +555,10 @@ class QueueHealthView(SnapshotView):
         default_factory=list,
         description="Schedules declared in code that the store does not hold.",
     )
+    alerts: list[str] = Field(
+        default_factory=list,
+        description="Alerts firing now (rule:subject); details under /alerts.",
+    )
 
     @classmethod
     def from_health(cls, health: QueueHealth) -> QueueHealthView:
@@ -565,6 +569,7 @@ class QueueHealthView(SnapshotView):
             status=health.status,
             overdue_schedules=list(health.overdue_schedules),
             missing_schedules=list(health.missing_schedules),
+            alerts=list(health.alerts),
         )
 
 

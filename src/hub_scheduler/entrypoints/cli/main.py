@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError as PydanticValidationError
 
     from hub_scheduler.entrypoints.api.app import InsecureSecretError
+    from hub_scheduler.entrypoints.settings import Settings
     from hub_scheduler.hub import Hub
 
 EXIT_INTERRUPTED = 130
@@ -169,8 +170,11 @@ def _log_worker_ready(hub: Hub, settings: WorkerSettings) -> None:
 
 
 async def _log_scheduler_ready(hub: Hub) -> None:
+    from hub_scheduler.entrypoints.alerting import log_alerts  # noqa: PLC0415
+
     count = len(await hub.schedules.list())
     logger.info("Job scheduler initialized: %d schedules", count, extra={"schedules": count})
+    log_alerts(hub)
 
 
 @cli.command()
@@ -222,12 +226,37 @@ def scheduler(ctx: click.Context, app: str, url: str | None) -> None:
     """Fire the schedules of APP until SIGTERM or SIGINT (run as many as you like)."""
     hub = load_hub(app, url)
     logs.configure(logs.format_of(ctx))
+    _alerts_from_settings(hub)
     try:
         asyncio.run(_run_scheduler(hub))
     except HubSchedulerError as exc:
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:  # Ctrl-C before the graceful-stop handlers are installed
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _with_alerts(hub: Hub, settings: Settings, enabled: bool) -> Settings:
+    """`settings`, after giving `hub` their alert channels when `enabled` (`configure_alerts`;
+    raises `ValidationError` for an alert URL apprise refuses)."""
+    from hub_scheduler.entrypoints.alerting import configure_alerts  # noqa: PLC0415
+
+    if enabled:
+        configure_alerts(hub, settings)
+    return settings
+
+
+def _alerts_from_settings(hub: Hub) -> None:
+    """Give `hub` the alert channels and thresholds of the environment (`configure_alerts`);
+    a bad setting is one line, exit 2."""
+    from pydantic import ValidationError as PydanticValidationError  # noqa: PLC0415
+
+    from hub_scheduler.entrypoints.alerting import configure_alerts  # noqa: PLC0415
+    from hub_scheduler.entrypoints.settings import Settings  # noqa: PLC0415
+
+    try:
+        configure_alerts(hub, Settings(url=hub.url, prefix=hub.prefix))
+    except (HubSchedulerError, PydanticValidationError) as exc:
+        fail(_settings_problem(exc))
 
 
 async def _run_scheduler(hub: Hub) -> None:
@@ -363,9 +392,9 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
     hub = load_hub(app or DEMO_APP, url, memory_ok=True)
     logs.configure(logs.format_of(ctx))
     try:
-        settings = Settings(url=hub.url, prefix=hub.prefix)
+        settings = _with_alerts(hub, Settings(url=hub.url, prefix=hub.prefix), not no_scheduler)
         secret = jwt_secret(settings, hub)
-    except (InsecureSecretError, PydanticValidationError) as exc:
+    except (InsecureSecretError, PydanticValidationError, HubSchedulerError) as exc:
         fail(_settings_problem(exc))
 
     # The worker and scheduler start before the server, so that what stops them is one line
@@ -459,7 +488,9 @@ def _banner(hub: Hub, secret: str, host: str, port: int, *, worker: bool, schedu
     sys.stdout.flush()
 
 
-def _settings_problem(exc: InsecureSecretError | PydanticValidationError) -> str:
+def _settings_problem(
+    exc: InsecureSecretError | PydanticValidationError | HubSchedulerError,
+) -> str:
     from pydantic import ValidationError as PydanticValidationError  # noqa: PLC0415
 
     if isinstance(exc, PydanticValidationError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller
 
+from hub_scheduler.entrypoints.api.controllers.alerts import AlertsController
 from hub_scheduler.entrypoints.api.controllers.audit import AuditController
 from hub_scheduler.entrypoints.api.controllers.dead_letters import DeadLettersController
 from hub_scheduler.entrypoints.api.controllers.health import HealthController
@@ -22,10 +23,12 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     SchedulesController,
     AuditController,
     MetricsController,
+    AlertsController,
 )
 
 __all__ = [
     "CONTROLLERS",
+    "AlertsController",
     "AuditController",
     "DeadLettersController",
     "HealthController",
