@@ -31,7 +31,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -45,7 +45,14 @@ from hub_scheduler.domain.errors import (
     ScheduleExistsError,
     ScheduleNotFoundError,
 )
-from hub_scheduler.domain.model import Priority, Run, RunState, encode_payload
+from hub_scheduler.domain.model import (
+    Priority,
+    Progress,
+    Run,
+    RunState,
+    StoredResult,
+    encode_payload,
+)
 from hub_scheduler.domain.ports import (
     AuditLog,
     Backend,
@@ -62,6 +69,7 @@ from hub_scheduler.domain.ports import (
     Page,
     Presence,
     QueueSnapshot,
+    ResultStore,
     RunHistory,
     ScheduleState,
     ScheduleStore,
@@ -592,6 +600,49 @@ class ShardedRunHistory:
 
 
 @attrs.define
+class ShardedResults:
+    """`ResultStore` over the shards: a run's result and progress live on its run's shard
+    (found by asking every shard's history, as a lookup by id does)."""
+
+    histories: tuple[RunHistory, ...]
+    shards: tuple[ResultStore, ...]
+
+    async def _shard(self, run_id: str) -> ResultStore:
+        owner = await _first(
+            [_index(i, h.get(run_id)) for i, h in enumerate(self.histories)], RunNotFoundError
+        )
+        return self.shards[owner]
+
+    async def set_result(self, run_id: str, value: Any) -> None:
+        """See `ResultStore.set_result`."""
+        await (await self._shard(run_id)).set_result(run_id, value)
+
+    async def result(self, run_id: str) -> StoredResult | None:
+        """See `ResultStore.result`; None for a run no shard has."""
+        try:
+            return await (await self._shard(run_id)).result(run_id)
+        except RunNotFoundError:
+            return None
+
+    async def set_progress(self, run_id: str, progress: Progress) -> None:
+        """See `ResultStore.set_progress`."""
+        await (await self._shard(run_id)).set_progress(run_id, progress)
+
+    async def progress(self, run_id: str) -> Progress | None:
+        """See `ResultStore.progress`; None for a run no shard has."""
+        try:
+            return await (await self._shard(run_id)).progress(run_id)
+        except RunNotFoundError:
+            return None
+
+
+async def _index(index: int, call: Awaitable[object]) -> int:
+    """`index` once `call` answers (it raises when the shard lacks what was asked)."""
+    await call
+    return index
+
+
+@attrs.define
 class ShardedScheduleStore:
     """`ScheduleStore` over the shards; a schedule lives on its job's shard, so firing
     enqueues its runs in the same atomic step."""
@@ -787,6 +838,7 @@ class ShardedBackend:
     history: ShardedRunHistory = attrs.field(init=False, repr=False)
     schedules: ShardedScheduleStore = attrs.field(init=False, repr=False)
     stats: ShardedStats = attrs.field(init=False, repr=False)
+    results: ShardedResults = attrs.field(init=False, repr=False)
     signals: ShardedSignals | None = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -798,6 +850,9 @@ class ShardedBackend:
         self.history = ShardedRunHistory(tuple(s.history for s in self.shards))
         self.schedules = ShardedScheduleStore(tuple(s.schedules for s in self.shards))
         self.stats = ShardedStats(tuple(s.stats for s in self.shards))
+        self.results = ShardedResults(
+            tuple(s.history for s in self.shards), tuple(s.results for s in self.shards)
+        )
         signals = [s.signals for s in self.shards]
         self.signals = (
             ShardedSignals(tuple(s for s in signals if s is not None))
