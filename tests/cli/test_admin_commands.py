@@ -8,6 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from hub_scheduler import Hub
+from hub_scheduler.domain.model import Progress
 from hub_scheduler.entrypoints.cli import cli
 from tests.cli.conftest import APP, SampleCli
 
@@ -41,6 +43,24 @@ def test_runs_show_prints_every_attempt_with_its_error(sample_cli: SampleCli) ->
     assert lines[4] == "    ValueError: broken"
     [attempt] = json.loads(sample_cli("runs", "show", run_id, "--json").stdout)["attempts"]
     assert (attempt["outcome"], attempt["worker"]) == ("gave_up", "w")
+
+
+def test_runs_show_prints_progress_and_the_result(sample_cli: SampleCli) -> None:
+    """What a handler reported (``ctx.progress``) and returned is in `runs show`, as text
+    and in the API's JSON shape."""
+    run_id = sample_cli.enqueue()
+
+    async def report(hub: Hub) -> None:
+        now = hub.clock.now()
+        await hub.backend.results.set_progress(run_id, Progress(now, 0.5, "half way"))
+        await hub.backend.results.set_result(run_id, {"rows": 3})
+
+    sample_cli.within(report)
+    lines = sample_cli("runs", "show", run_id).stdout.splitlines()
+    assert lines[2].startswith("progress 50% half way (at ")
+    assert lines[3] == 'result {"rows": 3}'
+    shown = json.loads(sample_cli("runs", "show", run_id, "--json").stdout)
+    assert (shown["result"], shown["progress"]["message"]) == ({"rows": 3}, "half way")
 
 
 def test_trigger_with_an_idempotency_key_enqueues_once(sample_cli: SampleCli) -> None:

@@ -244,6 +244,12 @@ def _run_lines(r: dict[str, Any]) -> list[str]:
         f"enqueued {r['enqueued_at']}, started {r['started_at'] or '-'}, "
         f"finished {r['finished_at'] or '-'}",
     ]
+    if r.get("progress"):
+        p = r["progress"]
+        done = "-" if p["fraction"] is None else f"{p['fraction']:.0%}"
+        out.append(f"progress {done} {p['message']}".rstrip() + f" (at {p['at']})")
+    if r.get("result_stored_at"):
+        out.append(f"result {json.dumps(r['result'], ensure_ascii=False)}")
     if r["attempts_dropped"]:
         out.append(f"({r['attempts_dropped']} earlier attempts not kept)")
     out.append(f"{'#':<4}{'OUTCOME':<13}{'STARTED':<30}{'TOOK':>10}  {'WORKER':<28}NEXT TRY")
@@ -269,12 +275,14 @@ def runs() -> None:
 @app_options
 def runs_show(run_id: str, app: str, url: str | None, as_json: bool) -> None:
     """Run RUN_ID with every attempt it kept: outcome, worker, duration, error and
-    traceback, and when the next one was due."""
+    traceback, and when the next one was due; its latest progress and its result."""
 
     async def action(hub: Hub) -> dict[str, Any]:
         from hub_scheduler.entrypoints.api.schemas import run_json  # noqa: PLC0415
 
-        return run_json(await hub.history.get(run_id))
+        found = await hub.history.get(run_id)
+        results = hub.backend.results
+        return run_json(found, await results.result(run_id), await results.progress(run_id))
 
     emit(run(app, url, action), as_json, _run_lines)
 
