@@ -31,11 +31,14 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & heavy)), file=s
         ["worker", "--help"],
         ["serve", "--help"],
         ["schedules", "preview", "0 2 * * *", "--tz", "Australia/Sydney", "-n", "3"],
+        ["check", "--url", "memory://"],
+        ["jobs", "list", "--url", "memory://"],
     ],
     ids=" ".join,
 )
 def test_commands_that_serve_nothing_do_not_import_the_web_stack(args: list[str]) -> None:
-    """`--version`, `--help` and `schedules preview` never import litestar or taskiq."""
+    """`--version`, `--help`, `schedules preview`, and operator commands on a backend
+    (whose results store would load taskiq-redis) never import litestar or taskiq."""
     done = subprocess.run(  # noqa: S603 - our interpreter, our code
         [sys.executable, "-c", PROBE, json.dumps(args)],
         capture_output=True, text=True, timeout=60, check=False,
