@@ -3,6 +3,7 @@ little; the API and dashboard speak HTTP auth and cookies correctly, also behind
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from hub_scheduler.entrypoints.api.security import jwt_auth, mint_token
 from hub_scheduler.entrypoints.settings import Settings
 from hub_scheduler.testing import FakeClock
 from tests.api.conftest import SECRET, Api, bearer, build_app, client_for
+from tests.conftest import drop_keys, fresh_prefix
 
 HUGE = "r" * 4096
 
@@ -117,6 +119,25 @@ async def test_refusals_are_counted_and_reported_by_the_next_window_entry() -> N
         "No JWT token found in request header (after 3 more refusals of client:127.0.0.1"
         " counted, not recorded, in the 60 s from 2026-05-01T09:00:00Z)"
     )
+
+
+async def test_two_api_processes_record_one_entry_for_a_requesters_window(
+    redis_url: str,
+) -> None:
+    """Two apps on one real Redis (two API replicas) refusing one client at the same moment
+    write one audit entry between them: the count is changed by compare-and-set in the
+    backend's shared store, not per process."""
+    async with Hub(redis_url, prefix=fresh_prefix()) as hub:
+        try:
+            async with client_for(build_app(hub)) as first, client_for(build_app(hub)) as second:
+                answers = await asyncio.gather(
+                    *(c.post("/api/v1/queue/pause") for c in (first, second) * 10)
+                )
+            entries = (await hub.audit.list()).items
+        finally:
+            await drop_keys(hub)
+    assert {a.status_code for a in answers} == {401}
+    assert [(e.action, e.outcome) for e in entries] == [("queue.pause", "refused")]
 
 
 async def test_dashboard_actions_share_the_principals_budget_with_the_api(api: Api) -> None:

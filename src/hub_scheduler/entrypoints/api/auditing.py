@@ -30,6 +30,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from hub_scheduler.domain.admin import Action, Actor, AdminService
 from hub_scheduler.domain.model import iso_z
+from hub_scheduler.domain.ports import SharedStore
 from hub_scheduler.entrypoints.api import problems
 from hub_scheduler.entrypoints.api.limits import FIELD_MAX, SAFE_METHODS, Requester, cut
 
@@ -42,6 +43,8 @@ API_CHANNEL = "api"
 REFUSALS_WINDOW = timedelta(minutes=1)
 #: How long a requester's refusal count is kept, to be reported by its next entry.
 _TALLY_KEPT = timedelta(days=1)
+#: Compare-and-set attempts to count one refusal before giving up on counting it.
+_SWAP_TRIES = 20
 #: A refusal the route's exception handler answered, waiting in the scope's state for
 #: `RefusalAudit` (exception handlers are synchronous and cannot write it themselves).
 _REFUSAL_STATE = "hub_scheduler.refusal"
@@ -141,8 +144,10 @@ class RefusalLog:
     `window`.
 
     A requester's first refusal is recorded and opens its window; the refusals that follow
-    inside it are only counted (in the rate-limit store, so every process shares the count),
-    and the entry that opens the requester's next window says how many there were.
+    inside it are only counted, and the entry that opens the requester's next window says
+    how many there were. On a backend with a shared store the count is changed there by
+    compare-and-set (`SharedStore.swap`), so of API processes refusing one requester at the
+    same moment exactly one records the entry; without one, per process.
 
     Attributes:
         admin: the service whose audit trail records the refusals (and whose clock counts).
@@ -169,13 +174,19 @@ class RefusalLog:
         store = scope["litestar_app"].stores.get(self.store)
         now = self.admin.clock.now()
         key = f"refused:{who}"
-        async with self._lock:
-            tally = _Tally.decode(await store.get(key))
-            if tally is not None and now < tally.since + self.window:
-                counted = _Tally(tally.since, tally.count + 1)
-                await store.set(key, counted.encode(), expires_in=_TALLY_KEPT)
+        shared = self.admin.backend.shared
+        if shared is not None:
+            opened, tally = await self._count_shared(shared, key, now)
+            if not opened:
                 return
-            await store.set(key, _Tally(now, 1).encode(), expires_in=_TALLY_KEPT)
+        else:
+            async with self._lock:
+                tally = _Tally.decode(await store.get(key))
+                if tally is not None and now < tally.since + self.window:
+                    counted = _Tally(tally.since, tally.count + 1)
+                    await store.set(key, counted.encode(), expires_in=_TALLY_KEPT)
+                    return
+                await store.set(key, _Tally(now, 1).encode(), expires_in=_TALLY_KEPT)
         detail = cut(detail, 2 * FIELD_MAX)
         if tally is not None and tally.count > 1:
             detail += (
@@ -185,6 +196,22 @@ class RefusalLog:
         action, target = attempted(scope)
         actor = actor_of(connection, channel, self.requester.user(connection))
         await self.admin.refused(actor, action, target, detail)
+
+    async def _count_shared(
+        self, shared: SharedStore, key: str, now: datetime
+    ) -> tuple[bool, _Tally | None]:
+        """Count one refusal in `shared` by compare-and-set: whether it opened a new window
+        (so it is to be recorded), and the tally of the window before. Under a storm of
+        refusals that keeps winning the race elsewhere, this one goes uncounted."""
+        tally = None
+        for _ in range(_SWAP_TRIES):
+            raw = await shared.get(key)
+            tally = _Tally.decode(raw)
+            inside = tally is not None and now < tally.since + self.window
+            new = _Tally(tally.since, tally.count + 1) if inside and tally else _Tally(now, 1)
+            if await shared.swap(key, raw, new.encode(), _TALLY_KEPT):
+                return not inside, tally
+        return False, tally
 
 
 class RefusalAudit(ASGIMiddleware):
