@@ -159,6 +159,17 @@ def _log_connected(hub: Hub) -> None:
         logger.warning("memory:// is private to this process: nothing else sees its runs")
 
 
+async def _warn_unsafe_store(hub: Hub) -> None:
+    """One WARNING line per way the store can lose runs (an evicting Redis); a store that
+    will not tell is no reason not to start."""
+    try:
+        vitals = await hub.admin.vitals()
+    except HubSchedulerError:
+        return
+    for problem in () if vitals is None else vitals.problems:
+        logger.warning("%s", problem, extra={"backend": hub.url})
+
+
 def _log_worker_ready(hub: Hub, settings: WorkerSettings) -> None:
     lease, grace = settings.lease.total_seconds(), settings.grace.total_seconds()
     logger.info(
@@ -207,6 +218,7 @@ async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
     try:
         await hub.ping()
         _log_connected(hub)
+        await _warn_unsafe_store(hub)
         worker = hub.worker(settings)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -263,6 +275,7 @@ async def _run_scheduler(hub: Hub) -> None:
     try:
         await hub.ping()
         _log_connected(hub)
+        await _warn_unsafe_store(hub)
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
