@@ -13,10 +13,12 @@ import httpx
 import pytest
 
 from hub_scheduler import Cron, Once, Schedule
+from hub_scheduler.domain.alerts import AlertPolicy
 from hub_scheduler.domain.model import ErrorInfo
-from hub_scheduler.domain.ports import Failed
+from hub_scheduler.domain.ports import EnqueueRequest, Failed
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.entrypoints.api.security import mint_token
+from hub_scheduler.testing import RecordingNotifier
 from tests.api.conftest import SECRET, Api, client_for
 
 
@@ -230,3 +232,31 @@ async def test_a_used_up_schedule_shows_ended_not_none(api: Api) -> None:
     assert "None" not in row
     assert "next ended" in detail.text
     assert "None" not in detail.text
+
+
+async def test_the_overview_shows_firing_alerts_and_an_admin_mutes_one(api: Api) -> None:
+    """A firing alert is on the overview with its severity and summary; an admin's Mute
+    mutes it for an hour (audited alert.mute) and the overview then says until when; a
+    viewer sees the alert but no button."""
+    await api.hub.queue.enqueue([EnqueueRequest("syncXero")])
+    policy = AlertPolicy(no_worker_for=timedelta(microseconds=1))
+    monitor = api.hub.alert_monitor(RecordingNotifier(), policy=policy)
+    await monitor.evaluate()
+    await monitor.evaluate()  # pending, then firing
+    async with _session(api, "JobViewer") as viewer:
+        seen = await viewer.client.get("/admin/fragments/summary")
+    row = re.search(
+        r'<tr class="alert critical" data-key="no_worker:queue">(.*?)</tr>', seen.text, re.S
+    )
+    assert row is not None, seen.text
+    assert "mute-alert" not in row.group(1)
+    async with _session(api, "SystemAdmin") as admin:
+        before = await admin.client.get("/admin/fragments/summary")
+        assert 'class="mute-alert"' in before.text
+        muted = await admin.act("alerts/no_worker%3Aqueue/mute")
+        after = await admin.client.get("/admin/fragments/summary")
+    assert muted.status_code == 200
+    assert "muted until" in after.text
+    assert ("alert.mute", "no_worker:queue", "ok") in [
+        (e.action, e.target, e.outcome) for e in await api.audit()
+    ]

@@ -43,6 +43,10 @@ SESSION_LENGTH = timedelta(hours=12)
 RECENT_RUNS = 25
 DEAD_SHOWN = 50
 SLOTS_SHOWN = 50
+#: Resolved alerts the overview shows under the firing ones.
+RECENT_ALERTS = 5
+#: How long the overview's Mute button mutes an alert.
+MUTE_FOR = timedelta(hours=1)
 JobQuery = Annotated[str, QueryParameter(max_length=100)]
 StatusQuery = Annotated[str, QueryParameter(max_length=20)]
 #: What an action answers: nothing to swap, and a `refresh` event for every fragment.
@@ -147,14 +151,19 @@ class Fragments(Controller):
         admin: AdminDep,
         viewer: ViewerDep,
     ) -> Response[str]:
-        """The cards: queue counts, 24 h success rate, workers, schedulers, queue state."""
+        """The cards: queue counts, 24 h success rate, workers, schedulers, queue state; and
+        the alerts firing now and the last few resolved."""
         health = await admin.queue_health()
+        book = await admin.alerts()
         day = [s.last_24h for s in await admin.job_summaries()]
         finished = sum(w.finished for w in day)
         rate = f"{100 * sum(w.succeeded for w in day) / finished:.0f}%" if finished else "-"
         return site.render(
             "summary.html",
             q=health_json(health),
+            firing=[a for a in book.active.values() if a.fired_at is not None],
+            resolved=book.recent[:RECENT_ALERTS],
+            muted={key: book.muted_until(key, admin.clock.now()) for key in book.active},
             success_rate=rate,
             can_act=viewer.can_act,
             refreshed=admin.clock.now().strftime("%H:%M:%S"),
@@ -294,6 +303,14 @@ class Actions(Controller):
     async def resume_queue(self, admin: AdminDep, actor: ActorDep) -> Response[str]:
         """Resume the queue."""
         await admin.set_queue_paused(actor, paused=False)
+        return _refresh()
+
+    @post(
+        "/alerts/{key:str}/mute", opt=audited(Action.ALERT_MUTE, "{key}"), status_code=HTTP_200_OK
+    )
+    async def mute_alert(self, admin: AdminDep, actor: ActorDep, key: Id) -> Response[str]:
+        """Mute one alert for an hour (recorded, no notices; audited)."""
+        await admin.mute_alert(actor, key, MUTE_FOR)
         return _refresh()
 
     @post("/dlq/retry-all", opt=audited(Action.DLQ_RETRY_ALL, "dlq"), status_code=HTTP_200_OK)
