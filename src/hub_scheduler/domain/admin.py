@@ -124,7 +124,8 @@ class QueueHealth:
         missing_schedules: ids declared in code on this registry's jobs that the store does
             not hold (never synced by a scheduler, or the store lost its data).
         alerts: the keys of the alerts firing now (``rule:subject``).
-        vitals: the store's own health (None: the backend reports none, or it failed to).
+        vitals: the store's own health (None: the backend reports none); one with
+            `problems` (an evicting Redis) makes the status degraded.
     """
 
     snapshot: QueueSnapshot
