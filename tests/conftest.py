@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
+import attrs
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -18,7 +20,7 @@ from redis.exceptions import RedisError
 from hub_scheduler import Hub
 from hub_scheduler.adapters.redis.backend import RedisBackend
 from hub_scheduler.adapters.redis.connection import RedisClient
-from hub_scheduler.domain.ports import Backend
+from hub_scheduler.domain.ports import Backend, BackendVitals
 
 REDIS_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_URL"
 
@@ -96,3 +98,26 @@ async def redis_hub(redis_url: str) -> AsyncIterator[Hub]:
             yield hub
         finally:
             await drop_keys(hub)
+
+
+@attrs.define
+class ReportingVitals:
+    """A backend whose store reports `reading` as its vitals (every port is `inner`'s): the
+    numbers a Redis under pressure would give, without filling one."""
+
+    inner: Backend
+    reading: BackendVitals
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def vitals(self) -> BackendVitals:
+        """See `HasVitals.vitals`."""
+        return self.reading
+
+
+#: What an evicting Redis at 95 % of its maxmemory reports.
+EVICTING = BackendVitals(
+    kind="redis", used_memory=950, max_memory=1000, eviction_policy="allkeys-lru",
+    connected_clients=3, ops_per_second=12.5, evicted_keys=7,
+)  # fmt: skip

@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -23,13 +24,17 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process on a loopback port, with data in `directory`."""
 
-    def __init__(self, directory: Path, *, persistent: bool = True) -> None:
+    def __init__(
+        self, directory: Path, *, persistent: bool = True, options: Sequence[str] = ()
+    ) -> None:
         binary = os.environ.get("HUB_SCHEDULER_TEST_REDIS_SERVER") or shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.binary = binary
         self.directory = directory
         self.persistent = persistent
+        #: More redis-server arguments (``--maxmemory-policy``, ``--rename-command``).
+        self.options = tuple(options)
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
 
@@ -48,6 +53,7 @@ class RedisServer:
                 "--appendonly", "yes" if self.persistent else "no",
                 "--appendfsync", "always",
                 "--save", "",
+                *self.options,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip

@@ -57,11 +57,13 @@ from hub_scheduler.domain.ports import (
     AuditLog,
     Backend,
     BackendConfig,
+    BackendVitals,
     Claim,
     DeadLetters,
     Enqueued,
     EnqueueRequest,
     Exchange,
+    HasVitals,
     JobQueue,
     JobStats,
     Migratable,
@@ -879,6 +881,33 @@ class ShardedBackend:
     def shared(self) -> SharedStore | None:
         """The home shard's shared values."""
         return self.home.shared
+
+    async def vitals(self) -> BackendVitals | None:
+        """See `HasVitals.vitals`, over the shards. Shards share one server (or, on a
+        Cluster, each is one slot's master), so nothing of the server's is summed: the
+        figures are the home shard's, or the fullest shard's when one has a memory limit
+        (the first to fill up); the eviction policy is the first unsafe one any shard
+        reports; the table sizes are summed per table over the shards' schemas. None when
+        the home shard reports none."""
+        home = self.home
+        if not isinstance(home, HasVitals):
+            return None
+        shards = [s for s in self.shards if isinstance(s, HasVitals)]
+        readings = [v for v in await _all([s.vitals() for s in shards]) if v is not None]
+        if not readings:
+            return None
+        limited = [v for v in readings if v.memory_ratio is not None]
+        base = max(limited, key=lambda v: v.memory_ratio or 0.0) if limited else readings[0]
+        unsafe = [v.eviction_policy for v in readings if v.problems]
+        tables: defaultdict[str, int] = defaultdict(int)
+        for reading in readings:
+            for name, size in reading.table_bytes.items():
+                tables[name] += size
+        return attrs.evolve(
+            base,
+            eviction_policy=unsafe[0] if unsafe else base.eviction_policy,
+            table_bytes=dict(tables),
+        )
 
     async def ping(self) -> None:
         """See `Backend.ping`: every shard answers."""

@@ -36,8 +36,10 @@ from hub_scheduler.domain.model import (
 from hub_scheduler.domain.ports import (
     AuditEntry,
     Backend,
+    BackendVitals,
     Clock,
     Enqueued,
+    HasVitals,
     QueueSnapshot,
     SchedulerInfo,
     ScheduleState,
@@ -122,6 +124,8 @@ class QueueHealth:
         missing_schedules: ids declared in code on this registry's jobs that the store does
             not hold (never synced by a scheduler, or the store lost its data).
         alerts: the keys of the alerts firing now (``rule:subject``).
+        vitals: the store's own health (None: the backend reports none); one with
+            `problems` (an evicting Redis) makes the status degraded.
     """
 
     snapshot: QueueSnapshot
@@ -131,6 +135,7 @@ class QueueHealth:
     overdue_schedules: tuple[str, ...] = ()
     missing_schedules: tuple[str, ...] = ()
     alerts: tuple[str, ...] = ()
+    vitals: BackendVitals | None = None
 
 
 @attrs.frozen
@@ -174,13 +179,22 @@ class AdminService:
         )  # fmt: skip
         missing = tuple(sorted(self._declared_ids() - {s.schedule.id for s in states}))
         firing = [a for a in (await self.alerts()).active.values() if a.status.value == "firing"]
+        vitals = await self.vitals()
         degraded = (
             snapshot.paused or not workers or (has_schedules and not schedulers)
             or bool(overdue) or bool(missing) or any(a.severity.rank > 0 for a in firing)
+            or (vitals is not None and bool(vitals.problems))
         )  # fmt: skip
         status = QueueStatus.DEGRADED if degraded else QueueStatus.OK
         alerts = tuple(sorted(a.key for a in firing))
-        return QueueHealth(snapshot, workers, schedulers, status, overdue, missing, alerts)
+        return QueueHealth(snapshot, workers, schedulers, status, overdue, missing, alerts, vitals)
+
+    async def vitals(self) -> BackendVitals | None:
+        """The store's own health (`HasVitals`); None when the backend reports none. Raises
+        `BackendUnavailableError`."""
+        if not isinstance(self.backend, HasVitals):
+            return None
+        return await self.backend.vitals()
 
     async def alerts(self) -> AlertBook:
         """The alert book: alerts active and recent, and mutes (empty on a store without a

@@ -793,8 +793,10 @@ class HasVitals(Protocol):
     """A backend that can report its store's own health (Redis INFO, PostgreSQL's
     statistics)."""
 
-    async def vitals(self) -> BackendVitals:
-        """The store's vitals. Raises `BackendUnavailableError`."""
+    async def vitals(self) -> BackendVitals | None:
+        """The store's vitals; None when the store has none to report (``memory://``, private
+        to the process). A figure the store will not tell (``CONFIG`` disabled on a managed
+        Redis) is None in the value, not an error. Raises `BackendUnavailableError`."""
         ...
 
 

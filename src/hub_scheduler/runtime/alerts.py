@@ -252,8 +252,8 @@ class AlertMonitor:
             vitals = await self.backend.vitals()
         except HubSchedulerError:
             return None
-        ratio = vitals.memory_ratio
-        if ratio is None or ratio <= self.policy.memory_ratio:
+        ratio = None if vitals is None else vitals.memory_ratio
+        if vitals is None or ratio is None or ratio <= self.policy.memory_ratio:
             return []
         return [Condition(
             Rule.BACKEND_MEMORY, "backend",

@@ -102,6 +102,7 @@ class Scheduler:
     lateness: deque[float] = attrs.field(factory=lambda: deque(maxlen=10_000))
     _wake: Waker = attrs.field(init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _running: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._wake = Waker(self.clock)
@@ -233,6 +234,17 @@ class Scheduler:
         self._stop.set()
         self._wake.wake()
 
+    @property
+    def alive(self) -> bool:
+        """True while `run` runs, whether or not the store answers (it retries with
+        backoff): what a liveness probe asks."""
+        return self._running
+
+    @property
+    def stopping(self) -> bool:
+        """True once asked to stop."""
+        return self._stop.is_set()
+
     async def run(self) -> None:
         """Fire due slots until `stop`; survives store outages with backoff."""
         listener = None
@@ -242,6 +254,7 @@ class Scheduler:
             )
             listener = asyncio.create_task(follower)
         backoff = 0.1
+        self._running = True
         try:
             while not self._stop.is_set():
                 try:
@@ -270,6 +283,7 @@ class Scheduler:
                     wait = min(wait, (next_due - self.clock.now()).total_seconds())
                 await self._wake.sleep(wait)
         finally:
+            self._running = False
             if listener is not None:
                 listener.cancel()
                 await asyncio.wait({listener}, timeout=5)

@@ -291,6 +291,17 @@ class Worker:
         """Ask the worker to stop: no new claims; running jobs get `grace` to finish."""
         self._stop.set()
 
+    @property
+    def alive(self) -> bool:
+        """True from start until stopped while every loop of the worker runs, whether or not
+        the store answers (the loops wait for it): what a liveness probe asks."""
+        return self.started.is_set() and not self._closed and not any(t.done() for t in self._tasks)
+
+    @property
+    def stopping(self) -> bool:
+        """True once asked to stop (it takes no new work)."""
+        return self._stop.is_set()
+
     async def run(self) -> None:
         """Work until `stop`: claim, run, settle; then hand back what never started."""
         finish = asyncio.Event()

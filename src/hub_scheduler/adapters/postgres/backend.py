@@ -28,7 +28,7 @@ from hub_scheduler.adapters.postgres.schema import migrate
 from hub_scheduler.adapters.postgres.stats import PostgresStats
 from hub_scheduler.adapters.postgres.store import PostgresStore
 from hub_scheduler.domain.errors import InvalidBackendUrlError
-from hub_scheduler.domain.ports import BackendConfig
+from hub_scheduler.domain.ports import BackendConfig, BackendVitals
 from hub_scheduler.domain.urls import redacted
 
 
@@ -167,6 +167,27 @@ class PostgresBackend:
     async def aclose(self) -> None:
         """See `Backend.aclose`."""
         await self.store.aclose()
+
+    async def vitals(self) -> BackendVitals | None:
+        """See `HasVitals.vitals`: the connections to the hub's database (every client's,
+        from ``pg_stat_activity``) and the size of each of the hub schema's tables, indexes
+        and TOAST included (``pg_total_relation_size``)."""
+        row = await self.store.fetch_one(
+            "vitals",
+            b"SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()",
+        )
+        tables = await self.store.fetch(
+            "vitals",
+            b"SELECT c.relname AS name, pg_total_relation_size(c.oid) AS bytes FROM pg_class c "
+            b"JOIN pg_namespace n ON n.oid = c.relnamespace "
+            b"WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.relname",
+            [self.store.prefix],
+        )
+        return BackendVitals(
+            kind="postgresql",
+            connections=None if row is None else int(row["n"]),
+            table_bytes={str(t["name"]): int(t["bytes"]) for t in tables},
+        )
 
     async def migrate(self) -> list[str]:
         """See `Migratable.migrate`."""

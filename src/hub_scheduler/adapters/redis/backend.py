@@ -21,6 +21,7 @@ from hub_scheduler.adapters.redis.connection import (
     Durability,
     RedisClient,
     close,
+    is_memory,
     listen,
     open_redis,
     split_durability,
@@ -36,8 +37,9 @@ from hub_scheduler.adapters.redis.store import (
     RedisRunHistory,
     RedisStore,
 )
+from hub_scheduler.adapters.redis.vitals import read_vitals
 from hub_scheduler.domain.errors import BackendUnavailableError
-from hub_scheduler.domain.ports import BackendConfig
+from hub_scheduler.domain.ports import BackendConfig, BackendVitals
 from hub_scheduler.domain.urls import redacted
 
 if TYPE_CHECKING:
@@ -199,6 +201,16 @@ class RedisBackend:
             await self.store.client.ping()
         except (RedisError, OSError) as exc:
             raise BackendUnavailableError("ping", type(exc).__name__) from None
+
+    async def vitals(self) -> BackendVitals | None:
+        """See `HasVitals.vitals`: the Redis server's (on a Cluster, the master of the hub's
+        slot); None for ``memory://``, whose fakeredis has no server to speak of."""
+        if is_memory(self.url):
+            return None
+        try:
+            return await read_vitals(self.store.client, self.store.keys.base)
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailableError("vitals", type(exc).__name__) from None
 
     async def aclose(self) -> None:
         """See `Backend.aclose`."""

@@ -96,6 +96,49 @@ class HubCollector:
         yield GaugeMetricFamily(
             "hub_scheduler_schedulers_live", "Schedulers seen recently", value=len(schedulers)
         )
+        yield from self._backend()
+
+    def _backend(self) -> Iterator[Metric]:
+        """The store's own health; a figure the backend does not know is left out."""
+        vitals = self.health.vitals
+        if vitals is None:
+            return
+        for name, text, value in (
+            ("used_memory_bytes", "Memory the Redis server uses", vitals.used_memory),
+            ("max_memory_bytes", "The Redis server's maxmemory (absent: no limit)",
+             vitals.max_memory),
+            ("memory_ratio", "Redis used memory over maxmemory", vitals.memory_ratio),
+            ("connected_clients", "Clients connected to the Redis server",
+             vitals.connected_clients),
+            ("ops_per_second", "Commands per second the Redis server runs",
+             vitals.ops_per_second),
+            ("connections", "Connections to the PostgreSQL database", vitals.connections),
+        ):  # fmt: skip
+            if value is not None:
+                yield GaugeMetricFamily(f"hub_scheduler_backend_{name}", text, value=value)
+        if vitals.evicted_keys is not None:
+            yield CounterMetricFamily(
+                "hub_scheduler_backend_evicted_keys",
+                "Keys the Redis server evicted since it started (each may be a lost run)",
+                value=vitals.evicted_keys,
+            )
+        if vitals.eviction_policy is not None:
+            policy = GaugeMetricFamily(
+                "hub_scheduler_backend_eviction_safe",
+                "1 when Redis's maxmemory-policy is noeviction, 0 when it may drop runs",
+                labels=["policy"],
+            )
+            policy.add_metric([vitals.eviction_policy], int(not vitals.problems))
+            yield policy
+        if vitals.table_bytes:
+            tables = GaugeMetricFamily(
+                "hub_scheduler_backend_table_bytes",
+                "Size of each hub table in PostgreSQL, indexes and TOAST included",
+                labels=["table"],
+            )
+            for table, size in sorted(vitals.table_bytes.items()):
+                tables.add_metric([table], size)
+            yield tables
 
     def _jobs(self) -> Iterator[Metric]:
         runs = CounterMetricFamily(

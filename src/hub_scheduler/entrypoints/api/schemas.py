@@ -30,6 +30,7 @@ from hub_scheduler.domain.model import (
 )
 from hub_scheduler.domain.ports import (
     AuditEntry,
+    BackendVitals,
     HourStats,
     JobStats,
     Page,
@@ -540,10 +541,50 @@ class SnapshotView(_Strict):
         return cls(**cls.fields_of(snapshot, workers))
 
 
+class BackendVitalsView(_Strict):
+    """The store's own health as far as the backend tells (null: not known there)."""
+
+    kind: str = Field(description="redis or postgresql.")
+    used_memory_bytes: int | None = None
+    max_memory_bytes: int | None = Field(None, description="Redis maxmemory (null: no limit).")
+    memory_ratio: float | None = Field(None, description="Used over maxmemory.")
+    eviction_policy: str | None = Field(
+        None, description="Redis maxmemory-policy; anything but noeviction drops queued runs."
+    )
+    connected_clients: int | None = None
+    ops_per_second: float | None = None
+    evicted_keys: int | None = None
+    connections: int | None = Field(None, description="PostgreSQL connections to the database.")
+    table_bytes: dict[str, int] = Field(
+        default_factory=dict, description="PostgreSQL: each hub table's size, indexes included."
+    )
+    problems: list[str] = Field(
+        default_factory=list, description="What makes the store unsafe for the queue."
+    )
+
+    @classmethod
+    def from_domain(cls, vitals: BackendVitals) -> BackendVitalsView:
+        """The view of a vitals reading."""
+        ratio = vitals.memory_ratio
+        return cls(
+            kind=vitals.kind,
+            used_memory_bytes=vitals.used_memory,
+            max_memory_bytes=vitals.max_memory,
+            memory_ratio=None if ratio is None else round(ratio, 4),
+            eviction_policy=vitals.eviction_policy,
+            connected_clients=vitals.connected_clients,
+            ops_per_second=vitals.ops_per_second,
+            evicted_keys=vitals.evicted_keys,
+            connections=vitals.connections,
+            table_bytes=dict(vitals.table_bytes),
+            problems=list(vitals.problems),
+        )
+
+
 class QueueHealthView(SnapshotView):
     """The snapshot with the live schedulers and the status: ok, or degraded (paused, or no
     live worker, or schedules but no live scheduler, or a schedule overdue beyond its grace,
-    or a schedule declared in code missing from the store)."""
+    or a schedule declared in code missing from the store, or a store that may drop runs)."""
 
     schedulers: list[SchedulerView]
     status: QueueStatus
@@ -559,6 +600,9 @@ class QueueHealthView(SnapshotView):
         default_factory=list,
         description="Alerts firing now (rule:subject); details under /alerts.",
     )
+    backend: BackendVitalsView | None = Field(
+        None, description="The store's own health (null: the backend reports none)."
+    )
 
     @classmethod
     def from_health(cls, health: QueueHealth) -> QueueHealthView:
@@ -570,6 +614,7 @@ class QueueHealthView(SnapshotView):
             overdue_schedules=list(health.overdue_schedules),
             missing_schedules=list(health.missing_schedules),
             alerts=list(health.alerts),
+            backend=None if health.vitals is None else BackendVitalsView.from_domain(health.vitals),
         )
 
 

@@ -20,11 +20,13 @@ import click
 
 from hub_scheduler.domain.model import FINAL_STATES, Priority, RunState
 from hub_scheduler.entrypoints.cli.common import (
+    EXIT_UNAVAILABLE,
     FiniteFloatRange,
     actor_option,
     app_options,
     cli_actor,
     emit,
+    fail,
     run,
 )
 
@@ -422,7 +424,8 @@ def dlq_purge(yes: bool, app: str, url: str | None, as_json: bool, actor: str | 
 @click.command("check")
 @app_options
 def check(app: str, url: str | None, as_json: bool) -> None:
-    """Health probe: exit 0 when the backend answers, 1 when not.
+    """Health probe: exit 0 when the backend answers and is safe for the queue, 1 when not
+    (a Redis whose maxmemory-policy evicts keys drops queued runs).
 
     It also says whether the queue is ok or degraded (paused, no live worker, or schedules
     without a live scheduler), and what is live.
@@ -430,6 +433,8 @@ def check(app: str, url: str | None, as_json: bool) -> None:
 
     async def action(hub: Hub) -> dict[str, Any]:
         health = await hub.admin.queue_health()
+        if health.vitals is not None and health.vitals.problems:
+            fail(health.vitals.problems[0], EXIT_UNAVAILABLE)
         return {
             "status": health.status.value,
             "workers": len(health.workers),

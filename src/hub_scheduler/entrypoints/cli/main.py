@@ -20,10 +20,11 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import click
 from click.exceptions import NoArgsIsHelpError
 
@@ -41,6 +42,7 @@ from hub_scheduler.entrypoints.cli.common import (
     EXIT_UNAVAILABLE,
     CommandError,
     Duration,
+    F,
     FiniteFloatRange,
     app_options,
     command_error,
@@ -159,6 +161,66 @@ def _log_connected(hub: Hub) -> None:
         logger.warning("memory:// is private to this process: nothing else sees its runs")
 
 
+HEALTH_PORT_ENV = "HUB_SCHEDULER_HEALTH_PORT"
+
+
+def health_options(command: F) -> F:
+    """``--health-port`` and ``--health-host``: serve ``/livez`` and ``/readyz`` there."""
+    port = click.option(
+        "--health-port", type=click.IntRange(1, 65535), default=None, envvar=HEALTH_PORT_ENV,
+        help=f"Serve GET /livez and /readyz on this port (env {HEALTH_PORT_ENV}).",
+    )  # fmt: skip
+    host = click.option(
+        "--health-host", default="0.0.0.0", show_default=True,  # noqa: S104 - the kubelet's way in
+        help="The address the probes listen on.",
+    )  # fmt: skip
+    return port(host(command))
+
+
+@attrs.frozen
+class Probes:
+    """Where this process serves its Kubernetes probes (`port` None: nowhere)."""
+
+    host: str
+    port: int | None
+
+    @contextlib.asynccontextmanager
+    async def serving(
+        self, alive: Callable[[], bool], ready: Callable[[], Awaitable[bool]]
+    ) -> AsyncIterator[None]:
+        """Serve ``/livez`` (`alive`) and ``/readyz`` (`ready`) for the block; a port that
+        cannot be had is one line, exit 2."""
+        if self.port is None:
+            yield
+            return
+        from hub_scheduler.entrypoints.probes import ProbeServer  # noqa: PLC0415
+
+        server = ProbeServer(alive, ready, self.host, self.port)
+        try:
+            await server.start()
+        except OSError as exc:
+            fail(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}")
+        logger.info(
+            "Probes on http://%s:%d/livez and /readyz", self.host, server.port,
+            extra={"health_port": server.port},
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            await server.aclose()
+
+
+async def _warn_unsafe_store(hub: Hub) -> None:
+    """One WARNING line per way the store can lose runs (an evicting Redis); a store that
+    will not tell is no reason not to start."""
+    try:
+        vitals = await hub.admin.vitals()
+    except HubSchedulerError:
+        return
+    for problem in () if vitals is None else vitals.problems:
+        logger.warning("%s", problem, extra={"backend": hub.url})
+
+
 def _log_worker_ready(hub: Hub, settings: WorkerSettings) -> None:
     lease, grace = settings.lease.total_seconds(), settings.grace.total_seconds()
     logger.info(
@@ -185,9 +247,17 @@ async def _log_scheduler_ready(hub: Hub) -> None:
 @click.option("--grace", default=30.0, show_default=True, type=FiniteFloatRange(0, 3600),
               help="Seconds running jobs get to finish on SIGTERM/SIGINT.")  # fmt: skip
 @url_option("The backend to work from; overrides the app's")
+@health_options
 @click.pass_context
 def worker(  # noqa: PLR0917 - click passes every option positionally
-    ctx: click.Context, app: str, concurrency: int, lease: float, grace: float, url: str | None
+    ctx: click.Context,
+    app: str,
+    concurrency: int,
+    lease: float,
+    grace: float,
+    url: str | None,
+    health_port: int | None,
+    health_host: str,
 ) -> None:
     """Run the jobs of APP ('module:attribute' naming a Hub) until SIGTERM or SIGINT."""
     hub = load_hub(app, url)
@@ -196,23 +266,30 @@ def worker(  # noqa: PLR0917 - click passes every option positionally
         concurrency=concurrency, lease=timedelta(seconds=lease), grace=timedelta(seconds=grace)
     )
     try:
-        asyncio.run(_run_worker(hub, settings))
+        asyncio.run(_run_worker(hub, settings, Probes(health_host, health_port)))
     except HubSchedulerError as exc:
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:  # Ctrl-C before the graceful-stop handlers are installed
         sys.exit(EXIT_INTERRUPTED)
 
 
-async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
+async def _run_worker(hub: Hub, settings: WorkerSettings, probes: Probes) -> None:
     try:
         await hub.ping()
         _log_connected(hub)
+        await _warn_unsafe_store(hub)
         worker = hub.worker(settings)
+
+        async def ready() -> bool:
+            await hub.ping()
+            return worker.alive and not worker.stopping
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
-        _log_worker_ready(hub, settings)
-        await worker.run()
+        async with probes.serving(lambda: worker.alive, ready):
+            _log_worker_ready(hub, settings)
+            await worker.run()
     finally:
         with contextlib.suppress(Exception):
             await hub.aclose()
@@ -221,14 +298,17 @@ async def _run_worker(hub: Hub, settings: WorkerSettings) -> None:
 @cli.command()
 @click.argument("app", envvar=APP_ENV)
 @url_option("The backend with the schedules; overrides the app's")
+@health_options
 @click.pass_context
-def scheduler(ctx: click.Context, app: str, url: str | None) -> None:
+def scheduler(
+    ctx: click.Context, app: str, url: str | None, health_port: int | None, health_host: str
+) -> None:
     """Fire the schedules of APP until SIGTERM or SIGINT (run as many as you like)."""
     hub = load_hub(app, url)
     logs.configure(logs.format_of(ctx))
     _alerts_from_settings(hub)
     try:
-        asyncio.run(_run_scheduler(hub))
+        asyncio.run(_run_scheduler(hub, Probes(health_host, health_port)))
     except HubSchedulerError as exc:
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:  # Ctrl-C before the graceful-stop handlers are installed
@@ -259,17 +339,24 @@ def _alerts_from_settings(hub: Hub) -> None:
         fail(_settings_problem(exc))
 
 
-async def _run_scheduler(hub: Hub) -> None:
+async def _run_scheduler(hub: Hub, probes: Probes) -> None:
     try:
         await hub.ping()
         _log_connected(hub)
+        await _warn_unsafe_store(hub)
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopped.set)
-        async with hub.scheduling():
-            await _log_scheduler_ready(hub)
-            await stopped.wait()
+        async with hub.scheduling() as running:
+
+            async def ready() -> bool:
+                await hub.ping()
+                return running.alive and not running.stopping
+
+            async with probes.serving(lambda: running.alive, ready):
+                await _log_scheduler_ready(hub)
+                await stopped.wait()
     finally:
         with contextlib.suppress(Exception):
             await hub.aclose()

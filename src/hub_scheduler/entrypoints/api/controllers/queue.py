@@ -25,7 +25,9 @@ class QueueController(Controller):
     @get("/", responses=documented())
     async def health(self, admin: AdminDep) -> QueueHealthView:
         """Depth per priority, delayed, active, dead letters, workers, schedulers, and an
-        overall status: ok, or degraded (paused, or no worker or scheduler alive); a 503
+        overall status: ok, or degraded (paused, or no worker or scheduler alive, or a store
+        that may drop runs, such as a Redis whose maxmemory-policy evicts), and the store's
+        own vitals under ``backend``; a 503
         problem with ``status_of_queue: down`` when the store does not answer."""
         try:
             health = await admin.queue_health()
