@@ -11,6 +11,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
@@ -25,7 +26,7 @@ from hub_scheduler.domain.errors import (
     RunNotFoundError,
     ScheduleExistsError,
 )
-from hub_scheduler.domain.model import ErrorInfo, Priority, Run, RunState
+from hub_scheduler.domain.model import ErrorInfo, Priority, Progress, Run, RunState
 from hub_scheduler.domain.ports import (
     BackendConfig,
     EnqueueRequest,
@@ -113,6 +114,40 @@ async def test_a_jobs_runs_schedules_and_pause_live_on_its_shard() -> None:
                 with pytest.raises(RunNotFoundError):
                     await shard.history.get(run.run_id)
                 assert (found, snapshot.paused_jobs) == ([], frozenset())
+
+
+async def test_results_live_on_the_runs_shard_found_once_per_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run's progress and result are stored on its job's shard; reporting progress again
+    and storing the result do not ask every shard where the run is each time."""
+    async with opened() as (backend, clock):
+        [run] = await backend.queue.enqueue([EnqueueRequest("gamma")])
+        lookups: list[str] = []
+
+        class Counted:
+            """A shard's history that counts the lookups by id asked of it."""
+
+            def __init__(self, inner: Any) -> None:
+                self.inner = inner
+
+            async def get(self, run_id: str) -> Run:
+                lookups.append(run_id)
+                return cast("Run", await self.inner.get(run_id))
+
+        histories = tuple(Counted(h) for h in backend.results.histories)
+        monkeypatch.setattr(backend.results, "histories", histories)
+        for fraction in (0.25, 0.5, 0.75):
+            await backend.results.set_progress(run.run_id, Progress(clock.now(), fraction))
+        await backend.results.set_result(run.run_id, {"rows": 3})
+        assert lookups == [run.run_id] * len(backend.shards)  # one lookup, of every shard
+        home = backend.shards[shard_of("gamma", 3)]
+        stored = await home.results.result(run.run_id)
+        assert stored is not None
+        assert stored.value == {"rows": 3}
+        assert (await home.results.progress(run.run_id)) == (
+            await backend.results.progress(run.run_id)
+        )
 
 
 async def test_audit_presence_and_shared_values_live_on_the_home_shard() -> None:

@@ -28,7 +28,7 @@ import builtins
 import itertools
 import json
 import zlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
@@ -601,18 +601,31 @@ class ShardedRunHistory:
         return sum(await _all([h.clean(older_than, states) for h in self.shards]))
 
 
+#: Runs whose shard `ShardedResults` remembers (the most recent ones).
+_OWNERS_KEPT = 4096
+
+
 @attrs.define
 class ShardedResults:
     """`ResultStore` over the shards: a run's result and progress live on its run's shard
-    (found by asking every shard's history, as a lookup by id does)."""
+    (found by asking every shard's history, as a lookup by id does, then remembered: a run
+    never changes shard, and a handler reporting progress repeatedly should not cost every
+    shard a read each time)."""
 
     histories: tuple[RunHistory, ...]
     shards: tuple[ResultStore, ...]
+    _owners: OrderedDict[str, int] = attrs.field(factory=OrderedDict, init=False)
 
     async def _shard(self, run_id: str) -> ResultStore:
-        owner = await _first(
-            [_index(i, h.get(run_id)) for i, h in enumerate(self.histories)], RunNotFoundError
-        )
+        owner = self._owners.get(run_id)
+        if owner is None:
+            owner = await _first(
+                [_index(i, h.get(run_id)) for i, h in enumerate(self.histories)],
+                RunNotFoundError,
+            )
+            self._owners[run_id] = owner
+            if len(self._owners) > _OWNERS_KEPT:
+                self._owners.popitem(last=False)
         return self.shards[owner]
 
     async def set_result(self, run_id: str, value: Any) -> None:
