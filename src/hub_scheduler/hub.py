@@ -27,6 +27,7 @@ from hub_scheduler.domain.model import (
     JobDefinition,
     Priority,
     Progress,
+    Run,
     RunState,
 )
 from hub_scheduler.domain.ports import (
@@ -278,6 +279,19 @@ class Hub:
         if not isinstance(queue, TransactionalEnqueue):
             raise TransactionalEnqueueUnsupportedError(self.url)
         return await queue.enqueue_in(connection, requests)
+
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a run that has not finished; returns it as it is now.
+
+        A waiting run (queued, delayed, or waiting for a retry) is cancelled at once. A
+        running one gets a cancel request: its handler sees `JobContext.cancelled` within
+        the worker's ``poll`` (at once where the backend signals) and has the worker's
+        ``cancel_grace`` to stop before its task is cancelled; the run then ends
+        ``cancelled`` and is never retried — unless it succeeds first. Raises
+        `RunNotFoundError`, or `IllegalTransitionError` for a finished run. Admin actions
+        that should be audited go through ``hub.admin.cancel`` instead.
+        """
+        return await self.queue.cancel(run_id)
 
     # --- results --------------------------------------------------------------------------
 

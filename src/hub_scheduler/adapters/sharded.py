@@ -468,6 +468,19 @@ class ShardedJobQueue:
         """See `JobQueue.cancel` (asked of every shard; the one holding the run answers)."""
         return await _first([q.cancel(run_id) for q in self.queues], RunNotFoundError)
 
+    async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
+        """See `JobQueue.cancel_requests`: each claim asked of its shard."""
+        groups = _grouped(claims, self._claim_shard)
+        asked = await _all(
+            [self.queues[s].cancel_requests([claims[i] for i in idx])
+             for s, idx in groups.items()]
+        )  # fmt: skip
+        return [run_id for ids in asked for run_id in ids]
+
+    async def settle_cancelled(self, claim: Claim) -> Run | None:
+        """See `JobQueue.settle_cancelled`."""
+        return await self.queues[self._claim_shard(claim)].settle_cancelled(claim)
+
     async def pause(self, job: str | None = None) -> None:
         """See `JobQueue.pause`: the whole queue is every shard; a job, its shard."""
         if job is not None:

@@ -247,6 +247,10 @@ class AttemptOutcome(enum.StrEnum):
     INTERRUPTED = "interrupted"
     """Its worker stopped before it finished (the stop grace ran out); the run was handed
     back to the front of its queue."""
+    CANCELLED = "cancelled"
+    """The run was cancelled while this attempt ran: the handler stopped (on its own, seeing
+    the request, or cut off after the worker's cancel grace) or failed meanwhile; the run
+    ended cancelled and is never retried."""
 
 
 #: The most attempts a run keeps; older ones are dropped (and counted in
@@ -320,6 +324,10 @@ class Run:
     attempts: tuple[Attempt, ...] = ()
     #: Older attempts no longer kept.
     attempts_dropped: int = 0
+    #: When cancelling it was asked while it ran (`JobQueue.cancel` of an active run); its
+    #: handler is told, and the run ends cancelled however the attempt ends, unless it
+    #: succeeds first.
+    cancel_requested_at: datetime | None = None
 
     @property
     def duration(self) -> timedelta | None:

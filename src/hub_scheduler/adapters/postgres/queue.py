@@ -278,9 +278,16 @@ class PostgresJobQueue:
             "cancel",
             self.store.q(
                 "WITH before AS (SELECT id, state FROM {s}.runs WHERE id = %(id)s FOR UPDATE), "
-                "moved AS (UPDATE {s}.runs AS r SET state = 'cancelled', finished_at = %(now)s, "
-                "run_at = NULL, queue_pos = NULL, parked = false FROM before AS b "
-                "WHERE r.id = b.id AND b.state IN ('queued', 'delayed', 'retry_scheduled') "
+                "moved AS (UPDATE {s}.runs AS r SET "
+                "state = CASE WHEN b.state = 'active' THEN r.state ELSE 'cancelled' END, "
+                "finished_at = CASE WHEN b.state = 'active' THEN r.finished_at "
+                "ELSE %(now)s END, "
+                "cancel_requested_at = CASE WHEN b.state = 'active' "
+                "THEN coalesce(r.cancel_requested_at, %(now)s) END, "
+                "run_at = CASE WHEN b.state = 'active' THEN r.run_at END, "
+                "queue_pos = NULL, parked = false FROM before AS b "
+                "WHERE r.id = b.id "
+                "AND b.state IN ('queued', 'delayed', 'retry_scheduled', 'active') "
                 "RETURNING r.*) "
                 "SELECT b.state AS before_state, m.* FROM before AS b LEFT JOIN moved AS m ON true"
             ),
@@ -290,7 +297,41 @@ class PostgresJobQueue:
             raise RunNotFoundError(run_id)
         if row["id"] is None:
             raise IllegalTransitionError(run_id, row["before_state"], RunState.CANCELLED.value)
+        if row["before_state"] == RunState.ACTIVE:
+            self.store.wakes.later()  # workers look for cancel requests when woken
         return decode_run(row)
+
+    async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
+        """See `JobQueue.cancel_requests`."""
+        if not claims:
+            return []
+        rows = await self.store.fetch(
+            "cancel requests",
+            self.store.q(
+                "SELECT id FROM {s}.runs WHERE id = ANY(%s) AND state = 'active' "
+                "AND cancel_requested_at IS NOT NULL"
+            ),
+            [[c.run.id for c in claims]],
+        )
+        return [row["id"] for row in rows]
+
+    async def settle_cancelled(self, claim: Claim) -> Run | None:
+        """See `JobQueue.settle_cancelled`."""
+        row = await self.store.fetch_one(
+            "settle cancelled",
+            self.store.q(
+                "UPDATE {s}.runs AS r SET state = 'cancelled', finished_at = %(now)s, "
+                "lease_until = NULL, "
+                "attempts = {s}.attempts_with(r.attempts, {s}.attempt_entry("
+                "r, %(now)s, 'cancelled', NULL, NULL), r.worker = 'reaper'), "
+                "attempts_dropped = r.attempts_dropped "
+                "+ {s}.attempts_dropping(r.attempts, r.worker = 'reaper') "
+                "WHERE r.id = %(id)s AND r.token = %(token)s AND r.state = 'active' "
+                "RETURNING r.*"
+            ),
+            {"id": claim.run.id, "token": claim.token, "now": self.store.clock.now()},
+        )
+        return None if row is None else decode_run(row)
 
     async def pause(self, job: str | None = None) -> None:
         """See `JobQueue.pause`."""

@@ -15,7 +15,7 @@ for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk')
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk', 'cxl')
   if state[1] == 'active' and state[2] == token then
     redis.call('ZREM', K_ACTIVE, id)
     local outcome = 'succeeded'
@@ -24,7 +24,12 @@ for i = 0, n_settled - 1 do
     local fields = {att = state[5], sta = state[4], wrk = state[6]}
     -- The reaper settles stalls it logged already: it completes their entry.
     local amend = state[6] == 'reaper'
-    if kind == 's' then
+    if kind ~= 's' and state[7] then
+      -- Cancelled while it ran, and it failed meanwhile: cancelled, never retried.
+      log_attempt(rk, attempt_entry(fields, 'cancelled', now, ARGV[b + 3], nil), amend)
+      redis.call('HSET', rk, 'st', 'cancelled', 'fin', now, 'err', ARGV[b + 3])
+      redis.call('PEXPIRE', rk, retention)
+    elseif kind == 's' then
       log_attempt(rk, attempt_entry(fields, 'succeeded', now, '', nil), amend)
       redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
       redis.call('HDEL', rk, 'err')
