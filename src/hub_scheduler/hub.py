@@ -206,11 +206,13 @@ class Hub:
         retry: RetryPolicy | None = None,
         timeout: timedelta = timedelta(seconds=30),
         schedules: Iterable[Schedule | ScheduleTrigger] = (),
+        max_running: int | None = None,
     ) -> Callable[[H], H]:
         """Register the decorated function as a job (named after it unless `name` is given).
 
         The handler takes one `JobContext` argument; it may be async or plain (plain ones run
-        in a thread). Raising fails the attempt, which is retried per `retry`.
+        in a thread). Raising fails the attempt, which is retried per `retry`. `max_running`
+        caps how many of its runs are active at once across all workers (see `JobDefinition`).
         """
 
         def register(handler: H) -> H:
@@ -222,6 +224,7 @@ class Hub:
                 retry=retry or RetryPolicy(),
                 timeout=timeout,
                 schedules=tuple(schedules),
+                max_running=max_running,
             )
             self.registry.add(definition, handler)
             return handler

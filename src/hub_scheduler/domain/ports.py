@@ -277,6 +277,14 @@ class JobQueue(Protocol):
         """
         ...
 
+    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
+        """Declare jobs' global concurrency limits (`JobDefinition.max_running`; None: no
+        limit), as every worker does at start for the jobs it runs. A claim never makes more
+        runs of a limited job active than its limit: the others are held aside in order and
+        start as active ones end (settled, cancelled, stalled or handed back). Runs held for
+        a limit that rose or went away start at once."""
+        ...
+
     async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
         """The ids, among `claims`, of runs still active with a cancel request."""
         ...

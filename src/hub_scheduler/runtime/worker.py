@@ -165,6 +165,9 @@ class Worker:
     _cancel_watch: Waker = attrs.field(init=False)
     _claiming: bool = attrs.field(default=True, init=False)
     _closed: bool = attrs.field(default=False, init=False)
+    #: Whether the store has this worker's jobs' `max_running` limits (declared at start,
+    #: or with the next heartbeat when the store did not answer).
+    _limits_declared: bool = attrs.field(default=False, init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list, init=False)
     _side: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
@@ -430,6 +433,8 @@ class Worker:
         """Work until `stop`: claim, run, settle; then hand back what never started."""
         finish = asyncio.Event()
         grace = self.settings.grace.total_seconds()
+        with contextlib.suppress(HubSchedulerError):  # else with the next heartbeat
+            await self._declare_limits()  # before the first claim
         pump = asyncio.create_task(self._pump(), name="hub-pump")
         self._tasks = [
             pump,
@@ -670,7 +675,14 @@ class Worker:
                 if applied and isinstance(outcome.decision, GiveUp):
                     self._alert_dead(claim)
 
+    async def _declare_limits(self) -> None:
+        limits = {job.definition.name: job.definition.max_running for job in self.registry}
+        await self.queue.set_limits(limits)
+        self._limits_declared = True
+
     async def _heartbeat(self) -> None:
+        if not self._limits_declared:
+            await self._declare_limits()
         info = WorkerInfo(
             id=self.id,
             host=socket.gethostname(),

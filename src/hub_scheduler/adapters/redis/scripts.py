@@ -30,6 +30,7 @@ _NAMES = (
     "cancel",
     "cancel_requests",
     "settle_cancelled",
+    "set_limits",
     "dead_retry",
     "dead_delete",
     "clean",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -294,6 +294,12 @@ class RedisJobQueue:
         if loaded is None:
             raise RunNotFoundError(run_id)
         return loaded[0]
+
+    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
+        """See `JobQueue.set_limits`."""
+        if limits:
+            pairs = [v for job, limit in sorted(limits.items()) for v in (job, limit or "")]
+            await self.store.run("set_limits", *pairs)
 
     async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
         """See `JobQueue.cancel_requests`."""

@@ -13,6 +13,7 @@ if st == 'queued' or st == 'delayed' or st == 'retry_scheduled' then
   redis.call('ZREM', K_DELAYED, id)
   redis.call('LREM', K_READY(state[2]), 1, id)
   redis.call('LREM', K_PARKED(state[3]), 1, id)
+  redis.call('LREM', K_HELD(state[3]), 1, id)
   redis.call('HSET', rk, 'st', 'cancelled', 'fin', ARGV[3])
   redis.call('HDEL', rk, 'due')
   redis.call('PEXPIRE', rk, tonumber(ARGV[4]))

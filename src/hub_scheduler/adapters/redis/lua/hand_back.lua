@@ -11,7 +11,8 @@ local returned = 0
 for i = #ARGV - 1, 5, -2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'tok', 'pri', 'cxl')
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'pri', 'cxl', 'job')
+  if state[1] == 'active' and state[2] == token then left_active(state[5], id) end
   if state[1] == 'active' and state[2] == token and state[4] then
     if interrupted then
       log_attempt(rk, attempt_entry(attempt_fields(rk), 'cancelled', now, '', nil), false)

@@ -24,12 +24,13 @@ local requeued, held = {}, {}
 for i = #ids, 1, -1 do
   local id = ids[i]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'pri', 'cxl')
+  local state = redis.call('HMGET', rk, 'st', 'pri', 'cxl', 'job')
   if state[1] ~= 'active' then
     redis.call('ZREM', K_ACTIVE, id)
   else
     local stalls = redis.call('HINCRBY', rk, 'stl', 1)
     log_attempt(rk, attempt_entry(attempt_fields(rk), 'stalled', now, STALLED_ERROR, nil), false)
+    if state[3] or stalls <= max_stalls then left_active(state[4], id) end
     if state[3] then
       redis.call('ZREM', K_ACTIVE, id)
       redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
