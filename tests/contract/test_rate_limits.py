@@ -4,6 +4,7 @@ room, attempt unchanged, and check again then."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from hub_scheduler.domain.limits import JobLimits, RateLimit
@@ -14,7 +15,7 @@ from tests.contract.conftest import Subject
 LEASE = timedelta(seconds=30)
 
 
-async def _enqueue(backend: Subject, *payloads: dict[str, object]) -> list[str]:
+async def _enqueue(backend: Subject, *payloads: Mapping[str, object]) -> list[str]:
     answers = await backend.queue.enqueue([EnqueueRequest("sync", p) for p in payloads])
     return [answer.run_id for answer in answers]
 
@@ -30,7 +31,7 @@ async def test_a_burst_starts_at_the_rate_and_the_rest_waits_for_the_window(
     still on attempt 1; then three more start and the last waits another minute."""
     await backend.queue.set_limits({"sync": JobLimits(rate=RateLimit.parse("3/min"))})
     start = backend.clock.now()
-    ids = await _enqueue(backend, *({"n": n} for n in range(7)))
+    ids = await _enqueue(backend, *[{"n": n} for n in range(7)])
     assert await _claimed(backend) == ids[:3]
     minute = timedelta(minutes=1)
     delayed = [await backend.history.get(run_id) for run_id in ids[3:]]
