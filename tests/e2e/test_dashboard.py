@@ -71,13 +71,16 @@ def served() -> Iterator[tuple[str, str]]:
 
 
 def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
-    """Sign in, see the 11 jobs, run one, pause/resume a job and the queue, retry a dead
-    letter, and watch the page refresh itself every 10 s."""
+    """Sign in (no request of the page 404s, the favicon included), see the 11 jobs, run
+    one, pause/resume a job and the queue, retry a dead letter, and watch the page refresh
+    itself every 10 s."""
     base, token = served
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.clock.install()
+        missing: list[str] = []
+        page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
         page.goto(f"{base}/admin/")
         page.fill("#token", token)
         page.click("#sign-in")
@@ -139,6 +142,10 @@ def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
         page.reload()  # the filter lives in the URL, so it survives a reload
         expect(page.locator('select[name="job"]')).to_have_value("pdReminders")
         expect(page.locator("#runs-table tbody tr")).to_have_count(1)
+
+        icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+        assert page.request.get(icon).headers["content-type"] == "image/svg+xml"
+        assert missing == []  # the favicon included: no 404 on any load
 
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
