@@ -11,8 +11,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -157,4 +161,46 @@ def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
         overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the page is {overflow}px wider than a phone"
         phone.screenshot(path=str(SCREENSHOT.with_name("dashboard-phone.png")), full_page=True)
+        browser.close()
+
+
+def _signed_in(pw: Playwright, base: str, token: str, width: int = 1280) -> tuple[Browser, Page]:
+    """A Chromium page signed in to the dashboard, `width` pixels wide."""
+    browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(f"{base}/admin/login")
+    page.fill("#token", token)
+    page.click("#sign-in")
+    page.wait_for_url(re.compile(r"/admin/$"))
+    return browser, page
+
+
+def _settled(page: Page) -> None:
+    """Wait until htmx has no request or swap in flight."""
+    page.wait_for_function(f"() => !document.querySelector({HTMX_BUSY!r})", polling=20)
+
+
+def test_audit_view_filters_in_the_url(served: tuple[str, str]) -> None:
+    """An admin pauses and resumes the queue, opens Audit from the header, filters by
+    action: only those entries show, the filter is in the URL and survives a reload."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        _settled(page)
+        page.click("#queue-pause")
+        expect(page.locator("#queue-state")).to_have_text("paused")
+        _settled(page)
+        page.click("#queue-resume")
+        expect(page.locator("#queue-state")).to_have_text("running")
+        page.click("#nav-audit")
+        page.wait_for_url(re.compile(r"/admin/audit"))
+        page.select_option('select[name="action"]', "queue.pause")
+        page.click("#audit-filters button[type=submit]")
+        page.wait_for_url(re.compile(r"action=queue\.pause"))
+        rows = page.locator("#audit-table tr.audit-entry")
+        expect(rows.first).to_be_visible()
+        assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.action)")) == {"queue.pause"}
+        page.reload()
+        expect(page.locator('select[name="action"]')).to_have_value("queue.pause")
         browser.close()

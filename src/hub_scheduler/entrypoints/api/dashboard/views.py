@@ -10,20 +10,23 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
 
-from hub_scheduler.domain.admin import Action
+from hub_scheduler.domain.admin import Action, AdminService
 from hub_scheduler.domain.model import FINAL_STATES, RunState
 from hub_scheduler.domain.schedule import load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
     COOKIE,
+    Session,
     SessionDep,
     SiteDep,
     ViewerDep,
@@ -31,13 +34,14 @@ from hub_scheduler.entrypoints.api.dashboard.site import (
 from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
 from hub_scheduler.entrypoints.api.params import Id, Name
 from hub_scheduler.entrypoints.api.schemas import (
+    AuditEntryView,
     JobSummaryView,
     health_json,
     run_json,
     schedule_json,
     slot_json,
 )
-from hub_scheduler.entrypoints.api.security import ROLES
+from hub_scheduler.entrypoints.api.security import ADMIN, ROLES
 
 SESSION_LENGTH = timedelta(hours=12)
 RECENT_RUNS = 25
@@ -47,7 +51,13 @@ SLOTS_SHOWN = 50
 RECENT_ALERTS = 5
 #: How long the overview's Mute button mutes an alert.
 MUTE_FOR = timedelta(hours=1)
+#: Audit entries (and runs) per page.
+PAGE_SIZE = 50
 JobQuery = Annotated[str, QueryParameter(max_length=100)]
+TextQuery = Annotated[str, QueryParameter(max_length=100)]
+CursorQuery = Annotated[str, QueryParameter(max_length=500)]
+#: ``?actor=``, under another name in the handler: ``actor`` is the acting admin there.
+ActorQuery = Annotated[str, QueryParameter(name="actor", max_length=100)]
 StatusQuery = Annotated[str, QueryParameter(max_length=20)]
 #: What an action answers: nothing to swap, and a `refresh` event for every fragment.
 REFRESH = {"HX-Trigger": "refresh"}
@@ -55,6 +65,32 @@ REFRESH = {"HX-Trigger": "refresh"}
 
 def _refresh() -> Response[str]:
     return Response("", headers=REFRESH)
+
+
+def _admin_only(viewer: Session) -> None:
+    """Refuse (403) a page or fragment only SystemAdmin may read."""
+    if not viewer.can_act:
+        raise PermissionDeniedException(f"the {ADMIN} role is required")
+
+
+async def _audit_context(
+    admin: AdminService, actor: str, action: str, cursor: str
+) -> dict[str, Any]:
+    """What the audit page and its fragment show: a page of entries by actor and action."""
+    page = await admin.audit_trail(
+        actor=actor or None, action=action or None, cursor=cursor or None, limit=PAGE_SIZE
+    )
+    filters = {"actor": actor, "action": action}
+    return {
+        "entries": [AuditEntryView.from_domain(e).model_dump(mode="json") for e in page.items],
+        "next_cursor": page.next_cursor,
+        "scanned": page.scanned,
+        "cursor": cursor,
+        "filters": filters,
+        "filtered": bool(actor or action),
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+        "actions": [a.value for a in Action],
+    }
 
 
 def _over_https(request: Request[Any, Any, Any]) -> bool:
@@ -82,9 +118,33 @@ class Pages(Controller):
             "page.html",
             user=session.user,
             csrf=session.csrf,
+            here="overview",
             job_names=[j.definition.name for j in hub.registry],
             states=[s.value for s in RunState],
             filters={"job": job, "status": status},
+        )
+
+    @get("/audit")
+    async def audit(
+        self,
+        *,
+        site: SiteDep,
+        admin: AdminDep,
+        viewer: ViewerDep,
+        by: ActorQuery = "",
+        action: TextQuery = "",
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """The audit trail (SystemAdmin only): who did what, to what, when and from where,
+        filtered by actor and action, a page at a time; the filters and the cursor live in
+        the URL."""
+        _admin_only(viewer)
+        return site.render(
+            "audit.html",
+            user=viewer.user,
+            csrf=viewer.csrf,
+            here="audit",
+            **await _audit_context(admin, by, action, cursor),
         )
 
     @get("/login")
@@ -168,6 +228,22 @@ class Fragments(Controller):
             can_act=viewer.can_act,
             refreshed=admin.clock.now().strftime("%H:%M:%S"),
         )
+
+    @get("/audit")
+    async def audit(
+        self,
+        *,
+        site: SiteDep,
+        admin: AdminDep,
+        viewer: ViewerDep,
+        by: ActorQuery = "",
+        action: TextQuery = "",
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """The audit table (SystemAdmin only), as the audit page shows it."""
+        _admin_only(viewer)
+        context = await _audit_context(admin, by, action, cursor)
+        return site.render("audit_table.html", **context)
 
     @get("/jobs")
     async def jobs(
