@@ -15,8 +15,9 @@ import pytest
 from hub_scheduler import Cron, Once, Schedule
 from hub_scheduler.domain.alerts import AlertPolicy
 from hub_scheduler.domain.model import ErrorInfo
-from hub_scheduler.domain.ports import AuditEntry, EnqueueRequest, Failed
+from hub_scheduler.domain.ports import AuditEntry, EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.entrypoints.api.dashboard.formatting import duration
 from hub_scheduler.entrypoints.api.security import mint_token
 from hub_scheduler.testing import RecordingNotifier
 from tests.api.conftest import SECRET, Api, client_for
@@ -336,3 +337,43 @@ async def test_a_sparse_audit_filter_reads_a_bounded_amount(api: Api) -> None:
     assert page.next_cursor is not None
     rest = await api.hub.admin.audit_trail(actor="nobody", limit=5, cursor=page.next_cursor)
     assert (rest.items, rest.scanned, rest.next_cursor) == ((), 15, None)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.0, "0 ms"), (0.0004, "0.4 ms"), (0.012, "12 ms"), (0.9994, "999 ms"), (1.44, "1.4 s"),
+        (42.4, "42 s"), (185, "3 min 5 s"), (180, "3 min"), (7500, "2 h 5 min"),
+        (273600, "3 d 4 h"), (None, "-"),
+    ],
+)  # fmt: skip
+def test_durations_read_like_a_person_wrote_them(seconds: float | None, shown: str) -> None:
+    """Durations are in the unit that fits, never "0.0 s"."""
+    assert duration(seconds) == shown
+
+
+async def test_times_are_time_elements_to_the_second_with_the_zone_on_hover(api: Api) -> None:
+    """The jobs table gives each next fire as a <time> with the exact UTC instant (no
+    microseconds) and the schedule's own zone in its title; the runs list shows how long
+    each run waited and took."""
+    run_id = await api.hub.enqueue("syncXero")
+    [claim] = await api.hub.queue.claim("w1", 1, timedelta(seconds=30))
+    await api.hub.queue.finish(claim, Succeeded())
+    async with _session(api, "JobViewer") as browser:
+        jobs = await browser.client.get("/admin/fragments/jobs")
+        runs = await browser.client.get("/admin/fragments/runs")
+    row = jobs.text[jobs.text.index('data-job="syncXero"') :]
+    fire = re.search(r'<time datetime="([^"]+)" title="([^"]+)">([^<]+)</time>', row)
+    assert fire is not None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fire[1])
+    assert "(Australia/Sydney)" in fire[2]
+    assert fire[3].endswith(" UTC")
+    assert "." not in fire[3]
+    run_row = re.search(rf'<tr data-run="{run_id}">(.*?)</tr>', runs.text, re.S)
+    assert run_row is not None
+    waited = re.search(r'class="wait">([^<]+)<', run_row[1])
+    took = re.search(r'class="duration">([^<]+)<', run_row[1])
+    assert waited is not None
+    assert took is not None
+    assert re.fullmatch(r"\d+(\.\d)? (ms|s)", waited[1]), waited[1]
+    assert re.fullmatch(r"\d+(\.\d)? (ms|s)", took[1]), took[1]

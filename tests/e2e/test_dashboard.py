@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -164,10 +165,12 @@ def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
         browser.close()
 
 
-def _signed_in(pw: Playwright, base: str, token: str, width: int = 1280) -> tuple[Browser, Page]:
-    """A Chromium page signed in to the dashboard, `width` pixels wide."""
+def _signed_in(
+    pw: Playwright, base: str, token: str, width: int = 1280, zone: str = "UTC"
+) -> tuple[Browser, Page]:
+    """A Chromium page signed in to the dashboard, `width` pixels wide, in time zone `zone`."""
     browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900}, timezone_id=zone)
     page.goto(f"{base}/admin/login")
     page.fill("#token", token)
     page.click("#sign-in")
@@ -203,4 +206,33 @@ def test_audit_view_filters_in_the_url(served: tuple[str, str]) -> None:
         assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.action)")) == {"queue.pause"}
         page.reload()
         expect(page.locator('select[name="action"]')).to_have_value("queue.pause")
+        browser.close()
+
+
+def test_times_show_in_the_viewers_zone_relative_with_the_exact_instant_on_hover(
+    served: tuple[str, str],
+) -> None:
+    """In a browser set to Asia/Kolkata (UTC+05:30) a job's next fire reads as local time
+    with "in ..." and its title keeps the exact UTC instant and the schedule's zone; a run
+    that just happened reads "... ago" or "now", with its wait and duration."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token, zone="Asia/Kolkata")
+        _settled(page)
+        page.locator('tr[data-job="credentialExpiry"] .run-now').click()
+        run = page.locator("#runs-table tbody tr", has_text="credentialExpiry").first
+        expect(run.locator(".duration")).not_to_have_text("-")
+        fire = page.locator('tr[data-job="credentialExpiry"] .next-fire time').first
+        expect(fire).to_contain_text("(in ")
+        instant = datetime.fromisoformat(fire.get_attribute("datetime") or "")
+        local = instant.astimezone(timezone(timedelta(hours=5, minutes=30)))
+        assert local.strftime("%H:%M:%S") in fire.inner_text()
+        title = fire.get_attribute("title") or ""
+        assert instant.strftime("%Y-%m-%d %H:%M:%S UTC") in title
+        assert "(Australia/Sydney)" in title
+        enqueued = run.locator("time").first
+        expect(enqueued).to_contain_text(re.compile(r"\((now|\d+ s ago)\)"))
+        assert re.fullmatch(r"\d+(\.\d)? (ms|s)", run.locator(".duration").inner_text())
+        assert re.fullmatch(r"\d+(\.\d)? (ms|s|min \d+ s)", run.locator(".wait").inner_text())
         browser.close()

@@ -227,6 +227,7 @@ class Fragments(Controller):
             success_rate=rate,
             can_act=viewer.can_act,
             refreshed=admin.clock.now().strftime("%H:%M:%S"),
+            refreshed_at=admin.clock.now(),
         )
 
     @get("/audit")
