@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from hub_scheduler import Cron, Once, Schedule
+from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.alerts import AlertPolicy
 from hub_scheduler.domain.model import ErrorInfo
 from hub_scheduler.domain.ports import AuditEntry, EnqueueRequest, Failed, Succeeded
@@ -377,3 +378,58 @@ async def test_times_are_time_elements_to_the_second_with_the_zone_on_hover(api:
     assert took is not None
     assert re.fullmatch(r"\d+(\.\d)? (ms|s)", waited[1]), waited[1]
     assert re.fullmatch(r"\d+(\.\d)? (ms|s)", took[1]), took[1]
+
+
+def _run_ids(html: str) -> list[str]:
+    return re.findall(r'<tr data-run="([^"]+)">', html)
+
+
+async def test_the_runs_page_pages_through_every_run_filtered_in_the_url(api: Api) -> None:
+    """The runs page lists runs newest first a page at a time; following "Older" with the
+    job and trigger filters kept visits every matching run exactly once."""
+    await _dead_letters(api, 3)
+    retried = [await api.hub.admin.retry_all_dead(Actor("t"))]
+    manual = [await api.hub.enqueue("syncXero") for _ in range(60)]
+    assert len(retried[0]) == 3
+    seen: list[str] = []
+    async with _session(api, "JobViewer") as browser:
+        url = "/admin/runs?job=syncXero&trigger=manual"
+        for _ in range(5):
+            page = await browser.client.get(url)
+            assert page.status_code == 200
+            seen += _run_ids(page.text)
+            older = re.search(r'id="runs-older" href="([^"]+)"', page.text)
+            if older is None:
+                break
+            url = older[1].replace("&amp;", "&")
+            assert ("job=syncXero" in url, "trigger=manual" in url) == (True, True)
+        retries = await browser.client.get("/admin/runs?trigger=dead_letter_retry")
+    # (Enqueued within one clock tick, their order among themselves is the store's.)
+    assert (len(seen), sorted(seen)) == (60, sorted(manual))
+    assert sorted(_run_ids(retries.text)) == sorted(retried[0])
+
+
+async def test_searching_a_run_id_opens_its_page_and_an_unknown_one_says_so(api: Api) -> None:
+    """A run id in the search box leads to the run's page; an unknown id is reported."""
+    run_id = await api.hub.enqueue("syncXero")
+    async with _session(api, "JobViewer") as browser:
+        found = await browser.client.get(f"/admin/runs?q={run_id}")
+        missing = await browser.client.get("/admin/runs?q=nope")
+    assert (found.status_code, found.headers["location"]) == (302, f"/admin/runs/{run_id}")
+    assert 'id="run-not-found"' in missing.text
+    assert "No run has the id nope" in missing.text
+
+
+async def test_a_run_page_shows_attempts_tracebacks_payload_and_the_origin(api: Api) -> None:
+    """A retried dead letter's page links to the run it came from; that run's page shows
+    each attempt with its error and traceback, and the payload."""
+    [dead] = await _dead_letters(api, 1)
+    retry_id = await api.hub.admin.retry_dead(Actor("t"), dead)
+    async with _session(api, "JobViewer") as browser:
+        retry_page = await browser.client.get(f"/admin/runs/{retry_id}")
+        origin_page = await browser.client.get(f"/admin/runs/{dead}")
+    assert f'id="origin-run" href="/admin/runs/{dead}"' in retry_page.text
+    assert origin_page.status_code == 200
+    assert len(re.findall(r'<tr class="attempt">', origin_page.text)) == 1
+    assert "ValueError: no" in origin_page.text
+    assert "<h3>Payload</h3>" in origin_page.text

@@ -238,3 +238,34 @@ def test_times_show_in_the_viewers_zone_relative_with_the_exact_instant_on_hover
         assert re.fullmatch(r"\d+(\.\d)? (ms|s)", run.locator(".duration").inner_text())
         assert re.fullmatch(r"\d+(\.\d)? (ms|s|min \d+ s)", run.locator(".wait").inner_text())
         browser.close()
+
+
+def test_runs_page_filters_searches_and_opens_a_run(served: tuple[str, str]) -> None:
+    """From the header's Runs: filter by job and trigger (kept in the URL), open a run's
+    page with its attempts and payload, and find the same run again by its id."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        _settled(page)
+        page.locator('tr[data-job="policyReviews"] .run-now').click()
+        expect(page.locator("#runs-table tbody tr", has_text="policyReviews")).to_have_count(1)
+        page.click('header a[href$="/runs"]')
+        page.wait_for_url(re.compile(r"/admin/runs$"))
+        page.select_option('#runs-filters select[name="job"]', "policyReviews")
+        page.select_option('#runs-filters select[name="trigger"]', "manual")
+        page.click("#runs-filters button[type=submit]")
+        page.wait_for_url(re.compile(r"job=policyReviews.*trigger=manual"))
+        rows = page.locator("#runs-table tbody tr[data-run]")
+        expect(rows).to_have_count(1)
+        run_id = rows.first.get_attribute("data-run")
+        rows.first.locator("a").click()
+        page.wait_for_url(re.compile(rf"/admin/runs/{run_id}$"))
+        expect(page.locator("#run-detail h2")).to_contain_text(f"Run {run_id}")
+        expect(page.locator("#attempts-table tr.attempt")).to_have_count(1, timeout=15_000)
+        page.screenshot(path=str(SCREENSHOT.with_name("run-page.png")), full_page=True)
+        page.click('header a[href$="/runs"]')
+        page.fill('#run-search input[name="q"]', run_id or "")
+        page.click("#run-search button[type=submit]")
+        page.wait_for_url(re.compile(rf"/admin/runs/{run_id}$"))
+        browser.close()

@@ -7,10 +7,11 @@ schedule looks the same here as in the API. Actions call the same use cases as t
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -21,7 +22,8 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
 
 from hub_scheduler.domain.admin import Action, AdminService
-from hub_scheduler.domain.model import FINAL_STATES, RunState
+from hub_scheduler.domain.errors import RunNotFoundError
+from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
 from hub_scheduler.domain.schedule import load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
@@ -42,6 +44,7 @@ from hub_scheduler.entrypoints.api.schemas import (
     slot_json,
 )
 from hub_scheduler.entrypoints.api.security import ADMIN, ROLES
+from hub_scheduler.hub import Hub
 
 SESSION_LENGTH = timedelta(hours=12)
 RECENT_RUNS = 25
@@ -57,6 +60,8 @@ JobQuery = Annotated[str, QueryParameter(max_length=100)]
 TextQuery = Annotated[str, QueryParameter(max_length=100)]
 CursorQuery = Annotated[str, QueryParameter(max_length=500)]
 #: ``?actor=``, under another name in the handler: ``actor`` is the acting admin there.
+#: ``?state=``, under another name in the handler: Litestar reserves ``state``.
+StateQuery = Annotated[str, QueryParameter(name="state", max_length=20)]
 ActorQuery = Annotated[str, QueryParameter(name="actor", max_length=100)]
 StatusQuery = Annotated[str, QueryParameter(max_length=20)]
 #: What an action answers: nothing to swap, and a `refresh` event for every fragment.
@@ -90,6 +95,46 @@ async def _audit_context(
         "filtered": bool(actor or action),
         "query": urlencode({k: v for k, v in filters.items() if v}),
         "actions": [a.value for a in Action],
+    }
+
+
+async def _runs_context(
+    hub: Hub, job: str, state: str, trigger: str, cursor: str
+) -> dict[str, Any]:
+    """What the runs page and its list show: a page of runs by job, state and trigger
+    (unknown values are ignored)."""
+    filters = {
+        "job": job if job in hub.registry else "",
+        "state": state if state in set(RunState) else "",
+        "trigger": trigger if trigger in set(RunTrigger) else "",
+    }
+    page = await hub.admin.find_runs(
+        job=filters["job"] or None,
+        states=frozenset({RunState(filters["state"])}) if filters["state"] else None,
+        trigger=RunTrigger(filters["trigger"]) if filters["trigger"] else None,
+        cursor=cursor or None,
+        limit=PAGE_SIZE,
+    )
+    return {
+        "runs": [run_json(r) for r in page.items],
+        "next_cursor": page.next_cursor,
+        "scanned": page.scanned,
+        "cursor": cursor,
+        "filters": filters,
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+    }
+
+
+async def _run_context(hub: Hub, run_id: str) -> dict[str, Any]:
+    """A run with its error, attempts, payload, result and progress."""
+    run = await hub.history.get(run_id)
+    stored = await hub.backend.results.result(run_id)
+    data = run_json(run, stored, await hub.progress(run_id))
+    return {
+        "r": data,
+        "payload": json.dumps(data["payload"], indent=2),
+        "result": None if stored is None else json.dumps(stored.value, indent=2),
+        "live": run.state not in FINAL_STATES,
     }
 
 
@@ -145,6 +190,52 @@ class Pages(Controller):
             csrf=viewer.csrf,
             here="audit",
             **await _audit_context(admin, by, action, cursor),
+        )
+
+    @get("/runs")
+    async def runs_page(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        q: TextQuery = "",
+        cursor: CursorQuery = "",
+    ) -> Response[str] | Redirect:
+        """Every run, newest first, a page at a time, filtered by job, state and trigger,
+        all in the URL; ``q`` finds a run by id (and opens its page)."""
+        wanted = q.strip()
+        if wanted:
+            with contextlib.suppress(RunNotFoundError):
+                return Redirect(site.url(f"/runs/{quote((await hub.history.get(wanted)).id)}"))
+        return site.render(
+            "runs_page.html",
+            user=viewer.user,
+            csrf=viewer.csrf,
+            here="runs",
+            job_names=[j.definition.name for j in hub.registry],
+            states=[s.value for s in RunState],
+            triggers=[t.value for t in RunTrigger],
+            not_found=wanted,
+            **await _runs_context(hub, job, run_state, trigger, cursor),
+        )
+
+    @get("/runs/{run_id:str}")
+    async def run_page(
+        self, site: SiteDep, hub: HubDep, viewer: ViewerDep, run_id: Id
+    ) -> Response[str]:
+        """One run on its own page: every attempt with its error and traceback, the payload,
+        the result and progress, and the origin of a dead-letter retry."""
+        return site.render(
+            "run_page.html",
+            user=viewer.user,
+            csrf=viewer.csrf,
+            here="runs",
+            standalone=True,
+            **await _run_context(hub, run_id),
         )
 
     @get("/login")
@@ -291,21 +382,30 @@ class Fragments(Controller):
         hub: HubDep,
         viewer: ViewerDep,
         run_id: Id,
+        standalone: StatusQuery = "",
     ) -> Response[str]:
         """One run with its error, payload, result and progress (refreshing itself while the
-        run is not finished)."""
+        run is not finished); ``standalone`` for the run's own page."""
         del viewer
-        run = await hub.history.get(run_id)
-        stored = await hub.backend.results.result(run_id)
-        data = run_json(run, stored, await hub.progress(run_id))
-        result = None if stored is None else json.dumps(stored.value, indent=2)
-        return site.render(
-            "run.html",
-            r=data,
-            payload=json.dumps(data["payload"], indent=2),
-            result=result,
-            live=run.state not in FINAL_STATES,
-        )
+        context = await _run_context(hub, run_id)
+        return site.render("run.html", standalone=bool(standalone), **context)
+
+    @get("/run-list")
+    async def run_list(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """The runs page's list, as the page shows it."""
+        del viewer
+        context = await _runs_context(hub, job, run_state, trigger, cursor)
+        return site.render("runs_list.html", **context)
 
     @get("/dlq")
     async def dead(
