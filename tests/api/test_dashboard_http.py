@@ -433,3 +433,25 @@ async def test_a_run_page_shows_attempts_tracebacks_payload_and_the_origin(api: 
     assert len(re.findall(r'<tr class="attempt">', origin_page.text)) == 1
     assert "ValueError: no" in origin_page.text
     assert "<h3>Payload</h3>" in origin_page.text
+
+
+async def test_an_admin_cancels_a_waiting_run_from_its_page(api: Api) -> None:
+    """A waiting run's page offers Cancel to an admin (not to a viewer); cancelling it is
+    audited as run.cancel, and cancelling it again is refused as a 409 alert."""
+    run_id = await api.hub.enqueue("syncXero")
+    async with _session(api, "JobViewer") as viewer:
+        seen = await viewer.client.get(f"/admin/runs/{run_id}")
+    assert 'id="run-cancel"' not in seen.text
+    async with _session(api, "SystemAdmin") as admin:
+        offered = await admin.client.get(f"/admin/runs/{run_id}")
+        done = await admin.act(f"runs/{run_id}/cancel")
+        again = await admin.act(f"runs/{run_id}/cancel")
+        after = await admin.client.get(f"/admin/fragments/runs/{run_id}")
+    assert 'id="run-cancel"' in offered.text
+    assert (done.status_code, again.status_code) == (200, 409)
+    assert "cancelled" in after.text
+    assert 'id="run-cancel"' not in after.text
+    assert [(e.action, e.outcome) for e in reversed(await api.audit())] == [
+        ("run.cancel", "ok"),
+        ("run.cancel", "failed"),
+    ]

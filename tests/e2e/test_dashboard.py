@@ -269,3 +269,33 @@ def test_runs_page_filters_searches_and_opens_a_run(served: tuple[str, str]) -> 
         page.click("#run-search button[type=submit]")
         page.wait_for_url(re.compile(rf"/admin/runs/{run_id}$"))
         browser.close()
+
+
+def test_cancel_a_waiting_run_from_its_page(served: tuple[str, str]) -> None:
+    """With its job paused, a run waits; on its page Cancel (confirmed) cancels it and the
+    page shows it cancelled, without the button."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "monthlyComplianceReport"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.on("dialog", lambda dialog: dialog.accept())
+        row = page.locator(f'tr[data-job="{job}"]')
+        _settled(page)
+        row.locator(".pause").click()
+        expect(row.locator(".paused-flag")).to_have_text("yes")
+        _settled(page)
+        row.locator(".run-now").click()
+        link = page.locator("#runs-table tbody tr", has_text=job).locator("a").first
+        link.click()
+        _settled(page)
+        page.click("#run-detail a.permalink")
+        expect(page.locator("#run-detail .state-queued")).to_be_visible()
+        page.click("#run-cancel")
+        expect(page.locator("#run-detail .state-cancelled")).to_be_visible()
+        expect(page.locator("#run-cancel")).to_have_count(0)
+        page.goto(f"{base}/admin/")
+        _settled(page)
+        page.locator(f'tr[data-job="{job}"] .resume').click()
+        expect(page.locator(f'tr[data-job="{job}"] .paused-flag')).to_have_text("no")
+        browser.close()

@@ -235,6 +235,7 @@ class Pages(Controller):
             csrf=viewer.csrf,
             here="runs",
             standalone=True,
+            can_act=viewer.can_act,
             **await _run_context(hub, run_id),
         )
 
@@ -385,10 +386,12 @@ class Fragments(Controller):
         standalone: StatusQuery = "",
     ) -> Response[str]:
         """One run with its error, payload, result and progress (refreshing itself while the
-        run is not finished); ``standalone`` for the run's own page."""
-        del viewer
+        run is not finished; Cancel for admins while it waits); ``standalone`` for the run's
+        own page."""
         context = await _run_context(hub, run_id)
-        return site.render("run.html", standalone=bool(standalone), **context)
+        return site.render(
+            "run.html", standalone=bool(standalone), can_act=viewer.can_act, **context
+        )
 
     @get("/run-list")
     async def run_list(
@@ -500,6 +503,16 @@ class Actions(Controller):
     async def purge(self, admin: AdminDep, actor: ActorDep) -> Response[str]:
         """Forget every dead letter."""
         await admin.purge_dead(actor)
+        return _refresh()
+
+    @post(
+        "/runs/{run_id:str}/cancel",
+        opt=audited(Action.RUN_CANCEL, "{run_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def cancel(self, admin: AdminDep, actor: ActorDep, run_id: Id) -> Response[str]:
+        """Cancel a waiting or delayed run."""
+        await admin.cancel(actor, run_id)
         return _refresh()
 
     @post(
