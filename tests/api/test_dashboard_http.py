@@ -4,6 +4,8 @@ API's (the browser test covers the UI)."""
 from __future__ import annotations
 
 import contextlib
+import html
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -455,3 +457,17 @@ async def test_an_admin_cancels_a_waiting_run_from_its_page(api: Api) -> None:
         ("run.cancel", "ok"),
         ("run.cancel", "failed"),
     ]
+
+
+async def test_the_overview_charts_throughput_and_flags_failing_jobs(api: Api) -> None:
+    """The throughput fragment has this hour's attempts in its chart data and in words,
+    and names a job failing more than 10 % of its attempts."""
+    await _dead_letters(api, 2)
+    async with _session(api, "JobViewer") as browser:
+        page = await browser.client.get("/admin/fragments/throughput")
+    data = re.search(r"data-chart='([^']+)'", page.text)
+    assert data is not None
+    series = json.loads(html.unescape(data[1]))
+    assert (len(series["x"]), sum(series["dead"]), series["dead"][-1]) == (24, 2, 2)
+    assert "2 dead" in page.text
+    assert "failing over 10 %: flaky" in page.text

@@ -152,6 +152,9 @@ def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
         assert page.request.get(icon).headers["content-type"] == "image/svg+xml"
         assert missing == []  # the favicon included: no 404 on any load
 
+        # The overview's throughput chart is drawn (a uPlot canvas) and labelled in words.
+        expect(page.locator("#throughput-chart canvas")).to_have_count(1)
+        expect(page.locator("#throughput-totals")).to_contain_text("dead")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
 

@@ -54,6 +54,9 @@ SLOTS_SHOWN = 50
 RECENT_ALERTS = 5
 #: How long the overview's Mute button mutes an alert.
 MUTE_FOR = timedelta(hours=1)
+#: The share of failed attempts over 24 h above which the overview flags a job (the
+#: seed's alert threshold).
+FAILING = 0.10
 #: Audit entries (and runs) per page.
 PAGE_SIZE = 50
 JobQuery = Annotated[str, QueryParameter(max_length=100)]
@@ -164,6 +167,7 @@ class Pages(Controller):
             user=session.user,
             csrf=session.csrf,
             here="overview",
+            charts=True,
             job_names=[j.definition.name for j in hub.registry],
             states=[s.value for s in RunState],
             filters={"job": job, "status": status},
@@ -337,6 +341,36 @@ class Fragments(Controller):
         _admin_only(viewer)
         context = await _audit_context(admin, by, action, cursor)
         return site.render("audit_table.html", **context)
+
+    @get("/throughput")
+    async def throughput(self, site: SiteDep, hub: HubDep, viewer: ViewerDep) -> Response[str]:
+        """Attempts per hour over the last 24 h, summed over jobs, by outcome (a chart with
+        its totals in words), and the jobs failing more than 10 % of their attempts."""
+        del viewer
+        now = hub.clock.now()
+        this_hour = now.replace(minute=0, second=0, microsecond=0)
+        hours = [this_hour - timedelta(hours=h) for h in reversed(range(24))]
+        counts = {h: [0, 0, 0] for h in hours}
+        failing = []
+        for job in hub.registry:
+            stats = await hub.stats.job(job.definition.name, now)
+            for bucket in stats.hourly:
+                if bucket.hour in counts:
+                    row = counts[bucket.hour]
+                    row[0] += bucket.succeeded
+                    row[1] += bucket.failed
+                    row[2] += bucket.dead
+            day = stats.windows["24h"]
+            if day.finished and (day.failed + day.dead) / day.finished > FAILING:
+                failing.append(job.definition.name)
+        series = {
+            "x": [int(h.timestamp()) for h in hours],
+            "succeeded": [counts[h][0] for h in hours],
+            "failed": [counts[h][1] for h in hours],
+            "dead": [counts[h][2] for h in hours],
+        }
+        totals = {k: sum(v) for k, v in series.items() if k != "x"}
+        return site.render("throughput.html", series=series, totals=totals, failing=failing)
 
     @get("/jobs")
     async def jobs(
