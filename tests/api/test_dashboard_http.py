@@ -471,3 +471,24 @@ async def test_the_overview_charts_throughput_and_flags_failing_jobs(api: Api) -
     assert (len(series["x"]), sum(series["dead"]), series["dead"][-1]) == (24, 2, 2)
     assert "2 dead" in page.text
     assert "failing over 10 %: flaky" in page.text
+
+
+async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Api) -> None:
+    """A job's page: its retry policy, each schedule in words and cron with the next 5
+    fires (the exact instant and the schedule's zone), its statistics windows and its
+    runs; an unknown job is a 404."""
+    run_id = await api.hub.enqueue("syncXero")
+    async with _session(api, "JobViewer") as browser:
+        page = await browser.client.get("/admin/jobs/syncXero")
+        missing = await browser.client.get("/admin/jobs/nope")
+    assert page.status_code == 200
+    assert "<code>0 2 * * *</code> in Australia/Sydney" in page.text
+    fires = re.search(r'<table class="next-fires">(.*?)</table>', page.text, re.S)
+    assert fires is not None
+    assert len(re.findall(r"<time datetime=", fires[1])) == 5
+    assert [w for w in ("1h", "24h", "7d", "90d") if f'data-window="{w}"' in page.text] == [
+        "1h", "24h", "7d", "90d",
+    ]  # fmt: skip
+    assert _run_ids(page.text) == [run_id]
+    assert "Run now" not in page.text
+    assert missing.status_code == 404

@@ -302,3 +302,23 @@ def test_cancel_a_waiting_run_from_its_page(served: tuple[str, str]) -> None:
         page.locator(f'tr[data-job="{job}"] .resume').click()
         expect(page.locator(f'tr[data-job="{job}"] .paused-flag')).to_have_text("no")
         browser.close()
+
+
+def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str]) -> None:
+    """From the jobs table a job's name opens its page: next fires in words and cron,
+    statistics; Run now there lists the new run on the page."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "complaintSLA"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.locator(f'tr[data-job="{job}"] a.job-link').click()
+        page.wait_for_url(re.compile(rf"/admin/jobs/{job}$"))
+        expect(page.locator("#job-schedules code")).to_have_text("0 9 * * *")
+        expect(page.locator("table.next-fires tbody tr")).to_have_count(5)
+        expect(page.locator("#stats-table tbody tr")).to_have_count(4)
+        _settled(page)
+        page.click("#job-definition .run-now")
+        expect(page.locator("#job-runs #runs-table tbody tr[data-run]")).to_have_count(1)
+        page.screenshot(path=str(SCREENSHOT.with_name("job-page.png")), full_page=True)
+        browser.close()

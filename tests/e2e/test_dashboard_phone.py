@@ -46,8 +46,8 @@ def _fits(page: playwright_api.Page, what: str) -> None:
 
 def test_every_page_fits_a_phone(served: tuple[str, str]) -> None:
     """At 390 px the overview (with a run's and a schedule's detail open), the runs page, a
-    run's page, the audit page and the sign-in page fit the screen; the detail opens in
-    view; focus is visible."""
+    run's page, a job's page, the audit page and the sign-in page fit the screen; the detail
+    opens in view; focus is visible."""
     base, token = served
     expect = playwright_api.expect
     with playwright_api.sync_playwright() as pw:
@@ -75,6 +75,9 @@ def test_every_page_fits_a_phone(served: tuple[str, str]) -> None:
         page.locator("#runs-table tbody tr[data-run] a").first.click()
         expect(page.locator("#run-detail")).to_be_visible()
         _fits(page, "run page")
+        page.goto(f"{base}/admin/jobs/weeklyDigest")
+        expect(page.locator("table.next-fires")).to_be_visible()
+        _fits(page, "job page")
         page.goto(f"{base}/admin/audit")
         expect(page.locator("#audit-table")).to_be_visible()
         _fits(page, "audit")

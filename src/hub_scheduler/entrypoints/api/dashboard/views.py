@@ -24,7 +24,7 @@ from litestar.status_codes import HTTP_200_OK
 from hub_scheduler.domain.admin import Action, AdminService
 from hub_scheduler.domain.errors import RunNotFoundError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
-from hub_scheduler.domain.schedule import load_timezone
+from hub_scheduler.domain.schedule import Cron, load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
     COOKIE,
@@ -42,6 +42,7 @@ from hub_scheduler.entrypoints.api.schemas import (
     run_json,
     schedule_json,
     slot_json,
+    stats_json,
 )
 from hub_scheduler.entrypoints.api.security import ADMIN, ROLES
 from hub_scheduler.hub import Hub
@@ -57,6 +58,8 @@ MUTE_FOR = timedelta(hours=1)
 #: The share of failed attempts over 24 h above which the overview flags a job (the
 #: seed's alert threshold).
 FAILING = 0.10
+#: Upcoming fires the job page shows per schedule.
+NEXT_FIRES = 5
 #: Audit entries (and runs) per page.
 PAGE_SIZE = 50
 JobQuery = Annotated[str, QueryParameter(max_length=100)]
@@ -138,6 +141,38 @@ async def _run_context(hub: Hub, run_id: str) -> dict[str, Any]:
         "payload": json.dumps(data["payload"], indent=2),
         "result": None if stored is None else json.dumps(stored.value, indent=2),
         "live": run.state not in FINAL_STATES,
+    }
+
+
+async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
+    """One job: its definition, schedules with their next fires, statistics and runs."""
+    [summary] = await hub.admin.job_summaries([name])
+    definition = summary.job.definition
+    now = hub.clock.now()
+    schedules = []
+    for state in summary.schedules:
+        item = schedule_json(state)
+        trigger = state.schedule.trigger
+        item["cron"] = trigger.expression if isinstance(trigger, Cron) else None
+        item["next"] = state.schedule.preview(now, NEXT_FIRES) if state.next_fire else []
+        schedules.append(item)
+    stats = stats_json(await hub.stats.job(name, now))
+    page = await hub.history.list(job=name, cursor=cursor or None, limit=PAGE_SIZE)
+    retry = definition.retry
+    return {
+        "job": JobSummaryView.from_domain(summary).model_dump(mode="json"),
+        "retry": {
+            "max_retries": retry.max_retries,
+            "base_delay": retry.base_delay.total_seconds(),
+            "factor": retry.factor,
+            "max_delay": retry.max_delay.total_seconds(),
+        },
+        "schedules": schedules,
+        "windows": stats["windows"],
+        "last_success": stats["last_success"],
+        "runs": [run_json(r) for r in page.items],
+        "next_cursor": page.next_cursor,
+        "cursor": cursor,
     }
 
 
@@ -243,6 +278,27 @@ class Pages(Controller):
             **await _run_context(hub, run_id),
         )
 
+    @get("/jobs/{name:str}")
+    async def job_page(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        name: Name,
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """One job: definition, schedules in words and cron with the next fires in their
+        zone (DST notes), statistics windows, its runs a page at a time, and its actions."""
+        return site.render(
+            "job_page.html",
+            user=viewer.user,
+            csrf=viewer.csrf,
+            here="jobs",
+            can_act=viewer.can_act,
+            **await _job_context(hub, name, cursor),
+        )
+
     @get("/login")
     async def login_page(self, site: SiteDep) -> Response[str]:
         """The sign-in form."""
@@ -341,6 +397,20 @@ class Fragments(Controller):
         _admin_only(viewer)
         context = await _audit_context(admin, by, action, cursor)
         return site.render("audit_table.html", **context)
+
+    @get("/jobs/{name:str}")
+    async def job(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        name: Name,
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """The job page's content, as the page shows it."""
+        context = await _job_context(hub, name, cursor)
+        return site.render("job.html", can_act=viewer.can_act, **context)
 
     @get("/throughput")
     async def throughput(self, site: SiteDep, hub: HubDep, viewer: ViewerDep) -> Response[str]:
