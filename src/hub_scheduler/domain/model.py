@@ -19,6 +19,7 @@ from hub_scheduler.domain.errors import (
     PayloadError,
     ResultError,
 )
+from hub_scheduler.domain.limits import JobLimits, RateLimit
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 
@@ -123,6 +124,10 @@ def _priority(value: int | str | Priority) -> Priority:
     return Priority.parse(value)
 
 
+def _rate_limit(value: RateLimit | str | None) -> RateLimit | None:
+    return RateLimit.parse(value) if isinstance(value, str) else value
+
+
 def _to_schedule(value: Schedule | ScheduleTrigger) -> Schedule:
     return value if isinstance(value, Schedule) else Schedule(trigger=value)
 
@@ -145,6 +150,14 @@ class JobDefinition:
             values. Each is bound to this job, with id ``"<name>:<index>"`` unless it has one.
         idempotency_window: how long an idempotency key given on enqueue is remembered:
             a second enqueue with the same key inside the window returns the first run's id.
+        max_running: the most runs of this job active at once across every worker (None: no
+            limit). Others wait in order, held aside by the store (no polling), and start as
+            running ones end; a dead worker's run stops counting when its lease runs out.
+        rate_limit: the most starts per period across every worker (`RateLimit`, or text
+            such as ``"10/min"``); runs over it are delayed to their own next free slot, not
+            failed. Key it by a payload field with ``RateLimit.parse("10/min", key="tenant")``
+            (``hub.job(rate_key=...)``) for one limit per tenant.
+        limits: both, as the worker declares them to the store.
     """
 
     name: str = attrs.field(validator=_job_name)
@@ -154,10 +167,15 @@ class JobDefinition:
     timeout: timedelta = attrs.field(default=timedelta(seconds=30), validator=_positive_timeout)
     schedules: tuple[Schedule, ...] = attrs.field(default=(), converter=_to_schedules)
     idempotency_window: timedelta = timedelta(hours=24)
+    max_running: int | None = None
+    rate_limit: RateLimit | None = attrs.field(default=None, converter=_rate_limit)
+    limits: JobLimits = attrs.field(init=False, factory=JobLimits)
 
     def __attrs_post_init__(self) -> None:
         if self.idempotency_window <= timedelta(0):
             raise InvalidJobError("idempotency_window", "must be positive")
+        # The limits check themselves (max_running's range, the rate's parts).
+        object.__setattr__(self, "limits", JobLimits(self.max_running, self.rate_limit))
         bound = tuple(s.bind(self.name, f"{self.name}:{i}") for i, s in enumerate(self.schedules))
         ids = [s.id for s in bound]
         if len(set(ids)) != len(ids):
@@ -247,6 +265,10 @@ class AttemptOutcome(enum.StrEnum):
     INTERRUPTED = "interrupted"
     """Its worker stopped before it finished (the stop grace ran out); the run was handed
     back to the front of its queue."""
+    CANCELLED = "cancelled"
+    """The run was cancelled while this attempt ran: the handler stopped (on its own, seeing
+    the request, or cut off after the worker's cancel grace) or failed meanwhile; the run
+    ended cancelled and is never retried."""
 
 
 #: The most attempts a run keeps; older ones are dropped (and counted in
@@ -320,6 +342,10 @@ class Run:
     attempts: tuple[Attempt, ...] = ()
     #: Older attempts no longer kept.
     attempts_dropped: int = 0
+    #: When cancelling it was asked while it ran (`JobQueue.cancel` of an active run); its
+    #: handler is told, and the run ends cancelled however the attempt ends, unless it
+    #: succeeds first.
+    cancel_requested_at: datetime | None = None
 
     @property
     def duration(self) -> timedelta | None:

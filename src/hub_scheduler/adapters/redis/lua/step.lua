@@ -15,16 +15,22 @@ for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk')
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk', 'cxl')
   if state[1] == 'active' and state[2] == token then
     redis.call('ZREM', K_ACTIVE, id)
+    left_active(state[3], id)
     local outcome = 'succeeded'
     if kind == 'r' then outcome = 'failed' elseif kind == 'd' then outcome = 'dead' end
     tally_attempt(tally, state[3], outcome, now, state[4])
     local fields = {att = state[5], sta = state[4], wrk = state[6]}
     -- The reaper settles stalls it logged already: it completes their entry.
     local amend = state[6] == 'reaper'
-    if kind == 's' then
+    if kind ~= 's' and state[7] then
+      -- Cancelled while it ran, and it failed meanwhile: cancelled, never retried.
+      log_attempt(rk, attempt_entry(fields, 'cancelled', now, ARGV[b + 3], nil), amend)
+      redis.call('HSET', rk, 'st', 'cancelled', 'fin', now, 'err', ARGV[b + 3])
+      redis.call('PEXPIRE', rk, retention)
+    elseif kind == 's' then
       log_attempt(rk, attempt_entry(fields, 'succeeded', now, '', nil), amend)
       redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
       redis.call('HDEL', rk, 'err')
@@ -58,9 +64,32 @@ for _, id in ipairs(due_ids) do
   end
 end
 
+-- For a job with limits: whether run `id` (record `rk`) may start now. At its max_running
+-- it is held aside (K_HELD); over its rate it is delayed until the window has room. Else it
+-- counts.
+local function within_limits(job, id, rk)
+  local limit = redis.call('HGET', K_LIMITS, job)
+  if limit and not has_room(job, tonumber(limit)) then
+    redis.call('LPUSH', K_HELD(job), id)
+    return false
+  end
+  local spec = redis.call('HGET', K_RATES, job)
+  if spec then
+    local slot = rate_slot(job, id, rk, spec, now)
+    if slot then
+      redis.call('HSET', rk, 'st', 'delayed', 'due', slot, 'rdy', slot)
+      redis.call('ZADD', K_DELAYED, slot, id)
+      return false
+    end
+  end
+  if limit then redis.call('SADD', K_RUNNING(job), id) end
+  return true
+end
+
 local claimed = {}
 if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
   local any_paused = redis.call('SCARD', K_PAUSED_JOBS) > 0
+  local any_limited = redis.call('HLEN', K_LIMITS) > 0 or redis.call('HLEN', K_RATES) > 0
   for _, pri in ipairs(PRIORITIES) do
     local ready = K_READY(pri)
     while #claimed < want do
@@ -72,6 +101,8 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
         -- cancelled (or its record expired) while waiting: nothing to run
       elseif any_paused and redis.call('SISMEMBER', K_PAUSED_JOBS, state[2]) == 1 then
         redis.call('LPUSH', K_PARKED(state[2]), id)
+      elseif any_limited and not within_limits(state[2], id, rk) then
+        -- held for a slot of max_running, or delayed to its rate limit's next free slot
       else
         redis.call('HINCRBY', rk, 'tok', 1)
         redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)
