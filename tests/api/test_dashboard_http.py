@@ -492,3 +492,17 @@ async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Ap
     assert _run_ids(page.text) == [run_id]
     assert "Run now" not in page.text
     assert missing.status_code == 404
+
+
+async def test_the_jobs_table_flags_a_job_failing_over_ten_percent(api: Api) -> None:
+    """A job whose attempts failed more than 10 % of the time in 24 h is flagged in words
+    (not by colour alone); a job that did not run says so."""
+    await _dead_letters(api, 2)
+    async with _session(api, "JobViewer") as browser:
+        jobs = await browser.client.get("/admin/fragments/jobs")
+    row = jobs.text[jobs.text.index('data-job="flaky"') :]
+    row = row[: row.index("</tr>")]
+    assert "0 ok · 2 failed" in row
+    assert "⚠ 100 % failing" in row
+    quiet = jobs.text[jobs.text.index('data-job="syncXero"') :]
+    assert "no runs" in quiet[: quiet.index("</tr>")]
