@@ -22,7 +22,7 @@ from hub_scheduler.domain.ports import AuditEntry, EnqueueRequest, Failed, Succe
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.entrypoints.api.dashboard.formatting import duration
 from hub_scheduler.entrypoints.api.security import mint_token
-from hub_scheduler.testing import RecordingNotifier
+from hub_scheduler.testing import FakeClock, RecordingNotifier, hub_for_tests
 from tests.api.conftest import SECRET, Api, client_for
 
 
@@ -506,3 +506,21 @@ async def test_the_jobs_table_flags_a_job_failing_over_ten_percent(api: Api) -> 
     assert "⚠ 100 % failing" in row
     quiet = jobs.text[jobs.text.index('data-job="syncXero"') :]
     assert "no runs" in quiet[: quiet.index("</tr>")]
+
+
+async def test_runs_filtered_to_a_recent_range_stop_at_the_first_older_run(api: Api) -> None:
+    """Runs enqueued within the last hour are found; the listing ends at the first older
+    run instead of reading on through the history (the runs page's ``within`` filter)."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    old = [await hub.enqueue("syncXero") for _ in range(30)]
+    clock.advance(timedelta(hours=2))
+    recent = [await hub.enqueue("syncXero") for _ in range(3)]
+    since = clock.now() - timedelta(hours=1)
+    page = await hub.admin.find_runs(since=since, limit=5)
+    assert (sorted(r.id for r in page.items), page.scanned, page.next_cursor) == (
+        sorted(recent), 5, None,
+    )  # fmt: skip
+    everything = await hub.admin.find_runs(limit=50)
+    assert len(everything.items) == len(old) + len(recent)
+    await hub.aclose()

@@ -244,7 +244,7 @@ def test_times_show_in_the_viewers_zone_relative_with_the_exact_instant_on_hover
 
 
 def test_runs_page_filters_searches_and_opens_a_run(served: tuple[str, str]) -> None:
-    """From the header's Runs: filter by job and trigger (kept in the URL), open a run's
+    """From the header's Runs: filter by job, trigger and age (kept in the URL), open a run's
     page with its attempts and payload, and find the same run again by its id."""
     base, token = served
     expect = playwright_api.expect
@@ -257,8 +257,9 @@ def test_runs_page_filters_searches_and_opens_a_run(served: tuple[str, str]) -> 
         page.wait_for_url(re.compile(r"/admin/runs$"))
         page.select_option('#runs-filters select[name="job"]', "policyReviews")
         page.select_option('#runs-filters select[name="trigger"]', "manual")
+        page.select_option('#runs-filters select[name="within"]', "1h")
         page.click("#runs-filters button[type=submit]")
-        page.wait_for_url(re.compile(r"job=policyReviews.*trigger=manual"))
+        page.wait_for_url(re.compile(r"job=policyReviews.*trigger=manual&within=1h"))
         rows = page.locator("#runs-table tbody tr[data-run]")
         expect(rows).to_have_count(1)
         run_id = rows.first.get_attribute("data-run")

@@ -274,20 +274,25 @@ class AdminService:
         job: str | None = None,
         states: frozenset[RunState] | None = None,
         trigger: RunTrigger | None = None,
+        since: datetime | None = None,
         cursor: str | None = None,
         limit: int = 50,
         scan: int = FILTER_SCAN,
     ) -> FilteredPage[Run]:
-        """Runs newest first by job and state (as the history filters them) and by trigger
-        (filtered here, bounded by `scan` as in `audit_trail`)."""
+        """Runs newest first by job and state (as the history filters them), and by trigger
+        and enqueued at or after `since` (filtered here, bounded by `scan` as in
+        `audit_trail`; the first run older than `since` ends the listing)."""
 
         async def read(at: str | None, size: int) -> Page[Run]:
             return await self.backend.history.list(job=job, states=states, cursor=at, limit=size)
 
-        def matches(run: Run) -> bool:
-            return trigger is None or run.trigger == trigger
+        def older(run: Run) -> bool:
+            return since is not None and run.enqueued_at < since
 
-        return await _filtered(read, matches, cursor, limit, scan)
+        def matches(run: Run) -> bool:
+            return (trigger is None or run.trigger == trigger) and not older(run)
+
+        return await _filtered(read, matches, cursor, limit, scan, beyond=older)
 
     # --- actions -------------------------------------------------------------------------
 
@@ -598,9 +603,12 @@ async def _filtered(
     cursor: str | None,
     limit: int,
     scan: int,
+    *,
+    beyond: Callable[[T], bool] | None = None,
 ) -> FilteredPage[T]:
     """Whole pages of `read` from `cursor`, keeping what `matches`, until `limit` matched,
-    `scan` items were read or the listing ended."""
+    `scan` items were read or the listing ended; an item `beyond` the range sought ends it
+    (it and everything after it are out of range)."""
     kept: list[T] = []
     scanned = 0
     at = cursor
@@ -609,6 +617,8 @@ async def _filtered(
         scanned += len(page.items)
         kept.extend(item for item in page.items if matches(item))
         at = page.next_cursor
+        if beyond is not None and any(beyond(item) for item in page.items):
+            at = None
         if at is None or len(kept) >= limit or scanned >= scan:
             return FilteredPage(tuple(kept), at, scanned)
 

@@ -58,6 +58,13 @@ MUTE_FOR = timedelta(hours=1)
 #: The share of failed attempts over 24 h above which the overview flags a job (the
 #: seed's alert threshold).
 FAILING = 0.10
+#: How recent the runs page's runs may be asked to be (``?within=``).
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
 #: Upcoming fires the job page shows per schedule.
 NEXT_FIRES = 5
 #: Audit entries (and runs) per page.
@@ -105,19 +112,21 @@ async def _audit_context(
 
 
 async def _runs_context(
-    hub: Hub, job: str, state: str, trigger: str, cursor: str
+    hub: Hub, *, job: str, state: str, trigger: str, within: str, cursor: str
 ) -> dict[str, Any]:
-    """What the runs page and its list show: a page of runs by job, state and trigger
-    (unknown values are ignored)."""
+    """What the runs page and its list show: a page of runs by job, state, trigger and how
+    recent (unknown values are ignored)."""
     filters = {
         "job": job if job in hub.registry else "",
         "state": state if state in set(RunState) else "",
         "trigger": trigger if trigger in set(RunTrigger) else "",
+        "within": within if within in RANGES else "",
     }
     page = await hub.admin.find_runs(
         job=filters["job"] or None,
         states=frozenset({RunState(filters["state"])}) if filters["state"] else None,
         trigger=RunTrigger(filters["trigger"]) if filters["trigger"] else None,
+        since=hub.clock.now() - RANGES[filters["within"]] if filters["within"] else None,
         cursor=cursor or None,
         limit=PAGE_SIZE,
     )
@@ -241,6 +250,7 @@ class Pages(Controller):
         job: JobQuery = "",
         run_state: StateQuery = "",
         trigger: StatusQuery = "",
+        within: StatusQuery = "",
         q: TextQuery = "",
         cursor: CursorQuery = "",
     ) -> Response[str] | Redirect:
@@ -258,8 +268,11 @@ class Pages(Controller):
             job_names=[j.definition.name for j in hub.registry],
             states=[s.value for s in RunState],
             triggers=[t.value for t in RunTrigger],
+            ranges=list(RANGES),
             not_found=wanted,
-            **await _runs_context(hub, job, run_state, trigger, cursor),
+            **await _runs_context(
+                hub, job=job, state=run_state, trigger=trigger, within=within, cursor=cursor
+            ),
         )
 
     @get("/runs/{run_id:str}")
@@ -507,11 +520,14 @@ class Fragments(Controller):
         job: JobQuery = "",
         run_state: StateQuery = "",
         trigger: StatusQuery = "",
+        within: StatusQuery = "",
         cursor: CursorQuery = "",
     ) -> Response[str]:
         """The runs page's list, as the page shows it."""
         del viewer
-        context = await _runs_context(hub, job, run_state, trigger, cursor)
+        context = await _runs_context(
+            hub, job=job, state=run_state, trigger=trigger, within=within, cursor=cursor
+        )
         return site.render("runs_list.html", **context)
 
     @get("/dlq")
