@@ -524,3 +524,40 @@ async def test_runs_filtered_to_a_recent_range_stop_at_the_first_older_run(api: 
     everything = await hub.admin.find_runs(limit=50)
     assert len(everything.items) == len(old) + len(recent)
     await hub.aclose()
+
+
+async def test_the_schedule_editor_previews_and_saves_a_cron_schedule(api: Api) -> None:
+    """The editor's preview lists the next 5 fires of an expression in its zone, or says
+    what is wrong; Save stores a runtime schedule
+    (audited schedule.create); a bad expression is a 400 and nothing is stored."""
+    async with _session(api, "SystemAdmin") as admin:
+        good = await admin.client.get(
+            "/admin/fragments/jobs/syncXero/preview",
+            params={"cron": "30 2 * * *", "timezone": "Australia/Sydney"},
+        )
+        bad = await admin.client.get(
+            "/admin/fragments/jobs/syncXero/preview", params={"cron": "0 99 * * *"}
+        )
+        headers = {"X-Hub-CSRF": admin.csrf, "HX-Request": "true"}
+        refused = await admin.client.post(
+            "/admin/actions/jobs/syncXero/schedules",
+            data={"id": "nightly", "cron": "0 99 * * *", "timezone": "UTC"},
+            headers=headers,
+        )
+        saved = await admin.client.post(
+            "/admin/actions/jobs/syncXero/schedules",
+            data={"id": "nightly", "cron": "0 3 * * 1-5", "timezone": "Europe/London"},
+            headers=headers,
+        )
+    assert len(re.findall(r"<li><time datetime=", good.text)) == 5
+    assert "Australia/Sydney" in good.text
+    assert "bad hour field" in bad.text
+    assert refused.status_code == 400
+    assert "bad hour field" in refused.text
+    assert (saved.status_code, saved.headers["hx-trigger"]) == (200, "refresh")
+    assert "Saved nightly" in saved.text
+    stored = await api.hub.schedules.get("nightly")
+    assert (stored.schedule.job, stored.schedule.timezone) == ("syncXero", "Europe/London")
+    assert ("schedule.create", "nightly", "ok") in [
+        (e.action, e.target, e.outcome) for e in await api.audit()
+    ]

@@ -323,3 +323,24 @@ def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str])
         expect(page.locator("#job-runs #runs-table tbody tr[data-run]")).to_have_count(1)
         page.screenshot(path=str(SCREENSHOT.with_name("job-page.png")), full_page=True)
         browser.close()
+
+
+def test_schedule_editor_previews_as_you_type_and_saves(served: tuple[str, str]) -> None:
+    """On a job's page an admin types a cron expression: the next 5 fires show as they
+    type, a mistake is explained; Save adds the schedule to the job's schedules."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "feedbackAIAnalysis"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.goto(f"{base}/admin/jobs/{job}")
+        page.fill('#schedule-form input[name="id"]', "ui-made")
+        page.locator('#schedule-form input[name="cron"]').press_sequentially("0 99 * * *")
+        expect(page.locator("#preview-error")).to_contain_text("bad hour field")
+        page.fill('#schedule-form input[name="cron"]', "15 6 * * 1-5")
+        expect(page.locator("#preview-fires li")).to_have_count(5)
+        _settled(page)
+        page.click('#schedule-form button[type="submit"]')
+        expect(page.locator("#schedule-saved")).to_contain_text("Saved ui-made")
+        expect(page.locator("#job-schedules code", has_text="15 6 * * 1-5")).to_have_count(1)
+        browser.close()

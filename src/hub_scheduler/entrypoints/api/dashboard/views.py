@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
+from markupsafe import escape
 
 from hub_scheduler.domain.admin import Action, AdminService
-from hub_scheduler.domain.errors import RunNotFoundError
+from hub_scheduler.domain.errors import RunNotFoundError, ValidationError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
-from hub_scheduler.domain.schedule import Cron, load_timezone
+from hub_scheduler.domain.schedule import Cron, Schedule, load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
     COOKIE,
@@ -65,6 +67,8 @@ RANGES = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+#: What a schedule id may be (as the API's schedule body says).
+SCHEDULE_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 #: Upcoming fires the job page shows per schedule.
 NEXT_FIRES = 5
 #: Audit entries (and runs) per page.
@@ -183,6 +187,12 @@ async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
         "next_cursor": page.next_cursor,
         "cursor": cursor,
     }
+
+
+def _default_zone(hub: Hub, name: str) -> str:
+    """The zone the schedule editor starts in: the job's first schedule's, else UTC."""
+    schedules = hub.registry.get(name).definition.schedules
+    return schedules[0].timezone if schedules else "UTC"
 
 
 def _over_https(request: Request[Any, Any, Any]) -> bool:
@@ -309,6 +319,7 @@ class Pages(Controller):
             csrf=viewer.csrf,
             here="jobs",
             can_act=viewer.can_act,
+            default_zone=_default_zone(hub, name),
             **await _job_context(hub, name, cursor),
         )
 
@@ -424,6 +435,34 @@ class Fragments(Controller):
         """The job page's content, as the page shows it."""
         context = await _job_context(hub, name, cursor)
         return site.render("job.html", can_act=viewer.can_act, **context)
+
+    @get("/jobs/{name:str}/preview")
+    async def preview(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        name: Name,
+        cron: TextQuery = "",
+        timezone: TextQuery = "UTC",
+    ) -> Response[str]:
+        """The next 5 fires of a cron expression in a zone, with DST notes, or what is wrong
+        with it (the schedule editor's live preview; nothing is stored)."""
+        del viewer
+        hub.registry.get(name)
+        try:
+            schedule = Schedule(Cron(cron, timezone or "UTC"), job=name, id="preview")
+            fires = schedule.preview(hub.clock.now(), NEXT_FIRES)
+        except ValidationError as exc:
+            return site.render("preview.html", error=str(exc))
+        return site.render(
+            "preview.html",
+            fires=fires,
+            zone=schedule.timezone,
+            description=schedule.describe(),
+            error=None,
+        )
 
     @get("/throughput")
     async def throughput(self, site: SiteDep, hub: HubDep, viewer: ViewerDep) -> Response[str]:
@@ -576,6 +615,33 @@ class Actions(Controller):
         """Run a job now."""
         await admin.trigger(actor, name)
         return _refresh()
+
+    @post(
+        "/jobs/{name:str}/schedules",
+        opt=audited(Action.SCHEDULE_CREATE, "{name}"),
+        status_code=HTTP_200_OK,
+    )
+    async def create_schedule(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        name: Name,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Response[str]:
+        """Add a runtime cron schedule to a job (the API's schedule.create, audited alike);
+        the answer says what was saved, or what is wrong (a 400 for a bad id, expression or
+        zone, a 409 for an id taken)."""
+        schedule_id = (data.get("id") or "").strip()
+        if not SCHEDULE_ID.fullmatch(schedule_id):
+            raise ValidationException("the id is 1-100 letters, digits or _ . : -")
+        trigger = Cron(data.get("cron") or "", (data.get("timezone") or "UTC").strip())
+        state = await admin.create_schedule(actor, Schedule(trigger, job=name, id=schedule_id))
+        saved = f"Saved {state.schedule.id}: {state.schedule.describe()}."
+        return Response(
+            f"<p id='schedule-saved'>{escape(saved)}</p>",
+            media_type=MediaType.HTML,
+            headers=REFRESH,
+        )
 
     @post(
         "/jobs/{name:str}/pause", opt=audited(Action.JOB_PAUSE, "{name}"), status_code=HTTP_200_OK
