@@ -23,7 +23,7 @@ from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.entrypoints.api.dashboard.formatting import duration
 from hub_scheduler.entrypoints.api.security import mint_token
 from hub_scheduler.testing import FakeClock, RecordingNotifier, hub_for_tests
-from tests.api.conftest import SECRET, Api, client_for
+from tests.api.conftest import SECRET, Api, build_app, client_for
 
 
 @attrs.frozen
@@ -561,3 +561,33 @@ async def test_the_schedule_editor_previews_and_saves_a_cron_schedule(api: Api) 
     assert ("schedule.create", "nightly", "ok") in [
         (e.action, e.target, e.outcome) for e in await api.audit()
     ]
+
+
+async def test_the_overview_flags_a_job_whose_p95_regressed_against_its_week(api: Api) -> None:
+    """A job whose attempts took 10 ms all week and 5 s today is flagged "p95 over 2x its
+    7-day" in its trend row (in words, with its sparkline); a job that ran normally is not."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+
+    async def run(n: int, took: timedelta) -> None:
+        for _ in range(n):
+            await hub.enqueue("syncXero")
+        claims = await hub.queue.claim("w1", n, timedelta(minutes=5))
+        clock.advance(took)
+        for claim in claims:
+            await hub.queue.finish(claim, Succeeded())
+
+    await run(100, timedelta(milliseconds=10))
+    clock.advance(timedelta(days=3))
+    await run(4, timedelta(seconds=5))
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        page = await client.get("/admin/fragments/throughput")
+    await hub.aclose()
+    row = re.search(r'<tr data-trend="syncXero">(.*?)</tr>', page.text, re.S)
+    assert row is not None
+    assert "flag-slower" in row[1]
+    assert "<polyline" in row[1]
+    other = re.search(r'<tr data-trend="flaky">(.*?)</tr>', page.text, re.S)
+    assert other is not None
+    assert "flag-" not in other[1]

@@ -26,6 +26,7 @@ from markupsafe import escape
 from hub_scheduler.domain.admin import Action, AdminService
 from hub_scheduler.domain.errors import RunNotFoundError, ValidationError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
+from hub_scheduler.domain.ports import WindowStats
 from hub_scheduler.domain.schedule import Cron, Schedule, load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
@@ -71,6 +72,10 @@ RANGES = {
 SCHEDULE_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 #: Upcoming fires the job page shows per schedule.
 NEXT_FIRES = 5
+#: How many times its 7-day p95 a job's 24 h p95 must be for the overview to flag it, and
+#: the attempts in 7 days it needs for the comparison to mean anything.
+SLOWER = 2
+BASELINE_RUNS = 20
 #: Audit entries (and runs) per page.
 PAGE_SIZE = 50
 JobQuery = Annotated[str, QueryParameter(max_length=100)]
@@ -186,6 +191,43 @@ async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
         "runs": [run_json(r) for r in page.items],
         "next_cursor": page.next_cursor,
         "cursor": cursor,
+    }
+
+
+def _sparkline(values: list[int], height: int = 20, step: int = 4) -> str:
+    """An SVG polyline's points for `values` (one per hour), scaled to `height`."""
+    top = max(values) or 1
+    return " ".join(
+        f"{i * step},{height - round(v * (height - 2) / top) - 1}" for i, v in enumerate(values)
+    )
+
+
+def _trend(
+    name: str, runs: list[int], bad: list[int], day: WindowStats, week: WindowStats
+) -> dict[str, Any]:
+    """One job's row of the overview's trends: sparklines of runs and failures per hour,
+    p50/p95 over 24 h against the 7-day p95, and the flags (failure rate past 10 %, a 24 h
+    p95 more than twice the 7-day one with enough runs to tell)."""
+    failures = day.failed + day.dead
+    rate = failures / day.finished if day.finished else None
+    slower = (
+        day.p95 is not None
+        and week.p95 is not None
+        and week.finished >= BASELINE_RUNS
+        and day.p95 > SLOWER * week.p95
+    )
+    return {
+        "job": name,
+        "runs": sum(runs),
+        "failures": failures,
+        "rate": rate,
+        "runs_line": _sparkline(runs),
+        "bad_line": _sparkline(bad),
+        "p50": day.p50.total_seconds() if day.p50 else None,
+        "p95": day.p95.total_seconds() if day.p95 else None,
+        "week_p95": week.p95.total_seconds() if week.p95 else None,
+        "failing": rate is not None and rate > FAILING,
+        "slower": slower,
     }
 
 
@@ -474,17 +516,25 @@ class Fragments(Controller):
         hours = [this_hour - timedelta(hours=h) for h in reversed(range(24))]
         counts = {h: [0, 0, 0] for h in hours}
         failing = []
+        trends = []
         for job in hub.registry:
-            stats = await hub.stats.job(job.definition.name, now)
+            name = job.definition.name
+            stats = await hub.stats.job(name, now)
+            runs = [0] * len(hours)
+            bad = [0] * len(hours)
             for bucket in stats.hourly:
                 if bucket.hour in counts:
                     row = counts[bucket.hour]
                     row[0] += bucket.succeeded
                     row[1] += bucket.failed
                     row[2] += bucket.dead
-            day = stats.windows["24h"]
+                    at = hours.index(bucket.hour)
+                    runs[at] = bucket.succeeded + bucket.failed + bucket.dead
+                    bad[at] = bucket.failed + bucket.dead
+            day, week = stats.windows["24h"], stats.windows["7d"]
             if day.finished and (day.failed + day.dead) / day.finished > FAILING:
-                failing.append(job.definition.name)
+                failing.append(name)
+            trends.append(_trend(name, runs, bad, day, week))
         series = {
             "x": [int(h.timestamp()) for h in hours],
             "succeeded": [counts[h][0] for h in hours],
@@ -492,7 +542,9 @@ class Fragments(Controller):
             "dead": [counts[h][2] for h in hours],
         }
         totals = {k: sum(v) for k, v in series.items() if k != "x"}
-        return site.render("throughput.html", series=series, totals=totals, failing=failing)
+        return site.render(
+            "throughput.html", series=series, totals=totals, failing=failing, trends=trends
+        )
 
     @get("/jobs")
     async def jobs(
