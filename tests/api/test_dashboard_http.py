@@ -591,3 +591,11 @@ async def test_the_overview_flags_a_job_whose_p95_regressed_against_its_week(api
     other = re.search(r'<tr data-trend="flaky">(.*?)</tr>', page.text, re.S)
     assert other is not None
     assert "flag-" not in other[1]
+
+
+@pytest.mark.parametrize("page", ["runs", "audit", "jobs/syncXero", "fragments/run-list"])
+async def test_a_malformed_cursor_is_refused_not_a_server_error(api: Api, page: str) -> None:
+    """A cursor that no page handed out is a 400, never a 500."""
+    async with _session(api, "SystemAdmin") as browser:
+        response = await browser.client.get(f"/admin/{page}", params={"cursor": "x:1'"})
+    assert response.status_code == 400

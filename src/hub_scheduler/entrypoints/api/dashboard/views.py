@@ -80,7 +80,10 @@ BASELINE_RUNS = 20
 PAGE_SIZE = 50
 JobQuery = Annotated[str, QueryParameter(max_length=100)]
 TextQuery = Annotated[str, QueryParameter(max_length=100)]
-CursorQuery = Annotated[str, QueryParameter(max_length=500)]
+#: A page's cursor, as the API's (empty: the first page).
+CursorQuery = Annotated[
+    str, QueryParameter(max_length=40, pattern=r"^(-?[0-9]{1,18}:[0-9]{1,18})?$")
+]
 #: ``?actor=``, under another name in the handler: ``actor`` is the acting admin there.
 #: ``?state=``, under another name in the handler: Litestar reserves ``state``.
 StateQuery = Annotated[str, QueryParameter(name="state", max_length=20)]
