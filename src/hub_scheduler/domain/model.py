@@ -19,7 +19,7 @@ from hub_scheduler.domain.errors import (
     PayloadError,
     ResultError,
 )
-from hub_scheduler.domain.limits import JobLimits, RateLimit
+from hub_scheduler.domain.limits import JobLimits, RateLimit, Uniqueness
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 
@@ -157,7 +157,9 @@ class JobDefinition:
             such as ``"10/min"``); runs over it are delayed to their own next free slot, not
             failed. Key it by a payload field with ``RateLimit.parse("10/min", key="tenant")``
             (``hub.job(rate_key=...)``) for one limit per tenant.
-        limits: both, as the worker declares them to the store.
+        unique: at most one unfinished run of the job (per values of some payload fields)
+            at a time; an enqueue meanwhile keeps it or replaces it (`Uniqueness`).
+        limits: max_running and rate_limit, as the worker declares them to the store.
     """
 
     name: str = attrs.field(validator=_job_name)
@@ -169,6 +171,7 @@ class JobDefinition:
     idempotency_window: timedelta = timedelta(hours=24)
     max_running: int | None = None
     rate_limit: RateLimit | None = attrs.field(default=None, converter=_rate_limit)
+    unique: Uniqueness | None = None
     limits: JobLimits = attrs.field(init=False, factory=JobLimits)
 
     def __attrs_post_init__(self) -> None:
