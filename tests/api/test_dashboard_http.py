@@ -17,7 +17,7 @@ import pytest
 from hub_scheduler import Cron, Once, Schedule
 from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.alerts import AlertPolicy
-from hub_scheduler.domain.model import ErrorInfo
+from hub_scheduler.domain.model import ErrorInfo, RunState
 from hub_scheduler.domain.ports import AuditEntry, EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.entrypoints.api.dashboard.formatting import duration
@@ -599,3 +599,43 @@ async def test_a_malformed_cursor_is_refused_not_a_server_error(api: Api, page: 
     async with _session(api, "SystemAdmin") as browser:
         response = await browser.client.get(f"/admin/{page}", params={"cursor": "x:1'"})
     assert response.status_code == 400
+
+
+async def test_an_admin_asks_a_running_run_to_stop_from_its_page(api: Api) -> None:
+    """A running run's page offers "Stop and cancel"; pressed, the page says the cancel was
+    requested and offers nothing more."""
+    run_id = await api.hub.enqueue("syncXero")
+    await api.hub.queue.claim("w1", 1, timedelta(seconds=30))
+    async with _session(api, "SystemAdmin") as admin:
+        offered = await admin.client.get(f"/admin/runs/{run_id}")
+        done = await admin.act(f"runs/{run_id}/cancel")
+        after = await admin.client.get(f"/admin/fragments/runs/{run_id}")
+    assert "Stop and cancel" in offered.text
+    assert done.status_code == 200
+    assert 'id="run-cancel-requested"' in after.text
+    assert 'id="run-cancel"' not in after.text
+    assert (await api.hub.history.get(run_id)).cancel_requested_at is not None
+
+
+async def test_bulk_actions_on_the_runs_page_state_their_count(api: Api) -> None:
+    """Filtered by job, the runs page offers an admin to cancel the matching runs with a
+    confirmation that states how many; a viewer is offered nothing; pressed, they are
+    cancelled as one audited action."""
+    ids = [await api.hub.enqueue("syncXero") for _ in range(3)]
+    async with _session(api, "JobViewer") as viewer:
+        seen = await viewer.client.get("/admin/runs?job=syncXero")
+    assert 'id="bulk-actions"' not in seen.text
+    async with _session(api, "SystemAdmin") as admin:
+        unfiltered = await admin.client.get("/admin/runs")
+        offered = await admin.client.get("/admin/runs?job=syncXero")
+        done = await admin.act("runs/bulk/cancel?job=syncXero")
+    assert 'id="bulk-actions"' not in unfiltered.text  # filter first: never "everything"
+    assert 'hx-confirm="Cancel 3 runs matching this filter?"' in offered.text
+    assert done.status_code == 200
+    assert {(await api.hub.history.get(i)).state for i in ids} == {RunState.CANCELLED}
+    entry = (await api.audit())[0]
+    assert (entry.action, entry.channel, entry.after) == (
+        "runs.cancel",
+        "dashboard",
+        {"done": 3, "skipped": 0, "more": False},
+    )

@@ -305,6 +305,45 @@ def test_cancel_a_waiting_run_from_its_page(served: tuple[str, str]) -> None:
         browser.close()
 
 
+def test_bulk_cancel_from_the_runs_page_confirms_the_count(served: tuple[str, str]) -> None:
+    """Runs of a paused job wait; the runs page filtered by that job and state offers to
+    cancel them, its confirmation states how many, and accepting cancels every one."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "syncAccelerate"
+    asked: list[str] = []
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+
+        def accept(dialog: object) -> None:
+            asked.append(dialog.message)  # type: ignore[attr-defined]
+            dialog.accept()  # type: ignore[attr-defined]
+
+        page.on("dialog", accept)
+        row = page.locator(f'tr[data-job="{job}"]')
+        _settled(page)
+        row.locator(".pause").click()
+        expect(row.locator(".paused-flag")).to_have_text("yes")
+        for _ in range(3):
+            _settled(page)
+            row.locator(".run-now").click()
+        page.goto(f"{base}/admin/runs?job={job}&state=queued")
+        _settled(page)
+        expect(page.locator("#runs-table tbody tr .state-queued")).to_have_count(3)
+        with page.expect_response(lambda r: "/actions/runs/bulk/cancel" in r.url) as done:
+            page.click("#bulk-cancel")
+        assert done.value.status == 200
+        page.goto(f"{base}/admin/runs?job={job}&state=cancelled")
+        _settled(page)
+        expect(page.locator("#runs-table tbody tr .state-cancelled")).to_have_count(3)
+        page.goto(f"{base}/admin/")
+        _settled(page)
+        page.locator(f'tr[data-job="{job}"] .resume').click()
+        expect(page.locator(f'tr[data-job="{job}"] .paused-flag')).to_have_text("no")
+        browser.close()
+    assert asked[-1] == "Cancel 3 runs matching this filter?"
+
+
 def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str]) -> None:
     """From the jobs table a job's name opens its page: next fires in words and cron,
     statistics; Run now there lists the new run on the page."""

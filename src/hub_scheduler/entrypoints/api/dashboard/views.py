@@ -23,7 +23,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
 from markupsafe import escape
 
-from hub_scheduler.domain.admin import Action, AdminService
+from hub_scheduler.domain.admin import Action, AdminService, BulkAction, RunSelection
 from hub_scheduler.domain.errors import RunNotFoundError, ValidationError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
 from hub_scheduler.domain.ports import WindowStats
@@ -122,17 +122,22 @@ async def _audit_context(
     }
 
 
-async def _runs_context(
-    hub: Hub, *, job: str, state: str, trigger: str, within: str, cursor: str
-) -> dict[str, Any]:
-    """What the runs page and its list show: a page of runs by job, state, trigger and how
-    recent (unknown values are ignored)."""
-    filters = {
+def _filters(hub: Hub, *, job: str, state: str, trigger: str, within: str) -> dict[str, str]:
+    """The runs page's filters, unknown values dropped."""
+    return {
         "job": job if job in hub.registry else "",
         "state": state if state in set(RunState) else "",
         "trigger": trigger if trigger in set(RunTrigger) else "",
         "within": within if within in RANGES else "",
     }
+
+
+async def _runs_context(
+    hub: Hub, *, job: str, state: str, trigger: str, within: str, cursor: str
+) -> dict[str, Any]:
+    """What the runs page and its list show: a page of runs by job, state, trigger and how
+    recent (unknown values are ignored)."""
+    filters = _filters(hub, job=job, state=state, trigger=trigger, within=within)
     page = await hub.admin.find_runs(
         job=filters["job"] or None,
         states=frozenset({RunState(filters["state"])}) if filters["state"] else None,
@@ -149,6 +154,31 @@ async def _runs_context(
         "filters": filters,
         "query": urlencode({k: v for k, v in filters.items() if v}),
     }
+
+
+def _selection(hub: Hub, filters: dict[str, str]) -> RunSelection:
+    """The runs page's filters (already checked by `_runs_context`) as a bulk selection."""
+    return RunSelection(
+        job=filters["job"] or None,
+        states=frozenset({RunState(filters["state"])}) if filters["state"] else None,
+        trigger=RunTrigger(filters["trigger"]) if filters["trigger"] else None,
+        enqueued_after=hub.clock.now() - RANGES[filters["within"]] if filters["within"] else None,
+    )
+
+
+async def _bulk_offers(hub: Hub, filters: dict[str, str]) -> list[dict[str, Any]]:
+    """For a filtered runs page: each bulk action that would act on some of the runs the
+    filter matches, with how many (what its confirmation states)."""
+    if not any(filters.values()):
+        return []  # "everything" is not offered: filter first
+    offers = []
+    selection = _selection(hub, filters)
+    for action, label in ((BulkAction.CANCEL, "Cancel"), (BulkAction.RETRY, "Retry"),
+                          (BulkAction.DELETE, "Delete")):  # fmt: skip
+        count, more = await hub.admin.bulk_preview(action, selection)
+        if count:
+            offers.append({"action": action.value, "label": label, "count": count, "more": more})
+    return offers
 
 
 async def _run_context(hub: Hub, run_id: str) -> dict[str, Any]:
@@ -314,6 +344,9 @@ class Pages(Controller):
         if wanted:
             with contextlib.suppress(RunNotFoundError):
                 return Redirect(site.url(f"/runs/{quote((await hub.history.get(wanted)).id)}"))
+        context = await _runs_context(
+            hub, job=job, state=run_state, trigger=trigger, within=within, cursor=cursor
+        )
         return site.render(
             "runs_page.html",
             user=viewer.user,
@@ -324,9 +357,9 @@ class Pages(Controller):
             triggers=[t.value for t in RunTrigger],
             ranges=list(RANGES),
             not_found=wanted,
-            **await _runs_context(
-                hub, job=job, state=run_state, trigger=trigger, within=within, cursor=cursor
-            ),
+            can_act=viewer.can_act,
+            **context,
+            bulk=await _bulk_offers(hub, context["filters"]) if viewer.can_act else [],
         )
 
     @get("/runs/{run_id:str}")
@@ -751,8 +784,56 @@ class Actions(Controller):
         status_code=HTTP_200_OK,
     )
     async def cancel(self, admin: AdminDep, actor: ActorDep, run_id: Id) -> Response[str]:
-        """Cancel a waiting or delayed run."""
+        """Cancel a run: a waiting one at once, a running one asked to stop."""
         await admin.cancel(actor, run_id)
+        return _refresh()
+
+    @post("/runs/bulk/cancel", opt=audited(Action.RUNS_CANCEL, "runs"), status_code=HTTP_200_OK)
+    async def bulk_cancel(
+        self,
+        *,
+        hub: HubDep,
+        actor: ActorDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        within: StatusQuery = "",
+    ) -> Response[str]:
+        """Cancel every run the runs page's filter matches (its query string)."""
+        filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
+        await hub.admin.bulk(actor, BulkAction.CANCEL, _selection(hub, filters))
+        return _refresh()
+
+    @post("/runs/bulk/retry", opt=audited(Action.RUNS_RETRY, "runs"), status_code=HTTP_200_OK)
+    async def bulk_retry(
+        self,
+        *,
+        hub: HubDep,
+        actor: ActorDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        within: StatusQuery = "",
+    ) -> Response[str]:
+        """Retry every dead letter the runs page's filter matches."""
+        filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
+        await hub.admin.bulk(actor, BulkAction.RETRY, _selection(hub, filters))
+        return _refresh()
+
+    @post("/runs/bulk/delete", opt=audited(Action.RUNS_DELETE, "runs"), status_code=HTTP_200_OK)
+    async def bulk_delete(
+        self,
+        *,
+        hub: HubDep,
+        actor: ActorDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        within: StatusQuery = "",
+    ) -> Response[str]:
+        """Delete every dead letter the runs page's filter matches."""
+        filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
+        await hub.admin.bulk(actor, BulkAction.DELETE, _selection(hub, filters))
         return _refresh()
 
     @post(
