@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -342,6 +343,32 @@ def test_bulk_cancel_from_the_runs_page_confirms_the_count(served: tuple[str, st
         expect(page.locator(f'tr[data-job="{job}"] .paused-flag')).to_have_text("no")
         browser.close()
     assert asked[-1] == "Cancel 3 runs matching this filter?"
+
+
+def test_a_change_reaches_the_page_over_the_event_stream(served: tuple[str, str]) -> None:
+    """With the runs page open, a run triggered through the API shows up without waiting
+    for the 10 s poll: the event stream said change and the list refreshed."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "policyReviews"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.goto(f"{base}/admin/runs?job={job}")
+        _settled(page)
+        expect(page.locator("body")).to_have_attribute("data-live", "on")
+        before = page.locator("#runs-table tbody tr[data-run]").count()
+        request = urllib.request.Request(  # noqa: S310 - our own server on loopback
+            f"{base}/api/v1/jobs/{job}/trigger", data=b"{}", method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            assert answer.status == 202
+        # Well inside the 10 s poll: only the stream can have refreshed it this soon.
+        changed = re.compile(r"[1-9]")
+        expect(page.locator("body")).to_have_attribute("data-changes", changed, timeout=6000)
+        rows = page.locator("#runs-table tbody tr[data-run]")
+        expect(rows).to_have_count(before + 1, timeout=6000)
+        browser.close()
 
 
 def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str]) -> None:

@@ -18,6 +18,7 @@ from litestar.static_files import create_static_files_router
 
 from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.entrypoints.api.auditing import RefusalAudit, RefusalLog
+from hub_scheduler.entrypoints.api.dashboard.live import Live
 from hub_scheduler.entrypoints.api.dashboard.site import (
     CHANNEL,
     Site,
@@ -54,7 +55,7 @@ def dashboard_router(
     )  # fmt: skip
     return Router(
         path=path,
-        route_handlers=[Pages, Fragments, Actions, static],
+        route_handlers=[Pages, Fragments, Actions, Live, static],
         dependencies={
             **hub_dependencies(hub),
             "site": provide_value(site),
