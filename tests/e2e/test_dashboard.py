@@ -371,6 +371,21 @@ def test_a_change_reaches_the_page_over_the_event_stream(served: tuple[str, str]
         browser.close()
 
 
+def test_a_refused_action_says_why(served: tuple[str, str]) -> None:
+    """An action the server refuses (cancelling a run that does not exist) shows the
+    server's reason in an alert, instead of nothing."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        _settled(page)
+        page.evaluate("htmx.ajax('POST', '/admin/actions/runs/0123456789abcdef/cancel', "
+                      "{swap: 'none'})")  # fmt: skip
+        alert = page.locator("#action-error [role=alert]")
+        expect(alert).to_have_text("run '0123456789abcdef' not found")
+        browser.close()
+
+
 def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str]) -> None:
     """From the jobs table a job's name opens its page: next fires in words and cron,
     statistics; Run now there lists the new run on the page."""
