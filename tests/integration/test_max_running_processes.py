@@ -121,7 +121,7 @@ async def test_a_rate_limit_holds_across_processes_and_a_sigkill(
     # The store's own record of every start (the claims, stalled attempts included): any 6
     # consecutive ones span a second.
     claimed = sorted(a.started_at.timestamp() for run in runs for a in run.attempts)
-    assert len(claimed) == len(starts)
+    assert len(claimed) >= RUNS
     assert min(b - a for a, b in zip(claimed, claimed[5:], strict=False)) >= 0.999
     # The handlers' clocks agree, but for the time a busy process takes to start a claimed
     # run (without the limit, six would start within milliseconds of each other).
