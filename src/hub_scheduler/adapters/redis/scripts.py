@@ -35,6 +35,7 @@ _NAMES = (
     "fire",
     "upsert_schedule",
     "schedule_admin",
+    "claim_due",
 )
 
 
