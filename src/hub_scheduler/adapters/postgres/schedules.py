@@ -40,6 +40,12 @@ STATE: Final[LiteralString] = (
     "id, definition, paused, declared, next_fire, last_fire, last_outcome, runs, version"
 )
 
+#: `STATE` of the ``t`` alias (what `PostgresScheduleStore.claim_due` returns).
+CLAIMED: Final[LiteralString] = (
+    "t.id, t.definition, t.paused, t.declared, t.next_fire, t.last_fire, t.last_outcome, "
+    "t.runs, t.version"
+)
+
 
 def _state(row: DictRow) -> ScheduleState:
     outcome = row["last_outcome"]
@@ -225,11 +231,24 @@ class PostgresScheduleStore:
     async def claim_due(
         self, now: datetime, limit: int = 100, lease: timedelta = timedelta(seconds=5)
     ) -> builtins.list[ScheduleState]:
-        """See `ScheduleStore.claim_due`. Not claimed on PostgreSQL yet: every scheduler is
-        handed the same due schedules (`due`), and the version check of ``fire`` keeps each
-        slot firing once."""
-        del lease
-        return await self.due(now, limit)
+        """See `ScheduleStore.claim_due`: one statement (``FOR UPDATE SKIP LOCKED``, so
+        schedulers claiming at once take different rows)."""
+        rows = await self.store.fetch(
+            "claim due schedules",
+            self.store.q(
+                "WITH c AS (SELECT id FROM {s}.schedules WHERE next_fire <= %(now)s "
+                "AND (claimed_until IS NULL OR claimed_until <= %(now)s "
+                "OR claimed_version IS DISTINCT FROM version) "
+                "ORDER BY next_fire, id LIMIT %(n)s FOR UPDATE SKIP LOCKED) "
+                "UPDATE {s}.schedules AS t SET claimed_until = %(until)s, "
+                "claimed_version = t.version FROM c WHERE t.id = c.id RETURNING {columns}",
+                columns=CLAIMED,
+            ),
+            {"now": now, "n": limit, "until": now + lease},
+        )
+        states = [_state(row) for row in rows]
+        states.sort(key=lambda s: (s.next_fire or now, s.schedule.id))
+        return states
 
     async def fire(
         self,
