@@ -33,6 +33,10 @@ from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
 
 #: Schedules written per script call by `RedisScheduleStore.sync_declared`.
 SYNC_BATCH = 1000
+#: Schedules read per script call.
+LOAD_BATCH = 1000
+#: Decoded definitions kept (by their JSON text) before the cache starts over.
+CACHE_LIMIT = 100_000
 
 
 def _next_ms(value: datetime | None) -> str:
@@ -56,11 +60,10 @@ def _run_args(run_id: str, request: EnqueueRequest) -> list[str]:
     ]
 
 
-def _decode_state(definition: bytes | str, raw: dict[Any, Any]) -> ScheduleState:
-    fields = {to_text(k): to_text(v) for k, v in raw.items()}
+def _state_of(schedule: Schedule, fields: dict[str, str]) -> ScheduleState:
     outcome = fields.get("outcome")
     return ScheduleState(
-        schedule=decode_schedule(definition),
+        schedule=schedule,
         next_fire=from_ms(fields["next"]) if fields.get("next") else None,
         paused=fields.get("paused") == "1",
         declared=fields.get("declared") == "1",
@@ -102,6 +105,7 @@ class RedisScheduleStore:
     """`ScheduleStore` on Redis (and fakeredis for ``memory://``)."""
 
     store: RedisStore
+    _schedules: dict[str, Schedule] = attrs.field(factory=dict, init=False, repr=False)
 
     async def _call(self, operation: str, coro: Any) -> Any:
         try:
@@ -179,17 +183,25 @@ class RedisScheduleStore:
         return await self.get(schedule_id)
 
     async def _load(self, ids: Sequence[str]) -> builtins.list[ScheduleState]:
-        keys = self.store.keys
-        async with self.store.client.pipeline(transaction=False) as pipe:
-            for schedule_id in ids:
-                pipe.get(keys.schedule(schedule_id))
-                pipe.hgetall(keys.schedule_state(schedule_id))
-            replies = await self._call("load schedules", pipe.execute())
+        states: builtins.list[ScheduleState] = []
+        for start in range(0, len(ids), LOAD_BATCH):
+            reply = await self.store.run("load_schedules", *ids[start : start + LOAD_BATCH])
+            states += self._decode(reply)
+        return states
+
+    def _decode(self, reply: bytes | str) -> builtins.list[ScheduleState]:
+        """States from a ``[[id, definition, [field, value, ...]], ...]`` JSON reply; a
+        definition seen before is decoded once."""
         states = []
-        for i in range(0, len(replies), 2):
-            definition, raw = replies[i], replies[i + 1]
-            if definition is not None:
-                states.append(_decode_state(definition, raw))
+        cache = self._schedules
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        for _, definition, flat in json.loads(reply):
+            schedule = cache.get(definition)
+            if schedule is None:
+                schedule = cache[definition] = decode_schedule(definition)
+            fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}
+            states.append(_state_of(schedule, fields))
         return states
 
     async def get(self, schedule_id: str) -> ScheduleState:
@@ -233,10 +245,7 @@ class RedisScheduleStore:
     ) -> builtins.list[ScheduleState]:
         """See `ScheduleStore.claim_due`: one script call claims and reads the batch."""
         reply = await self.store.run("claim_due", to_ms(now), to_ms(now + lease), limit)
-        return [
-            _decode_state(definition, dict(zip(raw[::2], raw[1::2], strict=True)))
-            for _, definition, raw in reply
-        ]
+        return self._decode(reply)
 
     async def fire(
         self,

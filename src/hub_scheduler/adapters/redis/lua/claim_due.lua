@@ -2,7 +2,8 @@
 -- the due index to now + lease so that no other scheduler is handed them until they are
 -- fired (which moves them to their next fire) or the lease ends (a scheduler that died).
 -- ARGV: P, now_ms, lease end ms, limit.
--- Returns [id, definition, state fields (flat HGETALL)] per claimed schedule, earliest first.
+-- Returns one JSON text (one reply to parse, not thousands): [[id, definition, [state
+-- field, value, ...]], ...] per claimed schedule, earliest first.
 local due = redis.call('ZRANGEBYSCORE', K_SCHEDULES_DUE, '-inf', ARGV[2], 'LIMIT', 0,
                        tonumber(ARGV[4]))
 local claimed = {}
@@ -15,4 +16,5 @@ for _, id in ipairs(due) do
     redis.call('ZREM', K_SCHEDULES_DUE, id)  -- a leftover of a deleted or ended schedule
   end
 end
-return claimed
+if #claimed == 0 then return '[]' end
+return cjson.encode(claimed)
