@@ -9,7 +9,7 @@ one ``Every(T)`` schedule each and measures:
 - sync: `Hub.sync_schedules` of the N declared schedules into an empty store, then again
   with nothing changed;
 - fire lateness p50/p99/max (enqueue time minus slot, from `Scheduler.lateness`) over the
-  window, after one warm-up interval (the first slots are overdue by the start-up itself);
+  window, after a warm-up (--warmup; the first slots are overdue by the start-up itself);
 - scheduler CPU µs per fire (process CPU time over the window / fires in it, summed over the
   replica processes) and Redis CPU µs per fire (INFO cpu);
 - stop latency: each replica is asked to stop 20 ms after a slot instant, while its slots are
@@ -59,14 +59,16 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def child(url: str, schedules: int, every: float, start: float, seconds: float) -> None:
-    """One replica: run a scheduler from `start` (epoch) for `seconds`, print JSON."""
+async def child(args: argparse.Namespace) -> None:
+    """One replica: run a scheduler from ``--start`` (epoch) for ``--seconds``, print JSON."""
+    url, schedules, every, start = args.url, args.schedules, args.every, args.start
+    seconds, warmup = args.seconds, args.warmup
     async with make_hub(url, schedules, every) as hub:
         scheduler = hub.scheduler(lateness=deque())  # every fire, not the last 10,000
         await asyncio.sleep(max(0.0, start - time.time()))
         task = asyncio.create_task(scheduler.run())
-        # Warm up one interval (at least 2 s): the first slots are late by the start itself.
-        await asyncio.sleep(max(2.0, every) + 0.5)
+        # Warm up: the first slots are late by the start itself (a backlog to catch up).
+        await asyncio.sleep(warmup)
         skip, cpu0, t0 = len(scheduler.lateness), _cpu(), time.time()
         end = t0 + seconds
         # Ask to stop 20 ms after a slot instant (while slots are due).
@@ -109,8 +111,10 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(len(values) * q))] if values else float("nan")
 
 
-async def measure(url: str, schedules: int, every: float, replicas: int, seconds: float) -> None:
+async def measure(url: str, args: argparse.Namespace) -> None:
     """Sync, run the replicas, print the figures."""
+    schedules, every, replicas = args.schedules, args.every, args.replicas
+    seconds, warmup = args.seconds, args.warmup
     await _clear(url)
     async with make_hub(url, schedules, every) as hub:
         t = time.perf_counter()
@@ -123,14 +127,15 @@ async def measure(url: str, schedules: int, every: float, replicas: int, seconds
               f"{again * 1000:.0f} ms unchanged")  # fmt: skip
         start = time.time() + 1.0 + 1.5 * replicas  # time for the replicas to import
         cmd = [sys.executable, __file__, "--child", "--url", url, "--schedules", str(schedules),
-               "--every", str(every), "--seconds", str(seconds), "--start", str(start)]  # fmt: skip
+               "--every", str(every), "--seconds", str(seconds), "--start", str(start),
+               "--warmup", str(warmup)]  # fmt: skip
         procs = [
             await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
             for _ in range(replicas)
         ]
         redis_cpu0 = None
         if url.startswith("redis"):
-            await asyncio.sleep(max(0.0, start - time.time()) + max(2.0, every) + 0.5)
+            await asyncio.sleep(max(0.0, start - time.time()) + warmup)
             redis_cpu0 = await _redis_cpu(url)
         outs = [json.loads((await p.communicate())[0].strip().splitlines()[-1]) for p in procs]
         redis_cpu = None if redis_cpu0 is None else await _redis_cpu(url) - redis_cpu0
@@ -163,17 +168,21 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--url", default=None)
+    warmup = "seconds before the window (default: 2 intervals, 5 s or more)"
+    parser.add_argument("--warmup", type=float, default=None, help=warmup)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.warmup is None:
+        args.warmup = max(5.0, 2 * args.every)
     if args.child:
-        asyncio.run(child(args.url, args.schedules, args.every, args.start, args.seconds))
+        asyncio.run(child(args))
         return
     if args.url:
-        asyncio.run(measure(args.url, args.schedules, args.every, args.replicas, args.seconds))
+        asyncio.run(measure(args.url, args))
         return
     with tempfile.TemporaryDirectory() as tmp, private_redis(Path(tmp)) as server:
-        asyncio.run(measure(server.url, args.schedules, args.every, args.replicas, args.seconds))
+        asyncio.run(measure(server.url, args))
 
 
 if __name__ == "__main__":
