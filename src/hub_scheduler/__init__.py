@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_scheduler.adapters.backends import open_backend, register_backend
 from hub_scheduler.adapters.notifiers import LoggingNotifier, WebhookNotifier
+from hub_scheduler.domain.admin import BulkAction, RunSelection
 from hub_scheduler.domain.errors import (
     HubSchedulerError,
     IllegalTransitionError,
@@ -21,6 +22,7 @@ from hub_scheduler.domain.errors import (
     UnknownTimezoneError,
     ValidationError,
 )
+from hub_scheduler.domain.limits import OnDuplicate, RateLimit, Uniqueness
 from hub_scheduler.domain.model import JobDefinition, Priority, Run, RunState, RunTrigger
 from hub_scheduler.domain.ports import Backend, BackendConfig
 from hub_scheduler.domain.registry import Job, JobContext
@@ -68,6 +70,7 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare sou
 __all__ = [
     "Backend",
     "BackendConfig",
+    "BulkAction",
     "Cron",
     "Every",
     "FirePreview",
@@ -83,16 +86,20 @@ __all__ = [
     "JobDefinition",
     "LoggingNotifier",
     "MisfirePolicy",
+    "OnDuplicate",
     "Once",
     "Priority",
+    "RateLimit",
     "RetryAfter",
     "RetryPolicy",
     "Run",
     "RunCancelledError",
+    "RunSelection",
     "RunState",
     "RunTrigger",
     "Schedule",
     "SlotOutcome",
+    "Uniqueness",
     "UnknownTimezoneError",
     "ValidationError",
     "WebhookNotifier",

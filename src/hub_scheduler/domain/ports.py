@@ -21,6 +21,7 @@ import attrs
 from hub_scheduler.domain.alerts import Notice
 from hub_scheduler.domain.errors import InvalidJobError
 from hub_scheduler.domain.histogram import Histogram
+from hub_scheduler.domain.limits import JobLimits, OnDuplicate
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     ErrorInfo,
@@ -86,6 +87,9 @@ class EnqueueRequest:
     schedule_id: str | None = None
     slot: datetime | None = None
     origin_run_id: str | None = None
+    #: For a unique job (`JobDefinition.unique`): `idempotency_key` is its key, held while
+    #: the run holding it is unfinished rather than for `idempotency_window`.
+    on_duplicate: OnDuplicate | None = None
 
 
 @attrs.frozen
@@ -198,8 +202,11 @@ class JobQueue(Protocol):
         """Enqueue runs atomically per request, in order; one answer per request.
 
         A request whose idempotency key was used within its window enqueues nothing and
-        answers the first run's id with ``created=False``. Raises `PayloadError` for a
-        payload that is not JSON or is too large (nothing of that request is stored).
+        answers the first run's id with ``created=False``. One with `on_duplicate` (a
+        unique job) does so while the run holding its key is unfinished; with
+        `OnDuplicate.REPLACE` a still-waiting holder is cancelled and the request enqueued.
+        Raises `PayloadError` for a payload that is not JSON or is too large (nothing of that
+        request is stored).
         """
         ...
 
@@ -277,12 +284,18 @@ class JobQueue(Protocol):
         """
         ...
 
-    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
-        """Declare jobs' global concurrency limits (`JobDefinition.max_running`; None: no
-        limit), as every worker does at start for the jobs it runs. A claim never makes more
-        runs of a limited job active than its limit: the others are held aside in order and
-        start as active ones end (settled, cancelled, stalled or handed back). Runs held for
-        a limit that rose or went away start at once."""
+    async def set_limits(self, limits: Mapping[str, JobLimits]) -> None:
+        """Declare jobs' flow control (`JobDefinition.limits`), as every worker does at start
+        for the jobs it runs; the last declaration of a job wins.
+
+        `JobLimits.max_running`: a claim never makes more runs of the job active than that;
+        the others are held aside in order and start as active ones end (settled,
+        cancelled, stalled or handed back). Runs held for a limit that rose or went away
+        start at once. `JobLimits.rate`: a claim starts a run only within the rate (per job,
+        or per value of the payload field it is keyed by); one over it is delayed to its own
+        next free slot (reserved for it: it starts then without counting twice), attempt
+        unchanged.
+        """
         ...
 
     async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:

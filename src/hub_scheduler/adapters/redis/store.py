@@ -33,6 +33,7 @@ from hub_scheduler.domain.errors import (
     InvalidCursorError,
     RunNotFoundError,
 )
+from hub_scheduler.domain.limits import JobLimits, OnDuplicate
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     FINAL_STATES,
@@ -58,6 +59,7 @@ from hub_scheduler.domain.retry import GiveUp
 #: Runs per enqueue script call: big batches amortise round trips, small ones keep Redis
 #: responsive to other clients while a bulk enqueue is running.
 ENQUEUE_BATCH = 500
+_MS = timedelta(milliseconds=1)
 #: What `cancel` accepts: waiting runs are cancelled, active ones get a cancel request.
 _CANCELLABLE = frozenset(
     {RunState.QUEUED, RunState.DELAYED, RunState.RETRY_SCHEDULED, RunState.ACTIVE}
@@ -189,11 +191,15 @@ class RedisJobQueue:
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """See `JobQueue.enqueue`; batches of `ENQUEUE_BATCH` runs per round trip."""
         now = self.store.now_ms()
+        retention_ms = self.store.retention // timedelta(milliseconds=1)
         encoded: list[list[str]] = []
         for request in requests:
             payload = encode_payload(request.job, request.payload, self.store.payload_limit)
             key = request.idempotency_key or ""
             window = max(1, request.idempotency_window // timedelta(milliseconds=1))
+            unique = {None: "", OnDuplicate.KEEP: "k", OnDuplicate.REPLACE: "r"}[
+                request.on_duplicate
+            ]
             encoded.append(
                 [
                     new_run_id(),
@@ -207,12 +213,13 @@ class RedisJobQueue:
                     key,
                     str(window),
                     request.origin_run_id or "",
+                    unique,
                 ]
             )
         answers = [Enqueued(run[0]) for run in encoded]
         for start in range(0, len(encoded), ENQUEUE_BATCH):
             batch = json.dumps(encoded[start : start + ENQUEUE_BATCH], ensure_ascii=False)
-            repeats = await self.store.run("enqueue", now, batch)
+            repeats = await self.store.run("enqueue", now, batch, retention_ms)
             for i in range(0, len(repeats), 2):
                 answers[start + int(repeats[i])] = Enqueued(to_text(repeats[i + 1]), created=False)
         return answers
@@ -295,11 +302,18 @@ class RedisJobQueue:
             raise RunNotFoundError(run_id)
         return loaded[0]
 
-    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
-        """See `JobQueue.set_limits`."""
-        if limits:
-            pairs = [v for job, limit in sorted(limits.items()) for v in (job, limit or "")]
-            await self.store.run("set_limits", *pairs)
+    async def set_limits(self, limits: Mapping[str, JobLimits]) -> None:
+        """See `JobQueue.set_limits`: per job, its max_running ('' for none) and its rate as
+        ``"<count> <window ms> <payload field or nothing>"`` ('' for none)."""
+        args: list[str] = []
+        for job, limit in sorted(limits.items()):
+            rate = limit.rate
+            spec = "" if rate is None else (
+                f"{rate.count} {rate.per // _MS} {rate.key or ''}".rstrip()
+            )  # fmt: skip
+            args += [job, str(limit.max_running or ""), spec]
+        if args:
+            await self.store.run("set_limits", *args)
 
     async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
         """See `JobQueue.cancel_requests`."""
