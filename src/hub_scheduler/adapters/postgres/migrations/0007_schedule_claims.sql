@@ -1,4 +1,4 @@
--- hub_scheduler on PostgreSQL, schema version 6: schedulers share the due schedules.
+-- hub_scheduler on PostgreSQL, schema version 7: schedulers share the due schedules.
 --
 -- A scheduler claims a batch of due schedules for a short lease (claim_due): claimed_until is
 -- when the lease ends, claimed_version the version the schedule had when claimed. A claim
