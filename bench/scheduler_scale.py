@@ -9,7 +9,8 @@ one ``Every(T)`` schedule each and measures:
 - sync: `Hub.sync_schedules` of the N declared schedules into an empty store, then again
   with nothing changed;
 - fire lateness p50/p99/max (enqueue time minus slot, from `Scheduler.lateness`) over the
-  window, after a warm-up (--warmup; the first slots are overdue by the start-up itself);
+  window; the schedules start --lead seconds after the script (time to sync, and for the
+  replica processes to import and start), the window --warmup seconds after that;
 - scheduler CPU µs per fire (process CPU time over the window / fires in it, summed over the
   replica processes) and Redis CPU µs per fire (INFO cpu);
 - stop latency: each replica is asked to stop 20 ms after a slot instant, while its slots are
@@ -30,13 +31,13 @@ import sys
 import tempfile
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from redis.asyncio import Redis
 from run import private_redis  # the benchmark's own private redis-server
 
-from hub_scheduler import Every, Hub, JobContext
+from hub_scheduler import Every, Hub, JobContext, Schedule
 
 PREFIX = "scale"
 STOP_CAP = 30.0  # seconds a replica is given to stop before it is cancelled
@@ -46,11 +47,14 @@ async def _noop(ctx: JobContext) -> None:
     del ctx
 
 
-def make_hub(url: str, schedules: int, every: float) -> Hub:
-    """A hub with `schedules` jobs, each on one ``Every(every)`` schedule."""
+def make_hub(url: str, schedules: int, every: float, start: float) -> Hub:
+    """A hub with `schedules` jobs, each on one ``Every(every)`` schedule whose first slot is
+    `start` (epoch seconds): every slot of every schedule falls on the same instants."""
     hub = Hub(url, prefix=PREFIX)
+    first = datetime.fromtimestamp(start, UTC)
     for i in range(schedules):
-        hub.job(f"tick{i:05d}", schedules=[Every(timedelta(seconds=every))])(_noop)
+        schedule = Schedule(Every(timedelta(seconds=every)), start=first)
+        hub.job(f"tick{i:05d}", schedules=[schedule])(_noop)
     return hub
 
 
@@ -63,12 +67,11 @@ async def child(args: argparse.Namespace) -> None:
     """One replica: run a scheduler from ``--start`` (epoch) for ``--seconds``, print JSON."""
     url, schedules, every, start = args.url, args.schedules, args.every, args.start
     seconds, warmup = args.seconds, args.warmup
-    async with make_hub(url, schedules, every) as hub:
+    async with make_hub(url, schedules, every, start) as hub:
         scheduler = hub.scheduler(lateness=deque())  # every fire, not the last 10,000
-        await asyncio.sleep(max(0.0, start - time.time()))
         task = asyncio.create_task(scheduler.run())
-        # Warm up: the first slots are late by the start itself (a backlog to catch up).
-        await asyncio.sleep(warmup)
+        # Up before the first slot (the parent leaves time to import), then a warm-up.
+        await asyncio.sleep(max(0.0, start + warmup - time.time()))
         skip, cpu0, t0 = len(scheduler.lateness), _cpu(), time.time()
         end = t0 + seconds
         # Ask to stop 20 ms after a slot instant (while slots are due).
@@ -116,7 +119,10 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     schedules, every, replicas = args.schedules, args.every, args.replicas
     seconds, warmup = args.seconds, args.warmup
     await _clear(url)
-    async with make_hub(url, schedules, every) as hub:
+    # The first slot: time to sync, then for the replicas to import and start (slow on a
+    # loaded machine), so the window measures firing on time, not a start-up backlog.
+    start = math.ceil((time.time() + args.lead) / every) * every
+    async with make_hub(url, schedules, every, start) as hub:
         t = time.perf_counter()
         await hub.sync_schedules()
         first = time.perf_counter() - t
@@ -125,7 +131,6 @@ async def measure(url: str, args: argparse.Namespace) -> None:
         again = time.perf_counter() - t
         print(f"sync of {schedules} declared: {first * 1000:.0f} ms into an empty store, "
               f"{again * 1000:.0f} ms unchanged")  # fmt: skip
-        start = time.time() + 1.0 + 1.5 * replicas  # time for the replicas to import
         cmd = [sys.executable, __file__, "--child", "--url", url, "--schedules", str(schedules),
                "--every", str(every), "--seconds", str(seconds), "--start", str(start),
                "--warmup", str(warmup)]  # fmt: skip
@@ -168,13 +173,17 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--url", default=None)
-    warmup = "seconds before the window (default: 2 intervals, 5 s or more)"
+    warmup = "seconds from the first slot to the window (default: 1 interval, 2 s or more)"
     parser.add_argument("--warmup", type=float, default=None, help=warmup)
+    lead = "seconds from now to the first slot (default: 10 + 3 per replica)"
+    parser.add_argument("--lead", type=float, default=None, help=lead)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.warmup is None:
-        args.warmup = max(5.0, 2 * args.every)
+        args.warmup = max(2.0, args.every) + 0.5
+    if args.lead is None:
+        args.lead = 10.0 + 3 * args.replicas
     if args.child:
         asyncio.run(child(args))
         return
