@@ -177,6 +177,7 @@ async def test_claimed_schedules_are_handed_out_once_until_fired_or_the_lease_en
         claims.append(claim)
     ids = [s.schedule.id for claim in claims for s in claim]
     assert sorted(ids) == ["s0", "s1", "s2"]  # each handed out once
+    assert await backend.schedules.next_due_at() == now + lease  # not before the claims end
     fired, kept = [s for c in claims for s in c if s.schedule.id != "s2"], "s2"
     await backend.schedules.fire_many([_planned(s) for s in fired], now)
     later = now + lease

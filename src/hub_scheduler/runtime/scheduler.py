@@ -157,9 +157,6 @@ class Scheduler:
             enqueued += len(result)
         return enqueued
 
-    async def _fire(self, state: ScheduleState, now: datetime) -> int:
-        return await self._fire_batch([state], now)
-
     async def check(self) -> list[OverdueSchedule]:
         """Repair what the store lost and find schedules nothing fired; returns those newly
         overdue (each alerted once per episode).

@@ -222,9 +222,15 @@ class PostgresScheduleStore:
         return [_state(row) for row in rows]
 
     async def next_due_at(self) -> datetime | None:
-        """See `ScheduleStore.next_due_at`."""
+        """See `ScheduleStore.next_due_at`: a schedule claimed and not fired since (its version
+        unchanged) is due again when its claim ends, as in Redis's due index."""
         row = await self.store.fetch_one(
-            "next due", self.store.q("SELECT min(next_fire) AS next FROM {s}.schedules")
+            "next due",
+            self.store.q(
+                "SELECT min(CASE WHEN claimed_version = version "
+                "THEN greatest(next_fire, claimed_until) ELSE next_fire END) AS next "
+                "FROM {s}.schedules"
+            ),
         )
         return utc(row["next"]) if row and row["next"] else None
 
