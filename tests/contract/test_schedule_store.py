@@ -8,7 +8,7 @@ import pytest
 
 from hub_scheduler import Cron, Every, Schedule, SlotOutcome
 from hub_scheduler.domain.errors import ScheduleExistsError, ScheduleNotFoundError
-from hub_scheduler.domain.ports import EnqueueRequest, PlannedFire, ScheduleState
+from hub_scheduler.domain.ports import EnqueueRequest, PlannedFire, ScheduleState, fire_each
 from hub_scheduler.domain.schedule import SlotDecision
 from tests.contract.conftest import START, Subject
 
@@ -188,3 +188,19 @@ async def test_claimed_schedules_are_handed_out_once_until_fired_or_the_lease_en
     assert [(s.schedule.id, s.next_fire) for s in back] == [(kept, now)]  # still to fire
     due_again = await backend.schedules.claim_due(now + timedelta(minutes=1), 10, lease)
     assert sorted(s.schedule.id for s in due_again) == ["s0", "s1", "s2"]
+
+
+async def test_fire_each_is_the_per_item_fallback_of_fire_many(backend: Subject) -> None:
+    """`fire_each` (for a store without a batched fire) answers as `fire_many` does."""
+    states = [
+        await backend.schedules.create(Schedule(Every(timedelta(minutes=1)), job="a", id=i), T0)
+        for i in ("p", "q")
+    ]
+    now = T0 + timedelta(minutes=1)
+    batch = [_planned(s) for s in states]
+    first = await fire_each(backend.schedules, batch[:1], now)
+    answers = await fire_each(backend.schedules, batch, now)
+    assert first[0] is not None
+    assert answers[0] is None
+    assert answers[1] is not None
+    assert [s.runs for s in await backend.schedules.list()] == [1, 1]
