@@ -133,6 +133,17 @@ class Scheduler:
             enqueued += await self._fire_batch(due, now)
         return enqueued
 
+    async def fire(self, states: Sequence[ScheduleState]) -> int:
+        """Fire the slots of `states` (as read, e.g. from `ScheduleStore.list`) due now,
+        claimed elsewhere or not; returns how many runs were enqueued. Each is a
+        compare-and-advance: a schedule another scheduler fired since it was read is
+        refused here, so once this returns, every slot of `states` due now has fired."""
+        now = self.clock.now()
+        enqueued = 0
+        for start in range(0, len(states), self.batch):
+            enqueued += await self._fire_batch(states[start : start + self.batch], now)
+        return enqueued
+
     async def _fire_batch(self, states: Sequence[ScheduleState], now: datetime) -> int:
         priority = self.registry.priority
         fires = []
