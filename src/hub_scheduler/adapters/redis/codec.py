@@ -21,7 +21,9 @@ versioned on its own: ``{"v": 1, "n": attempt number, "s": started ms, "f": fini
 "w": worker, "o": AttemptOutcome value, "e": {type, message, traceback}, "d": retry delay
 ms}`` (``w``, ``e`` and ``d`` only when known). Runs stored before the log existed have no
 ``atl`` field and read as runs without attempts: the log is an addition to format 1, which
-readers that predate it ignore.
+readers that predate it ignore. A run that succeeded at its only attempt has no log either:
+its attempt is read off ``att``, ``sta``, ``fin`` and ``wrk`` (most runs are that, and the log
+would push the hash past Redis's 64-byte listpack values, doubling its size).
 """
 
 from __future__ import annotations
@@ -106,6 +108,22 @@ def decode_attempts(run_id: str, text: str | None) -> tuple[Attempt, ...]:
     return tuple(attempts)
 
 
+def _only_attempt(fields: Mapping[str, str]) -> tuple[Attempt, ...]:
+    """The attempt of a run that succeeded at its first try: the store keeps no log for it
+    (step.lua), so it is read off the run's own fields."""
+    if fields.get("st") != "succeeded" or not fields.get("sta") or not fields.get("fin"):
+        return ()
+    return (
+        Attempt(
+            number=int(fields.get("att", "1")),
+            started_at=from_ms(fields["sta"]),
+            finished_at=from_ms(fields["fin"]),
+            worker=fields.get("wrk") or None,
+            outcome=AttemptOutcome.SUCCEEDED,
+        ),
+    )
+
+
 def _opt_ms(fields: Mapping[str, str], name: str) -> datetime | None:
     value = fields.get(name)
     return from_ms(value) if value else None
@@ -135,7 +153,7 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
         slot=_opt_ms(fields, "slot"),
         idempotency_key=fields.get("idk") or None,
         origin_run_id=fields.get("org") or None,
-        attempts=decode_attempts(run_id, fields.get("atl")),
+        attempts=decode_attempts(run_id, fields.get("atl")) or _only_attempt(fields),
         attempts_dropped=int(fields.get("atd", "0")),
         cancel_requested_at=_opt_ms(fields, "cxl"),
     )
