@@ -444,11 +444,15 @@ async def advance_to_next_fire(hub: Hub, *, sync: bool = True) -> list[str]:
             "declared in code are stored by hub.sync_schedules() or a running scheduler)"
         )
     clock.set(max(due, clock.now()))
-    decided = {
-        state.schedule.id: await _newest_slot(hub, state.schedule.id)
-        for state in await hub.schedules.due(clock.now())
-    }
-    await hub.scheduler().tick()
+    # Read from the schedules, not the due index: a scheduler running meanwhile may have
+    # claimed them already. Firing what was read returns once each has fired, here or there.
+    states = [
+        state
+        for state in await hub.schedules.list()
+        if state.next_fire is not None and state.next_fire <= clock.now()
+    ]
+    decided = {state.schedule.id: await _newest_slot(hub, state.schedule.id) for state in states}
+    await hub.scheduler().fire(states)
     fired: list[tuple[datetime, str, str]] = []
     for schedule_id, newest in decided.items():
         cursor = None

@@ -8,7 +8,7 @@ import pytest
 
 from hub_scheduler import Cron, Every, Schedule, SlotOutcome
 from hub_scheduler.domain.errors import ScheduleExistsError, ScheduleNotFoundError
-from hub_scheduler.domain.ports import EnqueueRequest
+from hub_scheduler.domain.ports import EnqueueRequest, PlannedFire, ScheduleState, fire_each
 from hub_scheduler.domain.schedule import SlotDecision
 from tests.contract.conftest import START, Subject
 
@@ -121,3 +121,86 @@ async def test_a_deleted_schedule_keeps_its_ledger(backend: Subject) -> None:
         await backend.schedules.get("h")
     [record] = (await backend.schedules.slots("h")).items
     assert (record.slot, record.outcome) == (slot, SlotOutcome.ENQUEUED)
+
+
+def _planned(state: ScheduleState, minutes: int = 1) -> PlannedFire:
+    """Fire the due slot of `state` (every `minutes`) and advance to the next one."""
+    assert state.next_fire is not None
+    slot = state.next_fire
+    request = EnqueueRequest(state.schedule.job, schedule_id=state.schedule.id, slot=slot)
+    decision = SlotDecision(slot, SlotOutcome.ENQUEUED)
+    return PlannedFire(state, (decision,), (request,), slot + timedelta(minutes=minutes))
+
+
+async def test_fire_many_is_a_compare_and_advance_per_schedule(backend: Subject) -> None:
+    """A batch fires every schedule whose version still matches; a stale one is refused
+    alone, and the same batch again changes nothing."""
+    states = [
+        await backend.schedules.create(
+            Schedule(Every(timedelta(minutes=1)), job=job, id=f"s{i}"), T0
+        )
+        for i, job in enumerate(["a", "b", "c"])
+    ]
+    now = T0 + timedelta(minutes=1)
+    stale = states[1]
+    assert await backend.schedules.fire_many([_planned(stale)], now) != [None]
+    batch = [_planned(s) for s in states]
+    answers = list(await backend.schedules.fire_many(batch, now))
+    assert [a is None for a in answers] == [False, True, False]
+    assert [len(a or ()) for a in answers] == [1, 0, 1]
+    assert list(await backend.schedules.fire_many(batch, now)) == [None, None, None]
+    after = {s.schedule.id: s for s in await backend.schedules.list()}
+    assert [after[f"s{i}"].runs for i in range(3)] == [1, 1, 1]
+    assert {s.next_fire for s in after.values()} == {now + timedelta(minutes=1)}
+    for i, answer in ((0, answers[0]), (2, answers[2])):
+        [record] = (await backend.schedules.slots(f"s{i}")).items
+        assert answer is not None
+        assert (record.slot, record.run_id) == (now, answer[0].run_id)
+    assert (await backend.queue.snapshot()).waiting == 3
+    assert list(await backend.schedules.fire_many([], now)) == []
+
+
+async def test_claimed_schedules_are_handed_out_once_until_fired_or_the_lease_ends(
+    backend: Subject,
+) -> None:
+    """Schedulers claiming at once get different due schedules; a fired one comes back at
+    its next fire, an unfired one when its lease ends."""
+    for i in range(3):
+        await backend.schedules.create(
+            Schedule(Every(timedelta(minutes=1)), job=f"j{i}", id=f"s{i}"), T0
+        )
+    now = T0 + timedelta(minutes=1)
+    lease = timedelta(seconds=5)
+    claims = []
+    while claim := list(await backend.schedules.claim_due(now, 2, lease)):
+        assert len(claim) <= 2
+        claims.append(claim)
+    ids = [s.schedule.id for claim in claims for s in claim]
+    assert sorted(ids) == ["s0", "s1", "s2"]  # each handed out once
+    assert await backend.schedules.next_due_at() == now + lease  # not before the claims end
+    fired, kept = [s for c in claims for s in c if s.schedule.id != "s2"], "s2"
+    await backend.schedules.fire_many([_planned(s) for s in fired], now)
+    later = now + lease
+    assert (
+        list(await backend.schedules.claim_due(later - timedelta(milliseconds=1), 10, lease)) == []
+    )
+    back = await backend.schedules.claim_due(later, 10, lease)
+    assert [(s.schedule.id, s.next_fire) for s in back] == [(kept, now)]  # still to fire
+    due_again = await backend.schedules.claim_due(now + timedelta(minutes=1), 10, lease)
+    assert sorted(s.schedule.id for s in due_again) == ["s0", "s1", "s2"]
+
+
+async def test_fire_each_is_the_per_item_fallback_of_fire_many(backend: Subject) -> None:
+    """`fire_each` (for a store without a batched fire) answers as `fire_many` does."""
+    states = [
+        await backend.schedules.create(Schedule(Every(timedelta(minutes=1)), job="a", id=i), T0)
+        for i in ("p", "q")
+    ]
+    now = T0 + timedelta(minutes=1)
+    batch = [_planned(s) for s in states]
+    first = await fire_each(backend.schedules, batch[:1], now)
+    answers = await fire_each(backend.schedules, batch, now)
+    assert first[0] is not None
+    assert answers[0] is None
+    assert answers[1] is not None
+    assert [s.runs for s in await backend.schedules.list()] == [1, 1]

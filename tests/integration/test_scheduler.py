@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub_scheduler import Cron, Every, Hub, MisfirePolicy, Run, Schedule, SlotOutcome
+from hub_scheduler.adapters.redis.schedules import RedisScheduleStore
 from hub_scheduler.demo import JOBS, SYDNEY
+from hub_scheduler.domain.ports import Enqueued, PlannedFire
 from hub_scheduler.domain.registry import JobContext
 from hub_scheduler.testing import FakeClock
 
@@ -209,3 +212,63 @@ async def test_month_long_outage_is_ledgered_in_bulk_then_planned_per_slot() -> 
     late = [SlotOutcome.COALESCED] * 58 + [SlotOutcome.LATE]
     assert [r.outcome for r in recent] == [*late, SlotOutcome.ENQUEUED]
     assert state.next_fire == clock.now() + timedelta(seconds=30)
+
+
+async def test_stop_takes_effect_between_batches_while_many_slots_are_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asked to stop while 500 schedules are due, the loop returns after the batch in hand:
+    the other slots stay due for the next scheduler, none is half fired."""
+    clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        for i in range(500):
+            hub.job(f"j{i}", schedules=[Every(timedelta(minutes=1))])(_noop)
+        await hub.sync_schedules()
+        clock.advance(60)
+        scheduler = hub.scheduler(batch=50)
+        batches: list[int] = []
+        fire_many = RedisScheduleStore.fire_many
+
+        async def fire_then_stop(
+            store: RedisScheduleStore, fires: Sequence[PlannedFire], now: datetime
+        ) -> list[list[Enqueued] | None]:
+            batches.append(len(fires))
+            answers = await fire_many(store, fires, now)
+            scheduler.stop()  # asked while the other 450 are still due
+            return answers
+
+        monkeypatch.setattr(RedisScheduleStore, "fire_many", fire_then_stop)
+        async with asyncio.timeout(5):
+            await scheduler.run()
+        states = await hub.schedules.list()
+    assert batches == [50]
+    assert sorted(s.runs for s in states) == [0] * 450 + [1] * 50
+    assert len(scheduler.lateness) == 50
+
+
+async def test_replicas_share_the_due_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two schedulers ticking at once claim different batches: each schedule is planned and
+    fired by one of them only (no race lost, no work done twice), and both fired some."""
+    clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        for i in range(200):
+            hub.job(f"j{i}", schedules=[Every(timedelta(minutes=1))])(_noop)
+        await hub.sync_schedules()
+        clock.advance(60)
+        handed: list[str] = []
+        fire_many = RedisScheduleStore.fire_many
+
+        async def counted(
+            store: RedisScheduleStore, fires: Sequence[PlannedFire], now: datetime
+        ) -> list[list[Enqueued] | None]:
+            handed.extend(f.state.schedule.id for f in fires)
+            return await fire_many(store, fires, now)
+
+        monkeypatch.setattr(RedisScheduleStore, "fire_many", counted)
+        replicas = [hub.scheduler(batch=20) for _ in range(2)]
+        fired = await asyncio.gather(*(r.tick() for r in replicas))
+        states = await hub.schedules.list()
+    assert sorted(handed) == sorted(s.schedule.id for s in states)
+    assert sum(fired) == 200
+    assert min(fired) > 0
+    assert {s.runs for s in states} == {1}

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hub_scheduler import Hub
+from tests.integration.readiness import schedulers_ready
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
 
@@ -33,8 +34,10 @@ async def test_two_taskiq_schedulers_fire_each_minute_once(redis_url: str, redis
     env = {**os.environ, "HUB_URL": redis_url, "HUB_PREFIX": redis_hub.prefix}
     processes = [await _taskiq_scheduler(env) for _ in range(2)]
     try:
-        # The experiment lasts past the next minute boundary (the slot) by 10 s; not a wait
-        # for a result.
+        # Once both are up (importing taskiq takes seconds on a loaded machine), the
+        # experiment lasts past the next minute boundary (the slot) by 10 s; not a wait for a
+        # result.
+        await schedulers_ready(redis_hub, 2)
         await asyncio.sleep(60 - datetime.now(UTC).second + 10)
     finally:
         for process in processes:

@@ -70,6 +70,7 @@ from hub_scheduler.domain.ports import (
     Migratable,
     Outcome,
     Page,
+    PlannedFire,
     Presence,
     QueueSnapshot,
     ResultStore,
@@ -769,6 +770,32 @@ class ShardedScheduleStore:
         """See `ScheduleStore.fire` (on the schedule's shard, with its job's runs)."""
         store = self._of(state.schedule.job)
         return await store.fire(state, decisions, requests, next_fire, now, bulk_missed=bulk_missed)
+
+    async def claim_due(
+        self, now: datetime, limit: int = 100, lease: timedelta = timedelta(seconds=5)
+    ) -> builtins.list[ScheduleState]:
+        """See `ScheduleStore.claim_due`: a share of `limit` from every shard, earliest
+        first."""
+        share = max(1, limit // len(self.shards))
+        parts = await _all([s.claim_due(now, share, lease) for s in self.shards])
+        states = [state for part in parts for state in part]
+        states.sort(key=lambda s: (s.next_fire or now, s.schedule.id))
+        return states
+
+    async def fire_many(
+        self, fires: Sequence[PlannedFire], now: datetime
+    ) -> builtins.list[Sequence[Enqueued] | None]:
+        """See `ScheduleStore.fire_many`: one batch per shard, the shards concurrently."""
+        groups = _grouped(fires, lambda f: shard_of(f.state.schedule.job, len(self.shards)))
+        order = sorted(groups)
+        parts = await _all(
+            [self.shards[n].fire_many([fires[i] for i in groups[n]], now) for n in order]
+        )
+        answers: builtins.list[Sequence[Enqueued] | None] = [None] * len(fires)
+        for n, part in zip(order, parts, strict=True):
+            for i, answer in zip(groups[n], part, strict=True):
+                answers[i] = answer
+        return answers
 
     async def slots(
         self, schedule_id: str, cursor: str | None = None, limit: int = 50

@@ -523,6 +523,38 @@ class ScheduleState:
 
 
 @attrs.frozen
+class PlannedFire:
+    """One schedule's part of a batched fire (`ScheduleStore.fire_many`): the arguments of
+    `ScheduleStore.fire` for it.
+
+    Attributes:
+        state: the schedule as read (its version is compared).
+        decisions: every due slot with its outcome, oldest first.
+        requests: one run per firing decision, in order.
+        next_fire: where the schedule goes next (None once it is over).
+        bulk_missed: with more than 1, the first decision stands for that many missed slots.
+    """
+
+    state: ScheduleState
+    decisions: tuple[SlotDecision, ...]
+    requests: tuple[EnqueueRequest, ...]
+    next_fire: datetime | None
+    bulk_missed: int = 0
+
+
+async def fire_each(
+    store: ScheduleStore, fires: Sequence[PlannedFire], now: datetime
+) -> list[Sequence[Enqueued] | None]:
+    """`ScheduleStore.fire_many` one `ScheduleStore.fire` at a time: the fallback of a
+    store without a batched fire."""
+    return [
+        await store.fire(f.state, f.decisions, f.requests, f.next_fire, now,
+                         bulk_missed=f.bulk_missed)
+        for f in fires
+    ]  # fmt: skip
+
+
+@attrs.frozen
 class SlotRecord:
     """The ledger's answer to "what happened at this slot?"."""
 
@@ -607,6 +639,24 @@ class ScheduleStore(Protocol):
         that many missed slots. Runs of a job paused meanwhile are not enqueued: their slots
         are ledgered as paused. Returns the enqueue answers, or None when another scheduler
         already advanced the schedule (nothing changed)."""
+        ...
+
+    async def fire_many(
+        self, fires: Sequence[PlannedFire], now: datetime
+    ) -> Sequence[Sequence[Enqueued] | None]:
+        """`fire` for many schedules in one round trip: one answer per item, in order (None
+        where another scheduler advanced that schedule first). Each item is its own
+        compare-and-advance: a refused one leaves the others to fire."""
+        ...
+
+    async def claim_due(
+        self, now: datetime, limit: int = 100, lease: timedelta = timedelta(seconds=5)
+    ) -> Sequence[ScheduleState]:
+        """Like `due`, but claimed for `lease`: the schedules returned are not returned
+        again to any scheduler until they are fired or the lease ends, so replicas share
+        the due set instead of racing for it. A claim is only a hint: firing stays a
+        compare-and-advance on the version, so a slot fires once even when two schedulers
+        hold it (a lease that ended while its scheduler stalled)."""
         ...
 
     async def slots(

@@ -1,9 +1,11 @@
 """The scheduler loop: turns due schedule slots into runs, exactly once per slot.
 
-Any number of schedulers may run this loop against one store. Each plans the due slots of a
-schedule (`plan_fire`) and asks the store to fire them with a compare-and-advance on the
-schedule's version, so exactly one of them records each slot however they race, restart or
-stall; the losers simply re-read. Between fires the loop sleeps until the next due instant,
+Any number of schedulers may run this loop against one store. Each claims a batch of due
+schedules for a short lease (replicas take different batches: they share the work), plans
+their due slots (`plan_fire`) and asks the store to fire the batch in one call, each schedule
+with a compare-and-advance on its version, so exactly one of them records each slot however
+they race, restart or stall (a lease that ended under a stalled scheduler included); the
+losers simply re-read. Between fires the loop sleeps until the next due instant,
 and wakes early when schedules change (`Signals`).
 
 Every heartbeat it also checks the store (`check`): schedules declared in code that are
@@ -29,6 +31,7 @@ from hub_scheduler.domain.ports import (
     Clock,
     Notifier,
     OverdueSchedule,
+    PlannedFire,
     Presence,
     ScheduleAlerts,
     SchedulerInfo,
@@ -80,6 +83,9 @@ class Scheduler:
         alerts: evaluates the alert rules every heartbeat (None: this scheduler does not;
             its id becomes the monitor's, so replicas agree who reports an outage).
         max_sleep: the longest the loop sleeps without looking (seconds).
+        batch: schedules claimed and fired per store call.
+        claim_lease: how long a claimed batch is withheld from other schedulers; a
+            scheduler that dies holding one delays its slots by at most this much.
         lateness: how late recent on-time fires were (seconds), newest last.
     """
 
@@ -92,6 +98,8 @@ class Scheduler:
     notifier: Notifier | None = None
     alerts: AlertMonitor | None = None
     max_sleep: float = 30.0
+    batch: int = 500
+    claim_lease: timedelta = timedelta(seconds=5)
     rng: random.Random = attrs.field(factory=random.Random)
     id: str = attrs.field(factory=lambda: f"scheduler-{random.getrandbits(48):012x}")
     heartbeat_every: timedelta = timedelta(seconds=5)
@@ -110,32 +118,55 @@ class Scheduler:
             self.alerts.id = self.id
 
     async def tick(self) -> int:
-        """Fire everything due now; returns how many runs were enqueued."""
-        enqueued = 0
-        while True:
-            now = self.clock.now()
-            due = await self.store.due(now)
-            if not due:
-                return enqueued
-            # Replicas walk the due schedules in different orders, so they share the work
-            # instead of all racing for the same schedule first.
-            for state in self.rng.sample(list(due), len(due)):
-                enqueued += await self._fire(state, now)
+        """Fire everything due now, a batch at a time; returns how many runs were enqueued.
 
-    async def _fire(self, state: ScheduleState, now: datetime) -> int:
-        plan = plan_fire(state, now, self.registry.priority(state.schedule.job))
-        if plan is None:
+        Each batch is claimed (`ScheduleStore.claim_due`), so replicas take different
+        batches instead of racing for the same slots, and fired in one store call
+        (`ScheduleStore.fire_many`). A stop asked meanwhile takes effect between batches.
+        """
+        enqueued = 0
+        while not self._stop.is_set():
+            now = self.clock.now()
+            due = await self.store.claim_due(now, self.batch, self.claim_lease)
+            if not due:
+                break
+            enqueued += await self._fire_batch(due, now)
+        return enqueued
+
+    async def fire(self, states: Sequence[ScheduleState]) -> int:
+        """Fire the slots of `states` (as read, e.g. from `ScheduleStore.list`) due now,
+        claimed elsewhere or not; returns how many runs were enqueued. Each is a
+        compare-and-advance: a schedule another scheduler fired since it was read is
+        refused here, so once this returns, every slot of `states` due now has fired."""
+        now = self.clock.now()
+        enqueued = 0
+        for start in range(0, len(states), self.batch):
+            enqueued += await self._fire_batch(states[start : start + self.batch], now)
+        return enqueued
+
+    async def _fire_batch(self, states: Sequence[ScheduleState], now: datetime) -> int:
+        priority = self.registry.priority
+        fires = []
+        for state in states:
+            plan = plan_fire(state, now, priority(state.schedule.job))
+            if plan is not None:
+                fires.append(
+                    PlannedFire(state, plan.decisions, plan.requests, plan.next_fire,
+                                plan.bulk_missed)
+                )  # fmt: skip
+        if not fires:
             return 0
-        result = await self.store.fire(
-            state, plan.decisions, plan.requests, plan.next_fire, now,
-            bulk_missed=plan.bulk_missed,
-        )  # fmt: skip
-        if result is None:
-            return 0  # another scheduler fired these slots first
-        for decision in plan.decisions:
-            if decision.outcome is SlotOutcome.ENQUEUED:
-                self.lateness.append((self.clock.now() - decision.slot).total_seconds())
-        return len(result)
+        results = await self.store.fire_many(fires, now)
+        done = self.clock.now()
+        enqueued = 0
+        for fire, result in zip(fires, results, strict=True):
+            if result is None:
+                continue  # another scheduler fired these slots first
+            for decision in fire.decisions:
+                if decision.outcome is SlotOutcome.ENQUEUED:
+                    self.lateness.append((done - decision.slot).total_seconds())
+            enqueued += len(result)
+        return enqueued
 
     async def check(self) -> list[OverdueSchedule]:
         """Repair what the store lost and find schedules nothing fired; returns those newly
@@ -172,8 +203,10 @@ class Scheduler:
         self._overdue = {s.schedule.id for s in overdue}
         for alert in fresh:
             await self._alert(alert)
-        for state in overdue:
-            await self._fire(state, now)
+        for start in range(0, len(overdue), self.batch):
+            if self._stop.is_set():
+                break
+            await self._fire_batch(overdue[start : start + self.batch], now)
         return fresh
 
     async def _alert(self, overdue: OverdueSchedule) -> None:
@@ -264,6 +297,8 @@ class Scheduler:
                         # Before `check` fires what is overdue, so the alert sees it.
                         await self.alerts.tick()
                     await self.tick()
+                    if self._stop.is_set():
+                        break
                     now = self.clock.now()
                     if self._last_check is None or now - self._last_check >= self.heartbeat_every:
                         await self.check()

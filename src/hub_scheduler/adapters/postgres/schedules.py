@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, LiteralString
 
 import attrs
@@ -29,6 +29,7 @@ from hub_scheduler.domain.ports import (
     Enqueued,
     EnqueueRequest,
     Page,
+    PlannedFire,
     ScheduleState,
     SlotRecord,
 )
@@ -37,6 +38,12 @@ from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
 #: The columns `_state` reads.
 STATE: Final[LiteralString] = (
     "id, definition, paused, declared, next_fire, last_fire, last_outcome, runs, version"
+)
+
+#: `STATE` of the ``t`` alias (what `PostgresScheduleStore.claim_due` returns).
+CLAIMED: Final[LiteralString] = (
+    "t.id, t.definition, t.paused, t.declared, t.next_fire, t.last_fire, t.last_outcome, "
+    "t.runs, t.version"
 )
 
 
@@ -70,7 +77,7 @@ class PostgresScheduleStore:
         }
 
     async def sync_declared(self, schedules: Sequence[Schedule], now: datetime) -> None:
-        """See `ScheduleStore.sync_declared`: one transaction."""
+        """See `ScheduleStore.sync_declared`: one transaction of three statements."""
         wanted = [s.id for s in schedules]
         async with self.store.connection("sync schedules") as conn, conn.transaction():
             cur = await conn.execute(
@@ -78,22 +85,30 @@ class PostgresScheduleStore:
                 [wanted],
             )
             runs = {row["id"]: row["runs"] for row in await cur.fetchall()}
-            changed = 0
-            for schedule in schedules:
-                row = self._row(schedule, schedule.next_fire(now, runs.get(schedule.id, 0)))
-                cur = await conn.execute(
-                    self.store.q(
-                        "INSERT INTO {s}.schedules AS t (id, job, definition, declared, next_fire)"
-                        " VALUES (%(id)s, %(job)s, %(definition)s, true, %(next)s) "
-                        "ON CONFLICT (id) DO UPDATE SET job = EXCLUDED.job, "
-                        "definition = EXCLUDED.definition, declared = true, "
-                        "next_fire = EXCLUDED.next_fire, version = t.version + 1 "
-                        "WHERE t.definition IS DISTINCT FROM EXCLUDED.definition "
-                        "OR NOT t.declared"
-                    ),
-                    row,
-                )
-                changed += cur.rowcount
+            rows = [
+                {
+                    "id": schedule.id,
+                    "job": schedule.job,
+                    "definition": encode_schedule(schedule),
+                    "next": iso(schedule.next_fire(now, runs.get(schedule.id, 0))),
+                }
+                for schedule in schedules
+            ]
+            cur = await conn.execute(
+                self.store.q(
+                    "INSERT INTO {s}.schedules AS t (id, job, definition, declared, next_fire) "
+                    "SELECT x.id, x.job, x.definition, true, x.next "
+                    "FROM jsonb_to_recordset(%s) AS x(id text, job text, definition jsonb, "
+                    "next timestamptz) "
+                    "ON CONFLICT (id) DO UPDATE SET job = EXCLUDED.job, "
+                    "definition = EXCLUDED.definition, declared = true, "
+                    "next_fire = EXCLUDED.next_fire, version = t.version + 1 "
+                    "WHERE t.definition IS DISTINCT FROM EXCLUDED.definition "
+                    "OR NOT t.declared"
+                ),
+                [Jsonb(rows)],
+            )
+            changed = cur.rowcount
             cur = await conn.execute(
                 self.store.q(
                     "DELETE FROM {s}.schedules WHERE declared AND NOT (id = ANY(%s::text[]))"
@@ -207,11 +222,39 @@ class PostgresScheduleStore:
         return [_state(row) for row in rows]
 
     async def next_due_at(self) -> datetime | None:
-        """See `ScheduleStore.next_due_at`."""
+        """See `ScheduleStore.next_due_at`: a schedule claimed and not fired since (its version
+        unchanged) is due again when its claim ends, as in Redis's due index."""
         row = await self.store.fetch_one(
-            "next due", self.store.q("SELECT min(next_fire) AS next FROM {s}.schedules")
+            "next due",
+            self.store.q(
+                "SELECT min(CASE WHEN claimed_version = version "
+                "THEN greatest(next_fire, claimed_until) ELSE next_fire END) AS next "
+                "FROM {s}.schedules"
+            ),
         )
         return utc(row["next"]) if row and row["next"] else None
+
+    async def claim_due(
+        self, now: datetime, limit: int = 100, lease: timedelta = timedelta(seconds=5)
+    ) -> builtins.list[ScheduleState]:
+        """See `ScheduleStore.claim_due`: one statement (``FOR UPDATE SKIP LOCKED``, so
+        schedulers claiming at once take different rows)."""
+        rows = await self.store.fetch(
+            "claim due schedules",
+            self.store.q(
+                "WITH c AS (SELECT id FROM {s}.schedules WHERE next_fire <= %(now)s "
+                "AND (claimed_until IS NULL OR claimed_until <= %(now)s "
+                "OR claimed_version IS DISTINCT FROM version) "
+                "ORDER BY next_fire, id LIMIT %(n)s FOR UPDATE SKIP LOCKED) "
+                "UPDATE {s}.schedules AS t SET claimed_until = %(until)s, "
+                "claimed_version = t.version FROM c WHERE t.id = c.id RETURNING {columns}",
+                columns=CLAIMED,
+            ),
+            {"now": now, "n": limit, "until": now + lease},
+        )
+        states = [_state(row) for row in rows]
+        states.sort(key=lambda s: (s.next_fire or now, s.schedule.id))
+        return states
 
     async def fire(
         self,
@@ -224,10 +267,14 @@ class PostgresScheduleStore:
         bulk_missed: int = 0,
     ) -> builtins.list[Enqueued] | None:
         """See `ScheduleStore.fire`: one call of the ``fire`` function."""
-        runs = [run_item(new_run_id(), r, self.store.payload_limit) for r in requests]
+        fire = PlannedFire(state, tuple(decisions), tuple(requests), next_fire, bulk_missed)
+        return (await self.fire_many([fire], now))[0]
+
+    def _item(self, i: int, fire: PlannedFire) -> dict[str, Any]:
+        runs = [run_item(new_run_id(), r, self.store.payload_limit) for r in fire.requests]
         ledger: builtins.list[dict[str, Any]] = []
         index = 0
-        for i, decision in enumerate(decisions):
+        for n, decision in enumerate(fire.decisions):
             entry: dict[str, Any] = {
                 "slot": iso(decision.slot),
                 "outcome": decision.outcome.value,
@@ -236,36 +283,60 @@ class PostgresScheduleStore:
             if decision.fires:
                 entry["index"] = index
                 index += 1
-            if i == 0 and bulk_missed > 1:
-                entry["count"] = bulk_missed
+            if n == 0 and fire.bulk_missed > 1:
+                entry["count"] = fire.bulk_missed
             ledger.append(entry)
+        last = fire.decisions[-1] if fire.decisions else None
+        return {
+            "i": i,
+            "id": fire.state.schedule.id,
+            "version": fire.state.version,
+            "next": iso(fire.next_fire),
+            "fired": len(fire.requests),
+            "last": iso(last.slot) if last else None,
+            "outcome": last.outcome.value if last else None,
+            "ledger": ledger,
+            "runs": runs,
+        }
+
+    async def fire_many(
+        self, fires: Sequence[PlannedFire], now: datetime
+    ) -> builtins.list[builtins.list[Enqueued] | None]:
+        """See `ScheduleStore.fire_many`: one statement calls the ``fire`` function for
+        every item."""
+        if not fires:
+            return []
         notify = self.store.wakes.inline()
-        row = await self.store.fetch_one(
+        rows = await self.store.fetch(
             "fire",
             self.store.q(
-                "SELECT {s}.fire(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) AS run_ids"
+                "SELECT x.i, {s}.fire(x.id, x.version, %(now)s, x.next, x.fired, x.last, "
+                "x.outcome, %(retention)s, x.ledger, x.runs, %(notify)s, %(channel)s) AS run_ids "
+                "FROM jsonb_to_recordset(%(batch)s) AS x(i integer, id text, version bigint, "
+                "next timestamptz, fired integer, last timestamptz, outcome text, ledger jsonb, "
+                "runs jsonb) ORDER BY x.i"
             ),
-            [
-                state.schedule.id,
-                state.version,
-                now,
-                next_fire,
-                len(requests),
-                decisions[-1].slot if decisions else None,
-                decisions[-1].outcome.value if decisions else None,
-                self.store.retention,
-                Jsonb(ledger),
-                Jsonb(runs),
-                notify,
-                self.store.wake_channel,
-            ],
+            {
+                "now": now,
+                "retention": self.store.retention,
+                "notify": notify,
+                "channel": self.store.wake_channel,
+                "batch": Jsonb([self._item(i, f) for i, f in enumerate(fires)]),
+            },
         )
-        if row is None or row["run_ids"] is None:
-            return None
-        if row["run_ids"] and not notify and any(r.run_at is None or r.run_at <= now
-                                                 for r in requests):  # fmt: skip
+        answers: builtins.list[builtins.list[Enqueued] | None] = [None] * len(fires)
+        ready = False
+        for row in rows:
+            if row["run_ids"] is None:
+                continue
+            answers[row["i"]] = [Enqueued(run_id) for run_id in row["run_ids"]]
+            requests = fires[row["i"]].requests
+            ready = ready or (
+                bool(row["run_ids"]) and any(r.run_at is None or r.run_at <= now for r in requests)
+            )
+        if ready and not notify:
             self.store.wakes.later()
-        return [Enqueued(run_id) for run_id in row["run_ids"]]
+        return answers
 
     async def slots(
         self, schedule_id: str, cursor: str | None = None, limit: int = 50

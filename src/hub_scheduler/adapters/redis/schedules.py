@@ -25,10 +25,18 @@ from hub_scheduler.domain.ports import (
     Enqueued,
     EnqueueRequest,
     Page,
+    PlannedFire,
     ScheduleState,
     SlotRecord,
 )
 from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
+
+#: Schedules written per script call by `RedisScheduleStore.sync_declared`.
+SYNC_BATCH = 1000
+#: Schedules read per script call.
+LOAD_BATCH = 1000
+#: Decoded definitions kept (by their JSON text) before the cache starts over.
+CACHE_LIMIT = 100_000
 
 
 def _next_ms(value: datetime | None) -> str:
@@ -52,11 +60,52 @@ def _run_args(run_id: str, request: EnqueueRequest) -> list[str]:
     ]
 
 
+def _state_of(schedule: Schedule, fields: dict[str, str]) -> ScheduleState:
+    outcome = fields.get("outcome")
+    return ScheduleState(
+        schedule=schedule,
+        next_fire=from_ms(fields["next"]) if fields.get("next") else None,
+        paused=fields.get("paused") == "1",
+        declared=fields.get("declared") == "1",
+        last_fire=from_ms(fields["last"]) if fields.get("last") else None,
+        last_outcome=SlotOutcome(outcome) if outcome else None,
+        runs=int(fields.get("runs", "0")),
+        version=int(fields.get("ver", "0")),
+    )
+
+
+def _fire_item(fire: PlannedFire) -> builtins.list[Any]:
+    """One schedule of a fire.lua batch."""
+    ledger: builtins.list[builtins.list[str]] = []
+    index = 0
+    for i, decision in enumerate(fire.decisions):
+        entry = [str(to_ms(decision.slot)), decision.outcome.value, "-1"]
+        if decision.fires:
+            entry[2] = str(index)
+            index += 1
+        if i == 0 and fire.bulk_missed > 1:
+            entry.append(str(fire.bulk_missed))
+        ledger.append(entry)
+    runs = [_run_args(new_run_id(), request) for request in fire.requests]
+    last = fire.decisions[-1] if fire.decisions else None
+    return [
+        fire.state.schedule.id,
+        str(fire.state.version),
+        _next_ms(fire.next_fire),
+        len(fire.requests),
+        _next_ms(last.slot if last else None),
+        last.outcome.value if last else "",
+        ledger,
+        runs,
+    ]
+
+
 @attrs.define
 class RedisScheduleStore:
     """`ScheduleStore` on Redis (and fakeredis for ``memory://``)."""
 
     store: RedisStore
+    _schedules: dict[str, Schedule] = attrs.field(factory=dict, init=False, repr=False)
 
     async def _call(self, operation: str, coro: Any) -> Any:
         try:
@@ -68,26 +117,39 @@ class RedisScheduleStore:
                      mode: str) -> str:  # fmt: skip
         flag = "1" if declared else "0"
         reply = await self.store.run(
-            "upsert_schedule",
-            schedule.id,
-            encode_schedule(schedule),
-            _next_ms(next_fire),
+            "upsert_schedule", mode, schedule.id, encode_schedule(schedule), _next_ms(next_fire),
             flag,
-            mode,
-        )
-        return to_text(reply)
+        )  # fmt: skip
+        return to_text(reply[0])
 
     async def sync_declared(self, schedules: Sequence[Schedule], now: datetime) -> None:
-        """See `ScheduleStore.sync_declared`."""
+        """See `ScheduleStore.sync_declared`: in bulk (one pipeline reads the run counts,
+        one script call writes up to `SYNC_BATCH` schedules)."""
         wanted = {s.id for s in schedules}
-        for schedule in schedules:
-            runs = 0
-            with contextlib.suppress(ScheduleNotFoundError):
-                runs = (await self.get(schedule.id)).runs
-            await self._write(schedule, schedule.next_fire(now, runs), declared=True, mode="sync")
-        for state in await self.list():
-            if state.declared and state.schedule.id not in wanted:
-                await self.delete(state.schedule.id)
+        keys = self.store.keys
+        async with self.store.client.pipeline(transaction=False) as pipe:
+            for schedule in schedules:
+                pipe.hget(keys.schedule_state(schedule.id), "runs")
+            pipe.smembers(keys.schedule_ids)
+            replies = await self._call("sync schedules", pipe.execute())
+        stored = {to_text(i) for i in replies.pop()}
+        for start in range(0, len(schedules), SYNC_BATCH):
+            args: builtins.list[str] = []
+            chunk = slice(start, start + SYNC_BATCH)
+            for schedule, runs in zip(schedules[chunk], replies[chunk], strict=True):
+                next_fire = schedule.next_fire(now, int(runs or 0))
+                args += [schedule.id, encode_schedule(schedule), _next_ms(next_fire), "1"]
+            await self.store.run("upsert_schedule", "sync", *args)
+        stale = sorted(stored - wanted)
+        if stale:
+            async with self.store.client.pipeline(transaction=False) as pipe:
+                for schedule_id in stale:
+                    pipe.hget(keys.schedule_state(schedule_id), "declared")
+                flags = await self._call("sync schedules", pipe.execute())
+            for schedule_id, flag in zip(stale, flags, strict=True):
+                if flag is not None and to_text(flag) == "1":
+                    with contextlib.suppress(ScheduleNotFoundError):
+                        await self.delete(schedule_id)
 
     async def create(self, schedule: Schedule, now: datetime) -> ScheduleState:
         """See `ScheduleStore.create`."""
@@ -121,31 +183,25 @@ class RedisScheduleStore:
         return await self.get(schedule_id)
 
     async def _load(self, ids: Sequence[str]) -> builtins.list[ScheduleState]:
-        keys = self.store.keys
-        async with self.store.client.pipeline(transaction=False) as pipe:
-            for schedule_id in ids:
-                pipe.get(keys.schedule(schedule_id))
-                pipe.hgetall(keys.schedule_state(schedule_id))
-            replies = await self._call("load schedules", pipe.execute())
+        states: builtins.list[ScheduleState] = []
+        for start in range(0, len(ids), LOAD_BATCH):
+            reply = await self.store.run("load_schedules", *ids[start : start + LOAD_BATCH])
+            states += self._decode(reply)
+        return states
+
+    def _decode(self, reply: bytes | str) -> builtins.list[ScheduleState]:
+        """States from a ``[[id, definition, [field, value, ...]], ...]`` JSON reply; a
+        definition seen before is decoded once."""
         states = []
-        for i in range(0, len(replies), 2):
-            definition, raw = replies[i], replies[i + 1]
-            if definition is None:
-                continue
-            fields = {to_text(k): to_text(v) for k, v in raw.items()}
-            outcome = fields.get("outcome")
-            states.append(
-                ScheduleState(
-                    schedule=decode_schedule(definition),
-                    next_fire=from_ms(fields["next"]) if fields.get("next") else None,
-                    paused=fields.get("paused") == "1",
-                    declared=fields.get("declared") == "1",
-                    last_fire=from_ms(fields["last"]) if fields.get("last") else None,
-                    last_outcome=SlotOutcome(outcome) if outcome else None,
-                    runs=int(fields.get("runs", "0")),
-                    version=int(fields.get("ver", "0")),
-                )
-            )
+        cache = self._schedules
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        for _, definition, flat in json.loads(reply):
+            schedule = cache.get(definition)
+            if schedule is None:
+                schedule = cache[definition] = decode_schedule(definition)
+            fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}
+            states.append(_state_of(schedule, fields))
         return states
 
     async def get(self, schedule_id: str) -> ScheduleState:
@@ -184,6 +240,13 @@ class RedisScheduleStore:
         )
         return from_ms(int(rows[0][1])) if rows else None
 
+    async def claim_due(
+        self, now: datetime, limit: int = 100, lease: timedelta = timedelta(seconds=5)
+    ) -> builtins.list[ScheduleState]:
+        """See `ScheduleStore.claim_due`: one script call claims and reads the batch."""
+        reply = await self.store.run("claim_due", to_ms(now), to_ms(now + lease), limit)
+        return self._decode(reply)
+
     async def fire(
         self,
         state: ScheduleState,
@@ -196,35 +259,25 @@ class RedisScheduleStore:
     ) -> builtins.list[Enqueued] | None:
         """See `ScheduleStore.fire`. With `bulk_missed`, the first decision stands for that
         many missed slots (a long outage's oldest ones)."""
-        run_ids = [new_run_id() for _ in requests]
-        ledger: builtins.list[builtins.list[str]] = []
-        index = 0
-        for i, decision in enumerate(decisions):
-            entry = [str(to_ms(decision.slot)), decision.outcome.value, "-1"]
-            if decision.fires:
-                entry[2] = str(index)
-                index += 1
-            if i == 0 and bulk_missed > 1:
-                entry.append(str(bulk_missed))
-            ledger.append(entry)
-        runs = [_run_args(rid, request) for rid, request in zip(run_ids, requests, strict=True)]
-        last = decisions[-1].slot if decisions else None
+        fire = PlannedFire(state, tuple(decisions), tuple(requests), next_fire, bulk_missed)
+        return (await self.fire_many([fire], now))[0]
+
+    async def fire_many(
+        self, fires: Sequence[PlannedFire], now: datetime
+    ) -> builtins.list[builtins.list[Enqueued] | None]:
+        """See `ScheduleStore.fire_many`: one script call."""
+        if not fires:
+            return []
         reply = await self.store.run(
             "fire",
-            state.schedule.id,
-            str(state.version),
             to_ms(now),
-            _next_ms(next_fire),
-            len(requests),
-            _next_ms(last),
-            decisions[-1].outcome.value if decisions else "",
             self.store.retention // timedelta(milliseconds=1),
-            json.dumps(ledger),
-            json.dumps(runs, ensure_ascii=False),
+            json.dumps([_fire_item(f) for f in fires], ensure_ascii=False),
         )
-        if reply is None:
-            return None
-        return [Enqueued(to_text(r)) for r in reply if to_text(r)]
+        return [
+            None if isinstance(answer, int) else [Enqueued(to_text(r)) for r in answer if r]
+            for answer in reply
+        ]
 
     async def slots(
         self, schedule_id: str, cursor: str | None = None, limit: int = 50

@@ -38,11 +38,13 @@ _NAMES = (
     "fire",
     "upsert_schedule",
     "schedule_admin",
+    "claim_due",
+    "load_schedules",
 )
 
 
 #: Scripts that change nothing: no replica needs to confirm them.
-READ_ONLY = frozenset({"snapshot", "cancel_requests"})
+READ_ONLY = frozenset({"snapshot", "cancel_requests", "load_schedules"})
 
 
 def _source(name: str) -> str:
