@@ -116,8 +116,10 @@ async def test_a_rate_limit_holds_across_processes_and_a_sigkill(
             runs = [await wait_for_state(hub, run_id, RunState.SUCCEEDED, 60) for run_id in ids]
     starts = sorted(at for what, _, _, at in _events(events) if what == "start")
     stalled = sum(run.stalls for run in runs)
-    assert stalled >= 1  # the killed worker's runs ran again, each a start of its own
-    assert len(starts) == RUNS + stalled
+    # The killed worker's claims stalled (those it had started, and those it held ahead);
+    # each that had started ran again: a start of its own.
+    assert stalled >= 1
+    assert RUNS + 1 <= len(starts) <= RUNS + stalled
     # The store's own record of every start (the claims, stalled attempts included): any 6
     # consecutive ones span a second.
     claimed = sorted(a.started_at.timestamp() for run in runs for a in run.attempts)
