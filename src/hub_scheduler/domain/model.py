@@ -81,6 +81,51 @@ def encode_payload(job: str, payload: Payload, limit: int = DEFAULT_PAYLOAD_LIMI
     return text
 
 
+#: A run's W3C Trace Context (``traceparent`` and, optionally, ``tracestate``), as an
+#: OpenTelemetry propagator injects it: what lets a worker continue the enqueuer's trace.
+TraceContext = Mapping[str, str]
+
+#: The only trace context fields stored, and the longest value kept of each (a version-00
+#: ``traceparent`` has 55 characters; W3C caps ``tracestate`` at 512).
+TRACE_CONTEXT_LIMITS: Mapping[str, int] = {"traceparent": 128, "tracestate": 512}
+
+
+def _trace_context_problem(value: object) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"it must be a mapping of strings, not {type(value).__name__}"
+    if "traceparent" not in value:
+        return "it needs a traceparent"
+    for key, text in value.items():
+        limit = TRACE_CONTEXT_LIMITS.get(key)
+        if limit is None:
+            return f"{key!r} is not one of {', '.join(TRACE_CONTEXT_LIMITS)}"
+        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
+            return f"{key} must be printable ASCII text"
+        if not 0 < len(text) <= limit:
+            return f"{key} must be 1 to {limit} characters, got {len(text)}"
+    return None
+
+
+def validate_trace_context(value: TraceContext | None) -> dict[str, str] | None:
+    """`value` as a plain dict if it is a storable trace context (None stays None), else
+    `InvalidJobError`: only ``traceparent`` (required) and ``tracestate``, printable ASCII,
+    at most `TRACE_CONTEXT_LIMITS` characters each."""
+    if value is None:
+        return None
+    problem = _trace_context_problem(value)
+    if problem is not None:
+        raise InvalidJobError("trace_context", problem)
+    return dict(value)
+
+
+def stored_trace_context(value: object) -> dict[str, str] | None:
+    """A trace context read back from a store, or None when there is none or it is not
+    one `validate_trace_context` accepts: a run is never unreadable for its trace."""
+    if not isinstance(value, Mapping) or _trace_context_problem(value) is not None:
+        return None
+    return {str(key): str(text) for key, text in value.items()}
+
+
 def iso_z(instant: datetime) -> str:
     """An instant as hub_scheduler writes every timestamp it shows: ISO 8601 UTC with ``Z``."""
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -320,6 +365,9 @@ class Run:
     attempts: tuple[Attempt, ...] = ()
     #: Older attempts no longer kept.
     attempts_dropped: int = 0
+    #: The W3C trace context stored at enqueue (`TraceContext`; None: not traced, or
+    #: stored before trace contexts were).
+    trace_context: TraceContext | None = None
 
     @property
     def duration(self) -> timedelta | None:

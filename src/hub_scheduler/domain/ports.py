@@ -31,6 +31,8 @@ from hub_scheduler.domain.model import (
     RunState,
     RunTrigger,
     StoredResult,
+    TraceContext,
+    validate_trace_context,
 )
 from hub_scheduler.domain.retry import GiveUp, RetryDecision, RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
@@ -86,6 +88,8 @@ class EnqueueRequest:
     schedule_id: str | None = None
     slot: datetime | None = None
     origin_run_id: str | None = None
+    #: The enqueuer's W3C trace context, stored with the run (`validate_trace_context`).
+    trace_context: TraceContext | None = attrs.field(default=None, converter=validate_trace_context)
 
 
 @attrs.frozen

@@ -82,6 +82,7 @@ def run_item(run_id: str, request: EnqueueRequest, limit: int) -> dict[str, Any]
         "schedule_id": request.schedule_id,
         "slot": iso(request.slot),
         "origin_run_id": request.origin_run_id,
+        "trace_context": None if request.trace_context is None else dict(request.trace_context),
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -202,7 +203,10 @@ class PostgresJobQueue:
         items = [_settle_item(claim, outcome, now) for claim, outcome in settled]
         rows = await self.store.fetch(
             "exchange",
-            self.store.q("SELECT * FROM {s}.exchange(%s, %s, %s, %s, %s)"),
+            self.store.q(
+                "SELECT e.*, CASE WHEN e.id IS NOT NULL THEN {s}.trace_context_of(e.id) END"
+                " AS trace_context FROM {s}.exchange(%s, %s, %s, %s, %s) AS e"
+            ),
             [now, lease, worker, want, Jsonb(items)],
         )
         first = rows[0]

@@ -13,6 +13,7 @@ due  not before, ms (if waiting)   err  last error, JSON {type, message, traceba
 stl  stalls                        sch  schedule id; slot: slot ms
 idk  idempotency key               org  run id this one retries (dead-letter retry)
 atl  attempt log, JSON (below)     atd  attempts dropped from the log
+tc   trace context, JSON {traceparent, tracestate} (only for a traced enqueue)
 ==== ============================  ==== =====================================
 
 The attempt log is a JSON array, oldest first, of at most `MAX_ATTEMPTS_KEPT` entries, each
@@ -20,7 +21,8 @@ versioned on its own: ``{"v": 1, "n": attempt number, "s": started ms, "f": fini
 "w": worker, "o": AttemptOutcome value, "e": {type, message, traceback}, "d": retry delay
 ms}`` (``w``, ``e`` and ``d`` only when known). Runs stored before the log existed have no
 ``atl`` field and read as runs without attempts: the log is an addition to format 1, which
-readers that predate it ignore.
+readers that predate it ignore. ``tc`` is such an addition too: a run without it (or with one
+that does not parse) reads as untraced.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from hub_scheduler.domain.model import (
     Run,
     RunState,
     RunTrigger,
+    stored_trace_context,
 )
 
 FORMAT_VERSION = "1"
@@ -69,6 +72,23 @@ def encode_error(error: ErrorInfo) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
     )
+
+
+def encode_trace_context(context: Mapping[str, str] | None) -> str:
+    """A run's trace context as the JSON of field ``tc`` ('' for none)."""
+    if not context:
+        return ""
+    return json.dumps(dict(context), separators=(",", ":"))
+
+
+def decode_trace_context(text: str | None) -> dict[str, str] | None:
+    """Field ``tc`` read back: None when absent or unreadable (the run stays readable)."""
+    if not text:
+        return None
+    try:
+        return stored_trace_context(json.loads(text))
+    except ValueError:
+        return None
 
 
 def _decode_error(text: str | None) -> ErrorInfo | None:
@@ -136,5 +156,6 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
         origin_run_id=fields.get("org") or None,
         attempts=decode_attempts(run_id, fields.get("atl")),
         attempts_dropped=int(fields.get("atd", "0")),
+        trace_context=decode_trace_context(fields.get("tc")),
     )
     return run, int(fields.get("tok", "0"))

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from hub_scheduler.adapters.redis.codec import (
     decode_run,
     encode_error,
+    encode_trace_context,
     from_ms,
     to_ms,
     to_text,
@@ -203,6 +204,7 @@ class RedisJobQueue:
                     key,
                     str(window),
                     request.origin_run_id or "",
+                    encode_trace_context(request.trace_context),
                 ]
             )
         answers = [Enqueued(run[0]) for run in encoded]

@@ -1,6 +1,6 @@
 -- Enqueue a batch of runs. ARGV: P, now_ms, batch — a JSON array with one array of strings per
 -- run: [id, job, pri, due_ms, trigger, payload, schedule_id, slot, idempotency key, window_ms,
--- origin] (one argument for the batch keeps the client's encoding cost low).
+-- origin, trace context JSON or ''] (one argument for the batch keeps the client's encoding cost low).
 -- Returns a flat list {index, first run id, ...} for runs whose idempotency key was already
 -- used within its window (those enqueue nothing); every other run was created.
 local now = tonumber(ARGV[2])
@@ -9,7 +9,7 @@ local repeats = {}
 local woke = false
 for i, run in ipairs(batch) do
   local id, job, pri, due, trg, pl = run[1], run[2], run[3], run[4], run[5], run[6]
-  local sch, slot, idk, window, org = run[7], run[8], run[9], run[10], run[11]
+  local sch, slot, idk, window, org, tc = run[7], run[8], run[9], run[10], run[11], run[12]
   local existing = false
   if idk ~= '' then
     -- The value is "<run id> <expiry ms>": the window follows the caller's clock (so a fake
@@ -27,7 +27,7 @@ for i, run in ipairs(batch) do
   if existing then
     repeats[#repeats + 1] = i - 1
     repeats[#repeats + 1] = existing
-  elseif create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org) then
+  elseif create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org, tc) then
     woke = true
   end
 end

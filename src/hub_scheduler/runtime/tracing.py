@@ -1,0 +1,271 @@
+"""OpenTelemetry spans for enqueues and attempts, when the application traces.
+
+Tracing is on when ``opentelemetry-api`` is installed (the ``otel`` extra), the application
+has imported it and set a tracer provider (``trace.set_tracer_provider``). Otherwise every
+function here answers None after a dictionary lookup and an ``isinstance``: nothing is
+imported, no span is made and no trace context is stored.
+
+What is traced follows OpenTelemetry's messaging semantic conventions:
+
+- ``send {job}`` (kind PRODUCER) around an enqueue. Its context, as W3C ``traceparent`` and
+  ``tracestate`` (`TraceContext`), is stored with each run it enqueues: a batch shares the
+  one span, whose context is then every message's creation context.
+- ``process {job}`` (kind CONSUMER) around every attempt, a child of the stored context, so
+  one trace shows the enqueue and every attempt after it. Attempts after the first (retries,
+  and runs again after a stall) also carry a Link to that creation context (the conventions'
+  "process spans SHOULD link to the creation context"), marked ``hub_scheduler.link = retry``.
+  A dead-letter retry starts a trace of its own, linked to the dead run's creation context
+  (``hub_scheduler.link = dead_letter_retry``). Runs a schedule fires carry no context: each
+  of their attempts starts a trace.
+
+Attributes: ``messaging.system`` (``hub_scheduler``), ``messaging.operation.type`` and
+``.name``, ``messaging.destination.name`` (the job), ``messaging.message.id`` (the run id),
+``messaging.batch.message_count`` for a batch, and ``hub_scheduler.attempt``,
+``.priority``, ``.trigger``, ``.worker``, ``.schedule_id``, ``.origin_run_id``,
+``.outcome`` and ``.retry_delay_ms`` where they apply. A failed attempt records an
+``exception`` event (type, message, traceback as stored) and ends with status ERROR.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+from collections.abc import Mapping, Sequence
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from hub_scheduler.domain.model import (
+    TRACE_CONTEXT_LIMITS,
+    Run,
+    RunTrigger,
+    stored_trace_context,
+)
+from hub_scheduler.domain.ports import Enqueued, EnqueueRequest, Failed, Outcome
+from hub_scheduler.domain.retry import GiveUp
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span, Tracer
+
+SYSTEM = "hub_scheduler"
+_TRACE_MODULE = "opentelemetry.trace"
+
+
+@attrs.define
+class _Otel:
+    """The OpenTelemetry API, once the application has loaded it."""
+
+    trace: ModuleType
+    context: ModuleType
+    propagator: Any
+    tracers: dict[int, Tracer] = attrs.field(factory=dict)
+
+    def tracer(self, provider: Any) -> Tracer:
+        key = id(provider)
+        tracer = self.tracers.get(key)
+        if tracer is None:
+            tracer = provider.get_tracer(SYSTEM, _version())
+            self.tracers = {key: tracer}  # one provider at a time; a new one replaces it
+        return tracer
+
+
+_otel: _Otel | None = None
+
+
+def _version() -> str | None:
+    try:
+        return importlib.metadata.version("hub-scheduler")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _tracer() -> tuple[_Otel, Tracer] | None:
+    """The API and a tracer when the application traces, else None (see the module doc)."""
+    global _otel  # noqa: PLW0603 - loaded once, on first use by a tracing application
+    trace = sys.modules.get(_TRACE_MODULE)
+    if trace is None:  # nobody imported the API, so nobody set a provider
+        return None
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return None
+    if _otel is None:
+        from opentelemetry import context  # noqa: PLC0415
+        from opentelemetry.trace.propagation.tracecontext import (  # noqa: PLC0415
+            TraceContextTextMapPropagator,
+        )
+
+        _otel = _Otel(trace, context, TraceContextTextMapPropagator())
+    return _otel, _otel.tracer(provider)
+
+
+def _carrier(otel: _Otel, span: Span) -> dict[str, str] | None:
+    """The W3C fields of `span`'s context, cut to what a run may store."""
+    carrier: dict[str, str] = {}
+    otel.propagator.inject(carrier, context=otel.trace.set_span_in_context(span))
+    kept = {
+        key: value
+        for key, value in carrier.items()
+        if key in TRACE_CONTEXT_LIMITS and len(value) <= TRACE_CONTEXT_LIMITS[key]
+    }
+    return stored_trace_context(kept)
+
+
+@attrs.define
+class SendTrace:
+    """The ``send`` span of one enqueue call; use as a context manager around the store."""
+
+    otel: _Otel
+    span: Span
+    #: The requests, each carrying the span's trace context.
+    requests: list[EnqueueRequest]
+    _token: object = None
+
+    def __enter__(self) -> SendTrace:
+        self._token = self.otel.context.attach(self.otel.trace.set_span_in_context(self.span))
+        return self
+
+    def answered(self, answers: Sequence[Enqueued]) -> None:
+        """Record the run ids the store answered."""
+        if len(answers) == 1:
+            self.span.set_attribute("messaging.message.id", answers[0].run_id)
+            if not answers[0].created:
+                self.span.set_attribute("hub_scheduler.idempotent_repeat", value=True)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc is not None:
+                self.span.record_exception(exc)
+                self.span.set_status(self.otel.trace.StatusCode.ERROR, f"{type(exc).__name__}")
+        finally:
+            self.otel.context.detach(self._token)
+            self.span.end()
+
+
+def start_send(requests: Sequence[EnqueueRequest]) -> SendTrace | None:
+    """A ``send`` span for enqueueing `requests`, or None when the application does not
+    trace (then nothing is added to them)."""
+    found = _tracer()
+    if found is None or not requests:
+        return None
+    otel, tracer = found
+    jobs = {request.job for request in requests}
+    job = next(iter(jobs)) if len(jobs) == 1 else None
+    attributes: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "enqueue",
+    }
+    if job is not None:
+        attributes["messaging.destination.name"] = job
+    if len(requests) > 1:
+        attributes["messaging.batch.message_count"] = len(requests)
+    else:
+        attributes["hub_scheduler.priority"] = int(requests[0].priority)
+    span = tracer.start_span(
+        f"send {job}" if job else "send", kind=otel.trace.SpanKind.PRODUCER, attributes=attributes
+    )
+    carrier = _carrier(otel, span)
+    traced = [attrs.evolve(request, trace_context=carrier) for request in requests]
+    return SendTrace(otel, span, traced)
+
+
+def _parent_and_links(otel: _Otel, run: Run) -> tuple[Context, list[Any]]:
+    empty = otel.context.Context()
+    if run.trace_context is None:
+        return empty, []
+    stored = otel.propagator.extract(dict(run.trace_context), context=empty)
+    creation = otel.trace.get_current_span(stored).get_span_context()
+    if not creation.is_valid:
+        return empty, []
+    if run.trigger is RunTrigger.DEAD_LETTER_RETRY:
+        link = otel.trace.Link(creation, {"hub_scheduler.link": "dead_letter_retry"})
+        return empty, [link]
+    if run.attempt > 1 or run.stalls:
+        return stored, [otel.trace.Link(creation, {"hub_scheduler.link": "retry"})]
+    return stored, []
+
+
+@attrs.define
+class ProcessTrace:
+    """The ``process`` span of one attempt; current while the handler runs, so spans the
+    handler makes are its children."""
+
+    otel: _Otel
+    span: Span
+    _token: object = None
+
+    def __enter__(self) -> ProcessTrace:
+        self._token = self.otel.context.attach(self.otel.trace.set_span_in_context(self.span))
+        return self
+
+    def outcome(self, outcome: Outcome) -> None:
+        """Record how the attempt ended: status ERROR and an ``exception`` event if it failed."""
+        span = self.span
+        if not isinstance(outcome, Failed):
+            span.set_attribute("hub_scheduler.outcome", "succeeded")
+            span.set_status(self.otel.trace.StatusCode.OK)
+            return
+        gave_up = isinstance(outcome.decision, GiveUp)
+        span.set_attribute("hub_scheduler.outcome", "gave_up" if gave_up else "failed")
+        if not gave_up:
+            delay_ms = outcome.decision.delay.total_seconds() * 1000  # type: ignore[union-attr]
+            span.set_attribute("hub_scheduler.retry_delay_ms", round(delay_ms))
+        error = outcome.error
+        span.add_event(
+            "exception",
+            {
+                "exception.type": error.type,
+                "exception.message": error.message,
+                "exception.stacktrace": error.traceback,
+            },
+        )
+        span.set_status(self.otel.trace.StatusCode.ERROR, f"{error.type}: {error.message}")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc is not None:  # the worker itself was cancelled or broke
+                self.span.record_exception(exc)
+                self.span.set_status(self.otel.trace.StatusCode.ERROR, type(exc).__name__)
+        finally:
+            self.otel.context.detach(self._token)
+            self.span.end()
+
+
+def start_process(run: Run) -> ProcessTrace | None:
+    """A ``process`` span for the attempt of `run` about to start, or None when the
+    application does not trace."""
+    found = _tracer()
+    if found is None:
+        return None
+    otel, tracer = found
+    parent, links = _parent_and_links(otel, run)
+    attributes: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.destination.name": run.job,
+        "messaging.message.id": run.id,
+        "hub_scheduler.attempt": run.attempt,
+        "hub_scheduler.priority": int(run.priority),
+        "hub_scheduler.trigger": run.trigger.value,
+    }
+    optional: Mapping[str, str | None] = {
+        "hub_scheduler.worker": run.worker,
+        "hub_scheduler.schedule_id": run.schedule_id,
+        "hub_scheduler.origin_run_id": run.origin_run_id,
+    }
+    attributes.update({key: value for key, value in optional.items() if value is not None})
+    span = tracer.start_span(
+        f"process {run.job}",
+        context=parent,
+        kind=otel.trace.SpanKind.CONSUMER,
+        attributes=attributes,
+        links=links,
+    )
+    return ProcessTrace(otel, span)
