@@ -60,14 +60,15 @@ class _Otel:
     trace: ModuleType
     context: ModuleType
     propagator: Any
-    tracers: dict[int, Tracer] = attrs.field(factory=dict)
+    #: The provider of `_tracer`, held so that a new provider is never taken for it.
+    _provider: object = None
+    _tracer: Tracer | None = None
 
     def tracer(self, provider: Any) -> Tracer:
-        key = id(provider)
-        tracer = self.tracers.get(key)
-        if tracer is None:
+        tracer = self._tracer
+        if tracer is None or provider is not self._provider:
             tracer = provider.get_tracer(SYSTEM, _version())
-            self.tracers = {key: tracer}  # one provider at a time; a new one replaces it
+            self._tracer, self._provider = tracer, provider
         return tracer
 
 
