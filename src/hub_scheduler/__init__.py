@@ -17,6 +17,7 @@ from hub_scheduler.domain.errors import (
     InvalidCronError,
     InvalidJobNameError,
     InvalidScheduleError,
+    RunCancelledError,
     UnknownTimezoneError,
     ValidationError,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "RetryAfter",
     "RetryPolicy",
     "Run",
+    "RunCancelledError",
     "RunState",
     "RunTrigger",
     "Schedule",

@@ -27,6 +27,7 @@ from hub_scheduler.domain.model import (
     JobDefinition,
     Priority,
     Progress,
+    Run,
     RunState,
 )
 from hub_scheduler.domain.ports import (
@@ -206,11 +207,13 @@ class Hub:
         retry: RetryPolicy | None = None,
         timeout: timedelta = timedelta(seconds=30),
         schedules: Iterable[Schedule | ScheduleTrigger] = (),
+        max_running: int | None = None,
     ) -> Callable[[H], H]:
         """Register the decorated function as a job (named after it unless `name` is given).
 
         The handler takes one `JobContext` argument; it may be async or plain (plain ones run
-        in a thread). Raising fails the attempt, which is retried per `retry`.
+        in a thread). Raising fails the attempt, which is retried per `retry`. `max_running`
+        caps how many of its runs are active at once across all workers (see `JobDefinition`).
         """
 
         def register(handler: H) -> H:
@@ -222,6 +225,7 @@ class Hub:
                 retry=retry or RetryPolicy(),
                 timeout=timeout,
                 schedules=tuple(schedules),
+                max_running=max_running,
             )
             self.registry.add(definition, handler)
             return handler
@@ -290,6 +294,19 @@ class Hub:
         if not isinstance(queue, TransactionalEnqueue):
             raise TransactionalEnqueueUnsupportedError(self.url)
         return await queue.enqueue_in(connection, requests)
+
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a run that has not finished; returns it as it is now.
+
+        A waiting run (queued, delayed, or waiting for a retry) is cancelled at once. A
+        running one gets a cancel request: its handler sees `JobContext.cancelled` within
+        the worker's ``poll`` (at once where the backend signals) and has the worker's
+        ``cancel_grace`` to stop before its task is cancelled; the run then ends
+        ``cancelled`` and is never retried — unless it succeeds first. Raises
+        `RunNotFoundError`, or `IllegalTransitionError` for a finished run. Admin actions
+        that should be audited go through ``hub.admin.cancel`` instead.
+        """
+        return await self.queue.cancel(run_id)
 
     # --- results --------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Runs over the API: one run's shape, and cancelling a waiting run."""
+"""Runs over the API: one run's shape, and cancelling a waiting or a running run."""
 
 from __future__ import annotations
 
@@ -68,19 +68,34 @@ async def test_cancel_a_waiting_run(api: Api) -> None:
     ]
 
 
-async def test_cancel_refuses_an_unknown_an_active_and_a_finished_run(api: Api) -> None:
-    """Cancel answers 404 for an unknown run and 409 for an active or finished one, as
-    problems, each attempt audited as failed."""
-    active = await api.hub.enqueue("syncXero")
+async def test_cancel_refuses_an_unknown_and_a_finished_run(api: Api) -> None:
+    """Cancel answers 404 for an unknown run and 409 for a finished one, as problems, each
+    attempt audited as failed."""
     finished = await api.hub.enqueue("syncXero")
-    claims = await api.hub.queue.claim("w1", 2, timedelta(seconds=30))
-    await api.hub.queue.finish(next(c for c in claims if c.run.id == finished), Succeeded())
+    [claim] = await api.hub.queue.claim("w1", 1, timedelta(seconds=30))
+    await api.hub.queue.finish(claim, Succeeded())
     statuses = []
-    for run_id in ("missing", active, finished):
+    for run_id in ("missing", finished):
         response = await api.client.post(f"/api/v1/runs/{run_id}/cancel", headers=api.admin)
         assert response.headers["content-type"].startswith("application/problem+json")
         statuses.append(response.status_code)
-    assert statuses == [404, 409, 409]
-    assert (await api.hub.history.get(active)).state == "active"
+    assert statuses == [404, 409]
     entries = [(e.target, e.outcome) for e in reversed(await api.audit())]
-    assert entries == [("missing", "failed"), (active, "failed"), (finished, "failed")]
+    assert entries == [("missing", "failed"), (finished, "failed")]
+
+
+async def test_cancelling_a_running_run_answers_the_request(api: Api) -> None:
+    """A running run is asked to stop: 200 with the run still active and the time of the
+    request; the audit says who asked."""
+    active = await api.hub.enqueue("syncXero")
+    await api.hub.queue.claim("w1", 1, timedelta(seconds=30))
+    response = await api.client.post(f"/api/v1/runs/{active}/cancel", headers=api.admin)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["state"], body["cancel_requested_at"] is not None) == ("active", True)
+    [entry] = await api.audit()
+    assert (entry.target, entry.outcome, entry.after) == (
+        active,
+        "ok",
+        {"state": "active", "cancel_requested": True},
+    )

@@ -124,15 +124,25 @@ def test_cancel_a_waiting_run(sample_cli: SampleCli) -> None:
     assert (run["id"], run["state"]) == (run_id, "cancelled")
 
 
-@pytest.mark.parametrize("state", ["active", "unknown"])
-def test_cancel_of_a_running_or_unknown_run_is_one_line_and_exit_2(
+def test_cancel_a_running_run_requests_it(sample_cli: SampleCli) -> None:
+    """`cancel` of a running run asks it to stop: exit 0, one line saying so."""
+    run_id = sample_cli.start_one()
+    result = sample_cli("cancel", run_id)
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"{run_id}: cancel requested (running; it stops within its worker's grace)\n",
+    )
+
+
+@pytest.mark.parametrize("state", ["dead", "unknown"])
+def test_cancel_of_a_finished_or_unknown_run_is_one_line_and_exit_2(
     sample_cli: SampleCli, state: str
 ) -> None:
-    """A run that is not waiting cannot be cancelled: exit 2, one line saying why."""
-    run_id = sample_cli.start_one() if state == "active" else "no-such-run"
+    """A finished run cannot be cancelled: exit 2, one line saying why."""
+    run_id = sample_cli.kill_one() if state == "dead" else "no-such-run"
     result = sample_cli("cancel", run_id)
     expected = {
-        "active": f"error: run {run_id} cannot go from 'active' to 'cancelled'\n",
+        "dead": f"error: run {run_id} cannot go from 'dead' to 'cancelled'\n",
         "unknown": "error: run 'no-such-run' not found\n",
     }
     assert (result.exit_code, result.stderr, result.stdout) == (2, expected[state], "")

@@ -56,8 +56,8 @@ def test_actions_on_one_run_are_audited_with_its_id(
 
 
 def test_a_refused_action_is_audited_as_failed(sample_cli: SampleCli) -> None:
-    """Cancelling a running run fails (exit 2) and the attempt is audited as failed."""
-    run_id = sample_cli.start_one()
+    """Cancelling a dead run fails (exit 2) and the attempt is audited as failed."""
+    run_id = sample_cli.kill_one()
     assert sample_cli("cancel", run_id, "--actor", ALICE).exit_code == 2
     assert sample_cli("jobs", "trigger", "nope", "--actor", ALICE).exit_code == 2
     assert sample_cli.audit() == [

@@ -79,14 +79,15 @@ async def test_trigger_enqueues_and_records_who_did_it_and_how(backend: Subject)
 
 
 async def test_refused_actions_are_audited_as_failed_and_reraised(backend: Subject) -> None:
-    """An unknown job, cancelling a running run and retrying a missing dead letter each raise
+    """An unknown job, cancelling a finished run and retrying a missing dead letter each raise
     the domain's error, and each leaves a failed entry with the reason."""
     admin = _admin(backend)
     with pytest.raises(JobNotFoundError):
         await admin.trigger(ALICE, "nope")
     backend.clock.advance(1)
     run_id = await admin.trigger(ALICE, "report")
-    await backend.queue.claim("w1", 1, LEASE)
+    [claim] = await backend.queue.claim("w1", 1, LEASE)
+    await backend.queue.finish(claim, Succeeded())
     backend.clock.advance(1)
     with pytest.raises(IllegalTransitionError):
         await admin.cancel(ALICE, run_id)
@@ -102,7 +103,7 @@ async def test_refused_actions_are_audited_as_failed_and_reraised(backend: Subje
     ]
     assert [(e.detail, e.after, e.channel) for e in trail if e.outcome == "failed"] == [
         ("job 'nope' not found", None, "cli"),
-        (f"run {run_id} cannot go from 'active' to 'cancelled'", None, "cli"),
+        (f"run {run_id} cannot go from 'succeeded' to 'cancelled'", None, "cli"),
         ("dead letter 'gone' not found", None, "cli"),
     ]
 
@@ -141,6 +142,23 @@ async def test_cancel_a_waiting_run(backend: Subject) -> None:
         RunState.CANCELLED,
     )
     assert (await _trail(backend))[-1].after == {"state": "cancelled"}
+
+
+async def test_cancelling_a_running_run_is_audited_as_a_request(backend: Subject) -> None:
+    """A running run is asked to stop: the entry says who asked and that it was requested."""
+    admin = _admin(backend)
+    run_id = await admin.trigger(ALICE, "report")
+    await backend.queue.claim("w1", 1, LEASE)
+    backend.clock.advance(1)
+    run = await admin.cancel(ALICE, run_id)
+    assert (run.state, run.cancel_requested_at) == (RunState.ACTIVE, backend.clock.now())
+    entry = (await _trail(backend))[-1]
+    assert (entry.actor, entry.action, entry.target, entry.after) == (
+        ALICE.subject,
+        "run.cancel",
+        run_id,
+        {"state": "active", "cancel_requested": True},
+    )
 
 
 async def test_dead_letter_actions_are_audited_with_their_results(backend: Subject) -> None:

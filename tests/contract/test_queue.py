@@ -232,14 +232,15 @@ async def test_payload_must_be_a_json_object_within_the_limit(backend: Subject) 
     assert (await queue.snapshot()).waiting == 0
 
 
-async def test_cancel_only_waiting_runs(backend: Subject) -> None:
-    """Queued runs can be cancelled and are never claimed; active ones cannot be."""
+async def test_cancel_waiting_runs(backend: Subject) -> None:
+    """Queued runs are cancelled at once and never claimed; finished ones cannot be."""
     queue = backend.queue
-    waiting, running = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
-    await queue.claim("w1", 1, LEASE)
+    done, waiting = await queue.enqueue([EnqueueRequest("job"), EnqueueRequest("job")])
+    [claim] = await queue.claim("w1", 1, LEASE)
+    await queue.finish(claim, Succeeded())
     with pytest.raises(IllegalTransitionError):
-        await queue.cancel(waiting.run_id)  # the first one was claimed: it is active
-    cancelled = await queue.cancel(running.run_id)
+        await queue.cancel(done.run_id)
+    cancelled = await queue.cancel(waiting.run_id)
     assert cancelled.state is RunState.CANCELLED
     assert await _claim_all(queue) == []
     with pytest.raises(RunNotFoundError):

@@ -4,6 +4,7 @@ retries linked, errors recorded; on memory://, a real Redis and a real PostgreSQ
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -237,6 +238,33 @@ async def test_spans_a_handler_makes_are_children_of_its_attempt(
         parent = by_name[child].parent
         assert parent is not None
         assert parent.span_id == _context(by_name[attempt]).span_id
+
+
+async def test_a_cancelled_attempt_is_not_an_error(spans: InMemorySpanExporter) -> None:
+    """An attempt stopped by a cancel request ends its span with outcome ``cancelled``, its
+    status unset and no exception recorded."""
+    hub = hub_for_tests(Hub())
+    started = asyncio.Event()
+
+    @hub.job("export")
+    async def export(ctx: JobContext) -> None:
+        started.set()
+        await ctx.cancelled.wait()
+        await ctx.check_cancelled()
+
+    run_id = await hub.enqueue("export")
+    async with hub.worker():
+        await asyncio.wait_for(started.wait(), 5)
+        await hub.cancel(run_id)
+        await wait_for_state(hub, run_id, RunState.CANCELLED)
+    await hub.aclose()
+    [span] = _named(spans, "process export")
+    assert span.attributes is not None
+    assert (span.attributes["hub_scheduler.outcome"], span.status.status_code, span.events) == (
+        "cancelled",
+        StatusCode.UNSET,
+        (),
+    )
 
 
 async def test_a_batch_shares_one_send_span(spans: InMemorySpanExporter) -> None:

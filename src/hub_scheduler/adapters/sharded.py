@@ -29,7 +29,7 @@ import itertools
 import json
 import zlib
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
@@ -467,6 +467,26 @@ class ShardedJobQueue:
     async def cancel(self, run_id: str) -> Run:
         """See `JobQueue.cancel` (asked of every shard; the one holding the run answers)."""
         return await _first([q.cancel(run_id) for q in self.queues], RunNotFoundError)
+
+    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
+        """See `JobQueue.set_limits`: each job's limit is kept by its shard."""
+        groups: dict[int, dict[str, int | None]] = {}
+        for job, limit in limits.items():
+            groups.setdefault(self._of(job), {})[job] = limit
+        await _all([self.queues[s].set_limits(part) for s, part in groups.items()])
+
+    async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
+        """See `JobQueue.cancel_requests`: each claim asked of its shard."""
+        groups = _grouped(claims, self._claim_shard)
+        asked = await _all(
+            [self.queues[s].cancel_requests([claims[i] for i in idx])
+             for s, idx in groups.items()]
+        )  # fmt: skip
+        return [run_id for ids in asked for run_id in ids]
+
+    async def settle_cancelled(self, claim: Claim) -> Run | None:
+        """See `JobQueue.settle_cancelled`."""
+        return await self.queues[self._claim_shard(claim)].settle_cancelled(claim)
 
     async def pause(self, job: str | None = None) -> None:
         """See `JobQueue.pause`: the whole queue is every shard; a job, its shard."""

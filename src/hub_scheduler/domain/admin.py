@@ -290,14 +290,20 @@ class AdminService:
         await self._audited(actor, action, "queue", act, lambda _: {"paused": paused})
 
     async def cancel(self, actor: Actor, run_id: str) -> Run:
-        """Cancel a waiting run. Raises `RunNotFoundError` or `IllegalTransitionError`."""
+        """Cancel a run that has not finished: a waiting one at once, a running one by a
+        cancel request its worker acts on (`JobQueue.cancel`). The audit entry records the
+        state after it and, for a running run, that a cancel was requested. Raises
+        `RunNotFoundError` or `IllegalTransitionError` (a finished run)."""
 
         async def act() -> Run:
             return await self.backend.queue.cancel(run_id)
 
-        return await self._audited(
-            actor, Action.RUN_CANCEL, run_id, act, lambda r: {"state": r.state.value}
-        )
+        def after(run: Run) -> dict[str, Any]:
+            if run.state is RunState.ACTIVE:
+                return {"state": run.state.value, "cancel_requested": True}
+            return {"state": run.state.value}
+
+        return await self._audited(actor, Action.RUN_CANCEL, run_id, act, after)
 
     async def retry_dead(self, actor: Actor, run_id: str) -> str:
         """Retry one dead letter as a new run; returns its id."""

@@ -93,6 +93,15 @@ class IllegalTransitionError(HubSchedulerError):
         super().__init__(f"run {run_id} cannot go from {current!r} to {target!r}")
 
 
+class RunCancelledError(HubSchedulerError):
+    """Raised in a handler by `JobContext.check_cancelled` once its run was cancelled while it
+    ran; a handler may also raise it itself. The worker ends the run cancelled (no retry)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id} was cancelled while it ran")
+
+
 class ConflictError(HubSchedulerError):
     """The request is well formed but conflicts with what exists (HTTP 409)."""
 

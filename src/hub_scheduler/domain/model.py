@@ -29,6 +29,8 @@ Payload = Mapping[str, Any]
 DEFAULT_PAYLOAD_LIMIT = 512 * 1024
 
 JOB_NAME_MAX = 100
+#: The highest `JobDefinition.max_running` accepted.
+MAX_RUNNING_LIMIT = 10_000
 _JOB_NAME_CHARS = re.compile(r"[A-Za-z0-9_.:\-]")
 #: Words the admin API serves under ``/jobs/`` itself: a job of that name could not be read.
 RESERVED_JOB_NAMES = frozenset({"dlq", "history", "metrics"})
@@ -190,6 +192,9 @@ class JobDefinition:
             values. Each is bound to this job, with id ``"<name>:<index>"`` unless it has one.
         idempotency_window: how long an idempotency key given on enqueue is remembered:
             a second enqueue with the same key inside the window returns the first run's id.
+        max_running: the most runs of this job active at once across every worker (None: no
+            limit). Others wait in order, held aside by the store (no polling), and start as
+            running ones end; a dead worker's run stops counting when its lease runs out.
     """
 
     name: str = attrs.field(validator=_job_name)
@@ -199,10 +204,17 @@ class JobDefinition:
     timeout: timedelta = attrs.field(default=timedelta(seconds=30), validator=_positive_timeout)
     schedules: tuple[Schedule, ...] = attrs.field(default=(), converter=_to_schedules)
     idempotency_window: timedelta = timedelta(hours=24)
+    max_running: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.idempotency_window <= timedelta(0):
             raise InvalidJobError("idempotency_window", "must be positive")
+        if self.max_running is not None and not (
+            isinstance(self.max_running, int) and 1 <= self.max_running <= MAX_RUNNING_LIMIT
+        ):
+            raise InvalidJobError(
+                "max_running", f"must be 1 to {MAX_RUNNING_LIMIT} or None, got {self.max_running!r}"
+            )
         bound = tuple(s.bind(self.name, f"{self.name}:{i}") for i, s in enumerate(self.schedules))
         ids = [s.id for s in bound]
         if len(set(ids)) != len(ids):
@@ -292,6 +304,10 @@ class AttemptOutcome(enum.StrEnum):
     INTERRUPTED = "interrupted"
     """Its worker stopped before it finished (the stop grace ran out); the run was handed
     back to the front of its queue."""
+    CANCELLED = "cancelled"
+    """The run was cancelled while this attempt ran: the handler stopped (on its own, seeing
+    the request, or cut off after the worker's cancel grace) or failed meanwhile; the run
+    ended cancelled and is never retried."""
 
 
 #: The most attempts a run keeps; older ones are dropped (and counted in
@@ -365,6 +381,10 @@ class Run:
     attempts: tuple[Attempt, ...] = ()
     #: Older attempts no longer kept.
     attempts_dropped: int = 0
+    #: When cancelling it was asked while it ran (`JobQueue.cancel` of an active run); its
+    #: handler is told, and the run ends cancelled however the attempt ends, unless it
+    #: succeeds first.
+    cancel_requested_at: datetime | None = None
     #: The W3C trace context stored at enqueue (`TraceContext`; None: not traced, or
     #: stored before trace contexts were).
     trace_context: TraceContext | None = None

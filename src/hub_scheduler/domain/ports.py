@@ -269,8 +269,33 @@ class JobQueue(Protocol):
         ...
 
     async def cancel(self, run_id: str) -> Run:
-        """Cancel a queued, delayed or retry-waiting run. Raises `RunNotFoundError`,
-        or `IllegalTransitionError` for a run that is active or finished."""
+        """Cancel a run that has not finished.
+
+        A queued, delayed or retry-waiting run is cancelled at once. An active one gets a
+        cancel request (`Run.cancel_requested_at`, kept from the first request): its worker
+        learns of it through `cancel_requests` and stops the handler, and from then on
+        whatever ends the attempt — `settle_cancelled`, a failure (retried or not), a stall,
+        a hand-back — ends the run cancelled, never retried; only a success that is
+        recorded first ends it succeeded. Returns the run as it is now. Raises
+        `RunNotFoundError`, or `IllegalTransitionError` for a finished run.
+        """
+        ...
+
+    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
+        """Declare jobs' global concurrency limits (`JobDefinition.max_running`; None: no
+        limit), as every worker does at start for the jobs it runs. A claim never makes more
+        runs of a limited job active than its limit: the others are held aside in order and
+        start as active ones end (settled, cancelled, stalled or handed back). Runs held for
+        a limit that rose or went away start at once."""
+        ...
+
+    async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
+        """The ids, among `claims`, of runs still active with a cancel request."""
+        ...
+
+    async def settle_cancelled(self, claim: Claim) -> Run | None:
+        """End an active run cancelled (its handler stopped for a cancel request), logging
+        a ``cancelled`` attempt. Returns the run, or None when the claim's token is stale."""
         ...
 
     async def pause(self, job: str | None = None) -> None:

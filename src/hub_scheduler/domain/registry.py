@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from hub_scheduler.domain.errors import DuplicateJobError, JobNotFoundError
+from hub_scheduler.domain.errors import DuplicateJobError, JobNotFoundError, RunCancelledError
 from hub_scheduler.domain.model import JobDefinition, Payload, Priority, Run
 from hub_scheduler.domain.ports import EnqueueRequest
 from hub_scheduler.domain.retry import RetryPolicy
@@ -25,12 +26,29 @@ class JobContext:
             an external system can refuse writes carrying an older token.
         logger: a logger named ``hub_scheduler.jobs.<job>``.
         reporter: where `progress` reports go (the worker's; None: they go nowhere).
+        cancelled: set once the run was cancelled while this attempt runs (``hub.cancel``,
+            the API, the CLI or the dashboard). A handler that can stop early waits on it or
+            calls `check_cancelled` between steps; one that does not is cut off (its task
+            cancelled) after the worker's ``cancel_grace``. A synchronous handler (run in a
+            thread) reads `cancel_requested` instead; its thread cannot be cut off.
     """
 
     run: Run
     token: int
     logger: logging.Logger
     reporter: Callable[[float | None, str], Awaitable[None]] | None = None
+    cancelled: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once the run was cancelled while this attempt runs (see `cancelled`)."""
+        return self.cancelled.is_set()
+
+    async def check_cancelled(self) -> None:
+        """Raise `RunCancelledError` if the run was cancelled meanwhile; the worker then ends
+        it cancelled. Call it between steps of a long handler."""
+        if self.cancelled.is_set():
+            raise RunCancelledError(self.run.id)
 
     async def progress(self, fraction: float | None = None, message: str = "") -> None:
         """Report how far this attempt got: `fraction` done (0.0 to 1.0, None: unknown) and

@@ -22,8 +22,10 @@ Attributes: ``messaging.system`` (``hub_scheduler``), ``messaging.operation.type
 ``.name``, ``messaging.destination.name`` (the job), ``messaging.message.id`` (the run id),
 ``messaging.batch.message_count`` for a batch, and ``hub_scheduler.attempt``,
 ``.priority``, ``.trigger``, ``.worker``, ``.schedule_id``, ``.origin_run_id``,
-``.outcome`` and ``.retry_delay_ms`` where they apply. A failed attempt records an
-``exception`` event (type, message, traceback as stored) and ends with status ERROR.
+``.outcome`` (``succeeded``, ``failed``, ``gave_up``, ``interrupted``, ``cancelled``) and
+``.retry_delay_ms`` where they apply. A failed or interrupted attempt records an
+``exception`` event (type, message, traceback as stored) and ends with status ERROR; one
+cancelled on request ends with its status unset.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import importlib.metadata
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -201,6 +204,12 @@ def _parent_and_links(otel: _Otel, run: Run) -> tuple[Context, list[Any]]:
     return stored, []
 
 
+#: The worker's own endings of an attempt (its `GiveUp(0)` outcomes), by error type: a stop
+#: whose grace ran out, and a cancel request.
+_ENDED_BY_WORKER = {"InterruptedError": "interrupted", "RunCancelledError": "cancelled"}
+_MS = timedelta(milliseconds=1)
+
+
 @attrs.define
 class ProcessTrace:
     """The ``process`` span of one attempt; current while the handler runs, so spans the
@@ -221,12 +230,15 @@ class ProcessTrace:
             span.set_attribute("hub_scheduler.outcome", "succeeded")
             span.set_status(self.otel.trace.StatusCode.OK)
             return
-        gave_up = isinstance(outcome.decision, GiveUp)
-        span.set_attribute("hub_scheduler.outcome", "gave_up" if gave_up else "failed")
-        if not gave_up:
-            delay_ms = outcome.decision.delay.total_seconds() * 1000  # type: ignore[union-attr]
-            span.set_attribute("hub_scheduler.retry_delay_ms", round(delay_ms))
-        error = outcome.error
+        error, decision = outcome.error, outcome.decision
+        if isinstance(decision, GiveUp):
+            ended = _ENDED_BY_WORKER.get(error.type) if decision.attempts == 0 else None
+            span.set_attribute("hub_scheduler.outcome", ended or "gave_up")
+            if ended == "cancelled":  # as asked: not an error of the attempt
+                return
+        else:
+            span.set_attribute("hub_scheduler.outcome", "failed")
+            span.set_attribute("hub_scheduler.retry_delay_ms", decision.delay // _MS)
         span.add_event(
             "exception",
             {

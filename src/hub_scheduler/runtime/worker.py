@@ -21,12 +21,18 @@ import random
 import secrets
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
-from hub_scheduler.domain.errors import BackendUnavailableError, HubSchedulerError, ResultError
+from hub_scheduler.domain.errors import (
+    BackendUnavailableError,
+    HubSchedulerError,
+    ResultError,
+    RunCancelledError,
+)
 from hub_scheduler.domain.model import ErrorInfo, Progress, RunState
 from hub_scheduler.domain.ports import (
     Claim,
@@ -61,6 +67,9 @@ SHORT_JOB = 0.02
 STOP_SLACK = 5.0
 #: On stop, how long to keep trying to save outcomes of finished jobs (the store may be down).
 DRAIN_TIMEOUT = 10.0
+#: The shortest gap (real seconds) between two looks for cancel requests: wake-ups come with
+#: every enqueue, and a busy queue must not turn each into a round trip.
+CANCEL_CHECK_GAP = 0.05
 
 
 @attrs.frozen
@@ -74,6 +83,10 @@ class WorkerSettings:
         poll: the longest an idle worker waits before looking again on its own.
         heartbeat: how often the worker reports itself alive.
         clean_every: how often it removes history older than the retention.
+        cancel_grace: how long a handler whose run was cancelled while it ran may take to
+            stop on its own (seeing `JobContext.cancelled`) before its task is cancelled.
+            Cancel requests are looked for every `poll` while handlers run, and at once
+            when the store signals one.
     """
 
     concurrency: int = 5
@@ -82,6 +95,7 @@ class WorkerSettings:
     poll: timedelta = timedelta(seconds=1)
     heartbeat: timedelta = timedelta(seconds=5)
     clean_every: timedelta = timedelta(hours=1)
+    cancel_grace: timedelta = timedelta(seconds=5)
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.concurrency <= 10_000:
@@ -93,6 +107,9 @@ class WorkerSettings:
 #: What `Worker.execute` answers for a handler it cancelled because the stop grace ended; its
 #: claim is handed back (or failed, past `MAX_STALLS`), never settled with this.
 _INTERRUPTED = Failed(ErrorInfo("InterruptedError", "the worker stopped"), GiveUp(0))
+#: What `Worker.execute` answers for a handler stopped by a cancel request: the run is ended
+#: cancelled (`JobQueue.settle_cancelled`), never settled with this.
+_CANCELLED = Failed(ErrorInfo("RunCancelledError", "the run was cancelled"), GiveUp(0))
 
 
 def _timeout_error(seconds: float) -> ErrorInfo:
@@ -139,12 +156,22 @@ class Worker:
     _interrupting: set[str] = attrs.field(factory=set, init=False)
     _interrupted: list[Claim] = attrs.field(factory=list, init=False)
     _settle_started: dict[asyncio.Future[bool], float] = attrs.field(factory=dict, init=False)
+    #: The context of each running handler; runs told of a cancel request; runs whose handler
+    #: the worker cancelled after the cancel grace; the tasks waiting out those graces.
+    _contexts: dict[str, JobContext] = attrs.field(factory=dict, init=False)
+    _cancelling: set[str] = attrs.field(factory=set, init=False)
+    _cutting: set[str] = attrs.field(factory=set, init=False)
+    _graces: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
     _kick: Waker = attrs.field(init=False)
+    _cancel_watch: Waker = attrs.field(init=False)
     _claiming: bool = attrs.field(default=True, init=False)
     _closed: bool = attrs.field(default=False, init=False)
+    #: Whether the store has this worker's jobs' `max_running` limits (declared at start,
+    #: or with the next heartbeat when the store did not answer).
+    _limits_declared: bool = attrs.field(default=False, init=False)
     _stop: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = attrs.field(factory=list, init=False)
-    _alerts: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
+    _side: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
     _main: asyncio.Task[None] | None = attrs.field(default=None, init=False)
     started: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     #: Moving average of job durations (seconds); starts "long" so nothing is held ahead
@@ -153,6 +180,7 @@ class Worker:
 
     def __attrs_post_init__(self) -> None:
         self._kick = Waker(self.clock)
+        self._cancel_watch = Waker(self.clock)
 
     # --- what the executor calls (`ClaimFeed`) ---------------------------------------------
 
@@ -176,6 +204,9 @@ class Worker:
             if instead is None:
                 return
             outcome = instead
+        if outcome is _CANCELLED:
+            self._background(self._settle_cancelled(claim), f"hub-cancel-{claim.run.id}")
+            return
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._settle.append((claim, outcome, future))
         self._settle_started[future] = asyncio.get_running_loop().time()
@@ -209,6 +240,7 @@ class Worker:
         task = asyncio.current_task()
         if task is not None:
             self._running[claim.run.id] = task
+            self._contexts[claim.run.id] = context
         try:
             async with asyncio.timeout(timeout):
                 if inspect.iscoroutinefunction(job.handler):
@@ -219,6 +251,8 @@ class Worker:
                         value = await value
             await self._keep_result(claim.run.id, value, job_logger)
             outcome: Outcome = Succeeded()
+        except RunCancelledError:
+            outcome = _CANCELLED
         except TimeoutError:
             outcome = Failed(
                 _timeout_error(timeout),
@@ -228,16 +262,32 @@ class Worker:
             decision = definition.retry.decide(claim.run.attempt, self.rng.random())
             outcome = Failed(ErrorInfo.from_exception(exc), decision)
         except asyncio.CancelledError:
-            if claim.run.id not in self._interrupting or task is None:
+            own = self._own_cancel(claim.run.id, task)
+            if own is None:
                 raise
-            task.uncancel()  # the worker's own cancel at the end of the grace: no traceback
-            outcome = _INTERRUPTED
+            outcome = own
         finally:
             self._running.pop(claim.run.id, None)
+            self._contexts.pop(claim.run.id, None)
+            self._cancelling.discard(claim.run.id)
+            self._cutting.discard(claim.run.id)
             took = asyncio.get_running_loop().time() - began
             self._took[claim.run.id] = took
             self._typical_duration += (took - self._typical_duration) / 8
         return outcome
+
+    def _own_cancel(self, run_id: str, task: asyncio.Task[Any] | None) -> Outcome | None:
+        """For a handler's task cancelled by the worker itself (no traceback then): what its
+        attempt answers. None for a cancel from elsewhere, which goes on up."""
+        if task is None:
+            return None
+        if run_id in self._interrupting:  # the end of the stop grace
+            task.uncancel()
+            return _INTERRUPTED
+        if run_id in self._cutting:  # the end of a cancelled run's cancel grace
+            task.uncancel()
+            return _CANCELLED
+        return None
 
     async def _keep_result(self, run_id: str, value: object, log: logging.Logger) -> None:
         """Store what a handler returned (nothing for None); a value that cannot be kept is
@@ -264,6 +314,83 @@ class Worker:
                 log.warning("run %s: progress not kept: %s", run_id, exc)
 
         return report
+
+    # --- cancelling running runs -----------------------------------------------------------
+
+    def _on_wake(self) -> None:
+        """A wake-up from the store: look for work, and for cancel requests."""
+        self._kick.wake()
+        self._cancel_watch.wake()
+
+    async def _watch_cancels(self) -> None:
+        """While handlers run, ask the store every `poll` (and when woken) which of their runs
+        were cancelled; tell each handler, and cut it off after the cancel grace."""
+        while not self._closed:
+            await self._cancel_watch.sleep(self.settings.poll.total_seconds())
+            running = [
+                self._held[run_id]
+                for run_id in self._running
+                if run_id in self._held and run_id not in self._cancelling
+            ]
+            if not running:
+                continue
+            try:
+                asked = await self.queue.cancel_requests(running)
+            except HubSchedulerError as exc:
+                logger.warning("worker %s: looking for cancel requests failed: %s", self.id, exc)
+                asked = []
+            except Exception:  # the watch must outlive any one failure
+                logger.exception("worker %s: looking for cancel requests failed", self.id)
+                asked = []
+            for run_id in asked:
+                self._request_cancel(run_id)
+            await asyncio.sleep(CANCEL_CHECK_GAP)
+
+    def _request_cancel(self, run_id: str) -> None:
+        task = self._running.get(run_id)
+        context = self._contexts.get(run_id)
+        if task is None or context is None or run_id in self._cancelling:
+            return
+        self._cancelling.add(run_id)
+        context.cancelled.set()
+        grace = self.settings.cancel_grace.total_seconds()
+        logger.info("job %s run %s was cancelled; its handler has %g s to stop",
+                    context.run.job, run_id, grace)  # fmt: skip
+        waiting = asyncio.create_task(self._cut_off(run_id, task, grace), name=f"hub-cut-{run_id}")
+        self._graces.add(waiting)
+        waiting.add_done_callback(self._graces.discard)
+
+    async def _cut_off(self, run_id: str, task: asyncio.Task[object], grace: float) -> None:
+        await self.clock.sleep(grace)
+        if self._running.get(run_id) is task:
+            logger.warning("run %s: its handler did not stop within %g s of the cancel; "
+                           "cancelling it", run_id, grace)  # fmt: skip
+            self._cutting.add(run_id)
+            task.cancel()
+
+    async def _settle_cancelled(self, claim: Claim) -> None:
+        """End a run cancelled while it ran. If the store cannot be told, the lease runs out
+        and the reaper ends it cancelled (the request is stored with the run)."""
+        try:
+            run = await self.queue.settle_cancelled(claim)
+        except HubSchedulerError as exc:
+            logger.warning("worker %s: run %s: cancel not recorded (%s); its lease will run out",
+                           self.id, claim.run.id, exc)  # fmt: skip
+        else:
+            if run is not None:
+                logger.info("job %s run %s cancelled (attempt %d)", claim.run.job, claim.run.id,
+                            claim.run.attempt)  # fmt: skip
+        finally:
+            self._held.pop(claim.run.id, None)
+            self._took.pop(claim.run.id, None)
+            self._kick.wake()
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` beside the pump (an alert, a cancel to record); a stopping worker waits
+        for these before it returns."""
+        task = asyncio.create_task(work, name=name)
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
 
     def _interrupted_outcome(self, claim: Claim) -> Outcome | None:
         """What becomes of a run whose handler was cancelled at the end of the stop grace:
@@ -316,6 +443,8 @@ class Worker:
         """Work until `stop`: claim, run, settle; then hand back what never started."""
         finish = asyncio.Event()
         grace = self.settings.grace.total_seconds()
+        with contextlib.suppress(HubSchedulerError):  # else with the next heartbeat
+            await self._declare_limits()  # before the first claim
         pump = asyncio.create_task(self._pump(), name="hub-pump")
         self._tasks = [
             pump,
@@ -330,8 +459,9 @@ class Worker:
                 self._every(self.settings.clean_every, self._clean), name="hub-clean"
             ),
         ]
+        self._tasks.append(asyncio.create_task(self._watch_cancels(), name="hub-cancels"))
         if self.signals is not None:
-            follower = follow(self.signals.wakeups, self._kick.wake, self._stop, what="wake-up")
+            follower = follow(self.signals.wakeups, self._on_wake, self._stop, what="wake-up")
             self._tasks.append(asyncio.create_task(follower, name="hub-wake"))
         executing = self.executor.run(
             self, concurrency=self.settings.concurrency, grace=grace, stop=finish
@@ -353,10 +483,10 @@ class Worker:
             await self._interrupt()
             listening.cancel()
             await self._drain()
-            if self._alerts:
-                await asyncio.wait(set(self._alerts), timeout=STOP_SLACK)
+            if self._side:
+                await asyncio.wait(set(self._side), timeout=STOP_SLACK)
             self._closed = True
-            for task in self._tasks:
+            for task in [*self._tasks, *self._graces]:
                 task.cancel()
             await asyncio.wait(self._tasks, timeout=STOP_SLACK)
             with contextlib.suppress(Exception):
@@ -555,7 +685,14 @@ class Worker:
                 if applied and isinstance(outcome.decision, GiveUp):
                     self._alert_dead(claim)
 
+    async def _declare_limits(self) -> None:
+        limits = {job.definition.name: job.definition.max_running for job in self.registry}
+        await self.queue.set_limits(limits)
+        self._limits_declared = True
+
     async def _heartbeat(self) -> None:
+        if not self._limits_declared:
+            await self._declare_limits()
         info = WorkerInfo(
             id=self.id,
             host=socket.gethostname(),
@@ -574,9 +711,7 @@ class Worker:
     def _alert_dead(self, claim: Claim) -> None:
         """Tell the notifier about a dead run in the background (the pump goes on); a stopping
         worker waits for these before it returns, so no alert is cut off."""
-        task = asyncio.create_task(self._notify_dead(claim), name=f"hub-alert-{claim.run.id}")
-        self._alerts.add(task)
-        task.add_done_callback(self._alerts.discard)
+        self._background(self._notify_dead(claim), f"hub-alert-{claim.run.id}")
 
     async def _notify_dead(self, claim: Claim) -> None:
         try:

@@ -10,7 +10,7 @@ workers never wait for each other. State changes of several steps are server-sid
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -203,16 +203,14 @@ class PostgresJobQueue:
         items = [_settle_item(claim, outcome, now) for claim, outcome in settled]
         rows = await self.store.fetch(
             "exchange",
-            self.store.q(
-                "SELECT e.*, CASE WHEN e.id IS NOT NULL THEN {s}.trace_context_of(e.id) END"
-                " AS trace_context FROM {s}.exchange(%s, %s, %s, %s, %s) AS e"
-            ),
+            self.store.q("SELECT * FROM {s}.exchange(%s, %s, %s, %s, %s)"),
             [now, lease, worker, want, Jsonb(items)],
         )
         first = rows[0]
         return Exchange(
             applied=tuple(first["applied"] or ()),
-            claims=tuple(_claims([r for r in rows if r["id"] is not None], now + lease)),
+            # A run of a job at its `max_running` is held, not claimed: it comes back queued.
+            claims=tuple(_claims([r for r in rows if r["state"] == RunState.ACTIVE], now + lease)),
             next_due=utc(first["next_due"]) if first["next_due"] else None,
         )
 
@@ -282,9 +280,16 @@ class PostgresJobQueue:
             "cancel",
             self.store.q(
                 "WITH before AS (SELECT id, state FROM {s}.runs WHERE id = %(id)s FOR UPDATE), "
-                "moved AS (UPDATE {s}.runs AS r SET state = 'cancelled', finished_at = %(now)s, "
-                "run_at = NULL, queue_pos = NULL, parked = false FROM before AS b "
-                "WHERE r.id = b.id AND b.state IN ('queued', 'delayed', 'retry_scheduled') "
+                "moved AS (UPDATE {s}.runs AS r SET "
+                "state = CASE WHEN b.state = 'active' THEN r.state ELSE 'cancelled' END, "
+                "finished_at = CASE WHEN b.state = 'active' THEN r.finished_at "
+                "ELSE %(now)s END, "
+                "cancel_requested_at = CASE WHEN b.state = 'active' "
+                "THEN coalesce(r.cancel_requested_at, %(now)s) END, "
+                "run_at = CASE WHEN b.state = 'active' THEN r.run_at END, "
+                "queue_pos = NULL, parked = false FROM before AS b "
+                "WHERE r.id = b.id "
+                "AND b.state IN ('queued', 'delayed', 'retry_scheduled', 'active') "
                 "RETURNING r.*) "
                 "SELECT b.state AS before_state, m.* FROM before AS b LEFT JOIN moved AS m ON true"
             ),
@@ -294,7 +299,76 @@ class PostgresJobQueue:
             raise RunNotFoundError(run_id)
         if row["id"] is None:
             raise IllegalTransitionError(run_id, row["before_state"], RunState.CANCELLED.value)
+        if row["before_state"] == RunState.ACTIVE:
+            self.store.wakes.later()  # workers look for cancel requests when woken
         return decode_run(row)
+
+    async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
+        """See `JobQueue.cancel_requests`."""
+        if not claims:
+            return []
+        rows = await self.store.fetch(
+            "cancel requests",
+            self.store.q(
+                "SELECT id FROM {s}.runs WHERE id = ANY(%s) AND state = 'active' "
+                "AND cancel_requested_at IS NOT NULL"
+            ),
+            [[c.run.id for c in claims]],
+        )
+        return [row["id"] for row in rows]
+
+    async def settle_cancelled(self, claim: Claim) -> Run | None:
+        """See `JobQueue.settle_cancelled`."""
+        row = await self.store.fetch_one(
+            "settle cancelled",
+            self.store.q(
+                "UPDATE {s}.runs AS r SET state = 'cancelled', finished_at = %(now)s, "
+                "lease_until = NULL, "
+                "attempts = {s}.attempts_with(r.attempts, {s}.attempt_entry("
+                "r, %(now)s, 'cancelled', NULL, NULL), r.worker = 'reaper'), "
+                "attempts_dropped = r.attempts_dropped "
+                "+ {s}.attempts_dropping(r.attempts, r.worker = 'reaper') "
+                "WHERE r.id = %(id)s AND r.token = %(token)s AND r.state = 'active' "
+                "RETURNING r.*"
+            ),
+            {"id": claim.run.id, "token": claim.token, "now": self.store.clock.now()},
+        )
+        return None if row is None else decode_run(row)
+
+    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
+        """See `JobQueue.set_limits`."""
+        if not limits:
+            return
+        declared = [{"job": job, "max": limit} for job, limit in sorted(limits.items())]
+        await self.store.execute(
+            "set limits",
+            self.store.q(
+                "WITH d AS (SELECT * FROM jsonb_to_recordset(%(limits)s) AS d(job text, max int)),"
+                " gone AS (DELETE FROM {s}.job_limits AS l USING d "
+                "WHERE l.job = d.job AND d.max IS NULL RETURNING l.job), "
+                "kept AS (INSERT INTO {s}.job_limits AS l (job, max_running) "
+                "SELECT d.job, d.max FROM d WHERE d.max IS NOT NULL "
+                "ON CONFLICT (job) DO UPDATE SET max_running = EXCLUDED.max_running "
+                "RETURNING l.job, l.max_running) "
+                "SELECT (SELECT count(*) FROM gone), "
+                "(SELECT sum({s}.release_held(k.job, k.max_running)) FROM kept AS k), "
+                "pg_notify(%(channel)s, '')"
+            ),
+            {"limits": Jsonb(declared), "channel": self.store.wake_channel},
+        )
+        # Runs held for a limit that went away: release them all, in one statement of
+        # their own (the statement above does not see its own DELETE in the table).
+        unlimited = [job for job, limit in limits.items() if limit is None]
+        if unlimited:
+            await self.store.execute(
+                "release held",
+                self.store.q(
+                    "UPDATE {s}.runs AS r SET held = false, "
+                    "parked = EXISTS (SELECT 1 FROM {s}.paused_jobs AS p WHERE p.job = r.job) "
+                    "WHERE r.job = ANY(%s) AND r.state = 'queued' AND r.parked AND r.held"
+                ),
+                [unlimited],
+            )
 
     async def pause(self, job: str | None = None) -> None:
         """See `JobQueue.pause`."""
@@ -332,7 +406,7 @@ class PostgresJobQueue:
             self.store.q(
                 "WITH d AS (DELETE FROM {s}.paused_jobs WHERE job = %(job)s), "
                 "u AS (UPDATE {s}.runs SET parked = false "
-                "WHERE job = %(job)s AND state = 'queued' AND parked) "
+                "WHERE job = %(job)s AND state = 'queued' AND parked AND NOT held) "
                 "SELECT pg_notify(%(channel)s, '')"
             ),
             {"job": job, "channel": self.store.wake_channel},

@@ -13,6 +13,7 @@ due  not before, ms (if waiting)   err  last error, JSON {type, message, traceba
 stl  stalls                        sch  schedule id; slot: slot ms
 idk  idempotency key               org  run id this one retries (dead-letter retry)
 atl  attempt log, JSON (below)     atd  attempts dropped from the log
+cxl  cancel requested while it ran, ms
 tc   trace context, JSON {traceparent, tracestate} (only for a traced enqueue)
 ==== ============================  ==== =====================================
 
@@ -156,6 +157,7 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
         origin_run_id=fields.get("org") or None,
         attempts=decode_attempts(run_id, fields.get("atl")),
         attempts_dropped=int(fields.get("atd", "0")),
+        cancel_requested_at=_opt_ms(fields, "cxl"),
         trace_context=decode_trace_context(fields.get("tc")),
     )
     return run, int(fields.get("tok", "0"))

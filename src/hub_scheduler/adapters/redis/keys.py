@@ -32,6 +32,9 @@ LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
         "dead": ":dead",
         "paused": ":paused",
         "paused_jobs": ":paused-jobs",
+        "limits": ":limits",
+        "running": ":running:{job}",
+        "held": ":held:{job}",
         "idempotency": ":idem:{key}",
         "workers": ":workers",
         "worker": ":worker:{worker_id}",
@@ -181,6 +184,19 @@ class Keys:
     def paused_jobs(self) -> str:
         """Set: names of paused jobs."""
         return self._key("paused_jobs")
+
+    @property
+    def limits(self) -> str:
+        """Hash: job name -> the most runs of it active at once (`JobDefinition.max_running`)."""
+        return self._key("limits")
+
+    def running(self, job: str) -> str:
+        """Set: ids of the active runs of a job with a limit (what counts against it)."""
+        return self._key("running", job=job)
+
+    def held(self, job: str) -> str:
+        """List: runs of a job at its limit, waiting for a slot; the oldest at the right."""
+        return self._key("held", job=job)
 
     def idempotency(self, key: str) -> str:
         """String: ``"<run id> <expiry ms>"`` for an idempotency key, while its window lasts."""

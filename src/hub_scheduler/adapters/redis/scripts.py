@@ -28,6 +28,9 @@ _NAMES = (
     "resume_job",
     "resume_queue",
     "cancel",
+    "cancel_requests",
+    "settle_cancelled",
+    "set_limits",
     "dead_retry",
     "dead_delete",
     "clean",
@@ -39,7 +42,7 @@ _NAMES = (
 
 
 #: Scripts that change nothing: no replica needs to confirm them.
-READ_ONLY = frozenset({"snapshot"})
+READ_ONLY = frozenset({"snapshot", "cancel_requests"})
 
 
 def _source(name: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -59,6 +59,10 @@ from hub_scheduler.domain.retry import GiveUp
 #: Runs per enqueue script call: big batches amortise round trips, small ones keep Redis
 #: responsive to other clients while a bulk enqueue is running.
 ENQUEUE_BATCH = 500
+#: What `cancel` accepts: waiting runs are cancelled, active ones get a cancel request.
+_CANCELLABLE = frozenset(
+    {RunState.QUEUED, RunState.DELAYED, RunState.RETRY_SCHEDULED, RunState.ACTIVE}
+)
 
 
 @attrs.define
@@ -264,7 +268,8 @@ class RedisJobQueue:
         if claims:
             args = [value for c in claims for value in (c.run.id, str(c.token))]
             flag = "1" if interrupted else "0"
-            await self.store.run("hand_back", self.store.now_ms(), flag, *args)
+            retention_ms = self.store.retention // timedelta(milliseconds=1)
+            await self.store.run("hand_back", self.store.now_ms(), flag, retention_ms, *args)
 
     async def reap(
         self, max_stalls: int, lease: timedelta, limit: int = 100
@@ -273,7 +278,10 @@ class RedisJobQueue:
         held by the reaper (fresh token and lease) for the caller to fail."""
         now = self.store.clock.now()
         lease_ms = lease // timedelta(milliseconds=1)
-        requeued, held = await self.store.run("reap", to_ms(now), lease_ms, max_stalls, limit)
+        retention_ms = self.store.retention // timedelta(milliseconds=1)
+        requeued, held = await self.store.run(
+            "reap", to_ms(now), lease_ms, max_stalls, limit, retention_ms
+        )
         return [to_text(r) for r in requeued], _claims(held, now + lease)
 
     async def cancel(self, run_id: str) -> Run:
@@ -282,12 +290,36 @@ class RedisJobQueue:
         before = to_text(await self.store.run("cancel", run_id, self.store.now_ms(), retention_ms))
         if not before:
             raise RunNotFoundError(run_id)
-        if before not in (RunState.QUEUED, RunState.DELAYED, RunState.RETRY_SCHEDULED):
+        if before not in _CANCELLABLE:
             raise IllegalTransitionError(run_id, before, RunState.CANCELLED.value)
         loaded = await self.store.load_run(run_id)
         if loaded is None:
             raise RunNotFoundError(run_id)
         return loaded[0]
+
+    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
+        """See `JobQueue.set_limits`."""
+        if limits:
+            pairs = [v for job, limit in sorted(limits.items()) for v in (job, limit or "")]
+            await self.store.run("set_limits", *pairs)
+
+    async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
+        """See `JobQueue.cancel_requests`."""
+        if not claims:
+            return []
+        asked = await self.store.run("cancel_requests", *(c.run.id for c in claims))
+        return [to_text(run_id) for run_id in asked]
+
+    async def settle_cancelled(self, claim: Claim) -> Run | None:
+        """See `JobQueue.settle_cancelled`."""
+        retention_ms = self.store.retention // timedelta(milliseconds=1)
+        done = await self.store.run(
+            "settle_cancelled", self.store.now_ms(), retention_ms, claim.run.id, str(claim.token)
+        )
+        if not done:
+            return None
+        loaded = await self.store.load_run(claim.run.id)
+        return loaded[0] if loaded else None
 
     async def pause(self, job: str | None = None) -> None:
         """See `JobQueue.pause`."""

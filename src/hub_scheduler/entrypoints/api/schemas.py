@@ -310,6 +310,11 @@ class RunView(_Strict):
     error: ErrorView | None
     attempts: list[AttemptView]
     attempts_dropped: int
+    cancel_requested_at: datetime | None = Field(
+        default=None,
+        description="When cancelling it was asked while it ran; it ends cancelled once its "
+        "handler stops (unless it succeeds first).",
+    )
     result: Any = Field(
         default=None, description="What the handler returned (JSON); null: nothing kept."
     )
@@ -353,6 +358,7 @@ class RunView(_Strict):
             error=ErrorView.from_domain(run.error),
             attempts=[AttemptView.from_domain(a) for a in run.attempts],
             attempts_dropped=run.attempts_dropped,
+            cancel_requested_at=run.cancel_requested_at,
         )
 
 

@@ -230,14 +230,20 @@ queue.add_command(_queue_pause_command(paused=False))
 @app_options
 @actor_option
 def cancel(run_id: str, app: str, url: str | None, as_json: bool, actor: str | None) -> None:
-    """Cancel run RUN_ID; only a waiting one (queued, delayed, retry pending) can be."""
+    """Cancel run RUN_ID: a waiting one at once; a running one is asked to stop (it ends
+    cancelled once its handler stops, unless it succeeds first)."""
 
     async def action(hub: Hub) -> dict[str, Any]:
         from hub_scheduler.entrypoints.api.schemas import run_json  # noqa: PLC0415
 
         return run_json(await hub.admin.cancel(cli_actor(actor), run_id))
 
-    emit(run(app, url, action), as_json, lambda d: [f"{d['id']}: {d['state']}"])
+    def lines(d: dict[str, Any]) -> list[str]:
+        if d["state"] == "active" and d.get("cancel_requested_at"):
+            return [f"{d['id']}: cancel requested (running; it stops within its worker's grace)"]
+        return [f"{d['id']}: {d['state']}"]
+
+    emit(run(app, url, action), as_json, lines)
 
 
 def _run_lines(r: dict[str, Any]) -> list[str]:

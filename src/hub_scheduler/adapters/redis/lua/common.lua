@@ -78,6 +78,43 @@ local function wake()
   redis.call(PUBLISH, K_WAKE, '1')
 end
 
+-- Global concurrency per job (`max_running`): K_LIMITS holds each limited job's limit,
+-- K_RUNNING(job) the ids of its active runs, K_HELD(job) its runs waiting for a slot (claimed
+-- from the ready list while at the limit, so no claim polls them again).
+
+-- Whether job `job` may start one more run under limit `limit`. Ids of runs no longer active
+-- (a record expired, a limit changed) are dropped first, so the count heals itself.
+local function has_room(job, limit)
+  local running = K_RUNNING(job)
+  if redis.call('SCARD', running) < limit then return true end
+  for _, id in ipairs(redis.call('SMEMBERS', running)) do
+    if redis.call('HGET', K_RUN(id), 'st') ~= 'active' then redis.call('SREM', running, id) end
+  end
+  return redis.call('SCARD', running) < limit
+end
+
+-- Move the oldest held run of `job` to the front of its ready list (cancelled ones are
+-- skipped). Returns true when one moved.
+local function release_held(job)
+  local held = K_HELD(job)
+  while true do
+    local id = redis.call('RPOP', held)
+    if not id then return false end
+    local state = redis.call('HMGET', K_RUN(id), 'st', 'pri')
+    if state[1] == 'queued' then
+      redis.call('RPUSH', K_READY(state[2]), id)
+      wake()
+      return true
+    end
+  end
+end
+
+-- A run of `job` left 'active': it no longer counts against a limit, and a held run of the
+-- job may start. Call it before putting the run itself back in line, so that it stays first.
+local function left_active(job, id)
+  if redis.call('SREM', K_RUNNING(job), id) == 1 then release_held(job) end
+end
+
 -- A run's record as one JSON object string: one bulk reply to parse instead of ~30.
 local function run_json(id)
   local flat = redis.call('HGETALL', K_RUN(id))

@@ -1,4 +1,5 @@
--- Recover runs whose lease expired. ARGV: P, now_ms, lease_ms, max_stalls, limit.
+-- Recover runs whose lease expired. ARGV: P, now_ms, lease_ms, max_stalls, limit,
+-- retention_ms. A run with a cancel request ends cancelled instead.
 -- A run stalled at most max_stalls times goes back to the front of its queue; beyond that it
 -- is held for the caller under a fresh lease (new token) so the caller can fail the attempt.
 -- Each stall is logged as an attempt (a held one's entry is completed when it is settled).
@@ -23,13 +24,18 @@ local requeued, held = {}, {}
 for i = #ids, 1, -1 do
   local id = ids[i]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'pri')
+  local state = redis.call('HMGET', rk, 'st', 'pri', 'cxl', 'job')
   if state[1] ~= 'active' then
     redis.call('ZREM', K_ACTIVE, id)
   else
     local stalls = redis.call('HINCRBY', rk, 'stl', 1)
     log_attempt(rk, attempt_entry(attempt_fields(rk), 'stalled', now, STALLED_ERROR, nil), false)
-    if stalls <= max_stalls then
+    if state[3] or stalls <= max_stalls then left_active(state[4], id) end
+    if state[3] then
+      redis.call('ZREM', K_ACTIVE, id)
+      redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
+      redis.call('PEXPIRE', rk, tonumber(ARGV[6]))
+    elseif stalls <= max_stalls then
       redis.call('ZREM', K_ACTIVE, id)
       redis.call('HSET', rk, 'st', 'queued', 'rdy', now)
       redis.call('HDEL', rk, 'sta', 'wrk')

@@ -24,6 +24,17 @@ for _, job in ipairs(paused_jobs) do
     if enq and ((not oldest) or enq < oldest) then oldest = enq end
   end
 end
+-- Runs held at their job's limit wait aside too.
+local limited = redis.call('HKEYS', K_LIMITS)
+for _, job in ipairs(limited) do
+  local held = K_HELD(job)
+  parked = parked + redis.call('LLEN', held)
+  local tail = redis.call('LINDEX', held, -1)
+  if tail then
+    local enq = tonumber(redis.call('HGET', K_RUN(tail), 'enq'))
+    if enq and ((not oldest) or enq < oldest) then oldest = enq end
+  end
+end
 -- Active runs per worker, from the leases (as current as the queue; heartbeats lag).
 local per_worker = {}
 for _, id in ipairs(redis.call('ZRANGE', K_ACTIVE, 0, -1)) do

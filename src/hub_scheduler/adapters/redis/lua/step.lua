@@ -15,16 +15,22 @@ for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk')
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk', 'cxl')
   if state[1] == 'active' and state[2] == token then
     redis.call('ZREM', K_ACTIVE, id)
+    left_active(state[3], id)
     local outcome = 'succeeded'
     if kind == 'r' then outcome = 'failed' elseif kind == 'd' then outcome = 'dead' end
     tally_attempt(tally, state[3], outcome, now, state[4])
     local fields = {att = state[5], sta = state[4], wrk = state[6]}
     -- The reaper settles stalls it logged already: it completes their entry.
     local amend = state[6] == 'reaper'
-    if kind == 's' then
+    if kind ~= 's' and state[7] then
+      -- Cancelled while it ran, and it failed meanwhile: cancelled, never retried.
+      log_attempt(rk, attempt_entry(fields, 'cancelled', now, ARGV[b + 3], nil), amend)
+      redis.call('HSET', rk, 'st', 'cancelled', 'fin', now, 'err', ARGV[b + 3])
+      redis.call('PEXPIRE', rk, retention)
+    elseif kind == 's' then
       log_attempt(rk, attempt_entry(fields, 'succeeded', now, '', nil), amend)
       redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
       redis.call('HDEL', rk, 'err')
@@ -58,9 +64,19 @@ for _, id in ipairs(due_ids) do
   end
 end
 
+-- For a job with a limit: whether run `id` may start now (it then counts against it).
+local function claimable_within_limit(job, id)
+  local limit = redis.call('HGET', K_LIMITS, job)
+  if not limit then return true end
+  if not has_room(job, tonumber(limit)) then return false end
+  redis.call('SADD', K_RUNNING(job), id)
+  return true
+end
+
 local claimed = {}
 if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
   local any_paused = redis.call('SCARD', K_PAUSED_JOBS) > 0
+  local any_limited = redis.call('HLEN', K_LIMITS) > 0
   for _, pri in ipairs(PRIORITIES) do
     local ready = K_READY(pri)
     while #claimed < want do
@@ -72,6 +88,8 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
         -- cancelled (or its record expired) while waiting: nothing to run
       elseif any_paused and redis.call('SISMEMBER', K_PAUSED_JOBS, state[2]) == 1 then
         redis.call('LPUSH', K_PARKED(state[2]), id)
+      elseif any_limited and not claimable_within_limit(state[2], id) then
+        redis.call('LPUSH', K_HELD(state[2]), id)
       else
         redis.call('HINCRBY', rk, 'tok', 1)
         redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)

@@ -1,4 +1,4 @@
-"""Run history: listing, one run, cancelling a waiting run, and cleaning old history."""
+"""Run history: listing, one run, cancelling a run, and cleaning old history."""
 
 from __future__ import annotations
 
@@ -75,8 +75,11 @@ class RunsController(Controller):
         responses=documented(404, 409),
     )
     async def cancel(self, admin: AdminDep, actor: ActorDep, run_id: Id) -> RunView:
-        """Cancel a run that is waiting (queued, delayed or waiting for a retry): 404 for an
-        unknown run, 409 for one that is active or finished."""
+        """Cancel a run that has not finished: a waiting one (queued, delayed or waiting for
+        a retry) at once; a running one is asked to stop (the answer is still `active`, with
+        `cancel_requested_at`; it ends `cancelled` once its handler stops, within the
+        worker's cancel grace, unless it succeeds first). 404 for an unknown run, 409 for a
+        finished one."""
         return RunView.from_domain(await admin.cancel(actor, run_id))
 
     @post(

@@ -1,0 +1,140 @@
+"""max_running across real worker processes, one of them SIGKILLed mid-run, on a real Redis
+and PostgreSQL: measured from the handlers' own start and end times, no two runs of the job
+ever overlap, and every run succeeds."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from hub_scheduler import RunState
+from hub_scheduler.domain.registry import Job, JobContext
+from hub_scheduler.hub import Hub
+from hub_scheduler.testing import wait_for_state
+from tests.conftest import drop_keys, fresh_prefix
+
+LIMIT_WORKER = Path(__file__).with_name("limit_worker.py")
+RUNS = 30
+
+
+@attrs.frozen
+class Target:
+    url: str
+    prefix: str
+
+
+@pytest.fixture(params=["redis", "postgres"])
+async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
+    """A backend URL and a prefix of the test's own (dropped afterwards)."""
+    prefix = fresh_prefix()
+    if request.param == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        yield Target(url, prefix)
+        async with Hub(url, prefix=prefix) as hub:
+            await drop_keys(hub)
+        return
+    pg_url = os.environ.get("HUB_SCHEDULER_TEST_POSTGRES_URL")
+    if not pg_url:
+        pytest.skip("HUB_SCHEDULER_TEST_POSTGRES_URL is not set; PostgreSQL tests skipped")
+    from hub_scheduler.adapters.postgres import drop_schema, migrate  # noqa: PLC0415
+
+    await migrate(pg_url, prefix)
+    try:
+        yield Target(pg_url, prefix)
+    finally:
+        await drop_schema(pg_url, prefix)
+
+
+def _events(path: Path) -> list[tuple[str, str, int, float]]:
+    if not path.exists():
+        return []
+    rows = [line.split() for line in path.read_text().splitlines()]
+    return [(what, run, int(pid), float(at)) for what, run, pid, at in rows]
+
+
+async def _until(path: Path, condition: object, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Wait (looking every 20 ms) until `condition(events)` holds for the events file."""
+    assert callable(condition)
+    async with asyncio.timeout(timeout):
+        while not condition(_events(path)):  # noqa: ASYNC110 - other processes write it
+            await asyncio.sleep(0.02)
+
+
+async def test_max_running_holds_across_processes_and_a_sigkill(
+    target: Target, tmp_path: Path
+) -> None:
+    """Three workers (concurrency 5 each) share a job limited to one run at a time; the one
+    running it is killed with SIGKILL. The runs never overlap (the killed one's attempt ends
+    when it was killed), and all of them succeed, the killed one after its lease ran out."""
+    events = tmp_path / "events"
+    env = {**os.environ, "HUB_URL": target.url, "HUB_PREFIX": target.prefix,
+           "HUB_EVENTS": str(events)}  # fmt: skip
+    async with Hub(target.url, prefix=target.prefix) as hub:
+
+        @hub.job("exclusive", max_running=1)
+        async def exclusive(ctx: JobContext) -> None:
+            del ctx  # the processes run it; this registration only enqueues
+
+        ids = await hub.enqueue_many([Job("exclusive", {"seconds": 0.05}) for _ in range(RUNS)])
+        workers = [
+            await asyncio.create_subprocess_exec(sys.executable, str(LIMIT_WORKER), env=env)
+            for _ in range(3)
+        ]
+        killed_at: float | None = None
+        try:
+            await _until(events, lambda e: sum(1 for x in e if x[0] == "start") >= 5)
+            # Kill whoever runs the job now: its attempt has started and not ended.
+            await _until(events, lambda e: _running(e) is not None)
+            victim_pid = _running(_events(events))
+            assert victim_pid is not None
+            victim = next(w for w in workers if w.pid == victim_pid)
+            victim.send_signal(signal.SIGKILL)
+            await victim.wait()
+            killed_at = _events(events)[-1][3]  # nothing it wrote can come later
+            runs = [await wait_for_state(hub, run_id, RunState.SUCCEEDED, 60) for run_id in ids]
+        finally:
+            for worker in workers:
+                if worker.returncode is None:
+                    worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                await worker.wait()
+    assert killed_at is not None
+    intervals = _intervals(_events(events), killed_at)
+    assert len({run for run, _, _ in intervals}) == RUNS
+    for (run_a, _, end_a), (run_b, start_b, _) in itertools.pairwise(intervals):
+        assert start_b >= end_a, f"{run_b} started {end_a - start_b:.3f} s before {run_a} ended"
+    assert sum(run.stalls for run in runs) == 1
+
+
+def _running(events: list[tuple[str, str, int, float]]) -> int | None:
+    """The process running an attempt now (its start written, its end not), if any."""
+    open_runs: dict[str, int] = {}
+    for what, run, pid, _ in events:
+        if what == "start":
+            open_runs[run] = pid
+        elif what == "end":
+            open_runs.pop(run, None)
+    return next(iter(open_runs.values()), None)
+
+
+def _intervals(
+    events: list[tuple[str, str, int, float]], killed_at: float
+) -> list[tuple[str, float, float]]:
+    """Every attempt as (run, start, end), by start; one never ended ends at the kill."""
+    started: dict[tuple[str, int], float] = {}
+    spans = []
+    for what, run, pid, at in events:
+        if what == "start":
+            started[(run, pid)] = at
+        elif what == "end":
+            spans.append((run, started.pop((run, pid)), at))
+    spans += [(run, at, killed_at) for (run, _), at in started.items()]
+    return sorted(spans, key=lambda span: span[1])
