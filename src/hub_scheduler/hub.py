@@ -21,7 +21,12 @@ from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.domain.admin import AdminService
 from hub_scheduler.domain.alerts import AlertPolicy
-from hub_scheduler.domain.errors import ResultNotReadyError, TransactionalEnqueueUnsupportedError
+from hub_scheduler.domain.errors import (
+    InvalidJobError,
+    ResultNotReadyError,
+    TransactionalEnqueueUnsupportedError,
+)
+from hub_scheduler.domain.limits import RateLimit
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     JobDefinition,
@@ -60,6 +65,17 @@ from hub_scheduler.runtime.worker import Worker, WorkerSettings
 H = TypeVar("H", bound=Handler)
 
 __all__ = ["MEMORY_URL", "REDIS_URL_ENV", "URL_ENV", "Hub", "default_url"]
+
+
+def _rate(rate: RateLimit | str | None, key: str | None) -> RateLimit | None:
+    """The rate limit `hub.job` was given, keyed by payload field `key` when given."""
+    if isinstance(rate, str):
+        return RateLimit.parse(rate, key)
+    if rate is not None and key is not None:
+        return attrs.evolve(rate, key=key)
+    if rate is None and key is not None:
+        raise InvalidJobError("rate_key", "is given without a rate_limit to key")
+    return rate
 
 
 def default_url() -> str:
@@ -208,12 +224,16 @@ class Hub:
         timeout: timedelta = timedelta(seconds=30),
         schedules: Iterable[Schedule | ScheduleTrigger] = (),
         max_running: int | None = None,
+        rate_limit: RateLimit | str | None = None,
+        rate_key: str | None = None,
     ) -> Callable[[H], H]:
         """Register the decorated function as a job (named after it unless `name` is given).
 
         The handler takes one `JobContext` argument; it may be async or plain (plain ones run
         in a thread). Raising fails the attempt, which is retried per `retry`. `max_running`
-        caps how many of its runs are active at once across all workers (see `JobDefinition`).
+        caps how many of its runs are active at once across all workers; `rate_limit`
+        (``"10/min"``) how many start per period, per value of payload field `rate_key` when
+        given (see `JobDefinition`).
         """
 
         def register(handler: H) -> H:
@@ -226,6 +246,7 @@ class Hub:
                 timeout=timeout,
                 schedules=tuple(schedules),
                 max_running=max_running,
+                rate_limit=_rate(rate_limit, rate_key),
             )
             self.registry.add(definition, handler)
             return handler

@@ -1,5 +1,6 @@
-"""A worker process for the max_running test: job ``exclusive`` (max_running=1) writes when
-each attempt starts and ends, with this process's id, to the file HUB_EVENTS names."""
+"""A worker process for the flow-control tests: jobs ``exclusive`` (max_running=1) and
+``throttled`` (5 starts per second) write when each attempt starts and ends, with this
+process's id, to the file HUB_EVENTS names."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ async def main() -> None:
 
     @hub.job("exclusive", max_running=1)
     async def exclusive(ctx: JobContext) -> None:
+        _record(events, "start", ctx.run_id)
+        await asyncio.sleep(float(ctx.payload["seconds"]))
+        _record(events, "end", ctx.run_id)
+
+    @hub.job("throttled", rate_limit="5/s")
+    async def throttled(ctx: JobContext) -> None:
         _record(events, "start", ctx.run_id)
         await asyncio.sleep(float(ctx.payload["seconds"]))
         _record(events, "end", ctx.run_id)

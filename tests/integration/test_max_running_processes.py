@@ -1,6 +1,6 @@
-"""max_running across real worker processes, one of them SIGKILLed mid-run, on a real Redis
-and PostgreSQL: measured from the handlers' own start and end times, no two runs of the job
-ever overlap, and every run succeeds."""
+"""Flow control across real worker processes, one of them SIGKILLed mid-run, on a real Redis
+and PostgreSQL, measured from the handlers' own start and end times: runs of a max_running=1
+job never overlap, a 5/s job never starts more than 5 in any second, and every run succeeds."""
 
 from __future__ import annotations
 
@@ -112,6 +112,49 @@ async def test_max_running_holds_across_processes_and_a_sigkill(
     for (run_a, _, end_a), (run_b, start_b, _) in itertools.pairwise(intervals):
         assert start_b >= end_a, f"{run_b} started {end_a - start_b:.3f} s before {run_a} ended"
     assert sum(run.stalls for run in runs) == 1
+
+
+async def test_a_rate_limit_holds_across_processes_and_a_sigkill(
+    target: Target, tmp_path: Path
+) -> None:
+    """Three workers share a job limited to 5 starts per second; one is killed with SIGKILL
+    while it runs one. No window of one second holds more than 5 starts (a retried attempt
+    counts as a start), and every run succeeds."""
+    events = tmp_path / "events"
+    env = {**os.environ, "HUB_URL": target.url, "HUB_PREFIX": target.prefix,
+           "HUB_EVENTS": str(events)}  # fmt: skip
+    async with Hub(target.url, prefix=target.prefix) as hub:
+
+        @hub.job("throttled", rate_limit="5/s")
+        async def throttled(ctx: JobContext) -> None:
+            del ctx  # the processes run it; this registration only enqueues
+
+        workers = [
+            await asyncio.create_subprocess_exec(sys.executable, str(LIMIT_WORKER), env=env)
+            for _ in range(3)
+        ]
+        try:
+            # The limit is declared by the workers as they start: enqueue once all are up.
+            await _until(events, lambda e: sum(1 for x in e if x[0] == "ready") == 3)
+            ids = await hub.enqueue_many([Job("throttled", {"seconds": 0.3}) for _ in range(RUNS)])
+            await _until(events, lambda e: _running(e) is not None)
+            victim_pid = _running(_events(events))
+            victim = next(w for w in workers if w.pid == victim_pid)
+            victim.send_signal(signal.SIGKILL)
+            await victim.wait()
+            runs = [await wait_for_state(hub, run_id, RunState.SUCCEEDED, 60) for run_id in ids]
+        finally:
+            for worker in workers:
+                if worker.returncode is None:
+                    worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                await worker.wait()
+    starts = sorted(at for what, _, _, at in _events(events) if what == "start")
+    stalled = sum(run.stalls for run in runs)
+    assert stalled >= 1  # the killed worker's runs ran again, each a start of its own
+    assert len(starts) == RUNS + stalled
+    # Any 6 consecutive starts span at least a second (less 20 ms for the clocks involved).
+    assert min(b - a for a, b in zip(starts, starts[5:], strict=False)) >= 0.98
 
 
 def _running(events: list[tuple[str, str, int, float]]) -> int | None:

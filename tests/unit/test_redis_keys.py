@@ -33,6 +33,8 @@ STORED_NAMES = {
     "limits": "{hub}:limits",
     "running": "{hub}:running:x.y-1",
     "held": "{hub}:held:x.y-1",
+    "rates": "{hub}:rates",
+    "rate": "{hub}:rate:x.y-1:x.y-1",
     "idempotency": "{hub}:idem:x.y-1",
     "workers": "{hub}:workers",
     "worker": "{hub}:worker:x.y-1",

@@ -45,6 +45,7 @@ from hub_scheduler.domain.errors import (
     ScheduleExistsError,
     ScheduleNotFoundError,
 )
+from hub_scheduler.domain.limits import JobLimits
 from hub_scheduler.domain.model import (
     Priority,
     Progress,
@@ -468,9 +469,9 @@ class ShardedJobQueue:
         """See `JobQueue.cancel` (asked of every shard; the one holding the run answers)."""
         return await _first([q.cancel(run_id) for q in self.queues], RunNotFoundError)
 
-    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
-        """See `JobQueue.set_limits`: each job's limit is kept by its shard."""
-        groups: dict[int, dict[str, int | None]] = {}
+    async def set_limits(self, limits: Mapping[str, JobLimits]) -> None:
+        """See `JobQueue.set_limits`: each job's limits are kept by its shard."""
+        groups: dict[int, dict[str, JobLimits]] = {}
         for job, limit in limits.items():
             groups.setdefault(self._of(job), {})[job] = limit
         await _all([self.queues[s].set_limits(part) for s, part in groups.items()])

@@ -19,6 +19,7 @@ from hub_scheduler.domain.errors import (
     PayloadError,
     ResultError,
 )
+from hub_scheduler.domain.limits import JobLimits, RateLimit
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 
@@ -29,8 +30,6 @@ Payload = Mapping[str, Any]
 DEFAULT_PAYLOAD_LIMIT = 512 * 1024
 
 JOB_NAME_MAX = 100
-#: The highest `JobDefinition.max_running` accepted.
-MAX_RUNNING_LIMIT = 10_000
 _JOB_NAME_CHARS = re.compile(r"[A-Za-z0-9_.:\-]")
 #: Words the admin API serves under ``/jobs/`` itself: a job of that name could not be read.
 RESERVED_JOB_NAMES = frozenset({"dlq", "history", "metrics"})
@@ -170,6 +169,10 @@ def _priority(value: int | str | Priority) -> Priority:
     return Priority.parse(value)
 
 
+def _rate_limit(value: RateLimit | str | None) -> RateLimit | None:
+    return RateLimit.parse(value) if isinstance(value, str) else value
+
+
 def _to_schedule(value: Schedule | ScheduleTrigger) -> Schedule:
     return value if isinstance(value, Schedule) else Schedule(trigger=value)
 
@@ -195,6 +198,11 @@ class JobDefinition:
         max_running: the most runs of this job active at once across every worker (None: no
             limit). Others wait in order, held aside by the store (no polling), and start as
             running ones end; a dead worker's run stops counting when its lease runs out.
+        rate_limit: the most starts per period across every worker (`RateLimit`, or text
+            such as ``"10/min"``); runs over it are delayed to their own next free slot, not
+            failed. Key it by a payload field with ``RateLimit.parse("10/min", key="tenant")``
+            (``hub.job(rate_key=...)``) for one limit per tenant.
+        limits: both, as the worker declares them to the store.
     """
 
     name: str = attrs.field(validator=_job_name)
@@ -205,16 +213,14 @@ class JobDefinition:
     schedules: tuple[Schedule, ...] = attrs.field(default=(), converter=_to_schedules)
     idempotency_window: timedelta = timedelta(hours=24)
     max_running: int | None = None
+    rate_limit: RateLimit | None = attrs.field(default=None, converter=_rate_limit)
+    limits: JobLimits = attrs.field(init=False, factory=JobLimits)
 
     def __attrs_post_init__(self) -> None:
         if self.idempotency_window <= timedelta(0):
             raise InvalidJobError("idempotency_window", "must be positive")
-        if self.max_running is not None and not (
-            isinstance(self.max_running, int) and 1 <= self.max_running <= MAX_RUNNING_LIMIT
-        ):
-            raise InvalidJobError(
-                "max_running", f"must be 1 to {MAX_RUNNING_LIMIT} or None, got {self.max_running!r}"
-            )
+        # The limits check themselves (max_running's range, the rate's parts).
+        object.__setattr__(self, "limits", JobLimits(self.max_running, self.rate_limit))
         bound = tuple(s.bind(self.name, f"{self.name}:{i}") for i, s in enumerate(self.schedules))
         ids = [s.id for s in bound]
         if len(set(ids)) != len(ids):

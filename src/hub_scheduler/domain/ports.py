@@ -21,6 +21,7 @@ import attrs
 from hub_scheduler.domain.alerts import Notice
 from hub_scheduler.domain.errors import InvalidJobError
 from hub_scheduler.domain.histogram import Histogram
+from hub_scheduler.domain.limits import JobLimits
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     ErrorInfo,
@@ -281,12 +282,18 @@ class JobQueue(Protocol):
         """
         ...
 
-    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
-        """Declare jobs' global concurrency limits (`JobDefinition.max_running`; None: no
-        limit), as every worker does at start for the jobs it runs. A claim never makes more
-        runs of a limited job active than its limit: the others are held aside in order and
-        start as active ones end (settled, cancelled, stalled or handed back). Runs held for
-        a limit that rose or went away start at once."""
+    async def set_limits(self, limits: Mapping[str, JobLimits]) -> None:
+        """Declare jobs' flow control (`JobDefinition.limits`), as every worker does at start
+        for the jobs it runs; the last declaration of a job wins.
+
+        `JobLimits.max_running`: a claim never makes more runs of the job active than that;
+        the others are held aside in order and start as active ones end (settled,
+        cancelled, stalled or handed back). Runs held for a limit that rose or went away
+        start at once. `JobLimits.rate`: a claim starts a run only within the rate (per job,
+        or per value of the payload field it is keyed by); one over it is delayed to its own
+        next free slot (reserved for it: it starts then without counting twice), attempt
+        unchanged.
+        """
         ...
 
     async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:

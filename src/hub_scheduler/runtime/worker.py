@@ -686,7 +686,7 @@ class Worker:
                     self._alert_dead(claim)
 
     async def _declare_limits(self) -> None:
-        limits = {job.definition.name: job.definition.max_running for job in self.registry}
+        limits = {job.definition.name: job.definition.limits for job in self.registry}
         await self.queue.set_limits(limits)
         self._limits_declared = True
 

@@ -39,6 +39,7 @@ from hub_scheduler.domain.errors import (
     RunNotFoundError,
     SchemaVersionError,
 )
+from hub_scheduler.domain.limits import JobLimits
 from hub_scheduler.domain.model import (
     FINAL_STATES,
     Priority,
@@ -65,6 +66,9 @@ ENQUEUE_BATCH = 1000
 CLEAN_BATCH = 2000
 _WAITING = ("queued", "delayed", "retry_scheduled")
 _US = timedelta(microseconds=1)
+
+
+_MS = timedelta(milliseconds=1)
 
 
 def run_item(run_id: str, request: EnqueueRequest, limit: int) -> dict[str, Any]:
@@ -207,11 +211,15 @@ class PostgresJobQueue:
             [now, lease, worker, want, Jsonb(items)],
         )
         first = rows[0]
+        # A run of a job at its `max_running` is held, not claimed: it comes back queued; one
+        # over its rate comes back delayed, due after the exchange looked for the next due.
+        dues = [r["run_at"] for r in rows if r["state"] == RunState.DELAYED]
+        if first["next_due"]:
+            dues.append(first["next_due"])
         return Exchange(
             applied=tuple(first["applied"] or ()),
-            # A run of a job at its `max_running` is held, not claimed: it comes back queued.
             claims=tuple(_claims([r for r in rows if r["state"] == RunState.ACTIVE], now + lease)),
-            next_due=utc(first["next_due"]) if first["next_due"] else None,
+            next_due=utc(min(dues)) if dues else None,
         )
 
     async def claim(self, worker: str, limit: int, lease: timedelta) -> list[Claim]:
@@ -335,40 +343,54 @@ class PostgresJobQueue:
         )
         return None if row is None else decode_run(row)
 
-    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
+    async def set_limits(self, limits: Mapping[str, JobLimits]) -> None:
         """See `JobQueue.set_limits`."""
         if not limits:
             return
-        declared = [{"job": job, "max": limit} for job, limit in sorted(limits.items())]
+        declared = [
+            {
+                "job": job,
+                "max": limit.max_running,
+                "count": None if limit.rate is None else limit.rate.count,
+                "window_ms": None if limit.rate is None else limit.rate.per // _MS,
+                "key": None if limit.rate is None else limit.rate.key,
+            }
+            for job, limit in sorted(limits.items())
+        ]
         await self.store.execute(
             "set limits",
             self.store.q(
-                "WITH d AS (SELECT * FROM jsonb_to_recordset(%(limits)s) AS d(job text, max int)),"
-                " gone AS (DELETE FROM {s}.job_limits AS l USING d "
-                "WHERE l.job = d.job AND d.max IS NULL RETURNING l.job), "
-                "kept AS (INSERT INTO {s}.job_limits AS l (job, max_running) "
-                "SELECT d.job, d.max FROM d WHERE d.max IS NOT NULL "
-                "ON CONFLICT (job) DO UPDATE SET max_running = EXCLUDED.max_running "
+                "WITH d AS (SELECT * FROM jsonb_to_recordset(%(limits)s) "
+                "AS d(job text, max int, count int, window_ms bigint, key text)), "
+                "gone AS (DELETE FROM {s}.job_limits AS l USING d WHERE l.job = d.job "
+                "AND d.max IS NULL AND d.count IS NULL RETURNING l.job), "
+                "kept AS (INSERT INTO {s}.job_limits AS l (job, max_running, rate_count, "
+                "rate_window_ms, rate_key) "
+                "SELECT d.job, d.max, d.count, d.window_ms, d.key FROM d "
+                "WHERE d.max IS NOT NULL OR d.count IS NOT NULL "
+                "ON CONFLICT (job) DO UPDATE SET max_running = EXCLUDED.max_running, "
+                "rate_count = EXCLUDED.rate_count, "
+                "rate_window_ms = EXCLUDED.rate_window_ms, rate_key = EXCLUDED.rate_key "
                 "RETURNING l.job, l.max_running) "
                 "SELECT (SELECT count(*) FROM gone), "
-                "(SELECT sum({s}.release_held(k.job, k.max_running)) FROM kept AS k), "
+                "(SELECT sum({s}.release_held(k.job, k.max_running)) FROM kept AS k "
+                "WHERE k.max_running IS NOT NULL), "
                 "pg_notify(%(channel)s, '')"
             ),
             {"limits": Jsonb(declared), "channel": self.store.wake_channel},
         )
-        # Runs held for a limit that went away: release them all, in one statement of
-        # their own (the statement above does not see its own DELETE in the table).
-        unlimited = [job for job, limit in limits.items() if limit is None]
-        if unlimited:
-            await self.store.execute(
-                "release held",
-                self.store.q(
-                    "UPDATE {s}.runs AS r SET held = false, "
-                    "parked = EXISTS (SELECT 1 FROM {s}.paused_jobs AS p WHERE p.job = r.job) "
-                    "WHERE r.job = ANY(%s) AND r.state = 'queued' AND r.parked AND r.held"
-                ),
-                [unlimited],
-            )
+        # Runs held for a max_running that went away: release them all, in a statement of
+        # their own (the statement above does not see its own changes to job_limits).
+        unlimited = [job for job, limit in limits.items() if limit.max_running is None]
+        await self.store.execute(
+            "release held",
+            self.store.q(
+                "UPDATE {s}.runs AS r SET held = false, "
+                "parked = EXISTS (SELECT 1 FROM {s}.paused_jobs AS p WHERE p.job = r.job) "
+                "WHERE r.job = ANY(%s) AND r.state = 'queued' AND r.parked AND r.held"
+            ),
+            [unlimited],
+        )
 
     async def pause(self, job: str | None = None) -> None:
         """See `JobQueue.pause`."""

@@ -13,7 +13,7 @@ due  not before, ms (if waiting)   err  last error, JSON {type, message, traceba
 stl  stalls                        sch  schedule id; slot: slot ms
 idk  idempotency key               org  run id this one retries (dead-letter retry)
 atl  attempt log, JSON (below)     atd  attempts dropped from the log
-cxl  cancel requested while it ran, ms
+cxl  cancel asked (if active), ms
 tc   trace context, JSON {traceparent, tracestate} (only for a traced enqueue)
 ==== ============================  ==== =====================================
 

@@ -35,6 +35,8 @@ LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
         "limits": ":limits",
         "running": ":running:{job}",
         "held": ":held:{job}",
+        "rates": ":rates",
+        "rate": ":rate:{job}:{key}",
         "idempotency": ":idem:{key}",
         "workers": ":workers",
         "worker": ":worker:{worker_id}",
@@ -197,6 +199,16 @@ class Keys:
     def held(self, job: str) -> str:
         """List: runs of a job at its limit, waiting for a slot; the oldest at the right."""
         return self._key("held", job=job)
+
+    @property
+    def rates(self) -> str:
+        """Hash: job name -> its rate limit, ``"<count> <window ms> [payload field]"``."""
+        return self._key("rates")
+
+    def rate(self, job: str, key: str) -> str:
+        """Sorted set: the starts within the last window of one key of a rate-limited job,
+        scored by time (ms); gone a window after the last."""
+        return self._key("rate", job=job, key=key)
 
     def idempotency(self, key: str) -> str:
         """String: ``"<run id> <expiry ms>"`` for an idempotency key, while its window lasts."""

@@ -34,6 +34,7 @@ from hub_scheduler.domain.errors import (
     InvalidCursorError,
     RunNotFoundError,
 )
+from hub_scheduler.domain.limits import JobLimits
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     FINAL_STATES,
@@ -59,6 +60,7 @@ from hub_scheduler.domain.retry import GiveUp
 #: Runs per enqueue script call: big batches amortise round trips, small ones keep Redis
 #: responsive to other clients while a bulk enqueue is running.
 ENQUEUE_BATCH = 500
+_MS = timedelta(milliseconds=1)
 #: What `cancel` accepts: waiting runs are cancelled, active ones get a cancel request.
 _CANCELLABLE = frozenset(
     {RunState.QUEUED, RunState.DELAYED, RunState.RETRY_SCHEDULED, RunState.ACTIVE}
@@ -297,11 +299,18 @@ class RedisJobQueue:
             raise RunNotFoundError(run_id)
         return loaded[0]
 
-    async def set_limits(self, limits: Mapping[str, int | None]) -> None:
-        """See `JobQueue.set_limits`."""
-        if limits:
-            pairs = [v for job, limit in sorted(limits.items()) for v in (job, limit or "")]
-            await self.store.run("set_limits", *pairs)
+    async def set_limits(self, limits: Mapping[str, JobLimits]) -> None:
+        """See `JobQueue.set_limits`: per job, its max_running ('' for none) and its rate as
+        ``"<count> <window ms> <payload field or nothing>"`` ('' for none)."""
+        args: list[str] = []
+        for job, limit in sorted(limits.items()):
+            rate = limit.rate
+            spec = "" if rate is None else (
+                f"{rate.count} {rate.per // _MS} {rate.key or ''}".rstrip()
+            )  # fmt: skip
+            args += [job, str(limit.max_running or ""), spec]
+        if args:
+            await self.store.run("set_limits", *args)
 
     async def cancel_requests(self, claims: Sequence[Claim]) -> list[str]:
         """See `JobQueue.cancel_requests`."""

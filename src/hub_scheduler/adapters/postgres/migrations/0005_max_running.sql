@@ -1,6 +1,7 @@
--- hub_scheduler on PostgreSQL, schema version 5: global concurrency per job (max_running).
+-- hub_scheduler on PostgreSQL, schema version 5: flow control per job — global concurrency
+-- (max_running) and rate limits.
 --
--- job_limits holds each limited job's limit, as its workers declare it at start. A claim of a
+-- job_limits holds each limited job's limits, as its workers declare them at start. A claim of a
 -- run of such a job (queued -> active) takes one advisory lock (the same for every limited
 -- job, so two claims never wait on each other in a cycle), counts the job's active runs and,
 -- at the limit, holds the run instead: it stays queued, `held` and parked, so no claim looks
@@ -8,12 +9,27 @@
 -- 'active' after a claim under a limit (`limited`) releases the oldest held run of its job
 -- under the same lock; reap releases what a limit has room for, as a safety net. The limit
 -- is tied to the lease: a dead worker's run leaves 'active' when the reaper recovers it.
--- Jobs without a limit pay one trigger call per claim (a lookup in an empty table) and none
--- per settle.
+-- A rate limit is a sliding window (rate_state keeps each key's starts within the last
+-- window): a claim over it moves the run to 'delayed' until the window has room, when it
+-- checks again, attempt unchanged. Jobs without limits pay one
+-- trigger call per claim (a lookup in an empty table) and none per settle.
 
 CREATE TABLE job_limits (
-    job         text PRIMARY KEY,
-    max_running integer NOT NULL CHECK (max_running > 0)
+    job               text PRIMARY KEY,
+    max_running       integer CHECK (max_running > 0),
+    -- The rate: at most rate_count starts in any window of rate_window_ms, per value of
+    -- payload field rate_key (all runs share one key without it).
+    rate_count        integer CHECK (rate_count > 0),
+    rate_window_ms    bigint CHECK (rate_window_ms > 0),
+    rate_key          text
+);
+
+CREATE TABLE rate_state (
+    job    text NOT NULL,
+    key    text NOT NULL,
+    -- The starts within the last window (older ones are dropped as it is written).
+    starts timestamptz[] NOT NULL,
+    PRIMARY KEY (job, key)
 );
 
 ALTER TABLE runs ADD COLUMN held boolean NOT NULL DEFAULT false;
@@ -56,27 +72,59 @@ $$;
 CREATE FUNCTION claim_within_limit() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-    v_max integer;
+    v_limits job_limits;
     v_running integer;
+    v_now timestamptz;
+    v_key text;
+    v_starts timestamptz[];
+    v_n integer;
+    v_slot timestamptz;
 BEGIN
-    SELECT l.max_running INTO v_max FROM job_limits AS l WHERE l.job = NEW.job;
-    IF v_max IS NULL THEN
+    SELECT * INTO v_limits FROM job_limits AS l WHERE l.job = NEW.job;
+    IF NOT FOUND THEN
         NEW.limited := false;
         RETURN NEW;
     END IF;
     PERFORM limits_lock();
-    -- A VOLATILE function sees the rows its statement changed so far: claims of the same
-    -- job earlier in this exchange count.
-    SELECT count(*) INTO v_running FROM runs WHERE job = NEW.job AND state = 'active';
-    IF v_running < v_max THEN
-        NEW.limited := true;
-        NEW.held := false;
-        RETURN NEW;
+    IF v_limits.max_running IS NOT NULL THEN
+        -- A VOLATILE function sees the rows its statement changed so far: claims of the
+        -- same job earlier in this exchange count.
+        SELECT count(*) INTO v_running FROM runs WHERE job = NEW.job AND state = 'active';
+        IF v_running >= v_limits.max_running THEN
+            -- At the limit: the run stays queued, held aside in its place.
+            OLD.held := true;
+            OLD.parked := true;
+            RETURN OLD;
+        END IF;
     END IF;
-    -- At the limit: the run stays queued, held aside in its place.
-    OLD.held := true;
-    OLD.parked := true;
-    RETURN OLD;
+    IF v_limits.rate_count IS NOT NULL THEN
+        v_now := NEW.started_at;  -- the exchange's clock
+        v_key := CASE WHEN v_limits.rate_key IS NULL THEN ''
+                      ELSE coalesce(NEW.payload ->> v_limits.rate_key, '') END;
+        -- The key's starts within the last window, oldest first.
+        SELECT array(SELECT x FROM unnest(s.starts) AS x
+                     WHERE x > v_now - v_limits.rate_window_ms * interval '1 ms' ORDER BY x)
+        INTO v_starts FROM rate_state AS s WHERE s.job = NEW.job AND s.key = v_key;
+        v_starts := coalesce(v_starts, '{}');
+        v_n := coalesce(array_length(v_starts, 1), 0);
+        IF v_n >= v_limits.rate_count THEN
+            -- Over the rate: delayed until one window after the count-th latest start,
+            -- when it checks again.
+            v_slot := v_starts[v_n - v_limits.rate_count + 1]
+                      + v_limits.rate_window_ms * interval '1 ms';
+            OLD.state := 'delayed';
+            OLD.run_at := v_slot;
+            OLD.ready_at := v_slot;
+            OLD.queue_pos := NULL;
+            RETURN OLD;
+        END IF;
+        INSERT INTO rate_state AS s (job, key, starts)
+        VALUES (NEW.job, v_key, v_starts || v_now)
+        ON CONFLICT (job, key) DO UPDATE SET starts = EXCLUDED.starts;
+    END IF;
+    NEW.limited := v_limits.max_running IS NOT NULL;
+    NEW.held := false;
+    RETURN NEW;
 END
 $$;
 
@@ -175,7 +223,10 @@ BEGIN
     -- A safety net for held runs: release those a limit has room for (a release is
     -- normally done by the run that leaves 'active').
     IF EXISTS (SELECT 1 FROM job_limits) THEN
-        PERFORM release_held(l.job, l.max_running) FROM job_limits AS l;
+        PERFORM release_held(l.job, l.max_running) FROM job_limits AS l
+        WHERE l.max_running IS NOT NULL;
+        DELETE FROM rate_state AS s
+        WHERE s.starts[array_upper(s.starts, 1)] < p_now - interval '8 days';
     END IF;
 
     IF v_requeued > 0 AND p_notify THEN

@@ -109,6 +109,35 @@ local function release_held(job)
   end
 end
 
+-- Rate limits (a sliding window): K_RATES holds each rate-limited job's "<count> <window>
+-- [payload field]" (ms), K_RATE(job, key) its key's starts within the last window, scored by
+-- time. Whether run `id` (record `rk`) may start at `now`: nil when it may (its start is
+-- logged), else when it may next: one window after the count-th latest start. A delayed run
+-- checks again then (a slot is never promised ahead, so starts are counted when they happen,
+-- however late a busy worker claims them).
+local function rate_slot(job, id, rk, spec, now)
+  local count, window, field = string.match(spec, '^(%d+) (%d+) ?(.*)$')
+  count, window = tonumber(count), tonumber(window)
+  local key = ''
+  if field ~= '' then
+    local value = cjson.decode(redis.call('HGET', rk, 'pl') or '{}')[field]
+    if type(value) == 'string' then key = value
+    elseif type(value) == 'number' then
+      key = (value == math.floor(value)) and string.format('%d', value) or tostring(value)
+    elseif type(value) == 'boolean' then key = tostring(value) end
+  end
+  local log = K_RATE(job, key)
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
+  local n = redis.call('ZCARD', log)
+  if n < count then
+    redis.call('ZADD', log, now, id .. ':' .. now)
+    redis.call('PEXPIRE', log, window + 1000)
+    return nil
+  end
+  local kth = redis.call('ZRANGE', log, n - count, n - count, 'WITHSCORES')
+  return tonumber(kth[2]) + window
+end
+
 -- A run of `job` left 'active': it no longer counts against a limit, and a held run of the
 -- job may start. Call it before putting the run itself back in line, so that it stays first.
 local function left_active(job, id)

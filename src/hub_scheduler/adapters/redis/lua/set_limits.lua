@@ -1,8 +1,10 @@
--- Declare jobs' global concurrency limits, as a worker does at start. ARGV: P, then job,
--- limit pairs ('' for no limit). Runs held for a limit that rose or went away start: as many
--- as there is room for go to the front of their ready list, in their order.
-for i = 2, #ARGV - 1, 2 do
-  local job, limit = ARGV[i], ARGV[i + 1]
+-- Declare jobs' flow control, as a worker does at start. ARGV: P, then per job: name,
+-- max_running ('' for none), rate as "<count> <window ms> [payload field]" ('' for
+-- none). Runs held for a max_running that rose or went away start: as many as there is room
+-- for go to the front of their ready list, in their order.
+for i = 2, #ARGV - 2, 3 do
+  local job, limit, rate = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if rate == '' then redis.call('HDEL', K_RATES, job) else redis.call('HSET', K_RATES, job, rate) end
   local held = K_HELD(job)
   local room
   if limit == '' then

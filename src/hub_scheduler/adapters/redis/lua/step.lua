@@ -64,19 +64,32 @@ for _, id in ipairs(due_ids) do
   end
 end
 
--- For a job with a limit: whether run `id` may start now (it then counts against it).
-local function claimable_within_limit(job, id)
+-- For a job with limits: whether run `id` (record `rk`) may start now. At its max_running
+-- it is held aside (K_HELD); over its rate it is delayed until the window has room. Else it
+-- counts.
+local function within_limits(job, id, rk)
   local limit = redis.call('HGET', K_LIMITS, job)
-  if not limit then return true end
-  if not has_room(job, tonumber(limit)) then return false end
-  redis.call('SADD', K_RUNNING(job), id)
+  if limit and not has_room(job, tonumber(limit)) then
+    redis.call('LPUSH', K_HELD(job), id)
+    return false
+  end
+  local spec = redis.call('HGET', K_RATES, job)
+  if spec then
+    local slot = rate_slot(job, id, rk, spec, now)
+    if slot then
+      redis.call('HSET', rk, 'st', 'delayed', 'due', slot, 'rdy', slot)
+      redis.call('ZADD', K_DELAYED, slot, id)
+      return false
+    end
+  end
+  if limit then redis.call('SADD', K_RUNNING(job), id) end
   return true
 end
 
 local claimed = {}
 if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
   local any_paused = redis.call('SCARD', K_PAUSED_JOBS) > 0
-  local any_limited = redis.call('HLEN', K_LIMITS) > 0
+  local any_limited = redis.call('HLEN', K_LIMITS) > 0 or redis.call('HLEN', K_RATES) > 0
   for _, pri in ipairs(PRIORITIES) do
     local ready = K_READY(pri)
     while #claimed < want do
@@ -88,8 +101,8 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
         -- cancelled (or its record expired) while waiting: nothing to run
       elseif any_paused and redis.call('SISMEMBER', K_PAUSED_JOBS, state[2]) == 1 then
         redis.call('LPUSH', K_PARKED(state[2]), id)
-      elseif any_limited and not claimable_within_limit(state[2], id) then
-        redis.call('LPUSH', K_HELD(state[2]), id)
+      elseif any_limited and not within_limits(state[2], id, rk) then
+        -- held for a slot of max_running, or delayed to its rate limit's next free slot
       else
         redis.call('HINCRBY', rk, 'tok', 1)
         redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)
