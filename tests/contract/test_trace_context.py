@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from hub_scheduler.domain.model import ErrorInfo, RunTrigger
-from hub_scheduler.domain.ports import EnqueueRequest, Failed
+from hub_scheduler.domain.ports import AttemptTraces, EnqueueRequest, Failed
 from hub_scheduler.domain.retry import GiveUp, RetryAfter
 from tests.contract.conftest import Subject
 
@@ -43,6 +43,25 @@ async def test_a_retried_run_keeps_its_trace_context(backend: Subject) -> None:
     backend.clock.advance(timedelta(seconds=2))
     [second] = await queue.claim("w1", 5, LEASE)
     assert (second.run.attempt, second.run.trace_context) == (2, CONTEXT)
+
+
+async def test_the_first_attempts_trace_is_kept_for_the_retries(backend: Subject) -> None:
+    """A first attempt's trace context kept under its claim comes back with the retry's
+    claim; one kept under a stale claim (the run was claimed again since) is ignored."""
+    queue = backend.queue
+    assert isinstance(queue, AttemptTraces)
+    first_attempt = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"}
+    await queue.enqueue([EnqueueRequest("job", trace_context=CONTEXT)])
+    [first] = await queue.claim("w1", 5, LEASE)
+    assert first.run.first_attempt_trace is None
+    await queue.keep_first_attempt_trace(first, first_attempt)
+    await queue.finish(first, Failed(BOOM, RetryAfter(timedelta(seconds=1), 2)))
+    backend.clock.advance(timedelta(seconds=2))
+    [second] = await queue.claim("w1", 5, LEASE)
+    assert (second.run.trace_context, second.run.first_attempt_trace) == (CONTEXT, first_attempt)
+    await queue.keep_first_attempt_trace(first, {"traceparent": TRACEPARENT})  # stale token
+    run = await backend.history.get(second.run.id)
+    assert run.first_attempt_trace == first_attempt
 
 
 async def test_a_dead_letter_retry_keeps_the_dead_runs_trace_context(backend: Subject) -> None:

@@ -118,7 +118,7 @@ async def test_enqueue_and_its_attempts_make_one_trace(
 ) -> None:
     """A run failing twice, then succeeding: one ``send`` span and three ``process`` spans
     in its trace, children of the send, the failures with status ERROR and their exception,
-    the retries linked to the creation context."""
+    the retries linked to the first attempt's span."""
     _flaky(hub, failures=2)
     run_id = await hub.enqueue("flaky", {"x": 1})
     await _work(hub, run_id, RunState.SUCCEEDED)
@@ -162,11 +162,12 @@ async def test_enqueue_and_its_attempts_make_one_trace(
         ("exception", "ValueError", "attempt 2 broke")
     ]
     assert process[0].links == ()
+    first = _context(process[0])
     for retry in process[1:]:
         [link] = retry.links
         assert (link.context.span_id, dict(link.attributes or {})) == (
-            created.span_id,
-            {"hub_scheduler.link": "retry"},
+            first.span_id,
+            {"hub_scheduler.link": "first_attempt"},
         )
 
 

@@ -394,6 +394,9 @@ class Run:
     #: The W3C trace context stored at enqueue (`TraceContext`; None: not traced, or
     #: stored before trace contexts were).
     trace_context: TraceContext | None = None
+    #: The trace context of its first attempt's span, once that attempt failed and a retry
+    #: follows (its later attempts link to it); None otherwise.
+    first_attempt_trace: TraceContext | None = None
 
     @property
     def duration(self) -> timedelta | None:

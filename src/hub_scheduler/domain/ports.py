@@ -338,6 +338,21 @@ class TransactionalEnqueue(Protocol):
         ...
 
 
+@runtime_checkable
+class AttemptTraces(Protocol):
+    """A queue that keeps the trace context of a run's first attempt, so that the spans of
+    its retries link to that attempt's span (OpenTelemetry; see ``runtime/tracing.py``).
+
+    Every backend's queue has it; without it, retries link to the enqueue's context.
+    """
+
+    async def keep_first_attempt_trace(self, claim: Claim, context: TraceContext) -> None:
+        """Store `context` as the first attempt's of the claimed run (`Run.first_attempt_trace`
+        of its later claims). Nothing happens when `claim` is stale (its token is no longer
+        the run's) or the run is gone. Raises `BackendUnavailableError`."""
+        ...
+
+
 class DeadLetters(Protocol):
     """Runs that used every attempt, kept with their payload, attempts and last error."""
 

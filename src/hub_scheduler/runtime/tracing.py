@@ -11,9 +11,12 @@ What is traced follows OpenTelemetry's messaging semantic conventions:
   ``tracestate`` (`TraceContext`), is stored with each run it enqueues: a batch shares the
   one span, whose context is then every message's creation context.
 - ``process {job}`` (kind CONSUMER) around every attempt, a child of the stored context, so
-  one trace shows the enqueue and every attempt after it. Attempts after the first (retries,
-  and runs again after a stall) also carry a Link to that creation context (the conventions'
-  "process spans SHOULD link to the creation context"), marked ``hub_scheduler.link = retry``.
+  one trace shows the enqueue and every attempt after it. Retries carry a Link to the first
+  attempt's span (``hub_scheduler.link = first_attempt``): when a first attempt fails and a
+  retry follows, the worker stores that span's context with the run (`AttemptTraces`) before
+  settling. Where it is not stored (the first attempt stalled, the store refused) and for a
+  run again after a stall, the link goes to the creation context instead (the conventions'
+  "process spans SHOULD link to the creation context"), ``hub_scheduler.link = retry``.
   A dead-letter retry starts a trace of its own, linked to the dead run's creation context
   (``hub_scheduler.link = dead_letter_retry``). Runs a schedule fires carry no context: each
   of their attempts starts a trace.
@@ -31,6 +34,7 @@ cancelled on request ends with its status unset.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,13 +44,21 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from hub_scheduler.domain.errors import BackendUnavailableError
 from hub_scheduler.domain.model import (
     TRACE_CONTEXT_LIMITS,
     Run,
     RunTrigger,
     stored_trace_context,
 )
-from hub_scheduler.domain.ports import Enqueued, EnqueueRequest, Failed, Outcome
+from hub_scheduler.domain.ports import (
+    AttemptTraces,
+    Claim,
+    Enqueued,
+    EnqueueRequest,
+    Failed,
+    Outcome,
+)
 from hub_scheduler.domain.retry import GiveUp
 
 if TYPE_CHECKING:
@@ -54,6 +66,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
 SYSTEM = "hub_scheduler"
+logger = logging.getLogger("hub_scheduler.worker")
 _TRACE_MODULE = "opentelemetry.trace"
 
 
@@ -200,8 +213,20 @@ def _parent_and_links(otel: _Otel, run: Run) -> tuple[Context, list[Any]]:
         link = otel.trace.Link(creation, {"hub_scheduler.link": "dead_letter_retry"})
         return empty, [link]
     if run.attempt > 1 or run.stalls:
+        first = _span_context(otel, run.first_attempt_trace) if run.attempt > 1 else None
+        if first is not None:
+            return stored, [otel.trace.Link(first, {"hub_scheduler.link": "first_attempt"})]
         return stored, [otel.trace.Link(creation, {"hub_scheduler.link": "retry"})]
     return stored, []
+
+
+def _span_context(otel: _Otel, carrier: Mapping[str, str] | None) -> Any:
+    """The valid span context `carrier` holds, else None."""
+    if carrier is None:
+        return None
+    extracted = otel.propagator.extract(dict(carrier), context=otel.context.Context())
+    context = otel.trace.get_current_span(extracted).get_span_context()
+    return context if context.is_valid else None
 
 
 #: The worker's own endings of an attempt (its `GiveUp(0)` outcomes), by error type: a stop
@@ -248,6 +273,26 @@ class ProcessTrace:
             },
         )
         span.set_status(self.otel.trace.StatusCode.ERROR, f"{error.type}: {error.message}")
+
+    async def keep_for_retries(self, claim: Claim, outcome: Outcome, queue: object) -> None:
+        """After a first attempt that failed and will be retried, store its span's context
+        with the run (`AttemptTraces`) so the retries' spans link to it; before the outcome
+        is settled, so no retry can start first. A store that cannot is logged, not raised:
+        tracing never fails a job (the retries then link to the enqueue's context)."""
+        if (
+            claim.run.attempt != 1
+            or not isinstance(outcome, Failed)
+            or isinstance(outcome.decision, GiveUp)
+            or not isinstance(queue, AttemptTraces)
+        ):
+            return
+        context = _carrier(self.otel, self.span)
+        if context is None:
+            return
+        try:
+            await queue.keep_first_attempt_trace(claim, context)
+        except BackendUnavailableError as exc:
+            logger.warning("run %s: first attempt's trace not kept: %s", claim.run.id, exc)
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -223,6 +223,7 @@ class Worker:
         with trace:
             outcome = await self._execute(claim)
             trace.outcome(outcome)
+        await trace.keep_for_retries(claim, outcome, self.queue)
         return outcome
 
     async def _execute(self, claim: Claim) -> Outcome:

@@ -15,6 +15,7 @@ idk  idempotency key               org  run id this one retries (dead-letter ret
 atl  attempt log, JSON (below)     atd  attempts dropped from the log
 cxl  cancel asked (if active), ms
 tc   trace context, JSON {traceparent, tracestate} (only for a traced enqueue)
+tca  the first attempt's trace context, JSON (once it failed and was retried, traced)
 ==== ============================  ==== =====================================
 
 The attempt log is a JSON array, oldest first, of at most `MAX_ATTEMPTS_KEPT` entries, each
@@ -22,8 +23,8 @@ versioned on its own: ``{"v": 1, "n": attempt number, "s": started ms, "f": fini
 "w": worker, "o": AttemptOutcome value, "e": {type, message, traceback}, "d": retry delay
 ms}`` (``w``, ``e`` and ``d`` only when known). Runs stored before the log existed have no
 ``atl`` field and read as runs without attempts: the log is an addition to format 1, which
-readers that predate it ignore. ``tc`` is such an addition too: a run without it (or with one
-that does not parse) reads as untraced.
+readers that predate it ignore. ``tc`` and ``tca`` are such additions too: a run without them
+(or with one that does not parse) reads as untraced.
 """
 
 from __future__ import annotations
@@ -159,5 +160,6 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
         attempts_dropped=int(fields.get("atd", "0")),
         cancel_requested_at=_opt_ms(fields, "cxl"),
         trace_context=decode_trace_context(fields.get("tc")),
+        first_attempt_trace=decode_trace_context(fields.get("tca")),
     )
     return run, int(fields.get("tok", "0"))

@@ -4,8 +4,10 @@
 -- OpenTelemetry propagator injected it at enqueue, or NULL (not traced, a schedule's fire, a
 -- run stored before version 6). The library checks its size before writing. A dead-letter
 -- retry keeps the dead run's context, so its trace links back to the first one.
+-- first_attempt_trace: the same, of the span of the run's first attempt, kept by a traced
+-- worker when that attempt failed and a retry follows (the retries' spans link to it).
 
-ALTER TABLE runs ADD COLUMN trace_context jsonb;
+ALTER TABLE runs ADD COLUMN trace_context jsonb, ADD COLUMN first_attempt_trace jsonb;
 
 -- insert_runs as in version 2, now storing each run's trace context.
 CREATE OR REPLACE FUNCTION insert_runs(p_now timestamptz, p_runs jsonb, p_skip bigint[])
@@ -90,7 +92,7 @@ $$;
 
 
 
--- exchange as in version 2, now returning each claimed run's trace context (read from the
+-- exchange as in version 2, now returning each claimed run's trace contexts (read from the
 -- claimed row itself: a separate read could miss a run committed after the call began).
 DROP FUNCTION exchange(timestamptz, interval, text, integer, jsonb);
 CREATE FUNCTION exchange(p_now timestamptz, p_lease interval, p_worker text, p_want integer,
@@ -102,7 +104,7 @@ RETURNS TABLE (
     started_at timestamptz, finished_at timestamptz, worker text, error jsonb,
     stalls integer, token bigint, schedule_id text, slot timestamptz,
     idempotency_key text, origin_run_id text, attempts jsonb, attempts_dropped integer,
-    trace_context jsonb
+    trace_context jsonb, first_attempt_trace jsonb
 )
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 #variable_conflict use_column
@@ -242,7 +244,8 @@ BEGIN
     SELECT v_applied, v_next, c.id, c.job, c.state, c.priority, c.attempt, c.enqueued_at,
            c.triggered_by, c.payload, c.run_at, c.started_at, c.finished_at, c.worker,
            c.error, c.stalls, c.token, c.schedule_id, c.slot, c.idempotency_key,
-           c.origin_run_id, c.attempts, c.attempts_dropped, c.trace_context
+           c.origin_run_id, c.attempts, c.attempts_dropped, c.trace_context,
+           c.first_attempt_trace
     FROM (SELECT 1) AS one LEFT JOIN claimed AS c ON true
     ORDER BY c.o_pri, c.o_pos;
 END
