@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub_scheduler.adapters.backends import open_backend, register_backend
 from hub_scheduler.adapters.notifiers import LoggingNotifier, WebhookNotifier
+from hub_scheduler.domain.admin import BulkAction, RunSelection
 from hub_scheduler.domain.errors import (
     HubSchedulerError,
     IllegalTransitionError,
@@ -68,6 +69,7 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare sou
 __all__ = [
     "Backend",
     "BackendConfig",
+    "BulkAction",
     "Cron",
     "Every",
     "FirePreview",
@@ -89,6 +91,7 @@ __all__ = [
     "RetryPolicy",
     "Run",
     "RunCancelledError",
+    "RunSelection",
     "RunState",
     "RunTrigger",
     "Schedule",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from hub_scheduler.domain.model import ErrorInfo
 from hub_scheduler.domain.ports import Failed, Succeeded, WorkerInfo
 from hub_scheduler.domain.retry import RetryAfter
@@ -99,3 +101,42 @@ async def test_cancelling_a_running_run_answers_the_request(api: Api) -> None:
         "ok",
         {"state": "active", "cancel_requested": True},
     )
+
+
+async def test_bulk_cancel_of_a_job_answers_the_counts(api: Api) -> None:
+    """POST /runs/bulk/cancel with a job filter cancels its waiting runs, answers the counts
+    and leaves one audit entry."""
+    ids = [await api.hub.enqueue("syncXero") for _ in range(3)]
+    response = await api.client.post(
+        "/api/v1/runs/bulk/cancel", json={"job": "syncXero"}, headers=api.admin
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "action": "cancel",
+        "done": 3,
+        "skipped": 0,
+        "more": False,
+        "new_run_ids": [],
+    }
+    assert {(await api.hub.history.get(i)).state for i in ids} == {"cancelled"}
+    [entry] = await api.audit()
+    assert (entry.action, entry.after) == ("runs.cancel", {"done": 3, "skipped": 0, "more": False})
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"job": "nope"}, 404),
+        ({"enqueued_after": "2026-01-01T00:00:00"}, 400),  # no time zone
+        ({"limit": 0}, 400),
+        ({"states": ["bogus"]}, 400),
+        ({"surprise": 1}, 400),
+    ],
+)
+async def test_bulk_refuses_bad_selections_as_problems(
+    api: Api, body: dict[str, object], status: int
+) -> None:
+    """An unknown job is a 404; a naive time, a bad limit, state or field a 400 problem."""
+    response = await api.client.post("/api/v1/runs/bulk/cancel", json=body, headers=api.admin)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")

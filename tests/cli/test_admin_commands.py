@@ -235,3 +235,26 @@ def test_the_default_app_is_the_demo() -> None:
         cli, ["jobs", "list", "--json", "--url", "memory://"], env={"HUB_SCHEDULER_APP": None}
     )
     assert len(json.loads(result.stdout)) == 11
+
+
+def test_runs_bulk_counts_first_then_acts_with_yes(sample_cli: SampleCli) -> None:
+    """`runs bulk cancel --job record` says how many it would cancel and changes nothing;
+    with --yes it cancels them, one audit entry for all."""
+    ids = [sample_cli.enqueue() for _ in range(3)]
+    preview = sample_cli("runs", "bulk", "cancel", "--job", "record")
+    assert (preview.exit_code, preview.stdout) == (
+        0,
+        "would cancel 3 runs; pass --yes to do it\n",
+    )
+    assert {r["state"] for r in json.loads(sample_cli("history", "--json").stdout)} == {"queued"}
+    done = sample_cli("runs", "bulk", "cancel", "--job", "record", "--yes", "--actor", "ops")
+    assert (done.exit_code, done.stdout) == (0, "cancel: 3 runs\n")
+    states = {r["id"]: r["state"] for r in json.loads(sample_cli("history", "--json").stdout)}
+    assert states == dict.fromkeys(ids, "cancelled")
+    assert sample_cli.audit()[-1][:3] == ("runs.cancel", "runs", "ok")
+
+
+def test_runs_bulk_refuses_an_unknown_job_in_one_line(sample_cli: SampleCli) -> None:
+    """An unknown job is exit 2 and one line on stderr."""
+    result = sample_cli("runs", "bulk", "retry", "--job", "nope", "--yes")
+    assert (result.exit_code, result.stderr) == (2, "error: job 'nope' not found\n")

@@ -283,3 +283,23 @@ async def test_each_failed_attempt_and_each_finished_run_is_one_log_line(
         failed,
     ), failed
     assert re.fullmatch(rf"job flaky run {run_id} succeeded in [0-9.]+ s \(attempt 2\)", finished)
+
+
+async def test_a_template_enqueues_one_run_per_override() -> None:
+    """`enqueue_template` merges each override into the template's payload, keeps its
+    priority, and refuses a template with an idempotency key (its runs would be one)."""
+    async with Hub() as hub:
+
+        @hub.job("sendInvoice")
+        async def send(ctx: JobContext) -> None:
+            del ctx
+
+        template = Job("sendInvoice", {"currency": "AUD", "id": 0}, priority="high")
+        ids = await hub.enqueue_template(template, [{"id": 1}, {"id": 2, "currency": "NZD"}])
+        runs = [await hub.history.get(run_id) for run_id in ids]
+        assert [(r.payload, r.priority) for r in runs] == [
+            ({"currency": "AUD", "id": 1}, 5),
+            ({"currency": "NZD", "id": 2}, 5),
+        ]
+        with pytest.raises(ValueError, match="idempotency_key"):
+            await hub.enqueue_template(Job("sendInvoice", idempotency_key="k"), [{}])

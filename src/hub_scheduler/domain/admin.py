@@ -8,6 +8,7 @@ rate limited) are recorded by the caller through `AdminService.refused`.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import secrets
@@ -21,6 +22,9 @@ from hub_scheduler.domain.alerts import AlertBook, change_book, mute_target, rea
 from hub_scheduler.domain.errors import (
     DeclaredScheduleError,
     HubSchedulerError,
+    IllegalTransitionError,
+    InvalidJobError,
+    NotFoundError,
     ScheduleExistsError,
     ValidationError,
 )
@@ -30,6 +34,7 @@ from hub_scheduler.domain.model import (
     Priority,
     Run,
     RunState,
+    RunTrigger,
     encode_payload,
     iso_z,
 )
@@ -73,6 +78,85 @@ class Action(enum.StrEnum):
     SCHEDULE_RESUME = "schedule.resume"
     SCHEDULE_DELETE = "schedule.delete"
     ALERT_MUTE = "alert.mute"
+    RUNS_CANCEL = "runs.cancel"
+    RUNS_RETRY = "runs.retry"
+    RUNS_DELETE = "runs.delete"
+
+
+class BulkAction(enum.StrEnum):
+    """What `AdminService.bulk` does to each run a selection matches."""
+
+    CANCEL = "cancel"
+    """Cancel it: a waiting one at once, a running one by a cancel request."""
+    RETRY = "retry"
+    """Retry it from the dead letters (a new run linked to it)."""
+    DELETE = "delete"
+    """Delete it from the dead letters."""
+
+
+#: The states each bulk action applies to; runs of other states are left alone (not counted).
+BULK_STATES: Mapping[BulkAction, frozenset[RunState]] = {
+    BulkAction.CANCEL: frozenset(
+        {RunState.QUEUED, RunState.DELAYED, RunState.RETRY_SCHEDULED, RunState.ACTIVE}
+    ),
+    BulkAction.RETRY: frozenset({RunState.DEAD}),
+    BulkAction.DELETE: frozenset({RunState.DEAD}),
+}
+#: The most runs one bulk action touches (ask again for more: `BulkResult.more`).
+BULK_LIMIT = 10_000
+
+
+@attrs.frozen
+class RunSelection:
+    """Which runs a bulk action is for: explicit ids, or everything matching a filter (a
+    job, states, a trigger, an enqueue-time range). Both given: the ids that match."""
+
+    run_ids: tuple[str, ...] | None = None
+    job: str | None = None
+    states: frozenset[RunState] | None = None
+    trigger: RunTrigger | None = None
+    enqueued_after: datetime | None = None
+    enqueued_before: datetime | None = None
+
+    def matches(self, run: Run) -> bool:
+        """Whether `run` is selected (its id aside)."""
+        return (
+            (self.job is None or run.job == self.job)
+            and (self.states is None or run.state in self.states)
+            and (self.trigger is None or run.trigger is self.trigger)
+            and (self.enqueued_after is None or run.enqueued_at >= self.enqueued_after)
+            and (self.enqueued_before is None or run.enqueued_at < self.enqueued_before)
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The selection as the audit trail records it."""
+        facts: dict[str, Any] = {}
+        if self.run_ids is not None:
+            facts["run_ids"] = len(self.run_ids)
+        if self.job is not None:
+            facts["job"] = self.job
+        if self.states is not None:
+            facts["states"] = sorted(s.value for s in self.states)
+        if self.trigger is not None:
+            facts["trigger"] = self.trigger.value
+        if self.enqueued_after is not None:
+            facts["enqueued_after"] = iso_z(self.enqueued_after)
+        if self.enqueued_before is not None:
+            facts["enqueued_before"] = iso_z(self.enqueued_before)
+        return facts
+
+
+@attrs.frozen
+class BulkResult:
+    """What a bulk action did: how many runs it acted on, how many it could not (a run
+    that moved on meanwhile), whether more matched than `BULK_LIMIT`, and the new run ids of
+    a retry."""
+
+    action: BulkAction
+    done: int
+    skipped: int
+    more: bool
+    new_run_ids: tuple[str, ...] = ()
 
 
 class Outcome(enum.StrEnum):
@@ -304,6 +388,91 @@ class AdminService:
             return {"state": run.state.value}
 
         return await self._audited(actor, Action.RUN_CANCEL, run_id, act, after)
+
+    async def bulk(
+        self, actor: Actor, action: BulkAction, selection: RunSelection, *, limit: int = BULK_LIMIT
+    ) -> BulkResult:
+        """Cancel, retry or delete every run `selection` matches (only the states the action
+        applies to, `BULK_STATES`), at most `limit` of them, audited as one entry with the
+        selection and the counts. A run that moved on meanwhile (finished before its cancel,
+        retried by someone else) is skipped and counted, never an error."""
+        if not 1 <= limit <= BULK_LIMIT:
+            raise InvalidJobError("limit", f"must be 1 to {BULK_LIMIT}, got {limit}")
+
+        async def act() -> BulkResult:
+            targets, more = await self._select(selection, BULK_STATES[action], limit)
+            done, skipped, new_ids = 0, 0, []
+            for run_id in targets:
+                try:
+                    if action is BulkAction.CANCEL:
+                        await self.backend.queue.cancel(run_id)
+                    elif action is BulkAction.RETRY:
+                        new_ids.append(await self.backend.dead_letters.retry(run_id))
+                    else:
+                        await self.backend.dead_letters.delete(run_id)
+                except (IllegalTransitionError, NotFoundError):
+                    skipped += 1
+                else:
+                    done += 1
+            return BulkResult(action, done, skipped, more, tuple(new_ids))
+
+        bulk_actions = {BulkAction.CANCEL: Action.RUNS_CANCEL, BulkAction.RETRY: Action.RUNS_RETRY,
+                        BulkAction.DELETE: Action.RUNS_DELETE}  # fmt: skip
+        return await self._audited(
+            actor,
+            bulk_actions[action],
+            "runs",
+            act,
+            lambda r: {"done": r.done, "skipped": r.skipped, "more": r.more},
+            before=selection.describe(),
+        )
+
+    async def bulk_preview(
+        self, action: BulkAction, selection: RunSelection, *, limit: int = BULK_LIMIT
+    ) -> tuple[int, bool]:
+        """How many runs `bulk` would act on now (at most `limit`), and whether more match:
+        what a confirmation states before the action."""
+        targets, more = await self._select(selection, BULK_STATES[action], limit)
+        return len(targets), more
+
+    async def _select(
+        self, selection: RunSelection, applicable: frozenset[RunState], limit: int
+    ) -> tuple[list[str], bool]:
+        """The ids of up to `limit` runs `selection` matches in `applicable` states, and
+        whether more match."""
+        states = applicable if selection.states is None else selection.states & applicable
+        if not states:
+            return [], False
+        wanted = attrs.evolve(selection, states=states)
+        if selection.run_ids is not None:
+            found = []
+            for run_id in dict.fromkeys(selection.run_ids):
+                with contextlib.suppress(NotFoundError):
+                    run = await self.backend.history.get(run_id)
+                    if wanted.matches(run):
+                        found.append(run.id)
+            return found[:limit], len(found) > limit
+        if wanted.job is not None:
+            self.registry.get(wanted.job)  # an unknown job is an error, not nothing
+        ids: list[str] = []
+        cursor: str | None = None
+        while True:
+            # Dead runs come from the dead letters (history still says dead of one retried).
+            page = await (
+                self.backend.dead_letters.list(cursor=cursor, limit=500)
+                if states == {RunState.DEAD}
+                else self.backend.history.list(
+                    job=wanted.job, states=states, cursor=cursor, limit=500
+                )
+            )
+            for run in page.items:
+                if wanted.matches(run):
+                    if len(ids) == limit:
+                        return ids, True
+                    ids.append(run.id)
+            cursor = page.next_cursor
+            if cursor is None:
+                return ids, False
 
     async def retry_dead(self, actor: Actor, run_id: str) -> str:
         """Retry one dead letter as a new run; returns its id."""

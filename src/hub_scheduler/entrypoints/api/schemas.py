@@ -13,9 +13,16 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import attrs
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub_scheduler.domain.admin import JobSummary, QueueHealth, QueueStatus
+from hub_scheduler.domain.admin import (
+    BULK_LIMIT,
+    BulkResult,
+    JobSummary,
+    QueueHealth,
+    QueueStatus,
+    RunSelection,
+)
 from hub_scheduler.domain.errors import InvalidScheduleError
 from hub_scheduler.domain.model import (
     Attempt,
@@ -106,6 +113,32 @@ class CleanBody(_Strict):
     def run_states(self) -> frozenset[RunState] | None:
         """The states to clean (None: every final state)."""
         return frozenset(RunState(s) for s in self.states) if self.states else None
+
+
+class BulkBody(_Strict):
+    """Which runs a bulk action is for: `run_ids`, or everything matching the filter (both:
+    the ids that match). Only the states the action applies to are touched."""
+
+    run_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=BULK_LIMIT
+    )
+    job: str | None = Field(default=None, min_length=1, max_length=100)
+    states: list[RunState] | None = Field(default=None, max_length=len(RunState))
+    trigger: RunTrigger | None = None
+    enqueued_after: Annotated[AwareDatetime, AfterValidator(_plausible_year)] | None = None
+    enqueued_before: Annotated[AwareDatetime, AfterValidator(_plausible_year)] | None = None
+    limit: int = Field(default=BULK_LIMIT, ge=1, le=BULK_LIMIT)
+
+    def selection(self) -> RunSelection:
+        """The selection it describes."""
+        return RunSelection(
+            run_ids=None if self.run_ids is None else tuple(self.run_ids),
+            job=self.job,
+            states=None if self.states is None else frozenset(self.states),
+            trigger=self.trigger,
+            enqueued_after=self.enqueued_after,
+            enqueued_before=self.enqueued_before,
+        )
 
 
 class MisfireBody(_Strict):
@@ -831,6 +864,29 @@ class QueuePausedView(_Strict):
     """The queue's pause flag after the action."""
 
     paused: bool
+
+
+class BulkView(_Strict):
+    """What a bulk action did: `done` runs acted on, `skipped` ones that had moved on
+    meanwhile, `more` when more matched than its limit (ask again), and the new run ids of a
+    retry."""
+
+    action: Literal["cancel", "retry", "delete"]
+    done: int
+    skipped: int
+    more: bool
+    new_run_ids: list[str]
+
+    @classmethod
+    def from_domain(cls, result: BulkResult) -> BulkView:
+        """The view of `result`."""
+        return cls(
+            action=result.action.value,
+            done=result.done,
+            skipped=result.skipped,
+            more=result.more,
+            new_run_ids=list(result.new_run_ids),
+        )
 
 
 class RemovedView(_Strict):

@@ -1,4 +1,5 @@
-"""Operator commands of the CLI: jobs, queue, cancel, runs, dead letters, history, clean, check.
+"""Operator commands of the CLI: jobs, queue, cancel, runs (and bulk actions), dead letters,
+history, clean, check.
 
 Each command loads the app's `Hub` (``--app module:attribute``, default the demo, env
 ``HUB_SCHEDULER_APP``), opens its backend (``--url``, env ``HUB_SCHEDULER_URL``), prints a
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hub_scheduler.domain.model import FINAL_STATES, Priority, RunState
+from hub_scheduler.domain.admin import BULK_LIMIT, BulkAction, RunSelection
+from hub_scheduler.domain.model import FINAL_STATES, Priority, RunState, RunTrigger
 from hub_scheduler.entrypoints.cli.common import (
     EXIT_UNAVAILABLE,
     FiniteFloatRange,
@@ -293,6 +295,59 @@ def runs_show(run_id: str, app: str, url: str | None, as_json: bool) -> None:
         return run_json(found, await results.result(run_id), await results.progress(run_id))
 
     emit(run(app, url, action), as_json, _run_lines)
+
+
+@runs.command("bulk")
+@click.argument("what", metavar="ACTION", type=click.Choice([a.value for a in BulkAction]))
+@click.option("--id", "run_ids", multiple=True, help="This run (repeatable).")
+@click.option("--job", default=None, help="Runs of this job.")
+@click.option("--state", "states", multiple=True, type=click.Choice([s.value for s in RunState]),
+              help="Runs in this state (repeatable).")  # fmt: skip
+@click.option("--trigger", type=click.Choice([t.value for t in RunTrigger]), default=None)
+@click.option("--limit", type=click.IntRange(1, BULK_LIMIT), default=BULK_LIMIT,
+              show_default=True)  # fmt: skip
+@click.option("--yes", is_flag=True, help="Act; without it, only say how many runs it would.")
+@app_options
+@actor_option
+def runs_bulk(  # noqa: PLR0917 - click passes one argument per option
+    what: str,
+    run_ids: tuple[str, ...],
+    job: str | None,
+    states: tuple[str, ...],
+    trigger: str | None,
+    limit: int,
+    yes: bool,
+    app: str,
+    url: str | None,
+    as_json: bool,
+    actor: str | None,
+) -> None:
+    """Cancel, retry or delete every run the options select (cancel: runs not finished;
+    retry, delete: dead letters), as one audited action. Without --yes it only counts them."""
+    action_kind = BulkAction(what)
+    selection = RunSelection(
+        run_ids=run_ids or None,
+        job=job,
+        states=frozenset(RunState(s) for s in states) or None,
+        trigger=RunTrigger(trigger) if trigger else None,
+    )
+
+    async def action(hub: Hub) -> dict[str, Any]:
+        if not yes:
+            count, more = await hub.admin.bulk_preview(action_kind, selection, limit=limit)
+            return {"action": what, "would": count, "more": more}
+        result = await hub.admin.bulk(cli_actor(actor), action_kind, selection, limit=limit)
+        return {"action": what, "done": result.done, "skipped": result.skipped,
+                "more": result.more, "new_run_ids": list(result.new_run_ids)}  # fmt: skip
+
+    def lines(d: dict[str, Any]) -> list[str]:
+        more = " (more match: run it again)" if d["more"] else ""
+        if "would" in d:
+            return [f"would {d['action']} {d['would']} runs{more}; pass --yes to do it"]
+        skipped = f", {d['skipped']} skipped (they had moved on)" if d["skipped"] else ""
+        return [f"{d['action']}: {d['done']} runs{skipped}{more}"]
+
+    emit(run(app, url, action), as_json, lines)
 
 
 @click.command("history")

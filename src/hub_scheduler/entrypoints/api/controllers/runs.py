@@ -1,4 +1,4 @@
-"""Run history: listing, one run, cancelling a run, and cleaning old history."""
+"""Run history: listing, one run, cancelling a run, bulk actions, and cleaning old history."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from hub_scheduler.domain.admin import Action
+from hub_scheduler.domain.admin import Action, Actor, AdminService, BulkAction
 from hub_scheduler.domain.model import RunState
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
 from hub_scheduler.entrypoints.api.params import Cursor, Id, JobFilter, Limit
 from hub_scheduler.entrypoints.api.problems import documented
-from hub_scheduler.entrypoints.api.schemas import CleanBody, RemovedView, RunPage, RunView
+from hub_scheduler.entrypoints.api.schemas import (
+    BulkBody,
+    BulkView,
+    CleanBody,
+    RemovedView,
+    RunPage,
+    RunView,
+)
 from hub_scheduler.entrypoints.api.security import can_act, can_read
 
 #: The history's ``status`` filter: a run state, or ``failed`` (one query parameter type: the
@@ -83,6 +90,46 @@ class RunsController(Controller):
         return RunView.from_domain(await admin.cancel(actor, run_id))
 
     @post(
+        "/runs/bulk/cancel",
+        guards=[can_act],
+        opt=audited(Action.RUNS_CANCEL, "runs"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def bulk_cancel(
+        self, admin: AdminDep, actor: ActorDep, data: JSONBody[BulkBody]
+    ) -> BulkView:
+        """Cancel every selected run that has not finished (a running one is asked to stop),
+        up to `limit`; one audit entry with the selection and the counts."""
+        return await _bulk(admin, actor, BulkAction.CANCEL, data)
+
+    @post(
+        "/runs/bulk/retry",
+        guards=[can_act],
+        opt=audited(Action.RUNS_RETRY, "runs"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def bulk_retry(
+        self, admin: AdminDep, actor: ActorDep, data: JSONBody[BulkBody]
+    ) -> BulkView:
+        """Retry every selected dead letter (new runs linked to them), up to `limit`."""
+        return await _bulk(admin, actor, BulkAction.RETRY, data)
+
+    @post(
+        "/runs/bulk/delete",
+        guards=[can_act],
+        opt=audited(Action.RUNS_DELETE, "runs"),
+        status_code=HTTP_200_OK,
+        responses=documented(404),
+    )
+    async def bulk_delete(
+        self, admin: AdminDep, actor: ActorDep, data: JSONBody[BulkBody]
+    ) -> BulkView:
+        """Delete every selected dead letter, up to `limit`."""
+        return await _bulk(admin, actor, BulkAction.DELETE, data)
+
+    @post(
         "/jobs/clean",
         guards=[can_act],
         opt=audited(Action.HISTORY_CLEAN, "history"),
@@ -100,3 +147,8 @@ class RunsController(Controller):
             actor, timedelta(days=data.older_than_days), data.run_states
         )
         return RemovedView(removed=removed)
+
+
+async def _bulk(admin: AdminService, actor: Actor, action: BulkAction, body: BulkBody) -> BulkView:
+    result = await admin.bulk(actor, action, body.selection(), limit=body.limit)
+    return BulkView.from_domain(result)
