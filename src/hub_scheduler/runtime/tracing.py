@@ -18,8 +18,8 @@ What is traced follows OpenTelemetry's messaging semantic conventions:
   run again after a stall, the link goes to the creation context instead (the conventions'
   "process spans SHOULD link to the creation context"), ``hub_scheduler.link = retry``.
   A dead-letter retry starts a trace of its own, linked to the dead run's creation context
-  (``hub_scheduler.link = dead_letter_retry``). Runs a schedule fires carry no context: each
-  of their attempts starts a trace.
+  (``hub_scheduler.link = dead_letter_retry``). Runs a schedule fires (and runs an admin triggers)
+  carry no context: each of their attempts starts a trace.
 
 Attributes: ``messaging.system`` (``hub_scheduler``), ``messaging.operation.type`` and
 ``.name``, ``messaging.destination.name`` (the job), ``messaging.message.id`` (the run id),
