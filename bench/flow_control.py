@@ -9,6 +9,9 @@ effect. The cancel watcher and the per-settle bookkeeping run in every variant, 
 included: compare ``plain`` with the same command on an older checkout (``PYTHONPATH=<it>/src``)
 for those.
 
+It also times enqueueing: N single ``hub.enqueue`` calls against one ``hub.enqueue_template``
+of N overrides (the issue asks the template to stay at least 10x faster).
+
 usage: .venv/bin/python bench/flow_control.py [--backend redis|postgres] [--runs 5000]
            [--concurrency 5] [--repeat 3] [--variants plain,max_running,rate,rate_key]
            [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -95,14 +98,43 @@ async def postgres_database(server_url: str) -> AsyncIterator[str]:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+async def enqueue_rates(url: str, runs: int) -> tuple[float, float]:
+    """Runs enqueued per second: one `enqueue` call each, and one `enqueue_template` call."""
+    prefix = f"flow-{uuid.uuid4().hex[:8]}"
+    async with Hub(url, prefix=prefix) as hub:
+        if url.startswith("postgresql"):
+            from hub_scheduler.adapters.postgres import drop_schema, migrate  # noqa: PLC0415
+
+            await migrate(url, prefix)
+        hub.job("noop")(_noop)
+        began = time.perf_counter()
+        for n in range(runs):
+            await hub.enqueue("noop", {"n": n})
+        single = runs / (time.perf_counter() - began)
+        began = time.perf_counter()
+        await hub.enqueue_template(Job("noop", {"n": 0}), [{"n": n} for n in range(runs)])
+        template = runs / (time.perf_counter() - began)
+        if url.startswith("postgresql"):
+            await drop_schema(url, prefix)
+    return single, template
+
+
+async def _noop(ctx: JobContext) -> None:
+    del ctx
+
+
 async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
     rates: dict[str, list[float]] = {v: [] for v in args.variants}
+    rates["enqueue"], rates["enqueue_template"] = [], []
     await drain(url, "plain", min(args.runs, 500), args.concurrency)  # warm up
     for _ in range(args.repeat):
         for variant in args.variants:
             took = await drain(url, variant, args.runs, args.concurrency)
             rates[variant].append(args.runs / took)
             print(f"  {variant:12} {args.runs / took:8.0f} jobs/s", file=sys.stderr)
+        single, template = await enqueue_rates(url, min(args.runs, 2000))
+        rates["enqueue"].append(single)
+        rates["enqueue_template"].append(template)
     return rates
 
 
@@ -130,10 +162,14 @@ def main() -> None:
     base = statistics.median(rates[args.variants[0]])
     print(f"{args.backend}, {args.runs} runs, concurrency {args.concurrency}, "
           f"median of {args.repeat}")  # fmt: skip
-    print(f"| variant | jobs/s | vs {args.variants[0]} |\n|---|---|---|")
-    for variant, values in rates.items():
-        median = statistics.median(values)
+    print(f"| drain | jobs/s | vs {args.variants[0]} |\n|---|---|---|")
+    for variant in args.variants:
+        median = statistics.median(rates[variant])
         print(f"| {variant} | {median:,.0f} | {median / base:.2f}x |")
+    single = statistics.median(rates["enqueue"])
+    template = statistics.median(rates["enqueue_template"])
+    print(f"\nenqueue: {single:,.0f} runs/s one call each; enqueue_template {template:,.0f} "
+          f"runs/s ({template / single:.1f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

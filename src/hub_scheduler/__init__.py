@@ -22,6 +22,7 @@ from hub_scheduler.domain.errors import (
     UnknownTimezoneError,
     ValidationError,
 )
+from hub_scheduler.domain.limits import OnDuplicate, RateLimit, Uniqueness
 from hub_scheduler.domain.model import JobDefinition, Priority, Run, RunState, RunTrigger
 from hub_scheduler.domain.ports import Backend, BackendConfig
 from hub_scheduler.domain.registry import Job, JobContext
@@ -85,8 +86,10 @@ __all__ = [
     "JobDefinition",
     "LoggingNotifier",
     "MisfirePolicy",
+    "OnDuplicate",
     "Once",
     "Priority",
+    "RateLimit",
     "RetryAfter",
     "RetryPolicy",
     "Run",
@@ -96,6 +99,7 @@ __all__ = [
     "RunTrigger",
     "Schedule",
     "SlotOutcome",
+    "Uniqueness",
     "UnknownTimezoneError",
     "ValidationError",
     "WebhookNotifier",

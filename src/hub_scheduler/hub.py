@@ -26,7 +26,7 @@ from hub_scheduler.domain.errors import (
     ResultNotReadyError,
     TransactionalEnqueueUnsupportedError,
 )
-from hub_scheduler.domain.limits import RateLimit
+from hub_scheduler.domain.limits import RateLimit, Uniqueness
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     JobDefinition,
@@ -76,6 +76,19 @@ def _rate(rate: RateLimit | str | None, key: str | None) -> RateLimit | None:
     if rate is None and key is not None:
         raise InvalidJobError("rate_key", "is given without a rate_limit to key")
     return rate
+
+
+def _unique(unique: Uniqueness | bool | Sequence[str]) -> Uniqueness | None:
+    """The uniqueness `hub.job` was given."""
+    if isinstance(unique, Uniqueness):
+        return unique
+    if unique is True:
+        return Uniqueness()
+    if unique is False:
+        return None
+    if isinstance(unique, str):
+        return Uniqueness((unique,))
+    return Uniqueness(tuple(unique))
 
 
 def default_url() -> str:
@@ -226,6 +239,7 @@ class Hub:
         max_running: int | None = None,
         rate_limit: RateLimit | str | None = None,
         rate_key: str | None = None,
+        unique: Uniqueness | bool | Sequence[str] = False,
     ) -> Callable[[H], H]:
         """Register the decorated function as a job (named after it unless `name` is given).
 
@@ -233,7 +247,9 @@ class Hub:
         in a thread). Raising fails the attempt, which is retried per `retry`. `max_running`
         caps how many of its runs are active at once across all workers; `rate_limit`
         (``"10/min"``) how many start per period, per value of payload field `rate_key` when
-        given (see `JobDefinition`).
+        given; `unique` allows one unfinished run at a time (``True``), or one per values of
+        the payload fields named (``("tenant",)``), or a `Uniqueness` that replaces a
+        waiting run instead of keeping it (see `JobDefinition`).
         """
 
         def register(handler: H) -> H:
@@ -247,6 +263,7 @@ class Hub:
                 schedules=tuple(schedules),
                 max_running=max_running,
                 rate_limit=_rate(rate_limit, rate_key),
+                unique=_unique(unique),
             )
             self.registry.add(definition, handler)
             return handler

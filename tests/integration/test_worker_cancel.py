@@ -147,8 +147,13 @@ async def test_cancels_racing_completions_end_in_exactly_one_final_state(hub: Hu
     assert states <= {RunState.SUCCEEDED, RunState.CANCELLED}
     assert RunState.CANCELLED in states
     assert max(ran.values(), default=0) == 1
-    assert all(run.attempt == 1 for run in runs)
-    assert all(len(run.attempts) == (1 if run.id in ran else 0) for run in runs)
+    odd = [
+        (run.id, run.state.value, run.attempt, [a.outcome.value for a in run.attempts],
+         ran.get(run.id, 0))
+        for run in runs
+        if run.attempt != 1 or len(run.attempts) != (1 if run.id in ran else 0)
+    ]  # fmt: skip
+    assert odd == []
 
 
 async def _final(hub: Hub, run_id: str) -> Run:

@@ -3,6 +3,7 @@ reason for a stored run to be unreadable."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -44,6 +45,14 @@ def test_w3c_contexts_are_accepted(context: dict[str, str]) -> None:
             "tracestate must be 1 to 512 characters, got 513",
         ),
         ({"traceparent": "00-ü"}, "traceparent must be printable ASCII text"),
+        (
+            {"traceparent": "00-abc-def-01"},
+            "traceparent is not version-traceid-parentid-flags in lowercase hex",
+        ),
+        (
+            {"traceparent": TRACEPARENT.upper()},
+            "traceparent is not version-traceid-parentid-flags in lowercase hex",
+        ),
         ({"traceparent": "00\n01"}, "traceparent must be printable ASCII text"),
         ({"traceparent": 7}, "traceparent must be printable ASCII text"),
         ("00-abc", "it must be a mapping of strings, not str"),
@@ -58,10 +67,14 @@ def test_other_contexts_are_refused_at_enqueue(context: Any, reason: str) -> Non
 
 
 def test_no_context_is_none() -> None:
-    """An untraced enqueue stores nothing."""
+    """An untraced enqueue stores nothing; a bare traceparent is stored bare (it fits a
+    Redis listpack value), one with a tracestate as JSON."""
     assert validate_trace_context(None) is None
     assert EnqueueRequest("job").trace_context is None
     assert encode_trace_context(None) == ""
+    assert encode_trace_context({"traceparent": TRACEPARENT}) == TRACEPARENT
+    with_state = {"traceparent": TRACEPARENT, "tracestate": "a=b"}
+    assert encode_trace_context(with_state) == json.dumps(with_state, separators=(",", ":"))
 
 
 _STORED = {"v": "1", "job": "job", "st": "queued", "enq": "0", "pri": "10"}
@@ -71,7 +84,13 @@ _STORED = {"v": "1", "job": "job", "st": "queued", "enq": "0", "pri": "10"}
     ("fields", "expected"),
     [
         ({}, None),  # a run stored before trace contexts were
+        ({"tc": TRACEPARENT}, {"traceparent": TRACEPARENT}),
         ({"tc": '{"traceparent":"' + TRACEPARENT + '"}'}, {"traceparent": TRACEPARENT}),
+        (
+            {"tc": '{"traceparent":"' + TRACEPARENT + '","tracestate":"a=b"}'},
+            {"traceparent": TRACEPARENT, "tracestate": "a=b"},
+        ),
+        ({"tca": "x" * 200}, None),
         ({"tc": "{not json"}, None),
         ({"tc": '{"baggage":"x"}'}, None),
         ({"tc": '["a"]'}, None),
@@ -82,4 +101,7 @@ def test_a_stored_run_reads_whatever_its_trace_field_holds(
 ) -> None:
     """A Redis run hash with no ``tc`` field, or one that does not parse, reads as untraced."""
     run, _ = decode_run("r1", _STORED | fields)
-    assert (run.id, run.trace_context) == ("r1", expected)
+    assert (run.id, run.trace_context if "tc" in fields else run.first_attempt_trace) == (
+        "r1",
+        expected,
+    )

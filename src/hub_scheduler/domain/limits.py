@@ -13,8 +13,13 @@ a backlog wake together and all but the room go back to waiting.
 
 from __future__ import annotations
 
+import enum
+import hashlib
+import json
 import re
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import attrs
 
@@ -96,3 +101,41 @@ class JobLimits:
     def unlimited(self) -> bool:
         """True when neither limit is set."""
         return self.max_running is None and self.rate is None
+
+
+class OnDuplicate(enum.StrEnum):
+    """What enqueueing a unique job does while a run with the same key is unfinished."""
+
+    KEEP = "keep"
+    """Keep the existing run: the enqueue answers its id (``created=False``)."""
+    REPLACE = "replace"
+    """Cancel the existing run if it is still waiting and enqueue the new one; a running
+    one is kept (as with `KEEP`), since it cannot be replaced."""
+
+
+def _fields(value: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Uniqueness:
+    """At most one unfinished (waiting or running) run of a job, or of a job per value of
+    payload `fields` (one per tenant...). Held from enqueue until the run ends, however it
+    ends; an enqueue meanwhile keeps the existing run or replaces it (`OnDuplicate`)."""
+
+    fields: tuple[str, ...] = attrs.field(default=(), converter=_fields)
+    on_duplicate: OnDuplicate = attrs.field(default=OnDuplicate.KEEP, converter=OnDuplicate)
+
+    def __attrs_post_init__(self) -> None:
+        for field in self.fields:
+            if not isinstance(field, str) or not 1 <= len(field) <= RATE_KEY_MAX:
+                raise InvalidJobError(
+                    "unique", f"fields must be payload field names, got {field!r}"
+                )
+
+    def key(self, job: str, payload: Mapping[str, Any]) -> str:
+        """The key runs that count as the same share: the job and the fields' values
+        (missing ones as null), hashed to a fixed length."""
+        values = [payload.get(field) for field in self.fields]
+        text = json.dumps([job, values], separators=(",", ":"), sort_keys=True, default=str)
+        return "unique:" + hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -19,7 +19,7 @@ from hub_scheduler.domain.errors import (
     PayloadError,
     ResultError,
 )
-from hub_scheduler.domain.limits import JobLimits, RateLimit
+from hub_scheduler.domain.limits import JobLimits, RateLimit, Uniqueness
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 
@@ -89,6 +89,8 @@ TraceContext = Mapping[str, str]
 #: The only trace context fields stored, and the longest value kept of each (a version-00
 #: ``traceparent`` has 55 characters; W3C caps ``tracestate`` at 512).
 TRACE_CONTEXT_LIMITS: Mapping[str, int] = {"traceparent": 128, "tracestate": 512}
+#: A W3C traceparent: version 00's four fields (later versions may append more).
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[ -~]*)?")
 
 
 def _trace_context_problem(value: object) -> str | None:
@@ -96,14 +98,21 @@ def _trace_context_problem(value: object) -> str | None:
         return f"it must be a mapping of strings, not {type(value).__name__}"
     if "traceparent" not in value:
         return "it needs a traceparent"
-    for key, text in value.items():
-        limit = TRACE_CONTEXT_LIMITS.get(key)
-        if limit is None:
-            return f"{key!r} is not one of {', '.join(TRACE_CONTEXT_LIMITS)}"
-        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
-            return f"{key} must be printable ASCII text"
-        if not 0 < len(text) <= limit:
-            return f"{key} must be 1 to {limit} characters, got {len(text)}"
+    problems = (_field_problem(key, text) for key, text in value.items())
+    problem = next((p for p in problems if p is not None), None)
+    if problem is None and not _TRACEPARENT.fullmatch(value["traceparent"]):
+        return "traceparent is not version-traceid-parentid-flags in lowercase hex"
+    return problem
+
+
+def _field_problem(key: object, text: object) -> str | None:
+    limit = TRACE_CONTEXT_LIMITS.get(str(key))
+    if limit is None:
+        return f"{key!r} is not one of {', '.join(TRACE_CONTEXT_LIMITS)}"
+    if not isinstance(text, str) or not text.isascii() or not text.isprintable():
+        return f"{key} must be printable ASCII text"
+    if not 0 < len(text) <= limit:
+        return f"{key} must be 1 to {limit} characters, got {len(text)}"
     return None
 
 
@@ -202,7 +211,9 @@ class JobDefinition:
             such as ``"10/min"``); runs over it are delayed to their own next free slot, not
             failed. Key it by a payload field with ``RateLimit.parse("10/min", key="tenant")``
             (``hub.job(rate_key=...)``) for one limit per tenant.
-        limits: both, as the worker declares them to the store.
+        unique: at most one unfinished run of the job (per values of some payload fields)
+            at a time; an enqueue meanwhile keeps it or replaces it (`Uniqueness`).
+        limits: max_running and rate_limit, as the worker declares them to the store.
     """
 
     name: str = attrs.field(validator=_job_name)
@@ -214,6 +225,7 @@ class JobDefinition:
     idempotency_window: timedelta = timedelta(hours=24)
     max_running: int | None = None
     rate_limit: RateLimit | None = attrs.field(default=None, converter=_rate_limit)
+    unique: Uniqueness | None = None
     limits: JobLimits = attrs.field(init=False, factory=JobLimits)
 
     def __attrs_post_init__(self) -> None:

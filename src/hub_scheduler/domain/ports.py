@@ -21,7 +21,7 @@ import attrs
 from hub_scheduler.domain.alerts import Notice
 from hub_scheduler.domain.errors import InvalidJobError
 from hub_scheduler.domain.histogram import Histogram
-from hub_scheduler.domain.limits import JobLimits
+from hub_scheduler.domain.limits import JobLimits, OnDuplicate
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     ErrorInfo,
@@ -89,6 +89,9 @@ class EnqueueRequest:
     schedule_id: str | None = None
     slot: datetime | None = None
     origin_run_id: str | None = None
+    #: For a unique job (`JobDefinition.unique`): `idempotency_key` is its key, held while
+    #: the run holding it is unfinished rather than for `idempotency_window`.
+    on_duplicate: OnDuplicate | None = None
     #: The enqueuer's W3C trace context, stored with the run (`validate_trace_context`).
     trace_context: TraceContext | None = attrs.field(default=None, converter=validate_trace_context)
 
@@ -203,8 +206,11 @@ class JobQueue(Protocol):
         """Enqueue runs atomically per request, in order; one answer per request.
 
         A request whose idempotency key was used within its window enqueues nothing and
-        answers the first run's id with ``created=False``. Raises `PayloadError` for a
-        payload that is not JSON or is too large (nothing of that request is stored).
+        answers the first run's id with ``created=False``. One with `on_duplicate` (a
+        unique job) does so while the run holding its key is unfinished; with
+        `OnDuplicate.REPLACE` a still-waiting holder is cancelled and the request enqueued.
+        Raises `PayloadError` for a payload that is not JSON or is too large (nothing of that
+        request is stored).
         """
         ...
 

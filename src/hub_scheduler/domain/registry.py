@@ -136,8 +136,10 @@ class Registry:
 
     def request(self, job: Job, now: datetime) -> EnqueueRequest:
         """What enqueueing `job` at `now` asks of the queue: the job's own priority and
-        idempotency window unless the call overrides them. Raises `JobNotFoundError`."""
+        idempotency window unless the call overrides them; for a unique job without an
+        idempotency key of its own, its unique key. Raises `JobNotFoundError`."""
         definition = self.get(job.name).definition
+        unique = definition.unique if job.idempotency_key is None else None
         return EnqueueRequest(
             job=definition.name,
             payload=job.payload,
@@ -145,8 +147,11 @@ class Registry:
             if job.priority is not None
             else definition.priority,
             run_at=now + job.delay if job.delay else None,
-            idempotency_key=job.idempotency_key,
+            idempotency_key=unique.key(definition.name, job.payload)
+            if unique
+            else job.idempotency_key,
             idempotency_window=definition.idempotency_window,
+            on_duplicate=unique.on_duplicate if unique else None,
         )
 
     def __contains__(self, name: object) -> bool:

@@ -94,7 +94,7 @@ def run_item(run_id: str, request: EnqueueRequest, limit: int) -> dict[str, Any]
 
 
 def _enqueue_items(
-    requests: Sequence[EnqueueRequest], limit: int
+    requests: Sequence[EnqueueRequest], limit: int, retention: timedelta
 ) -> tuple[list[dict[str, Any]], list[Enqueued]]:
     items, answers = [], []
     for request in requests:
@@ -106,6 +106,9 @@ def _enqueue_items(
                 raise InvalidJobError("idempotency_key", "must not contain NUL characters")
             item["idempotency_key"] = key
             item["window_us"] = max(1, request.idempotency_window // _US)
+            if request.on_duplicate is not None:  # a unique job's key: held while unfinished
+                item["unique"] = request.on_duplicate.value
+                item["window_us"] = retention // _US
         items.append(item)
         answers.append(Enqueued(run_id))
     return items, answers
@@ -143,7 +146,7 @@ class PostgresJobQueue:
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """See `JobQueue.enqueue`; batches of `ENQUEUE_BATCH` runs per round trip."""
         now = self.store.clock.now()
-        items, answers = _enqueue_items(requests, self.store.payload_limit)
+        items, answers = _enqueue_items(requests, self.store.payload_limit, self.store.retention)
         query = self.store.q("SELECT * FROM {s}.enqueue(%s, %s, %s, %s)")
         for start in range(0, len(items), ENQUEUE_BATCH):
             notify = self.store.wakes.inline()
@@ -171,7 +174,7 @@ class PostgresJobQueue:
                 f"not {type(connection).__name__}"
             )
         now = self.store.clock.now()
-        items, answers = _enqueue_items(requests, self.store.payload_limit)
+        items, answers = _enqueue_items(requests, self.store.payload_limit, self.store.retention)
         if not items:
             return answers
         try:

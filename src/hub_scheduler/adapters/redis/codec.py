@@ -14,8 +14,8 @@ stl  stalls                        sch  schedule id; slot: slot ms
 idk  idempotency key               org  run id this one retries (dead-letter retry)
 atl  attempt log, JSON (below)     atd  attempts dropped from the log
 cxl  cancel asked (if active), ms
-tc   trace context, JSON {traceparent, tracestate} (only for a traced enqueue)
-tca  the first attempt's trace context, JSON (once it failed and was retried, traced)
+tc   trace context: its traceparent, or JSON {traceparent, tracestate} (traced enqueues)
+tca  the first attempt's trace context, as tc (once it failed and was retried, traced)
 ==== ============================  ==== =====================================
 
 The attempt log is a JSON array, oldest first, of at most `MAX_ATTEMPTS_KEPT` entries, each
@@ -23,8 +23,11 @@ versioned on its own: ``{"v": 1, "n": attempt number, "s": started ms, "f": fini
 "w": worker, "o": AttemptOutcome value, "e": {type, message, traceback}, "d": retry delay
 ms}`` (``w``, ``e`` and ``d`` only when known). Runs stored before the log existed have no
 ``atl`` field and read as runs without attempts: the log is an addition to format 1, which
-readers that predate it ignore. ``tc`` and ``tca`` are such additions too: a run without them
-(or with one that does not parse) reads as untraced.
+readers that predate it ignore. A run that succeeded at its only attempt has no log either:
+its attempt is read off ``att``, ``sta``, ``fin`` and ``wrk`` (most runs are that, and the log
+would push the hash past Redis's 64-byte listpack values, doubling its size).
+``tc`` and ``tca`` are additions of the same kind: a run without them (or with one that does
+not parse) reads as untraced.
 """
 
 from __future__ import annotations
@@ -77,16 +80,23 @@ def encode_error(error: ErrorInfo) -> str:
 
 
 def encode_trace_context(context: Mapping[str, str] | None) -> str:
-    """A run's trace context as the JSON of field ``tc`` ('' for none)."""
+    """A run's trace context as field ``tc`` stores it ('' for none): the bare traceparent
+    when that is all (55 characters: the hash stays within Redis's 64-byte listpack values),
+    else a JSON object."""
     if not context:
         return ""
+    if context.keys() == {"traceparent"}:
+        return context["traceparent"]
     return json.dumps(dict(context), separators=(",", ":"))
 
 
 def decode_trace_context(text: str | None) -> dict[str, str] | None:
-    """Field ``tc`` read back: None when absent or unreadable (the run stays readable)."""
+    """Field ``tc`` (or ``tca``) read back: None when absent or unreadable (the run stays
+    readable)."""
     if not text:
         return None
+    if not text.startswith("{"):
+        return stored_trace_context({"traceparent": text})
     try:
         return stored_trace_context(json.loads(text))
     except ValueError:
@@ -127,6 +137,22 @@ def decode_attempts(run_id: str, text: str | None) -> tuple[Attempt, ...]:
     return tuple(attempts)
 
 
+def _only_attempt(fields: Mapping[str, str]) -> tuple[Attempt, ...]:
+    """The attempt of a run that succeeded at its first try: the store keeps no log for it
+    (step.lua), so it is read off the run's own fields."""
+    if fields.get("st") != "succeeded" or not fields.get("sta") or not fields.get("fin"):
+        return ()
+    return (
+        Attempt(
+            number=int(fields.get("att", "1")),
+            started_at=from_ms(fields["sta"]),
+            finished_at=from_ms(fields["fin"]),
+            worker=fields.get("wrk") or None,
+            outcome=AttemptOutcome.SUCCEEDED,
+        ),
+    )
+
+
 def _opt_ms(fields: Mapping[str, str], name: str) -> datetime | None:
     value = fields.get(name)
     return from_ms(value) if value else None
@@ -156,7 +182,7 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
         slot=_opt_ms(fields, "slot"),
         idempotency_key=fields.get("idk") or None,
         origin_run_id=fields.get("org") or None,
-        attempts=decode_attempts(run_id, fields.get("atl")),
+        attempts=decode_attempts(run_id, fields.get("atl")) or _only_attempt(fields),
         attempts_dropped=int(fields.get("atd", "0")),
         cancel_requested_at=_opt_ms(fields, "cxl"),
         trace_context=decode_trace_context(fields.get("tc")),

@@ -34,7 +34,7 @@ from hub_scheduler.domain.errors import (
     InvalidCursorError,
     RunNotFoundError,
 )
-from hub_scheduler.domain.limits import JobLimits
+from hub_scheduler.domain.limits import JobLimits, OnDuplicate
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     FINAL_STATES,
@@ -193,11 +193,15 @@ class RedisJobQueue:
     async def enqueue(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """See `JobQueue.enqueue`; batches of `ENQUEUE_BATCH` runs per round trip."""
         now = self.store.now_ms()
+        retention_ms = self.store.retention // timedelta(milliseconds=1)
         encoded: list[list[str]] = []
         for request in requests:
             payload = encode_payload(request.job, request.payload, self.store.payload_limit)
             key = request.idempotency_key or ""
             window = max(1, request.idempotency_window // timedelta(milliseconds=1))
+            unique = {None: "", OnDuplicate.KEEP: "k", OnDuplicate.REPLACE: "r"}[
+                request.on_duplicate
+            ]
             encoded.append(
                 [
                     new_run_id(),
@@ -211,13 +215,14 @@ class RedisJobQueue:
                     key,
                     str(window),
                     request.origin_run_id or "",
+                    unique,
                     encode_trace_context(request.trace_context),
                 ]
             )
         answers = [Enqueued(run[0]) for run in encoded]
         for start in range(0, len(encoded), ENQUEUE_BATCH):
             batch = json.dumps(encoded[start : start + ENQUEUE_BATCH], ensure_ascii=False)
-            repeats = await self.store.run("enqueue", now, batch)
+            repeats = await self.store.run("enqueue", now, batch, retention_ms)
             for i in range(0, len(repeats), 2):
                 answers[start + int(repeats[i])] = Enqueued(to_text(repeats[i + 1]), created=False)
         return answers
