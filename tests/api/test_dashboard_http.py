@@ -4,6 +4,8 @@ API's (the browser test covers the UI)."""
 from __future__ import annotations
 
 import contextlib
+import html
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -13,13 +15,15 @@ import httpx
 import pytest
 
 from hub_scheduler import Cron, Once, Schedule
+from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.alerts import AlertPolicy
-from hub_scheduler.domain.model import ErrorInfo
-from hub_scheduler.domain.ports import EnqueueRequest, Failed
+from hub_scheduler.domain.model import ErrorInfo, RunState
+from hub_scheduler.domain.ports import AuditEntry, EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.entrypoints.api.dashboard.formatting import duration
 from hub_scheduler.entrypoints.api.security import mint_token
-from hub_scheduler.testing import RecordingNotifier
-from tests.api.conftest import SECRET, Api, client_for
+from hub_scheduler.testing import FakeClock, RecordingNotifier, hub_for_tests
+from tests.api.conftest import SECRET, Api, build_app, client_for
 
 
 @attrs.frozen
@@ -260,3 +264,378 @@ async def test_the_overview_shows_firing_alerts_and_an_admin_mutes_one(api: Api)
     assert ("alert.mute", "no_worker:queue", "ok") in [
         (e.action, e.target, e.outcome) for e in await api.audit()
     ]
+
+
+async def _record_audit(api: Api, entries: list[tuple[str, str]]) -> None:
+    """Audit entries (actor, action), oldest first, a second apart."""
+    start = api.hub.clock.now() - timedelta(hours=1)
+    for i, (actor, action) in enumerate(entries):
+        at = start + timedelta(seconds=i, microseconds=123456)
+        await api.hub.audit.record(
+            AuditEntry(f"e{i:04d}", at, actor, ("SystemAdmin",), action, f"t{i}", "ok",
+                       client="10.0.0.7", channel="api")
+        )  # fmt: skip
+
+
+def _audit_rows(html: str) -> list[tuple[str, str]]:
+    """(target, action) of each row of the audit table."""
+    rows = re.findall(r'<tr class="audit-entry" data-action="([^"]+)">(.*?)</tr>', html, re.S)
+    return [(re.findall(r'data-label="Target">([^<]*)<', row)[0], action) for action, row in rows]
+
+
+async def test_the_audit_page_is_for_system_admins_only(api: Api) -> None:
+    """A viewer has no Audit link and is refused the audit page and fragment (403); an
+    admin sees who did what to what, when (to the second, no microseconds) and from where."""
+    await _record_audit(api, [("alice", "queue.pause")])
+    async with _session(api, "JobViewer") as viewer:
+        overview = await viewer.client.get("/admin/")
+        page = await viewer.client.get("/admin/audit")
+        fragment = await viewer.client.get("/admin/fragments/audit", headers={"HX-Request": "1"})
+    assert 'id="nav-audit"' not in overview.text
+    assert (page.status_code, fragment.status_code) == (403, 403)
+    async with _session(api, "SystemAdmin") as admin:
+        overview = await admin.client.get("/admin/")
+        page = await admin.client.get("/admin/audit")
+    assert 'id="nav-audit"' in overview.text
+    assert page.status_code == 200, page.text
+    row = re.search(r'<tr class="audit-entry".*?</tr>', page.text, re.S)
+    assert row is not None
+    assert ("alice" in row[0], "queue.pause" in row[0], "10.0.0.7" in row[0]) == (True,) * 3
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"', row[0])
+    assert ".123456" not in row[0]
+
+
+async def test_the_audit_page_filters_by_actor_and_action_and_pages_on(api: Api) -> None:
+    """Filters in the URL keep only the matching entries, newest first; "Older" follows the
+    cursor with the filters kept, and the pages together hold every match exactly once."""
+    actors = ["alice", "bob", "alice"]
+    actions = ["job.pause", "job.pause", "queue.pause", "job.trigger"]
+    entries = [(actors[i % 3], actions[i % 4]) for i in range(130)]
+    await _record_audit(api, entries)
+    expected = [(f"t{i}", "job.pause") for i in reversed(range(130))
+                if entries[i] == ("alice", "job.pause")]  # fmt: skip
+    seen: list[tuple[str, str]] = []
+    async with _session(api, "SystemAdmin") as admin:
+        url = "/admin/audit?actor=alice&action=job.pause"
+        for _ in range(10):
+            page = await admin.client.get(url)
+            assert page.status_code == 200
+            seen += _audit_rows(page.text)
+            older = re.search(r'id="audit-older" href="([^"]+)"', page.text)
+            if older is None:
+                break
+            url = older[1].replace("&amp;", "&")
+            assert "actor=alice" in url
+            assert "action=job.pause" in url
+    assert seen == expected
+    assert len(seen) > 1
+
+
+async def test_a_sparse_audit_filter_reads_a_bounded_amount(api: Api) -> None:
+    """A filter that matches nothing reads at most the scan bound per request and offers to
+    read on, instead of reading the whole log at once."""
+    await _record_audit(api, [("alice", "queue.pause")] * 30)
+    page = await api.hub.admin.audit_trail(actor="nobody", limit=5, scan=12)
+    assert (page.items, page.scanned) == ((), 15)
+    assert page.next_cursor is not None
+    rest = await api.hub.admin.audit_trail(actor="nobody", limit=5, cursor=page.next_cursor)
+    assert (rest.items, rest.scanned, rest.next_cursor) == ((), 15, None)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.0, "0 ms"), (0.0004, "0.4 ms"), (0.012, "12 ms"), (0.9994, "999 ms"), (1.44, "1.4 s"),
+        (42.4, "42 s"), (185, "3 min 5 s"), (180, "3 min"), (7500, "2 h 5 min"),
+        (273600, "3 d 4 h"), (None, "-"),
+    ],
+)  # fmt: skip
+def test_durations_read_like_a_person_wrote_them(seconds: float | None, shown: str) -> None:
+    """Durations are in the unit that fits, never "0.0 s"."""
+    assert duration(seconds) == shown
+
+
+async def test_times_are_time_elements_to_the_second_with_the_zone_on_hover(api: Api) -> None:
+    """The jobs table gives each next fire as a <time> with the exact UTC instant (no
+    microseconds) and the schedule's own zone in its title; the runs list shows how long
+    each run waited and took."""
+    run_id = await api.hub.enqueue("syncXero")
+    [claim] = await api.hub.queue.claim("w1", 1, timedelta(seconds=30))
+    await api.hub.queue.finish(claim, Succeeded())
+    async with _session(api, "JobViewer") as browser:
+        jobs = await browser.client.get("/admin/fragments/jobs")
+        runs = await browser.client.get("/admin/fragments/runs")
+    row = jobs.text[jobs.text.index('data-job="syncXero"') :]
+    fire = re.search(r'<time datetime="([^"]+)" title="([^"]+)">([^<]+)</time>', row)
+    assert fire is not None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fire[1])
+    assert "(Australia/Sydney)" in fire[2]
+    assert fire[3].endswith(" UTC")
+    assert "." not in fire[3]
+    run_row = re.search(rf'<tr data-run="{run_id}">(.*?)</tr>', runs.text, re.S)
+    assert run_row is not None
+    waited = re.search(r'class="wait">([^<]+)<', run_row[1])
+    took = re.search(r'class="duration">([^<]+)<', run_row[1])
+    assert waited is not None
+    assert took is not None
+    assert re.fullmatch(r"\d+(\.\d)? (ms|s)", waited[1]), waited[1]
+    assert re.fullmatch(r"\d+(\.\d)? (ms|s)", took[1]), took[1]
+
+
+def _run_ids(html: str) -> list[str]:
+    return re.findall(r'<tr data-run="([^"]+)">', html)
+
+
+async def test_the_runs_page_pages_through_every_run_filtered_in_the_url(api: Api) -> None:
+    """The runs page lists runs newest first a page at a time; following "Older" with the
+    job and trigger filters kept visits every matching run exactly once."""
+    await _dead_letters(api, 3)
+    retried = [await api.hub.admin.retry_all_dead(Actor("t"))]
+    manual = [await api.hub.enqueue("syncXero") for _ in range(60)]
+    assert len(retried[0]) == 3
+    seen: list[str] = []
+    async with _session(api, "JobViewer") as browser:
+        url = "/admin/runs?job=syncXero&trigger=manual"
+        for _ in range(5):
+            page = await browser.client.get(url)
+            assert page.status_code == 200
+            seen += _run_ids(page.text)
+            older = re.search(r'id="runs-older" href="([^"]+)"', page.text)
+            if older is None:
+                break
+            url = older[1].replace("&amp;", "&")
+            assert ("job=syncXero" in url, "trigger=manual" in url) == (True, True)
+        retries = await browser.client.get("/admin/runs?trigger=dead_letter_retry")
+    # (Enqueued within one clock tick, their order among themselves is the store's.)
+    assert (len(seen), sorted(seen)) == (60, sorted(manual))
+    assert sorted(_run_ids(retries.text)) == sorted(retried[0])
+
+
+async def test_searching_a_run_id_opens_its_page_and_an_unknown_one_says_so(api: Api) -> None:
+    """A run id in the search box leads to the run's page; an unknown id is reported."""
+    run_id = await api.hub.enqueue("syncXero")
+    async with _session(api, "JobViewer") as browser:
+        found = await browser.client.get(f"/admin/runs?q={run_id}")
+        missing = await browser.client.get("/admin/runs?q=nope")
+    assert (found.status_code, found.headers["location"]) == (302, f"/admin/runs/{run_id}")
+    assert 'id="run-not-found"' in missing.text
+    assert "No run has the id nope" in missing.text
+
+
+async def test_a_run_page_shows_attempts_tracebacks_payload_and_the_origin(api: Api) -> None:
+    """A retried dead letter's page links to the run it came from; that run's page shows
+    each attempt with its error and traceback, and the payload."""
+    [dead] = await _dead_letters(api, 1)
+    retry_id = await api.hub.admin.retry_dead(Actor("t"), dead)
+    async with _session(api, "JobViewer") as browser:
+        retry_page = await browser.client.get(f"/admin/runs/{retry_id}")
+        origin_page = await browser.client.get(f"/admin/runs/{dead}")
+    assert f'id="origin-run" href="/admin/runs/{dead}"' in retry_page.text
+    assert origin_page.status_code == 200
+    assert len(re.findall(r'<tr class="attempt">', origin_page.text)) == 1
+    assert "ValueError: no" in origin_page.text
+    assert "<h3>Payload</h3>" in origin_page.text
+
+
+async def test_an_admin_cancels_a_waiting_run_from_its_page(api: Api) -> None:
+    """A waiting run's page offers Cancel to an admin (not to a viewer); cancelling it is
+    audited as run.cancel, and cancelling it again is refused as a 409 alert."""
+    run_id = await api.hub.enqueue("syncXero")
+    async with _session(api, "JobViewer") as viewer:
+        seen = await viewer.client.get(f"/admin/runs/{run_id}")
+    assert 'id="run-cancel"' not in seen.text
+    async with _session(api, "SystemAdmin") as admin:
+        offered = await admin.client.get(f"/admin/runs/{run_id}")
+        done = await admin.act(f"runs/{run_id}/cancel")
+        again = await admin.act(f"runs/{run_id}/cancel")
+        after = await admin.client.get(f"/admin/fragments/runs/{run_id}")
+    assert 'id="run-cancel"' in offered.text
+    assert (done.status_code, again.status_code) == (200, 409)
+    assert "cancelled" in after.text
+    assert 'id="run-cancel"' not in after.text
+    assert [(e.action, e.outcome) for e in reversed(await api.audit())] == [
+        ("run.cancel", "ok"),
+        ("run.cancel", "failed"),
+    ]
+
+
+async def test_the_overview_charts_throughput_and_flags_failing_jobs(api: Api) -> None:
+    """The throughput fragment has this hour's attempts in its chart data and in words,
+    and names a job failing more than 10 % of its attempts."""
+    await _dead_letters(api, 2)
+    async with _session(api, "JobViewer") as browser:
+        page = await browser.client.get("/admin/fragments/throughput")
+    data = re.search(r"data-chart='([^']+)'", page.text)
+    assert data is not None
+    series = json.loads(html.unescape(data[1]))
+    assert (len(series["x"]), sum(series["dead"]), series["dead"][-1]) == (24, 2, 2)
+    assert "2 dead" in page.text
+    assert "failing over 10 %: flaky" in page.text
+
+
+async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Api) -> None:
+    """A job's page: its retry policy, each schedule in words and cron with the next 5
+    fires (the exact instant and the schedule's zone), its statistics windows and its
+    runs; an unknown job is a 404."""
+    run_id = await api.hub.enqueue("syncXero")
+    async with _session(api, "JobViewer") as browser:
+        page = await browser.client.get("/admin/jobs/syncXero")
+        missing = await browser.client.get("/admin/jobs/nope")
+    assert page.status_code == 200
+    assert "<code>0 2 * * *</code> in Australia/Sydney" in page.text
+    fires = re.search(r'<table class="next-fires">(.*?)</table>', page.text, re.S)
+    assert fires is not None
+    assert len(re.findall(r"<time datetime=", fires[1])) == 5
+    assert [w for w in ("1h", "24h", "7d", "90d") if f'data-window="{w}"' in page.text] == [
+        "1h", "24h", "7d", "90d",
+    ]  # fmt: skip
+    assert _run_ids(page.text) == [run_id]
+    assert "Run now" not in page.text
+    assert missing.status_code == 404
+
+
+async def test_the_jobs_table_flags_a_job_failing_over_ten_percent(api: Api) -> None:
+    """A job whose attempts failed more than 10 % of the time in 24 h is flagged in words
+    (not by colour alone); a job that did not run says so."""
+    await _dead_letters(api, 2)
+    async with _session(api, "JobViewer") as browser:
+        jobs = await browser.client.get("/admin/fragments/jobs")
+    row = jobs.text[jobs.text.index('data-job="flaky"') :]
+    row = row[: row.index("</tr>")]
+    assert "0 ok · 2 failed" in row
+    assert "⚠ 100 % failing" in row
+    quiet = jobs.text[jobs.text.index('data-job="syncXero"') :]
+    assert "no runs" in quiet[: quiet.index("</tr>")]
+
+
+async def test_runs_filtered_to_a_recent_range_stop_at_the_first_older_run(api: Api) -> None:
+    """Runs enqueued within the last hour are found; the listing ends at the first older
+    run instead of reading on through the history (the runs page's ``within`` filter)."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    old = [await hub.enqueue("syncXero") for _ in range(30)]
+    clock.advance(timedelta(hours=2))
+    recent = [await hub.enqueue("syncXero") for _ in range(3)]
+    since = clock.now() - timedelta(hours=1)
+    page = await hub.admin.find_runs(since=since, limit=5)
+    assert (sorted(r.id for r in page.items), page.scanned, page.next_cursor) == (
+        sorted(recent), 5, None,
+    )  # fmt: skip
+    everything = await hub.admin.find_runs(limit=50)
+    assert len(everything.items) == len(old) + len(recent)
+    await hub.aclose()
+
+
+async def test_the_schedule_editor_previews_and_saves_a_cron_schedule(api: Api) -> None:
+    """The editor's preview lists the next 5 fires of an expression in its zone, or says
+    what is wrong; Save stores a runtime schedule
+    (audited schedule.create); a bad expression is a 400 and nothing is stored."""
+    async with _session(api, "SystemAdmin") as admin:
+        good = await admin.client.get(
+            "/admin/fragments/jobs/syncXero/preview",
+            params={"cron": "30 2 * * *", "timezone": "Australia/Sydney"},
+        )
+        bad = await admin.client.get(
+            "/admin/fragments/jobs/syncXero/preview", params={"cron": "0 99 * * *"}
+        )
+        headers = {"X-Hub-CSRF": admin.csrf, "HX-Request": "true"}
+        refused = await admin.client.post(
+            "/admin/actions/jobs/syncXero/schedules",
+            data={"id": "nightly", "cron": "0 99 * * *", "timezone": "UTC"},
+            headers=headers,
+        )
+        saved = await admin.client.post(
+            "/admin/actions/jobs/syncXero/schedules",
+            data={"id": "nightly", "cron": "0 3 * * 1-5", "timezone": "Europe/London"},
+            headers=headers,
+        )
+    assert len(re.findall(r"<li><time datetime=", good.text)) == 5
+    assert "Australia/Sydney" in good.text
+    assert "bad hour field" in bad.text
+    assert refused.status_code == 400
+    assert "bad hour field" in refused.text
+    assert (saved.status_code, saved.headers["hx-trigger"]) == (200, "refresh")
+    assert "Saved nightly" in saved.text
+    stored = await api.hub.schedules.get("nightly")
+    assert (stored.schedule.job, stored.schedule.timezone) == ("syncXero", "Europe/London")
+    assert ("schedule.create", "nightly", "ok") in [
+        (e.action, e.target, e.outcome) for e in await api.audit()
+    ]
+
+
+async def test_the_overview_flags_a_job_whose_p95_regressed_against_its_week(api: Api) -> None:
+    """A job whose attempts took 10 ms all week and 5 s today is flagged "p95 over 2x its
+    7-day" in its trend row (in words, with its sparkline); a job that ran normally is not."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+
+    async def run(n: int, took: timedelta) -> None:
+        for _ in range(n):
+            await hub.enqueue("syncXero")
+        claims = await hub.queue.claim("w1", n, timedelta(minutes=5))
+        clock.advance(took)
+        for claim in claims:
+            await hub.queue.finish(claim, Succeeded())
+
+    await run(100, timedelta(milliseconds=10))
+    clock.advance(timedelta(days=3))
+    await run(4, timedelta(seconds=5))
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        page = await client.get("/admin/fragments/throughput")
+    await hub.aclose()
+    row = re.search(r'<tr data-trend="syncXero">(.*?)</tr>', page.text, re.S)
+    assert row is not None
+    assert "flag-slower" in row[1]
+    assert "<polyline" in row[1]
+    other = re.search(r'<tr data-trend="flaky">(.*?)</tr>', page.text, re.S)
+    assert other is not None
+    assert "flag-" not in other[1]
+
+
+@pytest.mark.parametrize("page", ["runs", "audit", "jobs/syncXero", "fragments/run-list"])
+async def test_a_malformed_cursor_is_refused_not_a_server_error(api: Api, page: str) -> None:
+    """A cursor that no page handed out is a 400, never a 500."""
+    async with _session(api, "SystemAdmin") as browser:
+        response = await browser.client.get(f"/admin/{page}", params={"cursor": "x:1'"})
+    assert response.status_code == 400
+
+
+async def test_an_admin_asks_a_running_run_to_stop_from_its_page(api: Api) -> None:
+    """A running run's page offers "Stop and cancel"; pressed, the page says the cancel was
+    requested and offers nothing more."""
+    run_id = await api.hub.enqueue("syncXero")
+    await api.hub.queue.claim("w1", 1, timedelta(seconds=30))
+    async with _session(api, "SystemAdmin") as admin:
+        offered = await admin.client.get(f"/admin/runs/{run_id}")
+        done = await admin.act(f"runs/{run_id}/cancel")
+        after = await admin.client.get(f"/admin/fragments/runs/{run_id}")
+    assert "Stop and cancel" in offered.text
+    assert done.status_code == 200
+    assert 'id="run-cancel-requested"' in after.text
+    assert 'id="run-cancel"' not in after.text
+    assert (await api.hub.history.get(run_id)).cancel_requested_at is not None
+
+
+async def test_bulk_actions_on_the_runs_page_state_their_count(api: Api) -> None:
+    """Filtered by job, the runs page offers an admin to cancel the matching runs with a
+    confirmation that states how many; a viewer is offered nothing; pressed, they are
+    cancelled as one audited action."""
+    ids = [await api.hub.enqueue("syncXero") for _ in range(3)]
+    async with _session(api, "JobViewer") as viewer:
+        seen = await viewer.client.get("/admin/runs?job=syncXero")
+    assert 'id="bulk-actions"' not in seen.text
+    async with _session(api, "SystemAdmin") as admin:
+        unfiltered = await admin.client.get("/admin/runs")
+        offered = await admin.client.get("/admin/runs?job=syncXero")
+        done = await admin.act("runs/bulk/cancel?job=syncXero")
+    assert 'id="bulk-actions"' not in unfiltered.text  # filter first: never "everything"
+    assert 'hx-confirm="Cancel 3 runs matching this filter?"' in offered.text
+    assert done.status_code == 200
+    assert {(await api.hub.history.get(i)).state for i in ids} == {RunState.CANCELLED}
+    entry = (await api.audit())[0]
+    assert (entry.action, entry.channel, entry.after) == (
+        "runs.cancel",
+        "dashboard",
+        {"done": 3, "skipped": 0, "more": False},
+    )

@@ -8,9 +8,12 @@ import pytest
 
 from hub_scheduler.domain.model import ErrorInfo
 from hub_scheduler.domain.ports import Failed, Succeeded, WorkerInfo
+from hub_scheduler.domain.registry import JobContext
 from hub_scheduler.domain.retry import RetryAfter
 from hub_scheduler.entrypoints.api.schemas import health_json, run_json
-from tests.api.conftest import Api
+from hub_scheduler.entrypoints.api.security import mint_token
+from hub_scheduler.hub import Hub
+from tests.api.conftest import SECRET, Api, build_app, client_for
 
 
 async def test_a_run_is_shown_as_the_cli_prints_it(api: Api) -> None:
@@ -140,3 +143,33 @@ async def test_bulk_refuses_bad_selections_as_problems(
     response = await api.client.post("/api/v1/runs/bulk/cancel", json=body, headers=api.admin)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_history_pages_over_a_sharded_backend() -> None:
+    """On memory://?shards=3 the history's next_cursor (one cursor per shard) is accepted
+    back: every run is listed once across pages; a forged one is a 400 problem."""
+    hub = Hub("memory://?shards=3")
+    for name in ("a", "b", "c", "d"):
+        hub.job(name)(_noop)
+    async with hub, client_for(build_app(hub)) as client:
+        headers = {
+            "Authorization": f"Bearer {mint_token(SECRET, 'v', 'JobViewer', timedelta(hours=1))}"
+        }
+        ids = {await hub.enqueue(name) for name in ("a", "b", "c", "d") for _ in range(3)}
+        seen: list[str] = []
+        cursor = None
+        while True:
+            query = "/api/v1/jobs/history?limit=5" + (f"&cursor={cursor}" if cursor else "")
+            page = (await client.get(query, headers=headers)).json()
+            seen += [run["id"] for run in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        forged = await client.get("/api/v1/jobs/history?cursor=s1.AAAA", headers=headers)
+    assert sorted(seen) == sorted(ids)
+    assert forged.status_code == 400
+    assert forged.headers["content-type"].startswith("application/problem+json")
+
+
+async def _noop(ctx: JobContext) -> None:
+    del ctx

@@ -10,9 +10,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -71,13 +76,16 @@ def served() -> Iterator[tuple[str, str]]:
 
 
 def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
-    """Sign in, see the 11 jobs, run one, pause/resume a job and the queue, retry a dead
-    letter, and watch the page refresh itself every 10 s."""
+    """Sign in (no request of the page 404s, the favicon included), see the 11 jobs, run
+    one, pause/resume a job and the queue, retry a dead letter, and watch the page refresh
+    itself every 10 s."""
     base, token = served
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.clock.install()
+        missing: list[str] = []
+        page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
         page.goto(f"{base}/admin/")
         page.fill("#token", token)
         page.click("#sign-in")
@@ -140,6 +148,13 @@ def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
         expect(page.locator('select[name="job"]')).to_have_value("pdReminders")
         expect(page.locator("#runs-table tbody tr")).to_have_count(1)
 
+        icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+        assert page.request.get(icon).headers["content-type"] == "image/svg+xml"
+        assert missing == []  # the favicon included: no 404 on any load
+
+        # The overview's throughput chart is drawn (a uPlot canvas) and labelled in words.
+        expect(page.locator("#throughput-chart canvas")).to_have_count(1)
+        expect(page.locator("#throughput-totals")).to_contain_text("dead")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
 
@@ -150,4 +165,221 @@ def test_dashboard_end_to_end(served: tuple[str, str]) -> None:
         overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the page is {overflow}px wider than a phone"
         phone.screenshot(path=str(SCREENSHOT.with_name("dashboard-phone.png")), full_page=True)
+        browser.close()
+
+
+def _signed_in(
+    pw: Playwright, base: str, token: str, width: int = 1280, zone: str = "UTC"
+) -> tuple[Browser, Page]:
+    """A Chromium page signed in to the dashboard, `width` pixels wide, in time zone `zone`."""
+    browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": width, "height": 900}, timezone_id=zone)
+    page.goto(f"{base}/admin/login")
+    page.fill("#token", token)
+    page.click("#sign-in")
+    page.wait_for_url(re.compile(r"/admin/$"))
+    return browser, page
+
+
+def _settled(page: Page) -> None:
+    """Wait until htmx has no request or swap in flight."""
+    page.wait_for_function(f"() => !document.querySelector({HTMX_BUSY!r})", polling=20)
+
+
+def test_audit_view_filters_in_the_url(served: tuple[str, str]) -> None:
+    """An admin pauses and resumes the queue, opens Audit from the header, filters by
+    action: only those entries show, the filter is in the URL and survives a reload."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        _settled(page)
+        page.click("#queue-pause")
+        expect(page.locator("#queue-state")).to_have_text("paused")
+        _settled(page)
+        page.click("#queue-resume")
+        expect(page.locator("#queue-state")).to_have_text("running")
+        page.click("#nav-audit")
+        page.wait_for_url(re.compile(r"/admin/audit"))
+        page.select_option('select[name="action"]', "queue.pause")
+        page.click("#audit-filters button[type=submit]")
+        page.wait_for_url(re.compile(r"action=queue\.pause"))
+        rows = page.locator("#audit-table tr.audit-entry")
+        expect(rows.first).to_be_visible()
+        assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.action)")) == {"queue.pause"}
+        page.reload()
+        expect(page.locator('select[name="action"]')).to_have_value("queue.pause")
+        browser.close()
+
+
+def test_times_show_in_the_viewers_zone_relative_with_the_exact_instant_on_hover(
+    served: tuple[str, str],
+) -> None:
+    """In a browser set to Asia/Kolkata (UTC+05:30) a job's next fire reads as local time
+    with "in ..." and its title keeps the exact UTC instant and the schedule's zone; a run
+    that just happened reads "... ago" or "now", with its wait and duration."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token, zone="Asia/Kolkata")
+        _settled(page)
+        page.locator('tr[data-job="credentialExpiry"] .run-now').click()
+        run = page.locator("#runs-table tbody tr", has_text="credentialExpiry").first
+        # Listed at once, maybe before a worker took it: the list's next 10 s refresh shows
+        # it finished.
+        expect(run.locator(".duration")).not_to_have_text("-", timeout=15_000)
+        fire = page.locator('tr[data-job="credentialExpiry"] .next-fire time').first
+        expect(fire).to_contain_text("(in ")
+        instant = datetime.fromisoformat(fire.get_attribute("datetime") or "")
+        local = instant.astimezone(timezone(timedelta(hours=5, minutes=30)))
+        assert local.strftime("%H:%M:%S") in fire.inner_text()
+        title = fire.get_attribute("title") or ""
+        assert instant.strftime("%Y-%m-%d %H:%M:%S UTC") in title
+        assert "(Australia/Sydney)" in title
+        enqueued = run.locator("time").first
+        expect(enqueued).to_contain_text(re.compile(r"\((now|\d+ s ago)\)"))
+        assert re.fullmatch(r"\d+(\.\d)? (ms|s)", run.locator(".duration").inner_text())
+        assert re.fullmatch(r"\d+(\.\d)? (ms|s|min \d+ s)", run.locator(".wait").inner_text())
+        browser.close()
+
+
+def test_runs_page_filters_searches_and_opens_a_run(served: tuple[str, str]) -> None:
+    """From the header's Runs: filter by job, trigger and age (kept in the URL), open a run's
+    page with its attempts and payload, and find the same run again by its id."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        _settled(page)
+        page.locator('tr[data-job="policyReviews"] .run-now').click()
+        expect(page.locator("#runs-table tbody tr", has_text="policyReviews")).to_have_count(1)
+        page.click('header a[href$="/runs"]')
+        page.wait_for_url(re.compile(r"/admin/runs$"))
+        page.select_option('#runs-filters select[name="job"]', "policyReviews")
+        page.select_option('#runs-filters select[name="trigger"]', "manual")
+        page.select_option('#runs-filters select[name="within"]', "1h")
+        page.click("#runs-filters button[type=submit]")
+        page.wait_for_url(re.compile(r"job=policyReviews.*trigger=manual&within=1h"))
+        rows = page.locator("#runs-table tbody tr[data-run]")
+        expect(rows).to_have_count(1)
+        run_id = rows.first.get_attribute("data-run")
+        rows.first.locator("a").click()
+        page.wait_for_url(re.compile(rf"/admin/runs/{run_id}$"))
+        expect(page.locator("#run-detail h2")).to_contain_text(f"Run {run_id}")
+        expect(page.locator("#attempts-table tr.attempt")).to_have_count(1, timeout=15_000)
+        page.screenshot(path=str(SCREENSHOT.with_name("run-page.png")), full_page=True)
+        page.click('header a[href$="/runs"]')
+        page.fill('#run-search input[name="q"]', run_id or "")
+        page.click("#run-search button[type=submit]")
+        page.wait_for_url(re.compile(rf"/admin/runs/{run_id}$"))
+        browser.close()
+
+
+def test_cancel_a_waiting_run_from_its_page(served: tuple[str, str]) -> None:
+    """With its job paused, a run waits; on its page Cancel (confirmed) cancels it and the
+    page shows it cancelled, without the button."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "monthlyComplianceReport"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.on("dialog", lambda dialog: dialog.accept())
+        row = page.locator(f'tr[data-job="{job}"]')
+        _settled(page)
+        row.locator(".pause").click()
+        expect(row.locator(".paused-flag")).to_have_text("yes")
+        _settled(page)
+        row.locator(".run-now").click()
+        link = page.locator("#runs-table tbody tr", has_text=job).locator("a").first
+        link.click()
+        _settled(page)
+        page.click("#run-detail a.permalink")
+        expect(page.locator("#run-detail .state-queued")).to_be_visible()
+        page.click("#run-cancel")
+        expect(page.locator("#run-detail .state-cancelled")).to_be_visible()
+        expect(page.locator("#run-cancel")).to_have_count(0)
+        page.goto(f"{base}/admin/")
+        _settled(page)
+        page.locator(f'tr[data-job="{job}"] .resume').click()
+        expect(page.locator(f'tr[data-job="{job}"] .paused-flag')).to_have_text("no")
+        browser.close()
+
+
+def test_bulk_cancel_from_the_runs_page_confirms_the_count(served: tuple[str, str]) -> None:
+    """Runs of a paused job wait; the runs page filtered by that job and state offers to
+    cancel them, its confirmation states how many, and accepting cancels every one."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "syncAccelerate"
+    asked: list[str] = []
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+
+        def accept(dialog: object) -> None:
+            asked.append(dialog.message)  # type: ignore[attr-defined]
+            dialog.accept()  # type: ignore[attr-defined]
+
+        page.on("dialog", accept)
+        row = page.locator(f'tr[data-job="{job}"]')
+        _settled(page)
+        row.locator(".pause").click()
+        expect(row.locator(".paused-flag")).to_have_text("yes")
+        for _ in range(3):
+            _settled(page)
+            row.locator(".run-now").click()
+        page.goto(f"{base}/admin/runs?job={job}&state=queued")
+        _settled(page)
+        expect(page.locator("#runs-table tbody tr .state-queued")).to_have_count(3)
+        with page.expect_response(lambda r: "/actions/runs/bulk/cancel" in r.url) as done:
+            page.click("#bulk-cancel")
+        assert done.value.status == 200
+        page.goto(f"{base}/admin/runs?job={job}&state=cancelled")
+        _settled(page)
+        expect(page.locator("#runs-table tbody tr .state-cancelled")).to_have_count(3)
+        page.goto(f"{base}/admin/")
+        _settled(page)
+        page.locator(f'tr[data-job="{job}"] .resume').click()
+        expect(page.locator(f'tr[data-job="{job}"] .paused-flag')).to_have_text("no")
+        browser.close()
+    assert asked[-1] == "Cancel 3 runs matching this filter?"
+
+
+def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str]) -> None:
+    """From the jobs table a job's name opens its page: next fires in words and cron,
+    statistics; Run now there lists the new run on the page."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "complaintSLA"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.locator(f'tr[data-job="{job}"] a.job-link').click()
+        page.wait_for_url(re.compile(rf"/admin/jobs/{job}$"))
+        expect(page.locator("#job-schedules code")).to_have_text("0 9 * * *")
+        expect(page.locator("table.next-fires tbody tr")).to_have_count(5)
+        expect(page.locator("#stats-table tbody tr")).to_have_count(4)
+        _settled(page)
+        page.click("#job-definition .run-now")
+        expect(page.locator("#job-runs #runs-table tbody tr[data-run]")).to_have_count(1)
+        page.screenshot(path=str(SCREENSHOT.with_name("job-page.png")), full_page=True)
+        browser.close()
+
+
+def test_schedule_editor_previews_as_you_type_and_saves(served: tuple[str, str]) -> None:
+    """On a job's page an admin types a cron expression: the next 5 fires show as they
+    type, a mistake is explained; Save adds the schedule to the job's schedules."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "feedbackAIAnalysis"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.goto(f"{base}/admin/jobs/{job}")
+        page.fill('#schedule-form input[name="id"]', "ui-made")
+        page.locator('#schedule-form input[name="cron"]').press_sequentially("0 99 * * *")
+        expect(page.locator("#preview-error")).to_contain_text("bad hour field")
+        page.fill('#schedule-form input[name="cron"]', "15 6 * * 1-5")
+        expect(page.locator("#preview-fires li")).to_have_count(5)
+        _settled(page)
+        page.click('#schedule-form button[type="submit"]')
+        expect(page.locator("#schedule-saved")).to_contain_text("Saved ui-made")
+        expect(page.locator("#job-schedules code", has_text="15 6 * * 1-5")).to_have_count(1)
         browser.close()

@@ -5,6 +5,7 @@ job never overlap, a 5/s job never starts more than 5 in any second, and every r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import signal
@@ -12,45 +13,14 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import attrs
-import pytest
-
 from hub_scheduler import RunState
 from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.hub import Hub
 from hub_scheduler.testing import wait_for_state
-from tests.conftest import drop_keys, fresh_prefix
+from tests.integration.conftest import Target
 
 LIMIT_WORKER = Path(__file__).with_name("limit_worker.py")
 RUNS = 30
-
-
-@attrs.frozen
-class Target:
-    url: str
-    prefix: str
-
-
-@pytest.fixture(params=["redis", "postgres"])
-async def target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
-    """A backend URL and a prefix of the test's own (dropped afterwards)."""
-    prefix = fresh_prefix()
-    if request.param == "redis":
-        url: str = request.getfixturevalue("redis_url")
-        yield Target(url, prefix)
-        async with Hub(url, prefix=prefix) as hub:
-            await drop_keys(hub)
-        return
-    pg_url = os.environ.get("HUB_SCHEDULER_TEST_POSTGRES_URL")
-    if not pg_url:
-        pytest.skip("HUB_SCHEDULER_TEST_POSTGRES_URL is not set; PostgreSQL tests skipped")
-    from hub_scheduler.adapters.postgres import drop_schema, migrate  # noqa: PLC0415
-
-    await migrate(pg_url, prefix)
-    try:
-        yield Target(pg_url, prefix)
-    finally:
-        await drop_schema(pg_url, prefix)
 
 
 def _events(path: Path) -> list[tuple[str, str, int, float]]:
@@ -68,45 +38,56 @@ async def _until(path: Path, condition: object, timeout: float = 30.0) -> None: 
             await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def _workers(
+    target: Target, events: Path, count: int = 3
+) -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """`count` worker processes of limit_worker.py; stopped (SIGTERM) afterwards."""
+    env = {**os.environ, "HUB_URL": target.url, "HUB_PREFIX": target.prefix,
+           "HUB_EVENTS": str(events)}  # fmt: skip
+    workers = [
+        await asyncio.create_subprocess_exec(sys.executable, str(LIMIT_WORKER), env=env)
+        for _ in range(count)
+    ]
+    try:
+        yield workers
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            await worker.wait()
+
+
+async def _kill_the_busy_one(events: Path, workers: list[asyncio.subprocess.Process]) -> float:
+    """SIGKILL the worker running an attempt now (started, not ended); returns a time after
+    which nothing it wrote can come."""
+    await _until(events, lambda e: _running(e) is not None)
+    victim_pid = _running(_events(events))
+    victim = next(w for w in workers if w.pid == victim_pid)
+    victim.send_signal(signal.SIGKILL)
+    await victim.wait()
+    return _events(events)[-1][3]
+
+
 async def test_max_running_holds_across_processes_and_a_sigkill(
-    target: Target, tmp_path: Path
+    shared_target: Target, tmp_path: Path
 ) -> None:
     """Three workers (concurrency 5 each) share a job limited to one run at a time; the one
     running it is killed with SIGKILL. The runs never overlap (the killed one's attempt ends
     when it was killed), and all of them succeed, the killed one after its lease ran out."""
     events = tmp_path / "events"
-    env = {**os.environ, "HUB_URL": target.url, "HUB_PREFIX": target.prefix,
-           "HUB_EVENTS": str(events)}  # fmt: skip
-    async with Hub(target.url, prefix=target.prefix) as hub:
+    async with Hub(shared_target.url, prefix=shared_target.prefix) as hub:
 
         @hub.job("exclusive", max_running=1)
         async def exclusive(ctx: JobContext) -> None:
             del ctx  # the processes run it; this registration only enqueues
 
         ids = await hub.enqueue_many([Job("exclusive", {"seconds": 0.05}) for _ in range(RUNS)])
-        workers = [
-            await asyncio.create_subprocess_exec(sys.executable, str(LIMIT_WORKER), env=env)
-            for _ in range(3)
-        ]
-        killed_at: float | None = None
-        try:
+        async with _workers(shared_target, events) as workers:
             await _until(events, lambda e: sum(1 for x in e if x[0] == "start") >= 5)
-            # Kill whoever runs the job now: its attempt has started and not ended.
-            await _until(events, lambda e: _running(e) is not None)
-            victim_pid = _running(_events(events))
-            assert victim_pid is not None
-            victim = next(w for w in workers if w.pid == victim_pid)
-            victim.send_signal(signal.SIGKILL)
-            await victim.wait()
-            killed_at = _events(events)[-1][3]  # nothing it wrote can come later
+            killed_at = await _kill_the_busy_one(events, workers)
             runs = [await wait_for_state(hub, run_id, RunState.SUCCEEDED, 60) for run_id in ids]
-        finally:
-            for worker in workers:
-                if worker.returncode is None:
-                    worker.send_signal(signal.SIGTERM)
-            for worker in workers:
-                await worker.wait()
-    assert killed_at is not None
     intervals = _intervals(_events(events), killed_at)
     assert len({run for run, _, _ in intervals}) == RUNS
     for (run_a, _, end_a), (run_b, start_b, _) in itertools.pairwise(intervals):
@@ -115,40 +96,24 @@ async def test_max_running_holds_across_processes_and_a_sigkill(
 
 
 async def test_a_rate_limit_holds_across_processes_and_a_sigkill(
-    target: Target, tmp_path: Path
+    shared_target: Target, tmp_path: Path
 ) -> None:
     """Three workers share a job limited to 5 starts per second; one is killed with SIGKILL
     while it runs one. No window of one second holds more than 5 starts (a retried attempt
     counts as a start), and every run succeeds."""
     events = tmp_path / "events"
-    env = {**os.environ, "HUB_URL": target.url, "HUB_PREFIX": target.prefix,
-           "HUB_EVENTS": str(events)}  # fmt: skip
-    async with Hub(target.url, prefix=target.prefix) as hub:
+    async with Hub(shared_target.url, prefix=shared_target.prefix) as hub:
 
         @hub.job("throttled", rate_limit="5/s")
         async def throttled(ctx: JobContext) -> None:
             del ctx  # the processes run it; this registration only enqueues
 
-        workers = [
-            await asyncio.create_subprocess_exec(sys.executable, str(LIMIT_WORKER), env=env)
-            for _ in range(3)
-        ]
-        try:
+        async with _workers(shared_target, events) as workers:
             # The limit is declared by the workers as they start: enqueue once all are up.
             await _until(events, lambda e: sum(1 for x in e if x[0] == "ready") == 3)
             ids = await hub.enqueue_many([Job("throttled", {"seconds": 0.3}) for _ in range(RUNS)])
-            await _until(events, lambda e: _running(e) is not None)
-            victim_pid = _running(_events(events))
-            victim = next(w for w in workers if w.pid == victim_pid)
-            victim.send_signal(signal.SIGKILL)
-            await victim.wait()
+            await _kill_the_busy_one(events, workers)
             runs = [await wait_for_state(hub, run_id, RunState.SUCCEEDED, 60) for run_id in ids]
-        finally:
-            for worker in workers:
-                if worker.returncode is None:
-                    worker.send_signal(signal.SIGTERM)
-            for worker in workers:
-                await worker.wait()
     starts = sorted(at for what, _, _, at in _events(events) if what == "start")
     stalled = sum(run.stalls for run in runs)
     assert stalled >= 1  # the killed worker's runs ran again, each a start of its own

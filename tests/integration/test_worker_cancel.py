@@ -5,7 +5,6 @@ once, never retried."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -18,36 +17,14 @@ from hub_scheduler.domain.model import FINAL_STATES, AttemptOutcome
 from hub_scheduler.domain.registry import Job, JobContext
 from hub_scheduler.hub import Hub
 from hub_scheduler.testing import wait_for_state
-from tests.conftest import drop_keys, fresh_prefix
+from tests.integration.conftest import Target
 
 
-@pytest.fixture(params=["memory", "redis", "postgres"])
-async def hub(request: pytest.FixtureRequest) -> AsyncIterator[Hub]:
-    """A hub on each kind of backend, under a prefix of the test's own."""
-    prefix = fresh_prefix()
-    if request.param == "memory":
-        async with Hub("memory://") as hub:
-            yield hub
-        return
-    if request.param == "redis":
-        redis_url: str = request.getfixturevalue("redis_url")
-        async with Hub(redis_url, prefix=prefix) as hub:
-            try:
-                yield hub
-            finally:
-                await drop_keys(hub)
-        return
-    url = os.environ.get("HUB_SCHEDULER_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("HUB_SCHEDULER_TEST_POSTGRES_URL is not set; PostgreSQL tests skipped")
-    from hub_scheduler.adapters.postgres import drop_schema, migrate  # noqa: PLC0415
-
-    await migrate(url, prefix)
-    try:
-        async with Hub(url, prefix=prefix) as hub:
-            yield hub
-    finally:
-        await drop_schema(url, prefix)
+@pytest.fixture
+async def hub(target: Target) -> AsyncIterator[Hub]:
+    """A hub on each kind of backend (see `target`)."""
+    async with Hub(target.url, prefix=target.prefix) as hub:
+        yield hub
 
 
 async def test_a_cooperative_handler_stops_and_the_run_ends_cancelled(hub: Hub) -> None:

@@ -45,6 +45,7 @@ from hub_scheduler.domain.ports import (
     Clock,
     Enqueued,
     HasVitals,
+    Page,
     QueueSnapshot,
     SchedulerInfo,
     ScheduleState,
@@ -233,6 +234,19 @@ class JobSummary:
     last_24h: WindowStats
 
 
+#: How many items a filtered read (`AdminService.audit_trail`, `find_runs`) reads at most
+#: per call before it answers with what it found and a cursor to read on.
+FILTER_SCAN = 2000
+
+
+@attrs.frozen
+class FilteredPage(Page[T]):
+    """A page of a listing filtered in the service: `scanned` counts the items read for it
+    (more than `items` when the filter skipped some); `next_cursor` reads on."""
+
+    scanned: int = 0
+
+
 @attrs.define
 class AdminService:
     """The admin use cases over one backend's ports, for the jobs of one registry."""
@@ -308,6 +322,60 @@ class AdminService:
                 )
             )
         return summaries
+
+    async def audit_trail(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        scan: int = FILTER_SCAN,
+    ) -> FilteredPage[AuditEntry]:
+        """Audit entries newest first, only those of `actor` and of `action` when given.
+
+        The log is read a page of `limit` at a time from `cursor` until `limit` entries
+        matched or `scan` entries were read, so a filter that matches little costs at most
+        about `scan` entries per call; `next_cursor` continues where the reading stopped,
+        and a page may hold up to ``2 * limit - 1`` entries (whole log pages are kept, so
+        no match is skipped between pages).
+        """
+
+        def matches(entry: AuditEntry) -> bool:
+            return (actor is None or entry.actor == actor) and (
+                action is None or entry.action == action
+            )
+
+        async def read(at: str | None, size: int) -> Page[AuditEntry]:
+            return await self.backend.audit.list(at, size)
+
+        return await _filtered(read, matches, cursor, limit, scan)
+
+    async def find_runs(
+        self,
+        *,
+        job: str | None = None,
+        states: frozenset[RunState] | None = None,
+        trigger: RunTrigger | None = None,
+        since: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+        scan: int = FILTER_SCAN,
+    ) -> FilteredPage[Run]:
+        """Runs newest first by job and state (as the history filters them), and by trigger
+        and enqueued at or after `since` (filtered here, bounded by `scan` as in
+        `audit_trail`; the first run older than `since` ends the listing)."""
+
+        async def read(at: str | None, size: int) -> Page[Run]:
+            return await self.backend.history.list(job=job, states=states, cursor=at, limit=size)
+
+        def older(run: Run) -> bool:
+            return since is not None and run.enqueued_at < since
+
+        def matches(run: Run) -> bool:
+            return (trigger is None or run.trigger == trigger) and not older(run)
+
+        return await _filtered(read, matches, cursor, limit, scan, beyond=older)
 
     # --- actions -------------------------------------------------------------------------
 
@@ -695,6 +763,32 @@ class AdminService:
         except HubSchedulerError:
             # The action itself happened (or was refused); a lost entry must not undo that.
             audit_logger.exception("audit entry could not be stored: %s", entry)
+
+
+async def _filtered(
+    read: Callable[[str | None, int], Awaitable[Page[T]]],
+    matches: Callable[[T], bool],
+    cursor: str | None,
+    limit: int,
+    scan: int,
+    *,
+    beyond: Callable[[T], bool] | None = None,
+) -> FilteredPage[T]:
+    """Whole pages of `read` from `cursor`, keeping what `matches`, until `limit` matched,
+    `scan` items were read or the listing ended; an item `beyond` the range sought ends it
+    (it and everything after it are out of range)."""
+    kept: list[T] = []
+    scanned = 0
+    at = cursor
+    while True:
+        page = await read(at, limit)
+        scanned += len(page.items)
+        kept.extend(item for item in page.items if matches(item))
+        at = page.next_cursor
+        if beyond is not None and any(beyond(item) for item in page.items):
+            at = None
+        if at is None or len(kept) >= limit or scanned >= scan:
+            return FilteredPage(tuple(kept), at, scanned)
 
 
 def _iso(instant: datetime | None) -> str | None:

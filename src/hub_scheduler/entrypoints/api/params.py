@@ -10,9 +10,11 @@ Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Items per page.
 Cursor = Annotated[
     str | None,
     QueryParameter(
-        max_length=40,
-        # Digits bounded so that both numbers fit a 64-bit integer, as every store needs.
-        pattern=r"^-?[0-9]{1,18}:[0-9]{1,18}$",
+        max_length=4096,
+        # A store's own cursor: digits bounded so that both numbers fit a 64-bit integer, as
+        # every store needs; or a sharded backend's, which holds one of those per shard
+        # (base64 after "s1."). The store checks what is inside.
+        pattern=r"^(-?[0-9]{1,18}:[0-9]{1,18}|s1\.[A-Za-z0-9_-]{1,4000})$",
         description="The `next_cursor` of the previous page.",
     ),
 ]

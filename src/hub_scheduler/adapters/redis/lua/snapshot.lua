@@ -13,28 +13,20 @@ for i, pri in ipairs(PRIORITIES) do
     if enq and ((not oldest) or enq < oldest) then oldest = enq end
   end
 end
-local paused_jobs = redis.call('SMEMBERS', K_PAUSED_JOBS)
+-- Runs waiting aside: parked by a job's pause, or held at its max_running. Counts them and
+-- notes the oldest (each list's oldest is at its tail).
 local parked = 0
-for _, job in ipairs(paused_jobs) do
-  local park = K_PARKED(job)
-  parked = parked + redis.call('LLEN', park)
-  local tail = redis.call('LINDEX', park, -1)
+local function aside(list)
+  parked = parked + redis.call('LLEN', list)
+  local tail = redis.call('LINDEX', list, -1)
   if tail then
     local enq = tonumber(redis.call('HGET', K_RUN(tail), 'enq'))
     if enq and ((not oldest) or enq < oldest) then oldest = enq end
   end
 end
--- Runs held at their job's limit wait aside too.
-local limited = redis.call('HKEYS', K_LIMITS)
-for _, job in ipairs(limited) do
-  local held = K_HELD(job)
-  parked = parked + redis.call('LLEN', held)
-  local tail = redis.call('LINDEX', held, -1)
-  if tail then
-    local enq = tonumber(redis.call('HGET', K_RUN(tail), 'enq'))
-    if enq and ((not oldest) or enq < oldest) then oldest = enq end
-  end
-end
+local paused_jobs = redis.call('SMEMBERS', K_PAUSED_JOBS)
+for _, job in ipairs(paused_jobs) do aside(K_PARKED(job)) end
+for _, job in ipairs(redis.call('HKEYS', K_LIMITS)) do aside(K_HELD(job)) end
 -- Active runs per worker, from the leases (as current as the queue; heartbeats lag).
 local per_worker = {}
 for _, id in ipairs(redis.call('ZRANGE', K_ACTIVE, 0, -1)) do

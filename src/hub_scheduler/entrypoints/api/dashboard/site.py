@@ -27,6 +27,7 @@ from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.entrypoints.api import problems
 from hub_scheduler.entrypoints.api.auditing import actor_of, note_refusal
+from hub_scheduler.entrypoints.api.dashboard import formatting
 from hub_scheduler.entrypoints.api.security import ADMIN, ROLES, Principal, decode_principal
 
 logger = logging.getLogger("hub_scheduler.api")
@@ -38,6 +39,8 @@ _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(resources.files(__package__) / "templates")),
     autoescape=True,
 )
+_templates.filters.update(when=formatting.when, duration=formatting.duration)
+_templates.globals.update(between=formatting.between)
 
 
 @attrs.frozen

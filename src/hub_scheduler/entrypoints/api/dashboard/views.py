@@ -7,23 +7,31 @@ schedule looks the same here as in the API. Actions call the same use cases as t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
+from markupsafe import escape
 
-from hub_scheduler.domain.admin import Action
-from hub_scheduler.domain.model import FINAL_STATES, RunState
-from hub_scheduler.domain.schedule import load_timezone
+from hub_scheduler.domain.admin import Action, AdminService, BulkAction, RunSelection
+from hub_scheduler.domain.errors import RunNotFoundError, ValidationError
+from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
+from hub_scheduler.domain.ports import WindowStats
+from hub_scheduler.domain.schedule import Cron, Schedule, load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
     COOKIE,
+    Session,
     SessionDep,
     SiteDep,
     ViewerDep,
@@ -31,13 +39,16 @@ from hub_scheduler.entrypoints.api.dashboard.site import (
 from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
 from hub_scheduler.entrypoints.api.params import Id, Name
 from hub_scheduler.entrypoints.api.schemas import (
+    AuditEntryView,
     JobSummaryView,
     health_json,
     run_json,
     schedule_json,
     slot_json,
+    stats_json,
 )
-from hub_scheduler.entrypoints.api.security import ROLES
+from hub_scheduler.entrypoints.api.security import ADMIN, ROLES
+from hub_scheduler.hub import Hub
 
 SESSION_LENGTH = timedelta(hours=12)
 RECENT_RUNS = 25
@@ -47,7 +58,35 @@ SLOTS_SHOWN = 50
 RECENT_ALERTS = 5
 #: How long the overview's Mute button mutes an alert.
 MUTE_FOR = timedelta(hours=1)
+#: The share of failed attempts over 24 h above which the overview flags a job (the
+#: seed's alert threshold).
+FAILING = 0.10
+#: How recent the runs page's runs may be asked to be (``?within=``).
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+#: What a schedule id may be (as the API's schedule body says).
+SCHEDULE_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
+#: Upcoming fires the job page shows per schedule.
+NEXT_FIRES = 5
+#: How many times its 7-day p95 a job's 24 h p95 must be for the overview to flag it, and
+#: the attempts in 7 days it needs for the comparison to mean anything.
+SLOWER = 2
+BASELINE_RUNS = 20
+#: Audit entries (and runs) per page.
+PAGE_SIZE = 50
 JobQuery = Annotated[str, QueryParameter(max_length=100)]
+TextQuery = Annotated[str, QueryParameter(max_length=100)]
+#: A page's cursor (empty: the first page); the store refuses one it did not hand out
+#: (`InvalidCursorError`, a 400). Not the API's pattern: a sharded store's cursors are longer.
+CursorQuery = Annotated[str, QueryParameter(max_length=2000)]
+#: ``?actor=``, under another name in the handler: ``actor`` is the acting admin there.
+#: ``?state=``, under another name in the handler: Litestar reserves ``state``.
+StateQuery = Annotated[str, QueryParameter(name="state", max_length=20)]
+ActorQuery = Annotated[str, QueryParameter(name="actor", max_length=100)]
 StatusQuery = Annotated[str, QueryParameter(max_length=20)]
 #: What an action answers: nothing to swap, and a `refresh` event for every fragment.
 REFRESH = {"HX-Trigger": "refresh"}
@@ -55,6 +94,179 @@ REFRESH = {"HX-Trigger": "refresh"}
 
 def _refresh() -> Response[str]:
     return Response("", headers=REFRESH)
+
+
+def _admin_only(viewer: Session) -> None:
+    """Refuse (403) a page or fragment only SystemAdmin may read."""
+    if not viewer.can_act:
+        raise PermissionDeniedException(f"the {ADMIN} role is required")
+
+
+async def _audit_context(
+    admin: AdminService, actor: str, action: str, cursor: str
+) -> dict[str, Any]:
+    """What the audit page and its fragment show: a page of entries by actor and action."""
+    page = await admin.audit_trail(
+        actor=actor or None, action=action or None, cursor=cursor or None, limit=PAGE_SIZE
+    )
+    filters = {"actor": actor, "action": action}
+    return {
+        "entries": [AuditEntryView.from_domain(e).model_dump(mode="json") for e in page.items],
+        "next_cursor": page.next_cursor,
+        "scanned": page.scanned,
+        "cursor": cursor,
+        "filters": filters,
+        "filtered": bool(actor or action),
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+        "actions": [a.value for a in Action],
+    }
+
+
+def _filters(hub: Hub, *, job: str, state: str, trigger: str, within: str) -> dict[str, str]:
+    """The runs page's filters, unknown values dropped."""
+    return {
+        "job": job if job in hub.registry else "",
+        "state": state if state in set(RunState) else "",
+        "trigger": trigger if trigger in set(RunTrigger) else "",
+        "within": within if within in RANGES else "",
+    }
+
+
+async def _runs_context(
+    hub: Hub, *, job: str, state: str, trigger: str, within: str, cursor: str
+) -> dict[str, Any]:
+    """What the runs page and its list show: a page of runs by job, state, trigger and how
+    recent (unknown values are ignored)."""
+    filters = _filters(hub, job=job, state=state, trigger=trigger, within=within)
+    page = await hub.admin.find_runs(
+        job=filters["job"] or None,
+        states=frozenset({RunState(filters["state"])}) if filters["state"] else None,
+        trigger=RunTrigger(filters["trigger"]) if filters["trigger"] else None,
+        since=hub.clock.now() - RANGES[filters["within"]] if filters["within"] else None,
+        cursor=cursor or None,
+        limit=PAGE_SIZE,
+    )
+    return {
+        "runs": [run_json(r) for r in page.items],
+        "next_cursor": page.next_cursor,
+        "scanned": page.scanned,
+        "cursor": cursor,
+        "filters": filters,
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+    }
+
+
+def _selection(hub: Hub, filters: dict[str, str]) -> RunSelection:
+    """The runs page's filters (already checked by `_runs_context`) as a bulk selection."""
+    return RunSelection(
+        job=filters["job"] or None,
+        states=frozenset({RunState(filters["state"])}) if filters["state"] else None,
+        trigger=RunTrigger(filters["trigger"]) if filters["trigger"] else None,
+        enqueued_after=hub.clock.now() - RANGES[filters["within"]] if filters["within"] else None,
+    )
+
+
+async def _bulk_offers(hub: Hub, filters: dict[str, str]) -> list[dict[str, Any]]:
+    """For a filtered runs page: each bulk action that would act on some of the runs the
+    filter matches, with how many (what its confirmation states)."""
+    if not any(filters.values()):
+        return []  # "everything" is not offered: filter first
+    offers = []
+    selection = _selection(hub, filters)
+    for action, label in ((BulkAction.CANCEL, "Cancel"), (BulkAction.RETRY, "Retry"),
+                          (BulkAction.DELETE, "Delete")):  # fmt: skip
+        count, more = await hub.admin.bulk_preview(action, selection)
+        if count:
+            offers.append({"action": action.value, "label": label, "count": count, "more": more})
+    return offers
+
+
+async def _run_context(hub: Hub, run_id: str) -> dict[str, Any]:
+    """A run with its error, attempts, payload, result and progress."""
+    run = await hub.history.get(run_id)
+    stored = await hub.backend.results.result(run_id)
+    data = run_json(run, stored, await hub.progress(run_id))
+    return {
+        "r": data,
+        "payload": json.dumps(data["payload"], indent=2),
+        "result": None if stored is None else json.dumps(stored.value, indent=2),
+        "live": run.state not in FINAL_STATES,
+    }
+
+
+async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
+    """One job: its definition, schedules with their next fires, statistics and runs."""
+    [summary] = await hub.admin.job_summaries([name])
+    definition = summary.job.definition
+    now = hub.clock.now()
+    schedules = []
+    for state in summary.schedules:
+        item = schedule_json(state)
+        trigger = state.schedule.trigger
+        item["cron"] = trigger.expression if isinstance(trigger, Cron) else None
+        item["next"] = state.schedule.preview(now, NEXT_FIRES) if state.next_fire else []
+        schedules.append(item)
+    stats = stats_json(await hub.stats.job(name, now))
+    page = await hub.history.list(job=name, cursor=cursor or None, limit=PAGE_SIZE)
+    retry = definition.retry
+    return {
+        "job": JobSummaryView.from_domain(summary).model_dump(mode="json"),
+        "retry": {
+            "max_retries": retry.max_retries,
+            "base_delay": retry.base_delay.total_seconds(),
+            "factor": retry.factor,
+            "max_delay": retry.max_delay.total_seconds(),
+        },
+        "schedules": schedules,
+        "windows": stats["windows"],
+        "last_success": stats["last_success"],
+        "runs": [run_json(r) for r in page.items],
+        "next_cursor": page.next_cursor,
+        "cursor": cursor,
+    }
+
+
+def _sparkline(values: list[int], height: int = 20, step: int = 4) -> str:
+    """An SVG polyline's points for `values` (one per hour), scaled to `height`."""
+    top = max(values) or 1
+    return " ".join(
+        f"{i * step},{height - round(v * (height - 2) / top) - 1}" for i, v in enumerate(values)
+    )
+
+
+def _trend(
+    name: str, runs: list[int], bad: list[int], day: WindowStats, week: WindowStats
+) -> dict[str, Any]:
+    """One job's row of the overview's trends: sparklines of runs and failures per hour,
+    p50/p95 over 24 h against the 7-day p95, and the flags (failure rate past 10 %, a 24 h
+    p95 more than twice the 7-day one with enough runs to tell)."""
+    failures = day.failed + day.dead
+    rate = failures / day.finished if day.finished else None
+    slower = (
+        day.p95 is not None
+        and week.p95 is not None
+        and week.finished >= BASELINE_RUNS
+        and day.p95 > SLOWER * week.p95
+    )
+    return {
+        "job": name,
+        "runs": sum(runs),
+        "failures": failures,
+        "rate": rate,
+        "runs_line": _sparkline(runs),
+        "bad_line": _sparkline(bad),
+        "p50": day.p50.total_seconds() if day.p50 else None,
+        "p95": day.p95.total_seconds() if day.p95 else None,
+        "week_p95": week.p95.total_seconds() if week.p95 else None,
+        "failing": rate is not None and rate > FAILING,
+        "slower": slower,
+    }
+
+
+def _default_zone(hub: Hub, name: str) -> str:
+    """The zone the schedule editor starts in: the job's first schedule's, else UTC."""
+    schedules = hub.registry.get(name).definition.schedules
+    return schedules[0].timezone if schedules else "UTC"
 
 
 def _over_https(request: Request[Any, Any, Any]) -> bool:
@@ -82,9 +294,110 @@ class Pages(Controller):
             "page.html",
             user=session.user,
             csrf=session.csrf,
+            here="overview",
+            charts=True,
             job_names=[j.definition.name for j in hub.registry],
             states=[s.value for s in RunState],
             filters={"job": job, "status": status},
+        )
+
+    @get("/audit")
+    async def audit(
+        self,
+        *,
+        site: SiteDep,
+        admin: AdminDep,
+        viewer: ViewerDep,
+        by: ActorQuery = "",
+        action: TextQuery = "",
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """The audit trail (SystemAdmin only): who did what, to what, when and from where,
+        filtered by actor and action, a page at a time; the filters and the cursor live in
+        the URL."""
+        _admin_only(viewer)
+        return site.render(
+            "audit.html",
+            user=viewer.user,
+            csrf=viewer.csrf,
+            here="audit",
+            **await _audit_context(admin, by, action, cursor),
+        )
+
+    @get("/runs")
+    async def runs_page(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        within: StatusQuery = "",
+        q: TextQuery = "",
+        cursor: CursorQuery = "",
+    ) -> Response[str] | Redirect:
+        """Every run, newest first, a page at a time, filtered by job, state and trigger,
+        all in the URL; ``q`` finds a run by id (and opens its page)."""
+        wanted = q.strip()
+        if wanted:
+            with contextlib.suppress(RunNotFoundError):
+                return Redirect(site.url(f"/runs/{quote((await hub.history.get(wanted)).id)}"))
+        context = await _runs_context(
+            hub, job=job, state=run_state, trigger=trigger, within=within, cursor=cursor
+        )
+        return site.render(
+            "runs_page.html",
+            user=viewer.user,
+            csrf=viewer.csrf,
+            here="runs",
+            job_names=[j.definition.name for j in hub.registry],
+            states=[s.value for s in RunState],
+            triggers=[t.value for t in RunTrigger],
+            ranges=list(RANGES),
+            not_found=wanted,
+            can_act=viewer.can_act,
+            **context,
+            bulk=await _bulk_offers(hub, context["filters"]) if viewer.can_act else [],
+        )
+
+    @get("/runs/{run_id:str}")
+    async def run_page(
+        self, site: SiteDep, hub: HubDep, viewer: ViewerDep, run_id: Id
+    ) -> Response[str]:
+        """One run on its own page: every attempt with its error and traceback, the payload,
+        the result and progress, and the origin of a dead-letter retry."""
+        return site.render(
+            "run_page.html",
+            user=viewer.user,
+            csrf=viewer.csrf,
+            here="runs",
+            standalone=True,
+            can_act=viewer.can_act,
+            **await _run_context(hub, run_id),
+        )
+
+    @get("/jobs/{name:str}")
+    async def job_page(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        name: Name,
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """One job: definition, schedules in words and cron with the next fires in their
+        zone (DST notes), statistics windows, its runs a page at a time, and its actions."""
+        return site.render(
+            "job_page.html",
+            user=viewer.user,
+            csrf=viewer.csrf,
+            here="jobs",
+            can_act=viewer.can_act,
+            default_zone=_default_zone(hub, name),
+            **await _job_context(hub, name, cursor),
         )
 
     @get("/login")
@@ -167,6 +480,105 @@ class Fragments(Controller):
             success_rate=rate,
             can_act=viewer.can_act,
             refreshed=admin.clock.now().strftime("%H:%M:%S"),
+            refreshed_at=admin.clock.now(),
+        )
+
+    @get("/audit")
+    async def audit(
+        self,
+        *,
+        site: SiteDep,
+        admin: AdminDep,
+        viewer: ViewerDep,
+        by: ActorQuery = "",
+        action: TextQuery = "",
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """The audit table (SystemAdmin only), as the audit page shows it."""
+        _admin_only(viewer)
+        context = await _audit_context(admin, by, action, cursor)
+        return site.render("audit_table.html", **context)
+
+    @get("/jobs/{name:str}")
+    async def job(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        name: Name,
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """The job page's content, as the page shows it."""
+        context = await _job_context(hub, name, cursor)
+        return site.render("job.html", can_act=viewer.can_act, **context)
+
+    @get("/jobs/{name:str}/preview")
+    async def preview(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        name: Name,
+        cron: TextQuery = "",
+        timezone: TextQuery = "UTC",
+    ) -> Response[str]:
+        """The next 5 fires of a cron expression in a zone, with DST notes, or what is wrong
+        with it (the schedule editor's live preview; nothing is stored)."""
+        del viewer
+        hub.registry.get(name)
+        try:
+            schedule = Schedule(Cron(cron, timezone or "UTC"), job=name, id="preview")
+            fires = schedule.preview(hub.clock.now(), NEXT_FIRES)
+        except ValidationError as exc:
+            return site.render("preview.html", error=str(exc))
+        return site.render(
+            "preview.html",
+            fires=fires,
+            zone=schedule.timezone,
+            description=schedule.describe(),
+            error=None,
+        )
+
+    @get("/throughput")
+    async def throughput(self, site: SiteDep, hub: HubDep, viewer: ViewerDep) -> Response[str]:
+        """Attempts per hour over the last 24 h, summed over jobs, by outcome (a chart with
+        its totals in words), and the jobs failing more than 10 % of their attempts."""
+        del viewer
+        now = hub.clock.now()
+        this_hour = now.replace(minute=0, second=0, microsecond=0)
+        hours = [this_hour - timedelta(hours=h) for h in reversed(range(24))]
+        counts = {h: [0, 0, 0] for h in hours}
+        failing = []
+        trends = []
+        for job in hub.registry:
+            name = job.definition.name
+            stats = await hub.stats.job(name, now)
+            runs = [0] * len(hours)
+            bad = [0] * len(hours)
+            for bucket in stats.hourly:
+                if bucket.hour in counts:
+                    row = counts[bucket.hour]
+                    row[0] += bucket.succeeded
+                    row[1] += bucket.failed
+                    row[2] += bucket.dead
+                    at = hours.index(bucket.hour)
+                    runs[at] = bucket.succeeded + bucket.failed + bucket.dead
+                    bad[at] = bucket.failed + bucket.dead
+            day, week = stats.windows["24h"], stats.windows["7d"]
+            if day.finished and (day.failed + day.dead) / day.finished > FAILING:
+                failing.append(name)
+            trends.append(_trend(name, runs, bad, day, week))
+        series = {
+            "x": [int(h.timestamp()) for h in hours],
+            "succeeded": [counts[h][0] for h in hours],
+            "failed": [counts[h][1] for h in hours],
+            "dead": [counts[h][2] for h in hours],
+        }
+        totals = {k: sum(v) for k, v in series.items() if k != "x"}
+        return site.render(
+            "throughput.html", series=series, totals=totals, failing=failing, trends=trends
         )
 
     @get("/jobs")
@@ -214,21 +626,35 @@ class Fragments(Controller):
         hub: HubDep,
         viewer: ViewerDep,
         run_id: Id,
+        standalone: StatusQuery = "",
     ) -> Response[str]:
         """One run with its error, payload, result and progress (refreshing itself while the
-        run is not finished)."""
-        del viewer
-        run = await hub.history.get(run_id)
-        stored = await hub.backend.results.result(run_id)
-        data = run_json(run, stored, await hub.progress(run_id))
-        result = None if stored is None else json.dumps(stored.value, indent=2)
+        run is not finished; Cancel for admins while it waits); ``standalone`` for the run's
+        own page."""
+        context = await _run_context(hub, run_id)
         return site.render(
-            "run.html",
-            r=data,
-            payload=json.dumps(data["payload"], indent=2),
-            result=result,
-            live=run.state not in FINAL_STATES,
+            "run.html", standalone=bool(standalone), can_act=viewer.can_act, **context
         )
+
+    @get("/run-list")
+    async def run_list(
+        self,
+        *,
+        site: SiteDep,
+        hub: HubDep,
+        viewer: ViewerDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        within: StatusQuery = "",
+        cursor: CursorQuery = "",
+    ) -> Response[str]:
+        """The runs page's list, as the page shows it."""
+        del viewer
+        context = await _runs_context(
+            hub, job=job, state=run_state, trigger=trigger, within=within, cursor=cursor
+        )
+        return site.render("runs_list.html", **context)
 
     @get("/dlq")
     async def dead(
@@ -278,6 +704,33 @@ class Actions(Controller):
         return _refresh()
 
     @post(
+        "/jobs/{name:str}/schedules",
+        opt=audited(Action.SCHEDULE_CREATE, "{name}"),
+        status_code=HTTP_200_OK,
+    )
+    async def create_schedule(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        name: Name,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Response[str]:
+        """Add a runtime cron schedule to a job (the API's schedule.create, audited alike);
+        the answer says what was saved, or what is wrong (a 400 for a bad id, expression or
+        zone, a 409 for an id taken)."""
+        schedule_id = (data.get("id") or "").strip()
+        if not SCHEDULE_ID.fullmatch(schedule_id):
+            raise ValidationException("the id is 1-100 letters, digits or _ . : -")
+        trigger = Cron(data.get("cron") or "", (data.get("timezone") or "UTC").strip())
+        state = await admin.create_schedule(actor, Schedule(trigger, job=name, id=schedule_id))
+        saved = f"Saved {state.schedule.id}: {state.schedule.describe()}."
+        return Response(
+            f"<p id='schedule-saved'>{escape(saved)}</p>",
+            media_type=MediaType.HTML,
+            headers=REFRESH,
+        )
+
+    @post(
         "/jobs/{name:str}/pause", opt=audited(Action.JOB_PAUSE, "{name}"), status_code=HTTP_200_OK
     )
     async def pause_job(self, admin: AdminDep, actor: ActorDep, name: Name) -> Response[str]:
@@ -323,6 +776,64 @@ class Actions(Controller):
     async def purge(self, admin: AdminDep, actor: ActorDep) -> Response[str]:
         """Forget every dead letter."""
         await admin.purge_dead(actor)
+        return _refresh()
+
+    @post(
+        "/runs/{run_id:str}/cancel",
+        opt=audited(Action.RUN_CANCEL, "{run_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def cancel(self, admin: AdminDep, actor: ActorDep, run_id: Id) -> Response[str]:
+        """Cancel a run: a waiting one at once, a running one asked to stop."""
+        await admin.cancel(actor, run_id)
+        return _refresh()
+
+    @post("/runs/bulk/cancel", opt=audited(Action.RUNS_CANCEL, "runs"), status_code=HTTP_200_OK)
+    async def bulk_cancel(
+        self,
+        *,
+        hub: HubDep,
+        actor: ActorDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        within: StatusQuery = "",
+    ) -> Response[str]:
+        """Cancel every run the runs page's filter matches (its query string)."""
+        filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
+        await hub.admin.bulk(actor, BulkAction.CANCEL, _selection(hub, filters))
+        return _refresh()
+
+    @post("/runs/bulk/retry", opt=audited(Action.RUNS_RETRY, "runs"), status_code=HTTP_200_OK)
+    async def bulk_retry(
+        self,
+        *,
+        hub: HubDep,
+        actor: ActorDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        within: StatusQuery = "",
+    ) -> Response[str]:
+        """Retry every dead letter the runs page's filter matches."""
+        filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
+        await hub.admin.bulk(actor, BulkAction.RETRY, _selection(hub, filters))
+        return _refresh()
+
+    @post("/runs/bulk/delete", opt=audited(Action.RUNS_DELETE, "runs"), status_code=HTTP_200_OK)
+    async def bulk_delete(
+        self,
+        *,
+        hub: HubDep,
+        actor: ActorDep,
+        job: JobQuery = "",
+        run_state: StateQuery = "",
+        trigger: StatusQuery = "",
+        within: StatusQuery = "",
+    ) -> Response[str]:
+        """Delete every dead letter the runs page's filter matches."""
+        filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
+        await hub.admin.bulk(actor, BulkAction.DELETE, _selection(hub, filters))
         return _refresh()
 
     @post(
