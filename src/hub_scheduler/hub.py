@@ -59,6 +59,7 @@ from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 from hub_scheduler.domain.urls import MEMORY_URL, REDIS_URL_ENV, URL_ENV, url_from_environment
 from hub_scheduler.runtime.alerts import AlertMonitor
 from hub_scheduler.runtime.scheduler import Scheduler
+from hub_scheduler.runtime.tracing import start_send
 from hub_scheduler.runtime.worker import Worker, WorkerSettings
 
 H = TypeVar("H", bound=Handler)
@@ -330,6 +331,17 @@ class Hub:
         return await self.enqueue_many(jobs, connection=connection)
 
     async def _enqueue(
+        self, requests: Sequence[EnqueueRequest], connection: object | None
+    ) -> list[Enqueued]:
+        trace = start_send(requests)  # None unless the application traces (OpenTelemetry)
+        if trace is None:
+            return await self._store(requests, connection)
+        with trace:
+            answers = await self._store(trace.requests, connection)
+            trace.answered(answers)
+        return answers
+
+    async def _store(
         self, requests: Sequence[EnqueueRequest], connection: object | None
     ) -> list[Enqueued]:
         if connection is None:

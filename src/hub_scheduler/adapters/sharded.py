@@ -52,9 +52,11 @@ from hub_scheduler.domain.model import (
     Run,
     RunState,
     StoredResult,
+    TraceContext,
     encode_payload,
 )
 from hub_scheduler.domain.ports import (
+    AttemptTraces,
     AuditLog,
     Backend,
     BackendConfig,
@@ -390,6 +392,12 @@ class ShardedJobQueue:
     async def claim(self, worker: str, limit: int, lease: timedelta) -> list[Claim]:
         """See `JobQueue.claim`: filled from the shards in turn (see `exchange`)."""
         return list((await self.exchange(worker, (), limit, lease)).claims)
+
+    async def keep_first_attempt_trace(self, claim: Claim, context: TraceContext) -> None:
+        """See `AttemptTraces.keep_first_attempt_trace`: on the run's shard, when it can."""
+        queue = self.queues[self._claim_shard(claim)]
+        if isinstance(queue, AttemptTraces):
+            await queue.keep_first_attempt_trace(claim, context)
 
     async def exchange(
         self,

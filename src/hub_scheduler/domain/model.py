@@ -82,6 +82,60 @@ def encode_payload(job: str, payload: Payload, limit: int = DEFAULT_PAYLOAD_LIMI
     return text
 
 
+#: A run's W3C Trace Context (``traceparent`` and, optionally, ``tracestate``), as an
+#: OpenTelemetry propagator injects it: what lets a worker continue the enqueuer's trace.
+TraceContext = Mapping[str, str]
+
+#: The only trace context fields stored, and the longest value kept of each (a version-00
+#: ``traceparent`` has 55 characters; W3C caps ``tracestate`` at 512).
+TRACE_CONTEXT_LIMITS: Mapping[str, int] = {"traceparent": 128, "tracestate": 512}
+#: A W3C traceparent: version 00's four fields (later versions may append more).
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[ -~]*)?")
+
+
+def _trace_context_problem(value: object) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"it must be a mapping of strings, not {type(value).__name__}"
+    if "traceparent" not in value:
+        return "it needs a traceparent"
+    problems = (_field_problem(key, text) for key, text in value.items())
+    problem = next((p for p in problems if p is not None), None)
+    if problem is None and not _TRACEPARENT.fullmatch(value["traceparent"]):
+        return "traceparent is not version-traceid-parentid-flags in lowercase hex"
+    return problem
+
+
+def _field_problem(key: object, text: object) -> str | None:
+    limit = TRACE_CONTEXT_LIMITS.get(str(key))
+    if limit is None:
+        return f"{key!r} is not one of {', '.join(TRACE_CONTEXT_LIMITS)}"
+    if not isinstance(text, str) or not text.isascii() or not text.isprintable():
+        return f"{key} must be printable ASCII text"
+    if not 0 < len(text) <= limit:
+        return f"{key} must be 1 to {limit} characters, got {len(text)}"
+    return None
+
+
+def validate_trace_context(value: TraceContext | None) -> dict[str, str] | None:
+    """`value` as a plain dict if it is a storable trace context (None stays None), else
+    `InvalidJobError`: only ``traceparent`` (required) and ``tracestate``, printable ASCII,
+    at most `TRACE_CONTEXT_LIMITS` characters each."""
+    if value is None:
+        return None
+    problem = _trace_context_problem(value)
+    if problem is not None:
+        raise InvalidJobError("trace_context", problem)
+    return dict(value)
+
+
+def stored_trace_context(value: object) -> dict[str, str] | None:
+    """A trace context read back from a store, or None when there is none or it is not
+    one `validate_trace_context` accepts: a run is never unreadable for its trace."""
+    if not isinstance(value, Mapping) or _trace_context_problem(value) is not None:
+        return None
+    return {str(key): str(text) for key, text in value.items()}
+
+
 def iso_z(instant: datetime) -> str:
     """An instant as hub_scheduler writes every timestamp it shows: ISO 8601 UTC with ``Z``."""
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -349,6 +403,12 @@ class Run:
     #: handler is told, and the run ends cancelled however the attempt ends, unless it
     #: succeeds first.
     cancel_requested_at: datetime | None = None
+    #: The W3C trace context stored at enqueue (`TraceContext`; None: not traced, or
+    #: stored before trace contexts were).
+    trace_context: TraceContext | None = None
+    #: The trace context of its first attempt's span, once that attempt failed and a retry
+    #: follows (its later attempts link to it); None otherwise.
+    first_attempt_trace: TraceContext | None = None
 
     @property
     def duration(self) -> timedelta | None:

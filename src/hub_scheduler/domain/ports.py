@@ -32,6 +32,8 @@ from hub_scheduler.domain.model import (
     RunState,
     RunTrigger,
     StoredResult,
+    TraceContext,
+    validate_trace_context,
 )
 from hub_scheduler.domain.retry import GiveUp, RetryDecision, RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
@@ -90,6 +92,8 @@ class EnqueueRequest:
     #: For a unique job (`JobDefinition.unique`): `idempotency_key` is its key, held while
     #: the run holding it is unfinished rather than for `idempotency_window`.
     on_duplicate: OnDuplicate | None = None
+    #: The enqueuer's W3C trace context, stored with the run (`validate_trace_context`).
+    trace_context: TraceContext | None = attrs.field(default=None, converter=validate_trace_context)
 
 
 @attrs.frozen
@@ -337,6 +341,21 @@ class TransactionalEnqueue(Protocol):
         it is in. Raises `TypeError` for a connection of another kind, and what
         `JobQueue.enqueue` raises. Idempotency keys are honoured once the transaction commits
         (a concurrent enqueue with the same key waits for it)."""
+        ...
+
+
+@runtime_checkable
+class AttemptTraces(Protocol):
+    """A queue that keeps the trace context of a run's first attempt, so that the spans of
+    its retries link to that attempt's span (OpenTelemetry; see ``runtime/tracing.py``).
+
+    Every backend's queue has it; without it, retries link to the enqueue's context.
+    """
+
+    async def keep_first_attempt_trace(self, claim: Claim, context: TraceContext) -> None:
+        """Store `context` as the first attempt's of the claimed run (`Run.first_attempt_trace`
+        of its later claims). Nothing happens when `claim` is stale (its token is no longer
+        the run's) or the run is gone. Raises `BackendUnavailableError`."""
         ...
 
 

@@ -51,6 +51,7 @@ from hub_scheduler.domain.ports import (
 )
 from hub_scheduler.domain.registry import JobContext, Registry
 from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.runtime.tracing import start_process
 from hub_scheduler.runtime.waits import Waker, follow
 
 logger = logging.getLogger("hub_scheduler.worker")
@@ -216,6 +217,16 @@ class Worker:
 
     async def execute(self, claim: Claim) -> Outcome:
         """Run one claimed run's handler, with its timeout; never raises for its errors."""
+        trace = start_process(claim.run)  # None unless the application traces (OpenTelemetry)
+        if trace is None:
+            return await self._execute(claim)
+        with trace:
+            outcome = await self._execute(claim)
+            trace.outcome(outcome)
+        await trace.keep_for_retries(claim, outcome, self.queue)
+        return outcome
+
+    async def _execute(self, claim: Claim) -> Outcome:
         if claim.run.job not in self.registry:
             error = ErrorInfo("JobNotFoundError", f"no handler for job {claim.run.job!r}")
             return Failed(error, GiveUp(claim.run.attempt))

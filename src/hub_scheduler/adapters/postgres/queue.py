@@ -45,6 +45,7 @@ from hub_scheduler.domain.model import (
     Priority,
     Run,
     RunState,
+    TraceContext,
     encode_payload,
     new_run_id,
 )
@@ -86,6 +87,7 @@ def run_item(run_id: str, request: EnqueueRequest, limit: int) -> dict[str, Any]
         "schedule_id": request.schedule_id,
         "slot": iso(request.slot),
         "origin_run_id": request.origin_run_id,
+        "trace_context": None if request.trace_context is None else dict(request.trace_context),
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -227,6 +229,16 @@ class PostgresJobQueue:
     async def claim(self, worker: str, limit: int, lease: timedelta) -> list[Claim]:
         """See `JobQueue.claim`."""
         return list((await self.exchange(worker, (), limit, lease)).claims)
+
+    async def keep_first_attempt_trace(self, claim: Claim, context: TraceContext) -> None:
+        """See `AttemptTraces.keep_first_attempt_trace`."""
+        await self.store.execute(
+            "keep attempt trace",
+            self.store.q(
+                "UPDATE {s}.runs SET first_attempt_trace = %s WHERE id = %s AND token = %s"
+            ),
+            [Jsonb(dict(context)), claim.run.id, claim.token],
+        )
 
     async def finish(self, claim: Claim, outcome: Outcome) -> Run | None:
         """See `JobQueue.finish`."""

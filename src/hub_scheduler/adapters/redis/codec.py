@@ -14,6 +14,8 @@ stl  stalls                        sch  schedule id; slot: slot ms
 idk  idempotency key               org  run id this one retries (dead-letter retry)
 atl  attempt log, JSON (below)     atd  attempts dropped from the log
 cxl  cancel asked (if active), ms
+tc   trace context: its traceparent, or JSON {traceparent, tracestate} (traced enqueues)
+tca  the first attempt's trace context, as tc (once it failed and was retried, traced)
 ==== ============================  ==== =====================================
 
 The attempt log is a JSON array, oldest first, of at most `MAX_ATTEMPTS_KEPT` entries, each
@@ -24,6 +26,8 @@ ms}`` (``w``, ``e`` and ``d`` only when known). Runs stored before the log exist
 readers that predate it ignore. A run that succeeded at its only attempt has no log either:
 its attempt is read off ``att``, ``sta``, ``fin`` and ``wrk`` (most runs are that, and the log
 would push the hash past Redis's 64-byte listpack values, doubling its size).
+``tc`` and ``tca`` are additions of the same kind: a run without them (or with one that does
+not parse) reads as untraced.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from hub_scheduler.domain.model import (
     Run,
     RunState,
     RunTrigger,
+    stored_trace_context,
 )
 
 FORMAT_VERSION = "1"
@@ -72,6 +77,30 @@ def encode_error(error: ErrorInfo) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
     )
+
+
+def encode_trace_context(context: Mapping[str, str] | None) -> str:
+    """A run's trace context as field ``tc`` stores it ('' for none): the bare traceparent
+    when that is all (55 characters: the hash stays within Redis's 64-byte listpack values),
+    else a JSON object."""
+    if not context:
+        return ""
+    if context.keys() == {"traceparent"}:
+        return context["traceparent"]
+    return json.dumps(dict(context), separators=(",", ":"))
+
+
+def decode_trace_context(text: str | None) -> dict[str, str] | None:
+    """Field ``tc`` (or ``tca``) read back: None when absent or unreadable (the run stays
+    readable)."""
+    if not text:
+        return None
+    if not text.startswith("{"):
+        return stored_trace_context({"traceparent": text})
+    try:
+        return stored_trace_context(json.loads(text))
+    except ValueError:
+        return None
 
 
 def _decode_error(text: str | None) -> ErrorInfo | None:
@@ -156,5 +185,7 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
         attempts=decode_attempts(run_id, fields.get("atl")) or _only_attempt(fields),
         attempts_dropped=int(fields.get("atd", "0")),
         cancel_requested_at=_opt_ms(fields, "cxl"),
+        trace_context=decode_trace_context(fields.get("tc")),
+        first_attempt_trace=decode_trace_context(fields.get("tca")),
     )
     return run, int(fields.get("tok", "0"))

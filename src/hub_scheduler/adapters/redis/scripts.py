@@ -33,6 +33,7 @@ _NAMES = (
     "set_limits",
     "dead_retry",
     "dead_delete",
+    "attempt_trace",
     "clean",
     "snapshot",
     "fire",

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from hub_scheduler.adapters.redis.codec import (
     decode_run,
     encode_error,
+    encode_trace_context,
     from_ms,
     to_ms,
     to_text,
@@ -40,6 +41,7 @@ from hub_scheduler.domain.model import (
     Priority,
     Run,
     RunState,
+    TraceContext,
     encode_payload,
     new_run_id,
 )
@@ -214,6 +216,7 @@ class RedisJobQueue:
                     str(window),
                     request.origin_run_id or "",
                     unique,
+                    encode_trace_context(request.trace_context),
                 ]
             )
         answers = [Enqueued(run[0]) for run in encoded]
@@ -250,6 +253,11 @@ class RedisJobQueue:
     async def claim(self, worker: str, limit: int, lease: timedelta) -> list[Claim]:
         """See `JobQueue.claim`."""
         return list((await self.exchange(worker, (), limit, lease)).claims)
+
+    async def keep_first_attempt_trace(self, claim: Claim, context: TraceContext) -> None:
+        """See `AttemptTraces.keep_first_attempt_trace`."""
+        text = encode_trace_context(context)
+        await self.store.run("attempt_trace", claim.run.id, str(claim.token), text)
 
     async def finish(self, claim: Claim, outcome: Outcome) -> Run | None:
         """See `JobQueue.finish`."""

@@ -4,14 +4,16 @@
 -- KEYS[1] is a key with that tag, declared so the script is routed to the right node.
 
 -- Store a new run (see codec.py for the field names) and place it in its queue.
--- Returns true when it went to a ready list (a worker may be woken).
-local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org)
+-- `tc` (the trace context, JSON) may be nil or ''. Returns true when it went to a ready list
+-- (a worker may be woken).
+local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org, tc)
   local fields = {'v', '1', 'job', job, 'pri', pri, 'att', '1', 'enq', now, 'tok', '0',
                   'trg', trg, 'pl', pl}
   if sch ~= '' then table.insert(fields, 'sch'); table.insert(fields, sch) end
   if slot ~= '' then table.insert(fields, 'slot'); table.insert(fields, slot) end
   if idk ~= '' then table.insert(fields, 'idk'); table.insert(fields, idk) end
   if org ~= '' then table.insert(fields, 'org'); table.insert(fields, org) end
+  if tc and tc ~= '' then table.insert(fields, 'tc'); table.insert(fields, tc) end
   local due_ms = tonumber(due)
   local delayed = due_ms > now
   if delayed then
