@@ -1,8 +1,8 @@
--- hub_scheduler on PostgreSQL, schema version 7: the W3C trace context of a run.
+-- hub_scheduler on PostgreSQL, schema version 8: the W3C trace context of a run.
 --
 -- trace_context: {"traceparent": text, "tracestate": text} (tracestate optional) as an
 -- OpenTelemetry propagator injected it at enqueue, or NULL (not traced, a schedule's fire, a
--- run stored before version 7). The library checks its size before writing. A dead-letter
+-- run stored before version 8). The library checks its size before writing. A dead-letter
 -- retry keeps the dead run's context, so its trace links back to the first one.
 -- first_attempt_trace: the same, of the span of the run's first attempt, kept by a traced
 -- worker when that attempt failed and a retry follows (the retries' spans link to it).
