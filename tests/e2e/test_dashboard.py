@@ -291,6 +291,7 @@ def test_cancel_a_waiting_run_from_its_page(served: tuple[str, str]) -> None:
         expect(row.locator(".paused-flag")).to_have_text("yes")
         _settled(page)
         row.locator(".run-now").click()
+        _settled(page)
         link = page.locator("#runs-table tbody tr", has_text=job).locator("a").first
         link.click()
         _settled(page)
