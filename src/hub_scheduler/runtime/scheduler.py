@@ -100,7 +100,6 @@ class Scheduler:
     max_sleep: float = 30.0
     batch: int = 500
     claim_lease: timedelta = timedelta(seconds=5)
-    rng: random.Random = attrs.field(factory=random.Random)
     id: str = attrs.field(factory=lambda: f"scheduler-{random.getrandbits(48):012x}")
     heartbeat_every: timedelta = timedelta(seconds=5)
     _last_beat: datetime | None = attrs.field(default=None, init=False)
