@@ -3,6 +3,7 @@ with that key keeps it (answering its id) or replaces it (cancelling a waiting h
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from hub_scheduler.domain.limits import OnDuplicate
@@ -80,3 +81,13 @@ async def test_a_plain_idempotency_key_keeps_its_window(backend: Subject) -> Non
     [claim] = await backend.queue.claim("w1", 1, LEASE)
     await backend.queue.finish(claim, Succeeded())
     assert (await _one(backend, plain)).run_id == first.run_id
+
+
+async def test_concurrent_enqueues_of_one_key_make_one_run(backend: Subject) -> None:
+    """Ten enqueues of one key at once, each its own call (its own connection or script):
+    one run is created, and every other answer names it."""
+    answers = await asyncio.gather(*(_one(backend, _unique()) for _ in range(10)))
+    created = [a for a in answers if a.created]
+    assert len(created) == 1
+    assert {a.run_id for a in answers} == {created[0].run_id}
+    assert (await backend.queue.snapshot()).waiting == 1
