@@ -24,8 +24,8 @@ from typing import Any
 
 import attrs
 
+from hub_scheduler.domain.admin import cancel_workflow
 from hub_scheduler.domain.errors import (
-    IllegalTransitionError,
     NotFoundError,
     WorkflowNotFoundError,
 )
@@ -95,19 +95,9 @@ class WorkflowEngine:
         return len(events)
 
     async def cancel(self, workflow_id: str) -> Workflow:
-        """Cancel a workflow: steps not started are skipped, unfinished runs cancelled.
-        Raises `WorkflowNotFoundError`."""
-        while True:
-            workflow, version = await self.workflows.get(workflow_id)
-            cancelled = workflow.cancel(self.clock.now())
-            if cancelled == workflow or await self.workflows.save(cancelled, version):
-                break
-        for member in cancelled.members():
-            if member.run_id is not None and member.state not in _DONE_OR_BLOCKED:
-                try:
-                    await self.queue.cancel(member.run_id)
-                except (NotFoundError, IllegalTransitionError) as exc:  # finished meanwhile: fine
-                    log.debug("workflow %s: %s not cancelled: %s", workflow_id, member.name, exc)
+        """Cancel a workflow (`hub_scheduler.domain.admin.cancel_workflow`). Raises
+        `WorkflowNotFoundError`."""
+        cancelled, _ = await cancel_workflow(self.workflows, self.queue, self.clock, workflow_id)
         return cancelled
 
     async def upstream(self, workflow_id: str, step: str) -> dict[str, Upstream]:
@@ -195,8 +185,3 @@ class WorkflowEngine:
             if run.state is not seen[run_id] and run.workflow_id is not None:
                 moved.append(run_id)
         return moved
-
-
-_DONE_OR_BLOCKED = frozenset(
-    {StepState.SUCCEEDED, StepState.DEAD, StepState.CANCELLED, StepState.SKIPPED}
-)
