@@ -298,17 +298,26 @@ class Workflow:
                 flow = flow._with(attrs.evolve(member, state=StepState.WAITING, run_id=run_id))
         return flow
 
-    def observe(self, run: Run, now: datetime) -> Workflow:
+    def current_run(self, run: Run) -> str | None:
+        """The run id the step of `run` has now (None: none yet, or no such step)."""
+        member = self.get(run.workflow_step or "")
+        return None if member is None else member.run_id
+
+    def observe(self, run: Run, now: datetime, ancestors: frozenset[str] = frozenset()) -> Workflow:
         """This document after seeing `run` (a member's run, in its latest state): the step
         follows the run; steps whose inputs are all done start (or stay held, per the
-        policy); the compensation starts at the first failure. A run that is not the step's
-        current one (an older attempt series, replaced by a dead-letter retry) changes
-        nothing; nor does anything once the workflow is cancelled, but its runs' states."""
+        policy); the compensation starts at the first failure.
+
+        A dead-letter retry replaces the step's run: `run` is taken when the step's current
+        run is it, its origin, or one of `ancestors` (the origins of its origin, for
+        retries of retries seen out of order). Any other run (an older attempt series)
+        changes nothing; nor does anything once the workflow is cancelled, but its runs'
+        states."""
         member = self.get(run.workflow_step or "")
         if member is None:
             return self
         current = member.run_id
-        if current is not None and current not in (run.id, run.origin_run_id):
+        if current is not None and current not in {run.id, run.origin_run_id, *ancestors}:
             return self
         if member.state in DONE and run.id == current:  # a done step changes by a retry only
             return self

@@ -29,7 +29,7 @@ from hub_scheduler.domain.errors import (
     NotFoundError,
     WorkflowNotFoundError,
 )
-from hub_scheduler.domain.model import RunState, RunTrigger
+from hub_scheduler.domain.model import Run, RunState, RunTrigger
 from hub_scheduler.domain.ports import (
     Clock,
     EnqueueRequest,
@@ -50,6 +50,8 @@ from hub_scheduler.domain.workflow import (
 
 log = logging.getLogger("hub_scheduler.workflows")
 
+#: Dead-letter retries of retries followed back to a step's current run, at most.
+_LINEAGE = 50
 #: Saves tried per event before leaving it to a later sweep (each lost race is another
 #: applier's progress, so this is only reached under heavy contention on one workflow).
 _SAVE_TRIES = 20
@@ -134,7 +136,8 @@ class WorkflowEngine:
                 workflow, version = await self.workflows.get(run.workflow_id)
             except WorkflowNotFoundError:
                 return True, None
-            observed = workflow.observe(run, self.clock.now())
+            ancestors = await self._ancestors(run, workflow.current_run(run))
+            observed = workflow.observe(run, self.clock.now(), ancestors)
             if observed == workflow or await self.workflows.save(observed, version):
                 break
         else:
@@ -142,6 +145,22 @@ class WorkflowEngine:
             return False, None
         await self._start_steps(run.workflow_id)
         return True, run.state
+
+    async def _ancestors(self, run: Run, current: str | None) -> frozenset[str]:
+        """The origins of `run`'s origin, back to `current` (a retry of a retry whose
+        parent's events were applied later than its own); empty when not needed."""
+        if current is None or current in {run.id, run.origin_run_id}:
+            return frozenset()
+        found: set[str] = set()
+        origin = run.origin_run_id
+        while origin is not None and origin != current and len(found) < _LINEAGE:
+            try:
+                origin = (await self.history.get(origin)).origin_run_id
+            except NotFoundError:
+                break
+            if origin is not None:
+                found.add(origin)
+        return frozenset(found)
 
     async def _start_steps(self, workflow_id: str) -> None:
         """Enqueue the steps decided to start (idempotently), then record their run ids."""
