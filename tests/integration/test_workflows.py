@@ -28,7 +28,7 @@ from hub_scheduler.hub import Hub
 from hub_scheduler.testing import wait_for_state, wait_for_workflow
 from tests.integration.conftest import Target
 
-FAST = {"poll": timedelta(milliseconds=100)}
+POLL = timedelta(milliseconds=100)
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ async def test_a_chain_of_a_group_passes_results_to_the_callback(hub: Hub) -> No
         "report",
     )
     workflow = await hub.start_workflow(flow, name="thumbnails")
-    async with hub.worker(concurrency=5, **FAST):
+    async with hub.worker(concurrency=5, poll=POLL):
         await wait_for_workflow(hub, workflow.id, WorkflowState.SUCCEEDED, timeout=20)
     assert seen == {"small": 6, "resize": 30}
     assert ran == {"fetch": 1, "small": 1, "resize": 1, "report": 1}
@@ -91,7 +91,7 @@ async def test_a_dead_step_compensates_once_and_resumes_from_the_dlq(hub: Hub) -
     workflow = await hub.start_workflow(
         chain("charge", "ship"), on_failure=FailurePolicy.COMPENSATE, compensate=step("refund")
     )
-    async with hub.worker(**FAST):
+    async with hub.worker(poll=POLL):
         failed = await wait_for_workflow(hub, workflow.id, WorkflowState.FAILED, timeout=20)
         assert failed.state is WorkflowState.FAILED
         assert [s.state for s in failed.steps] == [StepState.DEAD, StepState.BLOCKED]
@@ -121,7 +121,7 @@ async def test_cancelling_stops_the_running_step_and_skips_the_rest(hub: Hub) ->
         raise AssertionError("a cancelled workflow's later step ran")
 
     workflow = await hub.start_workflow(chain("export", "notify"))
-    async with hub.worker(**FAST):
+    async with hub.worker(poll=POLL):
         await asyncio.wait_for(started.wait(), 20)
         await hub.cancel_workflow(workflow.id)
         done = await wait_for_workflow(hub, workflow.id, timeout=20)
