@@ -34,11 +34,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
 from redis.asyncio import Redis
 from run import cpu_model, percentile, private_redis
+
+if TYPE_CHECKING:
+    import psutil  # the bench extra; imported where used, so the tables import without it
 
 BENCH_DIR = Path(__file__).resolve().parent
 NODE_DIR = BENCH_DIR / "node"
@@ -208,7 +210,7 @@ class UsageError(Exception):
     """Bad command-line input: one line on stderr, exit 2."""
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path, Path | None]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick",
@@ -232,6 +234,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
         help=f"comma list, in this order (default {','.join(SYSTEMS)})",
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "compare.json")
+    parser.add_argument(
+        "--tables",
+        type=Path,
+        metavar="JSON",
+        help="print the tables of a saved run (an --out file) and exit",
+    )
     args = parser.parse_args(argv)
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
     unknown = [s for s in systems if s not in SYSTEMS]
@@ -262,7 +270,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
         or not config.latency_interval_ms > 0
     ):
         parser.error("--jobs, --repeat, --concurrency and the latency options must be positive")
-    return config, args.out
+    return config, args.out, args.tables
 
 
 # --- set-up: peers and Node -------------------------------------------------------------------
@@ -270,11 +278,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, Path]:
 
 def check_prerequisites(config: Config) -> None:
     """Install BullMQ into bench/node when missing; UsageError for what we cannot install."""
-    missing = [
-        s.python_module
-        for s in map(SYSTEMS.get, config.systems)
-        if s and s.python_module and importlib.util.find_spec(s.python_module) is None
-    ]
+    needed = [*(s.python_module for s in map(SYSTEMS.get, config.systems) if s), "psutil"]
+    needed = [SYSTEMS[name].python_module for name in config.systems]
+    missing = [m for m in [*needed, "psutil"] if m and importlib.util.find_spec(m) is None]
     if missing:
         raise UsageError(
             f"missing Python packages ({', '.join(missing)}): pip install -e '.[bench]'"
@@ -341,6 +347,8 @@ class Proc:
 
     def tree(self) -> list[psutil.Process]:
         """This process and its descendants (taskiq and dramatiq run jobs in a child)."""
+        import psutil  # noqa: PLC0415 - the bench extra
+
         with contextlib.suppress(psutil.Error):
             root = psutil.Process(self.proc.pid)
             return [root, *root.children(recursive=True)]
@@ -348,6 +356,8 @@ class Proc:
 
     async def stop(self) -> None:
         """SIGTERM (every CLI's graceful stop), then SIGKILL what is left of the tree."""
+        import psutil  # noqa: PLC0415 - the bench extra
+
         tree = self.tree()
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -368,6 +378,8 @@ class Proc:
 
 def tree_cpu(procs: Sequence[psutil.Process]) -> dict[int, float]:
     """User + system CPU seconds per pid."""
+    import psutil  # noqa: PLC0415 - the bench extra
+
     cpu: dict[int, float] = {}
     for proc in procs:
         with contextlib.suppress(psutil.Error):
@@ -651,7 +663,9 @@ def value(results: dict[str, Any], system: str, phase: str, key: str) -> float |
 def fmt(number: float | None) -> str:
     if number is None:
         return "-"
-    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.2f}"
+    if abs(number) >= 100:
+        return f"{number:,.0f}"
+    return f"{number:.1f}" if abs(number) >= 10 else f"{number:.2f}"
 
 
 def absolute_rows(results: dict[str, Any], config: Config) -> list[list[str]]:
@@ -691,6 +705,36 @@ def ratio_rows(results: dict[str, Any], config: Config) -> list[list[str]]:
                 ),
             ]
         )
+    return rows
+
+
+def readme_rows(results: dict[str, Any], config: Config) -> list[list[str]]:
+    """One table of "value (ratio to BullMQ)" cells, the c5 / c50 and p50 / p99 pairs in one
+    column each: the README's."""
+    cols = columns_for(config.concurrencies)
+    groups: dict[str, list[str]] = {}
+    for label, *_ in cols:  # "wrk CPU µs/job c5" and "... c50" -> "wrk CPU µs/job c5 / c50"
+        head, _, tail = label.rpartition(" ")
+        key = head if tail.startswith("c") and tail[1:].isdigit() else label
+        key = "lat p50 / p99 ms" if label.startswith("lat ") else key
+        groups.setdefault(key, []).append(label)
+    table = ratios(results, config)
+    rows = [["system"]]
+    for key, labels in groups.items():
+        suffix = " / ".join(label.rpartition(" ")[2] for label in labels)
+        paired = len(labels) > 1 and not key.startswith("lat ")
+        rows[0].append(f"{key} {suffix}" if paired else key)
+    spec = {label: (phase, metric) for label, phase, metric, _ in cols}
+    for name in config.systems:
+        row = [SYSTEMS[name].label]
+        for labels in groups.values():
+            values = [fmt(value(results, name, *spec[label])) for label in labels]
+            cells = [table[name][label] for label in labels]
+            shown = " / ".join(values)
+            if name != BASELINE and any(c is not None for c in cells):
+                shown += " (" + " / ".join(f"{c:.2f}x" if c else "-" for c in cells) + ")"
+            row.append("-" if set(values) == {"-"} else shown)
+        rows.append(row)
     return rows
 
 
@@ -747,8 +791,50 @@ def private_server() -> Iterator[tuple[str, Path]]:
             yield server.url, workdir
 
 
+def print_tables(config: Config, results: dict[str, Any], headline: str) -> None:
+    print(f"\n{headline}\n")
+    for rows in (absolute_rows, ratio_rows, readme_rows):
+        print(markdown(rows(results, config)), end="\n\n")
+    for name in config.systems:
+        for phase, values in results.get(name, {}).items():
+            for error in values.get("errors", []):
+                print(f"note: {name} {phase}: {error}")
+
+
+def reprint(path: Path) -> int:
+    """`--tables PATH`: the tables of a saved run, without running anything."""
+    try:
+        document = json.loads(path.read_text())
+        saved = document["config"]
+        config = Config(
+            jobs=saved["jobs"],
+            concurrencies=tuple(saved["concurrencies"]),
+            latency_jobs=saved["latency_jobs"],
+            latency_interval_ms=saved["latency_interval_ms"],
+            latency_concurrency=saved["latency_concurrency"],
+            repeat=saved["repeat"],
+            systems=tuple(saved["systems"]),
+        )
+        loads = document["load_average_1m"]
+        results = document["systems"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"error: {path} is not a compare.py result ({type(exc).__name__})", file=sys.stderr)
+        return 2
+    print_tables(config, results, headline(document["date"], config, loads))
+    return 0
+
+
+def headline(date: str, config: Config, loads: Sequence[float]) -> str:
+    return (
+        f"{date}: medians of {config.repeat} interleaved pass(es), {config.jobs:,} jobs per "
+        f"phase; load average (1 min) {min(loads):.2f}-{max(loads):.2f}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    config, out = parse_args(argv)
+    config, out, tables = parse_args(argv)
+    if tables is not None:
+        return reprint(tables)
     try:
         check_prerequisites(config)
     except UsageError as exc:
@@ -760,19 +846,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = measured["results"]
     runtime = round(time.perf_counter() - started, 1)
     loads = measured["load_average"]
-    print(
-        f"\nmedians of {config.repeat} interleaved pass(es), {config.jobs:,} jobs per phase; "
-        f"load average (1 min) {min(loads):.2f}-{max(loads):.2f}; {runtime} s\n"
-    )
-    print(markdown(absolute_rows(results, config)))
-    print()
-    print(markdown(ratio_rows(results, config)))
-    for name in config.systems:
-        for phase, values in results[name].items():
-            for error in values.get("errors", []):
-                print(f"note: {name} {phase}: {error}")
+    date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    print_tables(config, results, headline(date, config, loads) + f"; {runtime} s")
     document = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "date": date,
         "machine": machine(measured["redis_version"]),
         "config": {
             **config.__dict__,
