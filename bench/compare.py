@@ -616,7 +616,8 @@ def load() -> float:
 
 def median_of_passes(passes: Sequence[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per phase and numeric metric, the median over the passes that measured it (each metric
-    on its own); `<metric>_all` keeps every pass's value in pass order."""
+    on its own); `<metric>_all` keeps every pass's value in pass order. Other values (the
+    commands by name) are the first such pass's."""
     merged: dict[str, dict[str, Any]] = {}
     for phase in dict.fromkeys(p for one in passes for p in one):
         runs = [one[phase] for one in passes if phase in one and "error" not in one[phase]]
@@ -629,6 +630,8 @@ def median_of_passes(passes: Sequence[dict[str, dict[str, Any]]]) -> dict[str, d
             if values:
                 out[key] = round(statistics.median(values), 3)
                 out[f"{key}_all"] = values
+            else:
+                out[key] = next(run[key] for run in runs if key in run)
         merged[phase] = out
     return merged
 

@@ -58,7 +58,7 @@ def test_an_unknown_system_is_refused_with_exit_2(
 def test_each_metric_is_the_median_of_the_passes_that_measured_it(compare: ModuleType) -> None:
     """A failed pass is left out of the median and its error kept; values stay in pass order."""
     passes = [
-        {"drain_c5": drain(300.0, 900.0)},
+        {"drain_c5": {**drain(300.0, 900.0), "redis_cmds_by_command": {"evalsha": 9}}},
         {"drain_c5": {"error": "RuntimeError: counter at 7 of 5000 after 120 s"}},
         {"drain_c5": drain(100.0, 700.0)},
         {"drain_c5": drain(200.0, 800.0)},
@@ -69,6 +69,7 @@ def test_each_metric_is_the_median_of_the_passes_that_measured_it(compare: Modul
     assert (merged["jobs_per_s"], merged["worker_cpu_us_per_job"]) == (200.0, 800.0)
     assert merged["jobs_per_s_all"] == [300.0, 100.0, 200.0]
     assert (merged["passes"], merged["errors"]) == (3, [passes[1]["drain_c5"]["error"]])
+    assert merged["redis_cmds_by_command"] == {"evalsha": 9}
 
 
 def test_ratios_are_to_bullmq_and_a_missing_batch_api_shows_as_a_dash(compare: ModuleType) -> None:
