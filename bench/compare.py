@@ -1,6 +1,6 @@
 """hub_scheduler against BullMQ, taskiq-redis, SAQ, Dramatiq and a redis-py floor, in one run.
 
-usage: python bench/compare.py [--quick] [--repeat 3] [--jobs 10000] [--systems a,b]
+usage: python bench/compare.py [--quick] [--repeat 3] [--jobs 5000] [--systems a,b]
                                [--out bench/results/compare.json]
 
 Every system runs as its users run it: its worker is its own CLI in a process of its own
@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -451,7 +451,6 @@ class Bench:
     url: str
     redis: Redis
     workdir: Path
-    env: dict[str, str] = field(default_factory=dict)
 
     def env_for(self, concurrency: int) -> dict[str, str]:
         pythonpath = os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")]))
