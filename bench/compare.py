@@ -778,11 +778,24 @@ async def measure(config: Config, url: str, workdir: Path) -> dict[str, Any]:
                 print(f"{name} (pass {n + 1}/{config.repeat}, load {load()}):", flush=True)
                 passes[name].append(await bench.one_pass(SYSTEMS[name]))
             loads.append(load())
-    results = {name: median_of_passes(p) for name, p in passes.items()}
-    for result in results.values():  # the peak over the drains: c50 holds more in flight
-        rss = [v["worker_rss_mb"] for k, v in result.items() if "worker_rss_mb" in v]
-        result["worker"] = {"rss_mb": max(rss)} if rss else {}
-    return {"redis_version": version, "load_average": loads, "results": results}
+    results = {name: with_peak_rss(median_of_passes(p)) for name, p in passes.items()}
+    by_pass = [
+        ratios({name: with_peak_rss(dict(p[n])) for name, p in passes.items()}, config)
+        for n in range(config.repeat)
+    ]
+    return {
+        "redis_version": version,
+        "load_average": loads,
+        "results": results,
+        "ratios_by_pass": by_pass,
+    }
+
+
+def with_peak_rss(phases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Adds `worker.rss_mb`: the peak over the drains (c50 holds more in flight)."""
+    rss = [v["worker_rss_mb"] for v in phases.values() if v.get("worker_rss_mb") is not None]
+    phases["worker"] = {"rss_mb": max(rss)} if rss else {}
+    return phases
 
 
 @contextlib.contextmanager
@@ -863,6 +876,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runtime_s": runtime,
         "workers": {name: SYSTEMS[name].runs for name in config.systems},
         "ratios": ratios(results, config),
+        "ratios_by_pass": measured["ratios_by_pass"],
         "systems": results,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
