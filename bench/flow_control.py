@@ -5,7 +5,9 @@ process, and time until every handler ran (an event the handlers set; no polling
 are interleaved, each repeated; the median pass is reported as jobs/s and as a ratio to
 ``plain``. The limits are set so that they never bind (max_running 10,000 with concurrency
 5; a rate of 10,000/s, keyed or not), so the ratio is the bookkeeping's price, not a limit's
-effect. The cancel watcher and the per-settle bookkeeping run in every variant, ``plain``
+effect. The workflow variants run the same number of steps as workflows of 10 (nine side by
+side then a callback, or a chain of ten): the ratio is what applying each step's event costs.
+The cancel watcher and the per-settle bookkeeping run in every variant, ``plain``
 included: compare ``plain`` with the same command on an older checkout (``PYTHONPATH=<it>/src``)
 for those.
 
@@ -13,8 +15,10 @@ It also times enqueueing: N single ``hub.enqueue`` calls against one ``hub.enque
 of N overrides (the issue asks the template to stay at least 10x faster).
 
 usage: .venv/bin/python bench/flow_control.py [--backend redis|postgres] [--runs 5000]
-           [--concurrency 5] [--repeat 3] [--variants plain,max_running,rate,rate_key]
+           [--concurrency 5] [--repeat 3] [--variants plain,max_running,...]
            [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+variants: plain, max_running, rate, rate_key, workflow_group, workflow_chain.
 
 Redis: a private redis-server on a free loopback port (started and stopped here).
 PostgreSQL: a private database ``hubbench_flow_<random>`` on the server at --postgres-url,
@@ -39,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from run import private_redis
 
-from hub_scheduler import Hub, Job, JobContext
+from hub_scheduler import Hub, Job, JobContext, chain, group, step
 
 #: Each variant: the keyword arguments of `hub.job`, and how a payload is built.
 VARIANTS: dict[str, tuple[dict[str, Any], Callable[[int], dict[str, Any]]]] = {
@@ -48,7 +52,20 @@ VARIANTS: dict[str, tuple[dict[str, Any], Callable[[int], dict[str, Any]]]] = {
     "rate": ({"rate_limit": "10000/s"}, lambda n: {"n": n}),
     "rate_key": ({"rate_limit": "10000/s", "rate_key": "tenant"},
                  lambda n: {"n": n, "tenant": f"t{n % 100}"}),
+    # Workflows of 10 steps each (started before the clock starts: only their first steps
+    # are queued then; every other step is enqueued by the worker as its inputs end).
+    "workflow_group": ({}, lambda n: {"n": n}),  # 9 side by side, then a callback
+    "workflow_chain": ({}, lambda n: {"n": n}),  # 10 one after the other
 }  # fmt: skip
+#: Steps per workflow in the workflow variants.
+STEPS = 10
+
+
+def _flow(variant: str, first: int) -> Any:
+    steps = [step("noop", {"n": first + i}, name=f"s{i}") for i in range(STEPS)]
+    if variant == "workflow_group":
+        return group(*steps[:-1], then=steps[-1])
+    return chain(*steps)
 
 
 async def drain(url: str, variant: str, runs: int, concurrency: int) -> float:
@@ -71,7 +88,11 @@ async def drain(url: str, variant: str, runs: int, concurrency: int) -> float:
             if count == runs:
                 done.set()
 
-        await hub.enqueue_many([Job("noop", payload(n)) for n in range(runs)])
+        if variant.startswith("workflow"):
+            for first in range(0, runs, STEPS):
+                await hub.start_workflow(_flow(variant, first))
+        else:
+            await hub.enqueue_many([Job("noop", payload(n)) for n in range(runs)])
         began = time.perf_counter()
         async with hub.worker(concurrency=concurrency):
             await asyncio.wait_for(done.wait(), 600)

@@ -29,7 +29,7 @@ from hub_scheduler.domain.errors import (
     NotFoundError,
     WorkflowNotFoundError,
 )
-from hub_scheduler.domain.model import Run, RunState, RunTrigger
+from hub_scheduler.domain.model import FINAL_STATES, Run, RunTrigger
 from hub_scheduler.domain.ports import (
     Clock,
     EnqueueRequest,
@@ -78,16 +78,38 @@ class WorkflowEngine:
         return (await self.workflows.get(workflow.id))[0]
 
     async def apply(self, events: Iterable[str]) -> None:
-        """Apply events (run ids of steps' runs, or workflow ids) and acknowledge them."""
+        """Apply events (run ids of steps' runs, or workflow ids) and acknowledge them.
+
+        Events of one workflow are applied together: one read of its document, one save,
+        one enqueue of the steps that start. A run applied while unfinished is read again
+        after the acknowledgement (a later event of it may have been acknowledged with it);
+        a finished run never changes again (a dead-letter retry is a new run)."""
         pending = list(dict.fromkeys(events))
         while pending:
-            seen: dict[str, RunState | None] = {}
+            by_workflow: dict[str, list[Run]] = {}
+            done: list[str] = []  # events to acknowledge
             for event in pending:
-                applied, state = await self._apply_one(event)
-                if applied:
-                    seen[event] = state
-            await self.workflows.ack(list(seen))
-            pending = await self._moved_on(seen)
+                if WORKFLOW_ID.match(event):
+                    by_workflow.setdefault(event, [])
+                    continue
+                try:
+                    run = await self.history.get(event)
+                except NotFoundError:
+                    done.append(event)
+                    continue
+                if run.workflow_id is None:
+                    done.append(event)
+                else:
+                    by_workflow.setdefault(run.workflow_id, []).append(run)
+            unfinished: list[Run] = []
+            for workflow_id, runs in by_workflow.items():
+                if not await self._advance(workflow_id, runs):
+                    continue  # left for a sweep
+                done += [workflow_id] if workflow_id in pending else []
+                done += [r.id for r in runs]
+                unfinished += [r for r in runs if r.state not in FINAL_STATES]
+            await self.workflows.ack(done)
+            pending = await self._moved_on(unfinished)
 
     async def sweep(self, limit: int = 100) -> int:
         """Apply events older than `grace` (their recorder did not); returns how many."""
@@ -119,32 +141,28 @@ class WorkflowEngine:
 
     # --- applying ---------------------------------------------------------------------------
 
-    async def _apply_one(self, event: str) -> tuple[bool, RunState | None]:
-        """Apply one event: whether it was (False: left for a later sweep), and the state of
-        the run it named as applied (None for a workflow's own event, or a run gone)."""
-        if WORKFLOW_ID.match(event):
-            await self._start_steps(event)
-            return True, None
-        try:
-            run = await self.history.get(event)
-        except NotFoundError:
-            return True, None
-        if run.workflow_id is None:
-            return True, None
+    async def _advance(self, workflow_id: str, runs: list[Run]) -> bool:
+        """Let the workflow observe `runs`, save it, and start the steps it decided to start.
+        False when too many other saves came first (the events wait for a sweep)."""
         for _ in range(_SAVE_TRIES):
             try:
-                workflow, version = await self.workflows.get(run.workflow_id)
+                workflow, version = await self.workflows.get(workflow_id)
             except WorkflowNotFoundError:
-                return True, None
-            ancestors = await self._ancestors(run, workflow.current_run(run))
-            observed = workflow.observe(run, self.clock.now(), ancestors)
-            if observed == workflow or await self.workflows.save(observed, version):
+                return True  # gone with the retention: nothing to apply
+            observed = workflow
+            for run in runs:
+                ancestors = await self._ancestors(run, observed.current_run(run))
+                observed = observed.observe(run, self.clock.now(), ancestors)
+            if observed == workflow:
+                break
+            if await self.workflows.save(observed, version):
+                version += 1
                 break
         else:
-            log.warning("workflow %s: too many concurrent saves; left for a sweep", run.workflow_id)
-            return False, None
-        await self._start_steps(run.workflow_id)
-        return True, run.state
+            log.warning("workflow %s: too many concurrent saves; left for a sweep", workflow_id)
+            return False
+        await self._start_steps(observed, version)
+        return True
 
     async def _ancestors(self, run: Run, current: str | None) -> frozenset[str]:
         """The origins of `run`'s origin, back to `current` (a retry of a retry whose
@@ -162,22 +180,19 @@ class WorkflowEngine:
                 found.add(origin)
         return frozenset(found)
 
-    async def _start_steps(self, workflow_id: str) -> None:
-        """Enqueue the steps decided to start (idempotently), then record their run ids."""
-        try:
-            workflow, _ = await self.workflows.get(workflow_id)
-        except WorkflowNotFoundError:
-            return
+    async def _start_steps(self, workflow: Workflow, version: int) -> None:
+        """Enqueue the steps `workflow` (saved at `version`) decided to start, under their
+        idempotency keys, then record their run ids."""
         starting = workflow.starting()
         if not starting:
             return
         answers = await self.queue.enqueue([self._request(workflow, s) for s in starting])
         runs = {s.name: a.run_id for s, a in zip(starting, answers, strict=True)}
         for _ in range(_SAVE_TRIES):
-            workflow, version = await self.workflows.get(workflow_id)
             recorded = workflow.started(runs)
             if recorded == workflow or await self.workflows.save(recorded, version):
                 return
+            workflow, version = await self.workflows.get(workflow.id)
 
     def _request(self, workflow: Workflow, member: WorkflowStep) -> EnqueueRequest:
         return EnqueueRequest(
@@ -191,16 +206,14 @@ class WorkflowEngine:
             workflow_step=member.name,
         )
 
-    async def _moved_on(self, seen: dict[str, RunState | None]) -> list[str]:
-        """Runs among `seen` whose state changed since they were applied (their new event
-        may have been acknowledged with the old one)."""
-        ids = [event for event, state in seen.items() if state is not None]
+    async def _moved_on(self, runs: list[Run]) -> list[str]:
+        """The ids of `runs` (applied while unfinished) whose state has changed since."""
         moved = []
-        for run_id in ids:
+        for run in runs:
             try:
-                run = await self.history.get(run_id)
+                now = await self.history.get(run.id)
             except NotFoundError:
                 continue
-            if run.state is not seen[run_id] and run.workflow_id is not None:
-                moved.append(run_id)
+            if now.state is not run.state:
+                moved.append(run.id)
         return moved
