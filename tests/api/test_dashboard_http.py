@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import itertools
 import json
 import re
 from collections.abc import AsyncIterator
@@ -467,10 +468,104 @@ async def test_the_overview_charts_throughput_and_flags_failing_jobs(api: Api) -
         page = await browser.client.get("/admin/fragments/throughput")
     data = re.search(r"data-chart='([^']+)'", page.text)
     assert data is not None
-    series = json.loads(html.unescape(data[1]))
-    assert (len(series["x"]), sum(series["dead"]), series["dead"][-1]) == (24, 2, 2)
+    series = _chart(data[1])
+    assert (len(series["x"]), _total(series["dead"]), series["dead"][-1]) == (24, 2, 2)
     assert "2 dead" in page.text
-    assert "failing over 10 %: flaky" in page.text
+    assert "failing over 10 % in 24 h: flaky" in page.text
+
+
+def _chart(attribute: str) -> dict[str, list[int | None]]:
+    """A chart's data attribute as ``{"x": [...], "<label>": [...]}``."""
+    data = json.loads(html.unescape(attribute))
+    return {"x": data["x"], **{s["label"]: s["values"] for s in data["series"]}}
+
+
+def _total(values: list[int | None]) -> int:
+    """A chart series' sum, gaps as nothing."""
+    return sum(v or 0 for v in values)
+
+
+def _charts(text: str) -> dict[str, dict[str, list[int | None]]]:
+    """Every chart of a fragment by its element id."""
+    found = re.findall(
+        r'<div id="([a-z-]+)" class="chart"[^>]*?data-chart=\'([^\']+)\'', text, re.S
+    )
+    return {name: _chart(data) for name, data in found}
+
+
+async def test_the_charts_cover_an_hour_a_day_or_a_week_chosen_in_the_url(api: Api) -> None:
+    """``?range=7d`` charts a week of hours (an attempt 3 days ago in its hour), 24 h a day,
+    1 h the last 60 minutes per minute; the overview links each range, the chosen one
+    marked, and keeps it for the fragment; an unknown range shows the day."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    await hub.enqueue("syncXero")
+    [claim] = await hub.queue.claim("w1", 1, timedelta(seconds=30))
+    await hub.queue.finish(claim, Succeeded())
+    clock.advance(timedelta(days=3))
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        week = await client.get("/admin/fragments/throughput", params={"range": "7d"})
+        day = await client.get("/admin/fragments/throughput", params={"range": "24h"})
+        hour = await client.get("/admin/fragments/throughput", params={"range": "1h"})
+        odd = await client.get("/admin/fragments/throughput", params={"range": "1y"})
+        overview = await client.get("/admin/", params={"range": "7d", "job": "syncXero"})
+    await hub.aclose()
+    weekly = _charts(week.text)["throughput-chart"]
+    assert (len(weekly["x"]), _total(weekly["succeeded"]), weekly["succeeded"][-73]) == (168, 1, 1)
+    assert "Last 7 days: 1 succeeded" in week.text
+    assert (
+        len(_charts(day.text)["throughput-chart"]["x"]),
+        _total(_charts(day.text)["throughput-chart"]["succeeded"]),
+    ) == (24, 0)
+    minutes = _charts(hour.text)["throughput-chart"]
+    assert (len(minutes["x"]), set(minutes)) == (60, {"x", "succeeded", "failed (retried or dead)"})
+    assert "Throughput and queue depth, last 24 h" in odd.text
+    links = re.findall(
+        r'<a href="/admin/\?([^"]+)"( aria-current="page")? data-range="(\w+)"', overview.text
+    )
+    assert links == [
+        ("job=syncXero&amp;range=1h", "", "1h"),
+        ("job=syncXero&amp;range=24h", "", "24h"),
+        ("job=syncXero&amp;range=7d", ' aria-current="page"', "7d"),
+    ]
+    assert "/admin/fragments/throughput?range=7d" in overview.text
+
+
+async def test_queue_depth_is_charted_from_the_samples_with_gaps_where_none_was_taken(
+    api: Api,
+) -> None:
+    """Depth sampled at two minutes (as schedulers and the summary do) shows at those
+    minutes in the hour's chart, nothing in between, and in words; the attempts per minute
+    are the differences of the samples' counts. With no sample the fragment says so."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        empty = await client.get("/admin/fragments/throughput", params={"range": "1h"})
+        for _ in range(3):
+            await hub.enqueue("syncXero")
+        await client.get("/admin/fragments/summary")  # samples this minute
+        clock.advance(timedelta(minutes=1))
+        [claim] = await hub.queue.claim("w1", 1, timedelta(seconds=30))
+        await hub.queue.finish(claim, Succeeded())
+        await hub.depth.sample(clock.now())
+        clock.advance(timedelta(minutes=3))
+        await hub.depth.sample(clock.now())
+        page = await client.get("/admin/fragments/throughput", params={"range": "1h"})
+    await hub.aclose()
+    assert "No depth sample last hour yet" in empty.text
+    depth = _charts(page.text)["depth-chart"]
+    sampled = [(i, w) for i, w in enumerate(depth["waiting"]) if w is not None]
+    assert [w for _, w in sampled] == [3, 2, 2]
+    assert [b - a for (a, _), (b, _) in itertools.pairwise(sampled)] == [1, 3]
+    assert (len(depth["x"]), set(depth)) == (
+        60,
+        {"x", "waiting", "delayed", "active", "dead letters"},
+    )
+    assert "2 waiting · 0 delayed · 0 active · 0 dead letters. Most waiting: 3" in page.text
+    minutes = _charts(page.text)["throughput-chart"]
+    assert [v for v in minutes["succeeded"] if v is not None] == [1]  # between 0 and 1
 
 
 async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Api) -> None:

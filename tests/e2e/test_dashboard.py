@@ -426,3 +426,31 @@ def test_schedule_editor_previews_as_you_type_and_saves(served: tuple[str, str])
         expect(page.locator("#schedule-saved")).to_contain_text("Saved ui-made")
         expect(page.locator("#job-schedules code", has_text="15 6 * * 1-5")).to_have_count(1)
         browser.close()
+
+
+def test_chart_range_is_chosen_in_the_url_and_depth_is_charted(served: tuple[str, str]) -> None:
+    """An admin picks "last 7 days": the URL says range=7d (a reload keeps it), the link is
+    marked current, the throughput chart spans 168 hours and the queue depth chart is drawn
+    (the page's own summary sampled the depth), each with its numbers in words."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        expect(page.locator("#depth-chart canvas")).to_have_count(1)
+        expect(page.locator("#depth-words")).to_contain_text("waiting")
+        page.click('#chart-ranges a[data-range="7d"]')
+        page.wait_for_url(re.compile(r"range=7d"))
+        page.reload()
+        expect(page.locator("#charts-heading")).to_have_text(
+            "Throughput and queue depth, last 7 days"
+        )
+        expect(page.locator('#chart-ranges a[aria-current="page"]')).to_have_text("last 7 days")
+        expect(page.locator("#throughput-chart canvas")).to_have_count(1)
+        expect(page.locator("#depth-chart canvas")).to_have_count(1)
+        hours = page.evaluate("JSON.parse(document.querySelector('#throughput-chart')"
+                              ".dataset.chart).x.length")  # fmt: skip
+        assert hours == 168
+        page.click('#chart-ranges a[data-range="1h"]')
+        page.wait_for_url(re.compile(r"range=1h"))
+        expect(page.locator("#throughput-totals")).to_contain_text("per minute")
+        browser.close()

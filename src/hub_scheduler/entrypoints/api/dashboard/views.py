@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -24,6 +24,7 @@ from litestar.status_codes import HTTP_200_OK
 from markupsafe import escape
 
 from hub_scheduler.domain.admin import Action, AdminService, BulkAction, RunSelection
+from hub_scheduler.domain.depth import RESOLUTIONS, DepthPoint
 from hub_scheduler.domain.errors import RunNotFoundError, ValidationError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
 from hub_scheduler.domain.ports import WindowStats
@@ -68,6 +69,10 @@ RANGES = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+#: The overview's chart ranges (``?range=``), with their names in words.
+CHART_RANGES = {"1h": "last hour", "24h": "last 24 h", "7d": "last 7 days"}
+#: ``?range=``, under another name in the handler: ``range`` is a builtin.
+RangeQuery = Annotated[str, QueryParameter(name="range", max_length=10)]
 #: What a schedule id may be (as the API's schedule body says).
 SCHEDULE_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 #: Upcoming fires the job page shows per schedule.
@@ -263,6 +268,64 @@ def _trend(
     }
 
 
+def _per_minute(points: list[DepthPoint], now: datetime) -> dict[str, Any]:
+    """The last hour's attempts per minute: the differences of the depth samples' running
+    counts between neighbouring minutes (None where a sample is missing, or the counts
+    went back: the store was emptied)."""
+    by_minute = {p.at: p for p in points}
+    step = RESOLUTIONS["1h"].step
+    last = RESOLUTIONS["1h"].bucket(now)
+    minutes = [last - step * i for i in reversed(range(1, 61))]
+    succeeded: list[int | None] = []
+    failed: list[int | None] = []
+    for minute in minutes:
+        here, then = by_minute.get(minute), by_minute.get(minute + step)
+        good = bad = None
+        if here is not None and then is not None:
+            good, bad = then.succeeded - here.succeeded, then.failed - here.failed
+            if good < 0 or bad < 0:
+                good = bad = None
+        succeeded.append(good)
+        failed.append(bad)
+    return {
+        "x": [int(m.timestamp()) for m in minutes],
+        "unit": "attempts per minute",
+        "series": [
+            {"label": "succeeded", "values": succeeded},
+            {"label": "failed (retried or dead)", "values": failed},
+        ],
+    }
+
+
+def _depth_chart(points: list[DepthPoint], chosen: str, now: datetime) -> dict[str, Any]:
+    """The depth chart's data over the range (a slot per bucket, None where no process
+    sampled), and its numbers in words: the latest sample and the peak of waiting runs."""
+    resolution = RESOLUTIONS[chosen]
+    last = resolution.bucket(now)
+    slots = [last - resolution.step * i for i in reversed(range(resolution.keep - 1))]
+    by_slot = {p.at: p for p in points}
+    names = ("waiting", "delayed", "active", "dead")
+    series = [
+        {
+            "label": "dead letters" if name == "dead" else name,
+            "values": [getattr(by_slot[t], name) if t in by_slot else None for t in slots],
+        }
+        for name in names
+    ]
+    peak = max(points, key=lambda p: p.waiting, default=None)
+    return {
+        "chart": {
+            "x": [int(t.timestamp()) for t in slots],
+            "unit": "runs",
+            "series": series,
+        },
+        "latest": points[-1] if points else None,
+        "peak": peak,
+        "samples": len(points),
+        "every": {"1h": "minute", "24h": "10 minutes", "7d": "hour"}[chosen],
+    }
+
+
 def _default_zone(hub: Hub, name: str) -> str:
     """The zone the schedule editor starts in: the job's first schedule's, else UTC."""
     schedules = hub.registry.get(name).definition.schedules
@@ -281,13 +344,16 @@ class Pages(Controller):
     @get("/")
     async def page(
         self,
+        *,
         site: SiteDep,
         hub: HubDep,
         session: SessionDep,
         job: JobQuery = "",
         status: StatusQuery = "",
+        range_: RangeQuery = "24h",
     ) -> Response[str] | Redirect:
-        """The dashboard (the fragments load themselves), or the way to sign in."""
+        """The dashboard (the fragments load themselves), or the way to sign in; ``range``
+        is the charts' (1h, 24h or 7d)."""
         if session is None:
             return Redirect(site.url("/login"))
         return site.render(
@@ -298,7 +364,9 @@ class Pages(Controller):
             charts=True,
             job_names=[j.definition.name for j in hub.registry],
             states=[s.value for s in RunState],
-            filters={"job": job, "status": status},
+            filters={k: v for k, v in {"job": job, "status": status}.items() if v},
+            chart_range=range_ if range_ in CHART_RANGES else "24h",
+            chart_ranges=CHART_RANGES,
         )
 
     @get("/audit")
@@ -461,12 +529,15 @@ class Fragments(Controller):
     async def summary(
         self,
         site: SiteDep,
+        hub: HubDep,
         admin: AdminDep,
         viewer: ViewerDep,
     ) -> Response[str]:
         """The cards: queue counts, 24 h success rate, workers, schedulers, queue state; and
-        the alerts firing now and the last few resolved."""
+        the alerts firing now and the last few resolved. The snapshot read is offered to the
+        depth history too (a sample when its minute has none)."""
         health = await admin.queue_health()
+        await hub.depth.record(health.snapshot, admin.clock.now())
         book = await admin.alerts()
         day = [s.last_24h for s in await admin.job_summaries()]
         finished = sum(w.finished for w in day)
@@ -542,43 +613,67 @@ class Fragments(Controller):
         )
 
     @get("/throughput")
-    async def throughput(self, site: SiteDep, hub: HubDep, viewer: ViewerDep) -> Response[str]:
-        """Attempts per hour over the last 24 h, summed over jobs, by outcome (a chart with
-        its totals in words), and the jobs failing more than 10 % of their attempts."""
+    async def throughput(
+        self, site: SiteDep, hub: HubDep, viewer: ViewerDep, range_: RangeQuery = "24h"
+    ) -> Response[str]:
+        """The overview's charts over the last hour, day or week (``range``): attempts by
+        outcome (per minute from the depth samples over 1 h, per hour from the statistics
+        over 24 h and 7 d) and queue depth, each with its numbers in words; and per job its
+        24 h trend with the flags (failing more than 10 %, p95 past twice its 7-day one)."""
         del viewer
+        chosen = range_ if range_ in CHART_RANGES else "24h"
         now = hub.clock.now()
+        depth = await hub.depth.series(chosen, now)
         this_hour = now.replace(minute=0, second=0, microsecond=0)
-        hours = [this_hour - timedelta(hours=h) for h in reversed(range(24))]
+        hour_count = 24 * 7 if chosen == "7d" else 24
+        hours = [this_hour - timedelta(hours=h) for h in reversed(range(hour_count))]
         counts = {h: [0, 0, 0] for h in hours}
         failing = []
         trends = []
         for job in hub.registry:
             name = job.definition.name
-            stats = await hub.stats.job(name, now)
-            runs = [0] * len(hours)
-            bad = [0] * len(hours)
+            stats = await hub.stats.job(name, now, trend_hours=hour_count)
+            runs = [0] * 24
+            bad = [0] * 24
             for bucket in stats.hourly:
                 if bucket.hour in counts:
                     row = counts[bucket.hour]
                     row[0] += bucket.succeeded
                     row[1] += bucket.failed
                     row[2] += bucket.dead
-                    at = hours.index(bucket.hour)
-                    runs[at] = bucket.succeeded + bucket.failed + bucket.dead
-                    bad[at] = bucket.failed + bucket.dead
+                    at = hours.index(bucket.hour) - (hour_count - 24)
+                    if at >= 0:
+                        runs[at] = bucket.succeeded + bucket.failed + bucket.dead
+                        bad[at] = bucket.failed + bucket.dead
             day, week = stats.windows["24h"], stats.windows["7d"]
             if day.finished and (day.failed + day.dead) / day.finished > FAILING:
                 failing.append(name)
             trends.append(_trend(name, runs, bad, day, week))
-        series = {
-            "x": [int(h.timestamp()) for h in hours],
-            "succeeded": [counts[h][0] for h in hours],
-            "failed": [counts[h][1] for h in hours],
-            "dead": [counts[h][2] for h in hours],
+        if chosen == "1h":
+            attempts = _per_minute(depth, now)
+        else:
+            attempts = {
+                "x": [int(h.timestamp()) for h in hours],
+                "unit": "attempts per hour",
+                "series": [
+                    {"label": "succeeded", "values": [counts[h][0] for h in hours]},
+                    {"label": "failed", "values": [counts[h][1] for h in hours]},
+                    {"label": "dead", "values": [counts[h][2] for h in hours]},
+                ],
+            }
+        totals = {
+            item["label"]: sum(v for v in item["values"] if v is not None)
+            for item in attempts["series"]
         }
-        totals = {k: sum(v) for k, v in series.items() if k != "x"}
         return site.render(
-            "throughput.html", series=series, totals=totals, failing=failing, trends=trends
+            "throughput.html",
+            range=chosen,
+            ranges=CHART_RANGES,
+            series=attempts,
+            totals=totals,
+            depth=_depth_chart(depth, chosen, now),
+            failing=failing,
+            trends=trends,
         )
 
     @get("/jobs")
