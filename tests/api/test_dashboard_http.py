@@ -9,13 +9,13 @@ import itertools
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import httpx
 import pytest
 
-from hub_scheduler import Cron, Once, Schedule
+from hub_scheduler import Cron, Every, Once, Schedule
 from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.alerts import AlertPolicy
 from hub_scheduler.domain.model import ErrorInfo, RunState
@@ -734,3 +734,62 @@ async def test_bulk_actions_on_the_runs_page_state_their_count(api: Api) -> None
         "dashboard",
         {"done": 3, "skipped": 0, "more": False},
     )
+
+
+async def test_an_admin_edits_a_runtime_schedule_with_a_preview_before_saving(api: Api) -> None:
+    """A runtime schedule's editor is filled in from the stored one; the preview of an
+    interval ending in 3 h lists its last fires and no more (nothing stored yet); Save
+    changes the trigger and end, keeps the payload, and is audited as schedule.update with
+    the definition before. A bad interval is a 400 and changes nothing."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    await hub.sync_schedules()
+    actor = Actor("test", "api")
+    schedule = Schedule(Cron("0 3 * * *", "Europe/London"), job="syncXero", id="nightly",
+                        payload={"full": True})  # fmt: skip
+    await hub.admin.create_schedule(actor, schedule)
+    end = (clock.now() + timedelta(hours=3)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    form = {"kind": "every", "every": "3600", "timezone": "UTC", "end": end}
+    async with client_for(build_app(hub)) as client:
+        csrf = await _sign_in(client, "SystemAdmin")
+        headers = {"X-Hub-CSRF": csrf, "HX-Request": "true"}
+        editor = await client.get("/admin/fragments/schedules/nightly/editor")
+        preview = await client.get(
+            "/admin/fragments/jobs/syncXero/preview", params={**form, "editing": "nightly"}
+        )
+        unchanged = (await hub.schedules.get("nightly")).schedule
+        bad = await client.post("/admin/actions/schedules/nightly/edit",
+                                data={**form, "every": "soon"}, headers=headers)  # fmt: skip
+        saved = await client.post("/admin/actions/schedules/nightly/edit", data=form,
+                                  headers=headers)  # fmt: skip
+        declared = await client.get("/admin/fragments/schedules/syncXero:0/editor")
+        refused = await client.post("/admin/actions/schedules/syncXero:0/edit", data=form,
+                                    headers=headers)  # fmt: skip
+    stored = (await hub.schedules.get("nightly")).schedule
+    entries = [(e.action, e.target, e.outcome) for e in (await hub.audit.list()).items]
+    await hub.aclose()
+    assert 'value="0 3 * * *"' in editor.text
+    assert 'value="Europe/London"' in editor.text
+    assert len(re.findall(r"<li><time datetime=", preview.text)) == 3  # the end stops it
+    assert unchanged == schedule
+    assert (bad.status_code, "give the interval in seconds" in bad.text) == (400, True)
+    assert (saved.status_code, saved.headers["hx-trigger"]) == (200, "refresh")
+    assert "Saved nightly: Every hour, until" in saved.text
+    assert stored.trigger == Every(timedelta(hours=1))
+    assert stored.end == datetime.fromisoformat(end).replace(tzinfo=UTC)
+    assert stored.payload == {"full": True}
+    assert ("schedule.update", "nightly", "ok") in entries
+    assert "Declared in code" in declared.text
+    assert refused.status_code == 409
+
+
+async def test_a_viewer_cannot_open_a_schedule_editor(api: Api) -> None:
+    """The editor is for SystemAdmin only: a JobViewer gets 403 and no form."""
+    await api.hub.admin.create_schedule(
+        Actor("test", "api"), Schedule(Cron("0 3 * * *"), job="syncXero", id="nightly")
+    )
+    async with _session(api, "JobViewer") as browser:
+        editor = await browser.client.get("/admin/fragments/schedules/nightly/editor")
+        page = await browser.client.get("/admin/jobs/syncXero")
+    assert (editor.status_code, "<form" in editor.text) == (403, False)
+    assert "schedule-edit" not in page.text

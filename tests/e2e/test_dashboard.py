@@ -11,7 +11,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -453,4 +453,52 @@ def test_chart_range_is_chosen_in_the_url_and_depth_is_charted(served: tuple[str
         page.click('#chart-ranges a[data-range="1h"]')
         page.wait_for_url(re.compile(r"range=1h"))
         expect(page.locator("#throughput-totals")).to_contain_text("per minute")
+        browser.close()
+
+
+def test_an_admin_edits_a_runtime_schedule_seeing_the_next_fires_first(
+    served: tuple[str, str],
+) -> None:
+    """On a job's page an admin adds a schedule, presses its Edit: the editor opens in view
+    filled in; switching to an interval with an end date updates the preview as they type;
+    Save changes the schedule in the list (a declared schedule offers no Edit)."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "syncAccelerate"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.goto(f"{base}/admin/jobs/{job}")
+        expect(page.locator("#job-schedules .schedule-edit")).to_have_count(0)
+        page.fill('#schedule-form input[name="id"]', "ui-edit")
+        page.fill('#schedule-form input[name="cron"]', "0 7 * * *")
+        expect(page.locator("#preview-fires li")).to_have_count(5)
+        _settled(page)
+        page.click('#schedule-form button[type="submit"]')
+        expect(page.locator("#schedule-saved")).to_contain_text("Saved ui-edit")
+        edit = page.locator('#job-schedules .schedule-edit[data-schedule="ui-edit"]')
+        expect(edit).to_have_count(1)
+        _settled(page)
+        edit.click()
+        form = page.locator("#schedule-edit-form")
+        expect(form.locator('input[name="cron"]')).to_have_value("0 7 * * *")
+        expect(page.locator("#edit-preview-fires li")).to_have_count(5)
+        assert page.evaluate(
+            "() => { const r = document.querySelector('#schedule-editor').getBoundingClientRect();"
+            " return r.top >= 0 && r.top < window.innerHeight; }"
+        ), "the editor opens in view"
+        form.locator('select[name="kind"]').select_option("every")
+        form.locator('input[name="every"]').press_sequentially("7200")
+        expect(page.locator("#schedule-edit-preview")).to_contain_text("Every 2 hours")
+        now = datetime.now(UTC)
+        ends = (now + timedelta(hours=5)).replace(second=0, microsecond=0)
+        # Intervals count from the epoch: the fires are the even UTC hours up to the end.
+        first = (int(now.timestamp()) // 7200 + 1) * 7200
+        fires = len(range(first, int(ends.timestamp()) + 1, 7200))
+        form.locator('input[name="timezone"]').fill("UTC")
+        form.locator('input[name="end"]').fill(ends.strftime("%Y-%m-%dT%H:%M"))
+        expect(page.locator("#edit-preview-fires li")).to_have_count(fires)
+        _settled(page)
+        form.locator('button[type="submit"]').click()
+        expect(page.locator("#schedule-edit-saved")).to_contain_text("Saved ui-edit: Every 2")
+        expect(page.locator("#job-schedules h3", has_text="Every 2 hours")).to_have_count(1)
         browser.close()

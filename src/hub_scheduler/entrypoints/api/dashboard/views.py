@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import attrs
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -25,10 +28,10 @@ from markupsafe import escape
 
 from hub_scheduler.domain.admin import Action, AdminService, BulkAction, RunSelection
 from hub_scheduler.domain.depth import RESOLUTIONS, DepthPoint
-from hub_scheduler.domain.errors import RunNotFoundError, ValidationError
+from hub_scheduler.domain.errors import InvalidScheduleError, RunNotFoundError, ValidationError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
 from hub_scheduler.domain.ports import WindowStats
-from hub_scheduler.domain.schedule import Cron, Schedule, load_timezone
+from hub_scheduler.domain.schedule import Cron, Every, Schedule, ScheduleTrigger, load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
     COOKIE,
@@ -326,6 +329,52 @@ def _depth_chart(points: list[DepthPoint], chosen: str, now: datetime) -> dict[s
     }
 
 
+def _edited(form: Mapping[str, str]) -> tuple[ScheduleTrigger, datetime | None]:
+    """The trigger and end date the schedule editor's fields give: ``kind`` (cron or every),
+    ``cron`` and ``timezone``, or ``every`` (seconds); ``end`` a local date and time in
+    ``timezone`` (empty: no end). Raises `ValidationError` saying what is wrong."""
+    zone = (form.get("timezone") or "UTC").strip()
+    load_timezone(zone)
+    trigger: ScheduleTrigger
+    kind = form.get("kind") or "cron"
+    if kind == "every":
+        try:
+            seconds = float(form.get("every") or "")
+        except ValueError:
+            raise InvalidScheduleError("interval", "give the interval in seconds") from None
+        if not math.isfinite(seconds):
+            raise InvalidScheduleError("interval", "give the interval in seconds")
+        trigger = Every(timedelta(seconds=min(seconds, 86400 * 3651)))
+    elif kind == "cron":
+        trigger = Cron(form.get("cron") or "", zone)
+    else:
+        raise InvalidScheduleError("trigger", "choose cron or every")
+    text = (form.get("end") or "").strip()
+    if not text:
+        return trigger, None
+    try:
+        end = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidScheduleError("end", f"{text!r} is not a date and time") from None
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=load_timezone(zone))
+    return trigger, end.astimezone(UTC)
+
+
+def _editor_values(schedule: Schedule) -> dict[str, str]:
+    """The schedule editor's fields filled in from a stored schedule."""
+    trigger = schedule.trigger
+    zone = schedule.timezone
+    end = schedule.end
+    return {
+        "kind": "every" if isinstance(trigger, Every) else "cron",
+        "cron": trigger.expression if isinstance(trigger, Cron) else "",
+        "every": f"{trigger.interval.total_seconds():g}" if isinstance(trigger, Every) else "",
+        "timezone": zone,
+        "end": end.astimezone(load_timezone(zone)).strftime("%Y-%m-%dT%H:%M") if end else "",
+    }
+
+
 def _default_zone(hub: Hub, name: str) -> str:
     """The zone the schedule editor starts in: the job's first schedule's, else UTC."""
     schedules = hub.registry.get(name).definition.schedules
@@ -592,24 +641,55 @@ class Fragments(Controller):
         hub: HubDep,
         viewer: ViewerDep,
         name: Name,
+        kind: StatusQuery = "cron",
         cron: TextQuery = "",
+        every: TextQuery = "",
         timezone: TextQuery = "UTC",
+        end: TextQuery = "",
+        editing: TextQuery = "",
     ) -> Response[str]:
-        """The next 5 fires of a cron expression in a zone, with DST notes, or what is wrong
-        with it (the schedule editor's live preview; nothing is stored)."""
+        """The next 5 fires of what the schedule editor says (a cron expression in a zone,
+        or an interval; an end date), with DST notes, or what is wrong with it; nothing is
+        stored. ``editing`` names the runtime schedule being edited: its start, run limit
+        and runs so far count too."""
         del viewer
         hub.registry.get(name)
+        which = "edit-" if editing else ""
+        form = {"kind": kind, "cron": cron, "every": every, "timezone": timezone, "end": end}
         try:
-            schedule = Schedule(Cron(cron, timezone or "UTC"), job=name, id="preview")
-            fires = schedule.preview(hub.clock.now(), NEXT_FIRES)
+            trigger, until = _edited(form)
+            runs = 0
+            schedule = Schedule(trigger, job=name, id="preview", end=until)
+            if editing:
+                state = await hub.schedules.get(editing)
+                schedule = attrs.evolve(state.schedule, trigger=trigger, end=until)
+                runs = state.runs
+            fires = schedule.preview(hub.clock.now(), NEXT_FIRES, runs)
         except ValidationError as exc:
-            return site.render("preview.html", error=str(exc))
+            return site.render("preview.html", error=str(exc), which=which)
         return site.render(
             "preview.html",
             fires=fires,
             zone=schedule.timezone,
             description=schedule.describe(),
             error=None,
+            which=which,
+        )
+
+    @get("/schedules/{schedule_id:str}/editor")
+    async def schedule_editor(
+        self, site: SiteDep, hub: HubDep, viewer: ViewerDep, schedule_id: Id
+    ) -> Response[str]:
+        """The editor of a runtime schedule (SystemAdmin only), filled in from the stored
+        definition, its preview loading itself; a schedule declared in code says code owns
+        it."""
+        _admin_only(viewer)
+        state = await hub.schedules.get(schedule_id)
+        return site.render(
+            "schedule_editor.html",
+            schedule=schedule_json(state),
+            values=_editor_values(state.schedule),
+            job=state.schedule.job,
         )
 
     @get("/throughput")
@@ -810,14 +890,15 @@ class Actions(Controller):
         name: Name,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[str]:
-        """Add a runtime cron schedule to a job (the API's schedule.create, audited alike);
-        the answer says what was saved, or what is wrong (a 400 for a bad id, expression or
-        zone, a 409 for an id taken)."""
+        """Add a runtime schedule (cron or interval, an optional end) to a job (the API's
+        schedule.create, audited alike); the answer says what was saved, or what is wrong
+        (a 400 for a bad id, expression, interval, zone or end, a 409 for an id taken)."""
         schedule_id = (data.get("id") or "").strip()
         if not SCHEDULE_ID.fullmatch(schedule_id):
             raise ValidationException("the id is 1-100 letters, digits or _ . : -")
-        trigger = Cron(data.get("cron") or "", (data.get("timezone") or "UTC").strip())
-        state = await admin.create_schedule(actor, Schedule(trigger, job=name, id=schedule_id))
+        trigger, end = _edited(data)
+        schedule = Schedule(trigger, job=name, id=schedule_id, end=end)
+        state = await admin.create_schedule(actor, schedule)
         saved = f"Saved {state.schedule.id}: {state.schedule.describe()}."
         return Response(
             f"<p id='schedule-saved'>{escape(saved)}</p>",
@@ -940,6 +1021,35 @@ class Actions(Controller):
         """Retry one dead letter."""
         await admin.retry_dead(actor, run_id)
         return _refresh()
+
+    @post(
+        "/schedules/{schedule_id:str}/edit",
+        opt=audited(Action.SCHEDULE_UPDATE, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def edit_schedule(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        schedule_id: Id,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Response[str]:
+        """Change a runtime schedule's trigger (cron and zone, or interval) and end date,
+        keeping its start, run limit, misfire policy, payload and runtime state (the API's
+        schedule.update, audited alike); a 400 says what is wrong, a 409 refuses a schedule
+        declared in code."""
+
+        def change(schedule: Schedule) -> Schedule:
+            trigger, end = _edited(data)
+            return attrs.evolve(schedule, trigger=trigger, end=end)
+
+        state = await admin.edit_schedule(actor, schedule_id, change)
+        saved = f"Saved {state.schedule.id}: {state.schedule.describe()}."
+        return Response(
+            f"<p id='schedule-edit-saved'>{escape(saved)}</p>",
+            media_type=MediaType.HTML,
+            headers=REFRESH,
+        )
 
     @post(
         "/schedules/{schedule_id:str}/pause",
