@@ -744,7 +744,7 @@ async def test_an_admin_edits_a_runtime_schedule_with_a_preview_before_saving(ap
     clock = FakeClock()
     hub = hub_for_tests(api.hub, clock=clock)
     await hub.sync_schedules()
-    actor = Actor("test", "api")
+    actor = Actor("test")
     schedule = Schedule(Cron("0 3 * * *", "Europe/London"), job="syncXero", id="nightly",
                         payload={"full": True})  # fmt: skip
     await hub.admin.create_schedule(actor, schedule)
@@ -786,7 +786,7 @@ async def test_an_admin_edits_a_runtime_schedule_with_a_preview_before_saving(ap
 async def test_a_viewer_cannot_open_a_schedule_editor(api: Api) -> None:
     """The editor is for SystemAdmin only: a JobViewer gets 403 and no form."""
     await api.hub.admin.create_schedule(
-        Actor("test", "api"), Schedule(Cron("0 3 * * *"), job="syncXero", id="nightly")
+        Actor("test"), Schedule(Cron("0 3 * * *"), job="syncXero", id="nightly")
     )
     async with _session(api, "JobViewer") as browser:
         editor = await browser.client.get("/admin/fragments/schedules/nightly/editor")
