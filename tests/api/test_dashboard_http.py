@@ -793,3 +793,21 @@ async def test_a_viewer_cannot_open_a_schedule_editor(api: Api) -> None:
         page = await browser.client.get("/admin/jobs/syncXero")
     assert (editor.status_code, "<form" in editor.text) == (403, False)
     assert "schedule-edit" not in page.text
+
+
+async def test_run_now_from_a_job_page_takes_an_optional_json_payload(api: Api) -> None:
+    """The job page's Run now with a payload enqueues a run carrying that JSON object and
+    links it; text that is not a JSON object is a 400 saying so and enqueues nothing."""
+    async with _session(api, "SystemAdmin") as admin:
+        page = await admin.client.get("/admin/jobs/syncXero")
+        headers = {"X-Hub-CSRF": admin.csrf, "HX-Request": "true"}
+        url = "/admin/actions/jobs/syncXero/trigger"
+        done = await admin.client.post(url, data={"payload": '{"full": true}'}, headers=headers)
+        broken = await admin.client.post(url, data={"payload": "{full"}, headers=headers)
+        listed = await admin.client.post(url, data={"payload": "[1]"}, headers=headers)
+    assert 'id="trigger-form"' in page.text
+    [run] = (await api.hub.history.list(job="syncXero")).items
+    assert (done.status_code, run.payload) == (200, {"full": True})
+    assert f"/admin/runs/{run.id}" in done.text
+    assert (broken.status_code, "the payload is not JSON" in broken.text) == (400, True)
+    assert (listed.status_code, "a JSON object" in listed.text) == (400, True)

@@ -873,10 +873,36 @@ class Actions(Controller):
         opt=audited(Action.JOB_TRIGGER, "{name}"),
         status_code=HTTP_200_OK,
     )
-    async def trigger(self, admin: AdminDep, actor: ActorDep, name: Name) -> Response[str]:
-        """Run a job now."""
-        await admin.trigger(actor, name)
-        return _refresh()
+    async def trigger(
+        self,
+        request: Request[Any, Any, Any],
+        site: SiteDep,
+        admin: AdminDep,
+        actor: ActorDep,
+        name: Name,
+    ) -> Response[str]:
+        """Run a job now, with the JSON object of the form's ``payload`` field when there is
+        one (the job page's; a 400 says what is wrong with it)."""
+        form = await request.form()
+        text = str(form.get("payload") or "").strip()
+        payload = None
+        if text:
+            try:
+                payload = json.loads(text)
+            except ValueError as exc:
+                raise ValidationException(f"the payload is not JSON: {exc}") from None
+            if not isinstance(payload, dict):
+                raise ValidationException("the payload is a JSON object: {...}")
+        run_id = await admin.trigger(actor, name, payload)
+        if not text:
+            return _refresh()
+        return Response(
+            f"<p id='trigger-result'>Enqueued run <a href='{escape(site.url('/runs/' + run_id))}'>"
+            f"{escape(run_id)}"
+            "</a> with that payload.</p>",
+            media_type=MediaType.HTML,
+            headers=REFRESH,
+        )
 
     @post(
         "/jobs/{name:str}/schedules",
