@@ -811,3 +811,30 @@ async def test_run_now_from_a_job_page_takes_an_optional_json_payload(api: Api) 
     assert f"/admin/runs/{run.id}" in done.text
     assert (broken.status_code, "the payload is not JSON" in broken.text) == (400, True)
     assert (listed.status_code, "a JSON object" in listed.text) == (400, True)
+
+
+async def test_an_admin_cancels_the_runs_ticked_on_the_runs_page(api: Api) -> None:
+    """Each run of the runs page has a tick box for an admin (none for a viewer); the runs
+    ticked, and only those, are cancelled as one audited entry with the count; the answer
+    says how many were done and skipped; a malformed run id is a 400."""
+    ids = [await api.hub.enqueue("syncXero") for _ in range(3)]
+    async with _session(api, "JobViewer") as viewer:
+        seen = await viewer.client.get("/admin/runs")
+    async with _session(api, "SystemAdmin") as admin:
+        page = await admin.client.get("/admin/runs")
+        headers = {"X-Hub-CSRF": admin.csrf, "HX-Request": "true"}
+        done = await admin.client.post("/admin/actions/runs/bulk/cancel",
+                                       data={"run_id": ids[:2]}, headers=headers)  # fmt: skip
+        again = await admin.client.post("/admin/actions/runs/bulk/cancel",
+                                        data={"run_id": ids[:1]}, headers=headers)  # fmt: skip
+        bad = await admin.client.post("/admin/actions/runs/bulk/cancel",
+                                      data={"run_id": ["<x>"]}, headers=headers)  # fmt: skip
+    assert 'class="pick"' not in seen.text
+    assert all(f'id="pick-{i}"' in page.text for i in ids)
+    assert "cancel: 2 done" in done.text
+    assert "cancel: 0 done, 1 of those ticked not in a state" in again.text
+    assert bad.status_code == 400
+    states = [(await api.hub.history.get(i)).state for i in ids]
+    assert states == [RunState.CANCELLED, RunState.CANCELLED, RunState.QUEUED]
+    entry = [e for e in await api.audit() if e.action == "runs.cancel"][-1]
+    assert entry.after == {"done": 2, "skipped": 0, "more": False}

@@ -502,3 +502,53 @@ def test_an_admin_edits_a_runtime_schedule_seeing_the_next_fires_first(
         expect(page.locator("#schedule-edit-saved")).to_contain_text("Saved ui-edit: Every 2")
         expect(page.locator("#job-schedules h3", has_text="Every 2 hours")).to_have_count(1)
         browser.close()
+
+
+def test_cancel_the_runs_ticked_on_the_runs_page(served: tuple[str, str]) -> None:
+    """Of three waiting runs an admin ticks two; the ticks survive the list refreshing
+    itself; "Cancel ticked" asks to cancel 2 runs, and only those two are cancelled."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "policyReviews"
+    asked: list[str] = []
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+
+        def accept(dialog: object) -> None:
+            asked.append(dialog.message)  # type: ignore[attr-defined]
+            dialog.accept()  # type: ignore[attr-defined]
+
+        page.on("dialog", accept)
+        row = page.locator(f'tr[data-job="{job}"]')
+        _settled(page)
+        row.locator(".pause").click()
+        expect(row.locator(".paused-flag")).to_have_text("yes")
+        for _ in range(3):
+            _settled(page)
+            row.locator(".run-now").click()
+        page.goto(f"{base}/admin/runs?job={job}&state=queued")
+        rows = page.locator("#runs-table tbody tr[data-run]")
+        expect(rows).to_have_count(3)
+        ticked = [rows.nth(i).get_attribute("data-run") for i in (0, 2)]
+        for run_id in ticked:
+            page.check(f'[id="pick-{run_id}"]')
+        _settled(page)
+        with page.expect_response(re.compile(r"/fragments/run-list")):
+            page.evaluate("htmx.trigger(document.body, 'refresh')")
+        _settled(page)
+        expect(page.locator("#runs input.pick:checked")).to_have_count(2)
+        page.click("#picked-cancel")
+        expect(page.locator("#bulk-result")).to_have_text("cancel: 2 done.")
+        expect(rows).to_have_count(1)
+        page.goto(f"{base}/admin/runs?job={job}&state=cancelled")
+        cancelled = page.locator("#runs-table tbody tr[data-run]")
+        expect(cancelled).to_have_count(2)
+        assert sorted(cancelled.nth(i).get_attribute("data-run") or "" for i in (0, 1)) == sorted(
+            r or "" for r in ticked
+        )
+        page.goto(f"{base}/admin/")
+        _settled(page)
+        page.locator(f'tr[data-job="{job}"] .resume').click()
+        expect(page.locator(f'tr[data-job="{job}"] .paused-flag')).to_have_text("no")
+        browser.close()
+    assert asked == ["Cancel 2 ticked runs?"]

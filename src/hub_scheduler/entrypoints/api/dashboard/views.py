@@ -26,7 +26,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
 from markupsafe import escape
 
-from hub_scheduler.domain.admin import Action, AdminService, BulkAction, RunSelection
+from hub_scheduler.domain.admin import Action, Actor, AdminService, BulkAction, RunSelection
 from hub_scheduler.domain.depth import RESOLUTIONS, DepthPoint
 from hub_scheduler.domain.errors import InvalidScheduleError, RunNotFoundError, ValidationError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
@@ -76,6 +76,10 @@ RANGES = {
 CHART_RANGES = {"1h": "last hour", "24h": "last 24 h", "7d": "last 7 days"}
 #: ``?range=``, under another name in the handler: ``range`` is a builtin.
 RangeQuery = Annotated[str, QueryParameter(name="range", max_length=10)]
+#: Runs an admin may tick on the runs page for one bulk action (a page's worth, twice),
+#: and what a run id may be.
+BULK_PICKED = 100
+RUN_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 #: What a schedule id may be (as the API's schedule body says).
 SCHEDULE_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 #: Upcoming fires the job page shows per schedule.
@@ -187,6 +191,32 @@ async def _bulk_offers(hub: Hub, filters: dict[str, str]) -> list[dict[str, Any]
         if count:
             offers.append({"action": action.value, "label": label, "count": count, "more": more})
     return offers
+
+
+async def _bulk(
+    request: Request[Any, Any, Any],
+    hub: Hub,
+    actor: Actor,
+    action: BulkAction,
+    filters: dict[str, str],
+) -> Response[str]:
+    """A bulk action on the runs ticked (the form's ``run_id`` fields), else on everything
+    the filter matches; the answer says what was done (and what had moved on)."""
+    form = await request.form()
+    picked = [str(v) for v in form.getall("run_id")] if "run_id" in form else []
+    if len(picked) > BULK_PICKED or any(not RUN_ID.fullmatch(i) for i in picked):
+        raise ValidationException(f"tick 1 to {BULK_PICKED} runs")
+    selection = RunSelection(run_ids=tuple(picked)) if picked else _selection(hub, filters)
+    result = await hub.admin.bulk(actor, action, selection)
+    said = f"{action.value}: {result.done} done"
+    if result.skipped:
+        said += f", {result.skipped} skipped (they moved on meanwhile)"
+    others = len(picked) - result.done - result.skipped
+    if picked and others > 0:
+        said += f", {others} of those ticked not in a state this applies to"
+    return Response(
+        f"<p id='bulk-result'>{escape(said)}.</p>", media_type=MediaType.HTML, headers=REFRESH
+    )
 
 
 async def _run_context(hub: Hub, run_id: str) -> dict[str, Any]:
@@ -825,11 +855,10 @@ class Fragments(Controller):
         cursor: CursorQuery = "",
     ) -> Response[str]:
         """The runs page's list, as the page shows it."""
-        del viewer
         context = await _runs_context(
             hub, job=job, state=run_state, trigger=trigger, within=within, cursor=cursor
         )
-        return site.render("runs_list.html", **context)
+        return site.render("runs_list.html", can_act=viewer.can_act, **context)
 
     @get("/dlq")
     async def dead(
@@ -994,6 +1023,7 @@ class Actions(Controller):
     async def bulk_cancel(
         self,
         *,
+        request: Request[Any, Any, Any],
         hub: HubDep,
         actor: ActorDep,
         job: JobQuery = "",
@@ -1001,15 +1031,16 @@ class Actions(Controller):
         trigger: StatusQuery = "",
         within: StatusQuery = "",
     ) -> Response[str]:
-        """Cancel every run the runs page's filter matches (its query string)."""
+        """Cancel every run the runs page's filter matches (its query string), or the runs
+        ticked on it (``run_id`` fields)."""
         filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
-        await hub.admin.bulk(actor, BulkAction.CANCEL, _selection(hub, filters))
-        return _refresh()
+        return await _bulk(request, hub, actor, BulkAction.CANCEL, filters)
 
     @post("/runs/bulk/retry", opt=audited(Action.RUNS_RETRY, "runs"), status_code=HTTP_200_OK)
     async def bulk_retry(
         self,
         *,
+        request: Request[Any, Any, Any],
         hub: HubDep,
         actor: ActorDep,
         job: JobQuery = "",
@@ -1017,15 +1048,16 @@ class Actions(Controller):
         trigger: StatusQuery = "",
         within: StatusQuery = "",
     ) -> Response[str]:
-        """Retry every dead letter the runs page's filter matches."""
+        """Retry every dead letter the runs page's filter matches, or the runs ticked on it
+        (``run_id`` fields)."""
         filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
-        await hub.admin.bulk(actor, BulkAction.RETRY, _selection(hub, filters))
-        return _refresh()
+        return await _bulk(request, hub, actor, BulkAction.RETRY, filters)
 
     @post("/runs/bulk/delete", opt=audited(Action.RUNS_DELETE, "runs"), status_code=HTTP_200_OK)
     async def bulk_delete(
         self,
         *,
+        request: Request[Any, Any, Any],
         hub: HubDep,
         actor: ActorDep,
         job: JobQuery = "",
@@ -1033,10 +1065,10 @@ class Actions(Controller):
         trigger: StatusQuery = "",
         within: StatusQuery = "",
     ) -> Response[str]:
-        """Delete every dead letter the runs page's filter matches."""
+        """Delete every dead letter the runs page's filter matches, or the runs ticked on it
+        (``run_id`` fields)."""
         filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
-        await hub.admin.bulk(actor, BulkAction.DELETE, _selection(hub, filters))
-        return _refresh()
+        return await _bulk(request, hub, actor, BulkAction.DELETE, filters)
 
     @post(
         "/dlq/{run_id:str}/retry",
