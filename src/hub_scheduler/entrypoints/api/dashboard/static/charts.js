@@ -19,8 +19,9 @@
       var data = [d.x];
       d.series.forEach(function (s, i) {
         var style = STYLES[i % STYLES.length];
+        // Points drawn too: a sample between two gaps is a dot, not nothing.
         series.push({ label: s.label, stroke: style.stroke, width: style.width, dash: style.dash,
-                      spanGaps: false });
+                      spanGaps: false, points: { show: true, size: 5 } });
         data.push(s.values);
       });
       var opts = {
