@@ -570,8 +570,9 @@ async def test_queue_depth_is_charted_from_the_samples_with_gaps_where_none_was_
 
 async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Api) -> None:
     """A job's page: its retry policy, each schedule in words and cron with the next 5
-    fires (the exact instant and the schedule's zone), its statistics windows and its
-    runs; an unknown job is a 404."""
+    fires (the exact instant and the schedule's zone), its statistics windows, a chart of
+    its attempts per hour over the week (its totals in words) and its runs; an unknown job
+    is a 404."""
     run_id = await api.hub.enqueue("syncXero")
     async with _session(api, "JobViewer") as browser:
         page = await browser.client.get("/admin/jobs/syncXero")
@@ -587,6 +588,9 @@ async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Ap
     assert _run_ids(page.text) == [run_id]
     assert "Run now" not in page.text
     assert missing.status_code == 404
+    week = _charts(page.text)["job-week-chart"]
+    assert (len(week["x"]), set(week)) == (168, {"x", "succeeded", "failed", "dead"})
+    assert "Last 7 days: 0 succeeded · 0 failed · 0 dead" in page.text
 
 
 async def test_the_jobs_table_flags_a_job_failing_over_ten_percent(api: Api) -> None:

@@ -403,6 +403,7 @@ def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str])
         _settled(page)
         page.click("#job-definition .run-now")
         expect(page.locator("#job-runs #runs-table tbody tr[data-run]")).to_have_count(1)
+        expect(page.locator("#job-week-chart canvas")).to_have_count(1)
         page.screenshot(path=str(SCREENSHOT.with_name("job-page.png")), full_page=True)
         browser.close()
 

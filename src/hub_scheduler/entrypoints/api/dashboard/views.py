@@ -244,8 +244,20 @@ async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
         item["cron"] = trigger.expression if isinstance(trigger, Cron) else None
         item["next"] = state.schedule.preview(now, NEXT_FIRES) if state.next_fire else []
         schedules.append(item)
-    stats = stats_json(await hub.stats.job(name, now))
+    raw_stats = await hub.stats.job(name, now, trend_hours=24 * 7)
+    stats = stats_json(raw_stats)
     page = await hub.history.list(job=name, cursor=cursor or None, limit=PAGE_SIZE)
+    week = raw_stats.hourly
+    outcomes = {
+        "succeeded": [h.succeeded for h in week],
+        "failed": [h.failed for h in week],
+        "dead": [h.dead for h in week],
+    }
+    chart = {
+        "x": [int(h.hour.timestamp()) for h in week],
+        "unit": "attempts per hour",
+        "series": [{"label": k, "values": v} for k, v in outcomes.items()],
+    }
     retry = definition.retry
     return {
         "job": JobSummaryView.from_domain(summary).model_dump(mode="json"),
@@ -258,6 +270,8 @@ async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
         "schedules": schedules,
         "windows": stats["windows"],
         "last_success": stats["last_success"],
+        "week_chart": chart,
+        "week_totals": {k: sum(v) for k, v in outcomes.items()},
         "runs": [run_json(r) for r in page.items],
         "next_cursor": page.next_cursor,
         "cursor": cursor,
@@ -542,6 +556,7 @@ class Pages(Controller):
             user=viewer.user,
             csrf=viewer.csrf,
             here="jobs",
+            charts=True,
             can_act=viewer.can_act,
             default_zone=_default_zone(hub, name),
             **await _job_context(hub, name, cursor),
