@@ -21,6 +21,7 @@ from hub_scheduler.domain.errors import (
     RunCancelledError,
     UnknownTimezoneError,
     ValidationError,
+    WorkflowNotFoundError,
 )
 from hub_scheduler.domain.limits import OnDuplicate, RateLimit, Uniqueness
 from hub_scheduler.domain.model import JobDefinition, Priority, Run, RunState, RunTrigger
@@ -35,6 +36,16 @@ from hub_scheduler.domain.schedule import (
     Once,
     Schedule,
     SlotOutcome,
+)
+from hub_scheduler.domain.workflow import (
+    FailurePolicy,
+    StepState,
+    Upstream,
+    Workflow,
+    WorkflowState,
+    chain,
+    group,
+    step,
 )
 from hub_scheduler.hub import Hub
 
@@ -73,6 +84,7 @@ __all__ = [
     "BulkAction",
     "Cron",
     "Every",
+    "FailurePolicy",
     "FirePreview",
     "GiveUp",
     "Hub",
@@ -99,15 +111,23 @@ __all__ = [
     "RunTrigger",
     "Schedule",
     "SlotOutcome",
+    "StepState",
     "Uniqueness",
     "UnknownTimezoneError",
+    "Upstream",
     "ValidationError",
     "WebhookNotifier",
+    "Workflow",
+    "WorkflowNotFoundError",
+    "WorkflowState",
     "__version__",
     "admin_router",
+    "chain",
     "create_app",
     "dashboard_router",
+    "group",
     "jwt_auth",
     "open_backend",
     "register_backend",
+    "step",
 ]

@@ -35,6 +35,7 @@ from hub_scheduler.domain.model import (
     Progress,
     Run,
     RunState,
+    encode_payload,
 )
 from hub_scheduler.domain.ports import (
     AlertChannel,
@@ -58,10 +59,12 @@ from hub_scheduler.domain.registry import Handler, Job, Registry
 from hub_scheduler.domain.retry import RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 from hub_scheduler.domain.urls import MEMORY_URL, REDIS_URL_ENV, URL_ENV, url_from_environment
+from hub_scheduler.domain.workflow import FailurePolicy, FlowLike, Workflow, new_workflow_id
 from hub_scheduler.runtime.alerts import AlertMonitor
 from hub_scheduler.runtime.scheduler import Scheduler
 from hub_scheduler.runtime.tracing import start_send
 from hub_scheduler.runtime.worker import Worker, WorkerSettings
+from hub_scheduler.runtime.workflows import WorkflowEngine
 
 H = TypeVar("H", bound=Handler)
 
@@ -157,6 +160,7 @@ class Hub:
         self.admin = AdminService(backend, self.registry, self.clock)
         #: The queue's depth over the last hour, day and week (schedulers sample it).
         self.depth = DepthHistory(backend.shared, backend.queue)
+        self._workflows: WorkflowEngine | None = None
 
     def with_backend(
         self,
@@ -367,6 +371,55 @@ class Hub:
         """
         return await self.queue.cancel(run_id)
 
+    # --- workflows ------------------------------------------------------------------------
+
+    @property
+    def workflows(self) -> WorkflowEngine:
+        """The workflow engine over this hub's backend (workers apply its events)."""
+        if self._workflows is None:
+            self._workflows = WorkflowEngine(
+                self.backend.workflows,
+                self.queue,
+                self.history,
+                self.registry,
+                self.clock,
+                self.backend.results,
+                retention=self.backend.config.retention,
+            )
+        return self._workflows
+
+    async def start_workflow(
+        self,
+        flow: FlowLike,
+        *,
+        name: str = "",
+        on_failure: FailurePolicy | str = FailurePolicy.FAIL,
+        compensate: FlowLike | None = None,
+    ) -> Workflow:
+        """Start a workflow built with `step`, `chain` and `group`; returns it as stored
+        (its id, its steps and their states). Its first steps are enqueued at once; every
+        other one when the steps it waits for have ended (see `FailurePolicy` for what a
+        failure does). Raises `JobNotFoundError` for a step whose job is not registered
+        here, `PayloadError` for a payload that cannot be stored, and `InvalidJobError` for
+        a flow that is empty, too big or names a step twice."""
+        workflow = Workflow.new(
+            new_workflow_id(), flow, self.clock.now(), name=name,
+            policy=FailurePolicy(on_failure), compensate=compensate,
+        )  # fmt: skip
+        for member in workflow.members():
+            self.registry.get(member.job)
+            encode_payload(member.job, member.payload, self.backend.config.payload_limit)
+        return await self.workflows.start(workflow)
+
+    async def workflow(self, workflow_id: str) -> Workflow:
+        """A workflow as last recorded. Raises `WorkflowNotFoundError`."""
+        return (await self.backend.workflows.get(workflow_id))[0]
+
+    async def cancel_workflow(self, workflow_id: str) -> Workflow:
+        """Cancel a workflow: steps not started never will, unfinished runs are cancelled
+        (as `cancel` does). Raises `WorkflowNotFoundError`."""
+        return await self.workflows.cancel(workflow_id)
+
     # --- results --------------------------------------------------------------------------
 
     async def result(self, run_id: str) -> Any:
@@ -415,6 +468,7 @@ class Hub:
             results=self.backend.results,
             settings=settings,
             retention=self.backend.config.retention,
+            workflows=self.workflows,
         )
 
     # --- scheduling -----------------------------------------------------------------------

@@ -46,6 +46,7 @@ from hub_scheduler.domain.alerts import Notice
 from hub_scheduler.domain.errors import InvalidCursorError
 from hub_scheduler.domain.model import FINAL_STATES, Run, RunState
 from hub_scheduler.domain.ports import AuditEntry, OverdueSchedule, Page
+from hub_scheduler.domain.workflow import Workflow, WorkflowState
 from hub_scheduler.hub import MEMORY_URL, Hub
 from hub_scheduler.runtime.worker import WorkerSettings
 
@@ -63,6 +64,7 @@ __all__ = [
     "notifier_of",
     "run_until_idle",
     "wait_for_state",
+    "wait_for_workflow",
 ]
 
 #: Where a `FakeClock` starts unless told otherwise.
@@ -536,3 +538,37 @@ async def wait_for_state(
             f"(clock at {clock.now().isoformat()}), not {state.value}"
         ) from None
     return run
+
+
+async def wait_for_workflow(
+    hub: Hub,
+    workflow_id: str,
+    state: WorkflowState | None = None,
+    timeout: float = 5.0,  # noqa: ASYNC109 - its expiry message says where the workflow is
+) -> Workflow:
+    """Wait until workflow `workflow_id` has finished (succeeded, failed or cancelled, with
+    no step still running), in `state` when given, and return it; a worker must be running
+    its steps. A failed workflow may resume (a dead step retried), so with `state` it waits
+    on through other endings. Looks again as `wait_for_state` does.
+
+    Raises:
+        TimeoutError: not finished after `timeout` real seconds; the message lists the
+            steps' states.
+        WorkflowNotFoundError: no such workflow.
+    """
+    clock = hub.clock
+    workflow = await hub.workflow(workflow_id)
+    try:
+        async with asyncio.timeout(timeout):
+            while workflow.finished_at is None or state not in {None, workflow.state}:
+                if isinstance(clock, FakeClock):
+                    await _quiet(clock)
+                else:
+                    await asyncio.sleep(_BACKSTOP)
+                workflow = await hub.workflow(workflow_id)
+    except TimeoutError:
+        steps = ", ".join(f"{s.name} {s.state.value}" for s in workflow.members())
+        raise TimeoutError(
+            f"workflow {workflow_id} is still {workflow.state.value} after {timeout:g} s: {steps}"
+        ) from None
+    return workflow

@@ -43,6 +43,8 @@ READS = [
     Route("GET", "/api/v1/audit"),
     Route("GET", "/api/v1/metrics"),
     Route("GET", "/api/v1/alerts"),
+    Route("GET", "/api/v1/workflows"),
+    Route("GET", "/api/v1/workflows/wf_0123456789abcdef", status=404),
 ]
 MUTATIONS = [
     Route("POST", "/api/v1/jobs/trigger", {"name": "syncXero"}, 202, "job.trigger"),
@@ -52,6 +54,7 @@ MUTATIONS = [
     Route("POST", "/api/v1/queue/pause", None, 200, "queue.pause"),
     Route("POST", "/api/v1/queue/resume", None, 200, "queue.resume"),
     Route("POST", "/api/v1/runs/missing/cancel", None, 404, "run.cancel"),
+    Route("POST", "/api/v1/workflows/missing/cancel", None, 404, "workflow.cancel"),
     Route("POST", "/api/v1/runs/bulk/cancel", {"job": "syncXero"}, 200, "runs.cancel"),
     Route("POST", "/api/v1/runs/bulk/retry", {"job": "syncXero"}, 200, "runs.retry"),
     Route("POST", "/api/v1/runs/bulk/delete", {"run_ids": ["missing"]}, 200, "runs.delete"),

@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hub_scheduler import Hub
+from hub_scheduler import Hub, chain
 from hub_scheduler.domain.model import Progress
 from hub_scheduler.entrypoints.cli import cli
 from tests.cli.conftest import APP, SampleCli
@@ -258,3 +258,29 @@ def test_runs_bulk_refuses_an_unknown_job_in_one_line(sample_cli: SampleCli) -> 
     """An unknown job is exit 2 and one line on stderr."""
     result = sample_cli("runs", "bulk", "retry", "--job", "nope", "--yes")
     assert (result.exit_code, result.stderr) == (2, "error: job 'nope' not found\n")
+
+
+def test_workflows_list_show_and_cancel(sample_cli: SampleCli) -> None:
+    """`workflows list` and `show` print a workflow's steps (and the API's JSON with --json);
+    `workflows cancel` cancels it, audited; an unknown id is one line on stderr, exit 2."""
+
+    async def start(hub: Hub) -> str:
+        return (await hub.start_workflow(chain("record", "record"), name="twice")).id
+
+    workflow_id = sample_cli.within(start)
+    listed = sample_cli("workflows", "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines()[1].split()[:3] == [workflow_id, "twice", "running"]
+    shown = sample_cli("workflows", "show", workflow_id).stdout.splitlines()
+    assert shown[0] == f"workflow {workflow_id} (twice): running, on failure fail"
+    assert shown[3].split()[:3] == ["record", "record", "waiting"]
+    assert shown[4].split()[:4] == ["record#2", "record", "blocked", "-"]
+    cancelled = json.loads(sample_cli("workflows", "cancel", workflow_id, "--json").stdout)
+    assert cancelled["state"] == "cancelled"
+    assert [s["state"] for s in cancelled["steps"]] == ["waiting", "skipped"]
+    assert cancelled["steps"][0]["run"]["state"] == "cancelled"
+    assert ("workflow.cancel", workflow_id, "ok") in [a[:3] for a in sample_cli.audit()]
+    missing = sample_cli("workflows", "show", "wf_0123456789abcdef")
+    assert (missing.exit_code, missing.stdout) == (2, "")
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert "wf_0123456789abcdef" in missing.stderr

@@ -22,6 +22,7 @@ from hub_scheduler.domain.ports import (
     SharedStore,
     Signals,
     Stats,
+    Workflows,
 )
 from hub_scheduler.domain.registry import JobContext
 from hub_scheduler.testing import FakeClock
@@ -92,6 +93,11 @@ class Deaf:
     def shared(self) -> SharedStore | None:
         """The inner shared store."""
         return self.inner.shared
+
+    @property
+    def workflows(self) -> Workflows:
+        """The inner workflows."""
+        return self.inner.workflows
 
     async def ping(self) -> None:
         """Ping the inner backend."""

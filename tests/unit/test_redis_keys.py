@@ -52,6 +52,9 @@ STORED_NAMES = {
     "schedulers": "{hub}:schedulers",
     "shared": "{hub}:shared:x.y-1",
     "wake": "{hub}:wake",
+    "workflow": "{hub}:workflow:x.y-1",
+    "workflows": "{hub}:workflows",
+    "workflow_events": "{hub}:workflow-events",
 }
 
 

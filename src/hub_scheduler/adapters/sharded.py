@@ -84,9 +84,11 @@ from hub_scheduler.domain.ports import (
     SlotRecord,
     Stats,
     TransactionalEnqueue,
+    Workflows,
 )
 from hub_scheduler.domain.schedule import Schedule, SlotDecision
 from hub_scheduler.domain.urls import redacted
+from hub_scheduler.domain.workflow import Workflow
 
 T = TypeVar("T")
 
@@ -688,6 +690,40 @@ async def _index(index: int, call: Awaitable[object]) -> int:
 
 
 @attrs.define
+class ShardedWorkflows:
+    """`Workflows` over the shards: documents on the home shard, events on every shard."""
+
+    home: Workflows
+    shards: tuple[Workflows, ...]
+
+    async def create(self, workflow: Workflow, now: datetime) -> None:
+        """See `Workflows.create` (on the home shard, with its event)."""
+        await self.home.create(workflow, now)
+
+    async def get(self, workflow_id: str) -> tuple[Workflow, int]:
+        """See `Workflows.get`."""
+        return await self.home.get(workflow_id)
+
+    async def save(self, workflow: Workflow, version: int) -> bool:
+        """See `Workflows.save`."""
+        return await self.home.save(workflow, version)
+
+    async def list(self, cursor: str | None = None, limit: int = 50) -> Page[Workflow]:
+        """See `Workflows.list`."""
+        return await self.home.list(cursor, limit)
+
+    async def events(self, before: datetime, limit: int = 100) -> builtins.list[str]:
+        """See `Workflows.events`: up to `limit` from each shard, the shards in order."""
+        found = await _all([s.events(before, limit) for s in self.shards])
+        return [event for events in found for event in events][:limit]
+
+    async def ack(self, events: Sequence[str]) -> None:
+        """See `Workflows.ack` (each shard forgets the ones it has)."""
+        if events:
+            await _all([s.ack(events) for s in self.shards])
+
+
+@attrs.define
 class ShardedScheduleStore:
     """`ScheduleStore` over the shards; a schedule lives on its job's shard, so firing
     enqueues its runs in the same atomic step."""
@@ -956,6 +992,12 @@ class ShardedBackend:
     def shared(self) -> SharedStore | None:
         """The home shard's shared values."""
         return self.home.shared
+
+    @property
+    def workflows(self) -> ShardedWorkflows:
+        """Documents on the home shard; events from every shard (a step's run lives on its
+        job's shard, which records the event as it ends the run)."""
+        return ShardedWorkflows(self.home.workflows, tuple(s.workflows for s in self.shards))
 
     async def vitals(self) -> BackendVitals | None:
         """See `HasVitals.vitals`, over the shards. Shards share one server (or, on a

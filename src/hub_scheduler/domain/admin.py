@@ -25,6 +25,7 @@ from hub_scheduler.domain.errors import (
     IllegalTransitionError,
     InvalidJobError,
     NotFoundError,
+    RunNotFoundError,
     ScheduleExistsError,
     ValidationError,
 )
@@ -45,15 +46,18 @@ from hub_scheduler.domain.ports import (
     Clock,
     Enqueued,
     HasVitals,
+    JobQueue,
     Page,
     QueueSnapshot,
     SchedulerInfo,
     ScheduleState,
     WindowStats,
     WorkerInfo,
+    Workflows,
 )
 from hub_scheduler.domain.registry import Job, RegisteredJob, Registry
 from hub_scheduler.domain.schedule import Schedule
+from hub_scheduler.domain.workflow import DONE, StepState, Workflow, WorkflowStep
 
 T = TypeVar("T")
 audit_logger = logging.getLogger("hub_scheduler.audit")
@@ -82,6 +86,7 @@ class Action(enum.StrEnum):
     RUNS_CANCEL = "runs.cancel"
     RUNS_RETRY = "runs.retry"
     RUNS_DELETE = "runs.delete"
+    WORKFLOW_CANCEL = "workflow.cancel"
 
 
 class BulkAction(enum.StrEnum):
@@ -232,6 +237,48 @@ class JobSummary:
     schedules: tuple[ScheduleState, ...]
     last_run: Run | None
     last_24h: WindowStats
+
+
+@attrs.frozen
+class WorkflowView:
+    """A workflow with the latest state of each step's run (the document records a run's
+    state when it ends; this reads the runs themselves, so a running step shows active).
+
+    Attributes:
+        runs: step name -> its current run, for steps that have one still in history.
+    """
+
+    workflow: Workflow
+    runs: Mapping[str, Run]
+
+    def state_of(self, step: WorkflowStep) -> StepState:
+        """The step's state, from its run where the run is known and moved on since."""
+        run = self.runs.get(step.name)
+        if run is None or step.state in DONE or step.state is StepState.BLOCKED:
+            return step.state
+        return StepState.ACTIVE if run.state is RunState.ACTIVE else step.state
+
+
+async def cancel_workflow(
+    workflows: Workflows, queue: JobQueue, clock: Clock, workflow_id: str
+) -> tuple[Workflow, int]:
+    """Cancel a workflow: steps not started never will (SKIPPED), unfinished runs are
+    cancelled as `JobQueue.cancel` does (their ends come back as events). Returns the
+    document and how many runs were cancelled or asked to stop. Raises
+    `WorkflowNotFoundError`."""
+    while True:
+        workflow, version = await workflows.get(workflow_id)
+        cancelled = workflow.cancel(clock.now())
+        if cancelled == workflow or await workflows.save(cancelled, version):
+            break
+    stopped = 0
+    for member in cancelled.members():
+        if member.run_id is None or member.state in DONE:
+            continue
+        with contextlib.suppress(RunNotFoundError, IllegalTransitionError):  # ended meanwhile
+            await queue.cancel(member.run_id)
+            stopped += 1
+    return cancelled, stopped
 
 
 #: How many items a filtered read (`AdminService.audit_trail`, `find_runs`) reads at most
@@ -456,6 +503,35 @@ class AdminService:
             return {"state": run.state.value}
 
         return await self._audited(actor, Action.RUN_CANCEL, run_id, act, after)
+
+    async def workflows(self, cursor: str | None = None, limit: int = 50) -> Page[Workflow]:
+        """Workflows, newest first (`Workflows.list`)."""
+        return await self.backend.workflows.list(cursor, limit)
+
+    async def workflow(self, workflow_id: str) -> WorkflowView:
+        """One workflow with its steps' runs. Raises `WorkflowNotFoundError`."""
+        workflow, _ = await self.backend.workflows.get(workflow_id)
+        runs: dict[str, Run] = {}
+        for member in workflow.members():
+            if member.run_id is not None:
+                with contextlib.suppress(RunNotFoundError):
+                    runs[member.name] = await self.backend.history.get(member.run_id)
+        return WorkflowView(workflow, runs)
+
+    async def cancel_workflow(self, actor: Actor, workflow_id: str) -> Workflow:
+        """Cancel a workflow (`cancel_workflow`), audited with its state after and how many
+        runs were cancelled. Raises `WorkflowNotFoundError`."""
+
+        async def act() -> tuple[Workflow, int]:
+            return await cancel_workflow(
+                self.backend.workflows, self.backend.queue, self.clock, workflow_id
+            )
+
+        def after(result: tuple[Workflow, int]) -> dict[str, Any]:
+            return {"state": result[0].state.value, "runs_cancelled": result[1]}
+
+        cancelled, _ = await self._audited(actor, Action.WORKFLOW_CANCEL, workflow_id, act, after)
+        return cancelled
 
     async def bulk(
         self, actor: Actor, action: BulkAction, selection: RunSelection, *, limit: int = BULK_LIMIT

@@ -173,6 +173,12 @@ class DeadLetterNotFoundError(NotFoundError):
     kind = "dead letter"
 
 
+class WorkflowNotFoundError(NotFoundError):
+    """No workflow has this id (or its record has been cleaned)."""
+
+    kind = "workflow"
+
+
 class DuplicateJobError(HubSchedulerError):
     """A second job was registered under a name already taken."""
 

@@ -271,6 +271,8 @@ class RunTrigger(enum.StrEnum):
     """Fired by a schedule slot."""
     DEAD_LETTER_RETRY = "dead_letter_retry"
     """A new attempt series started from a dead letter."""
+    WORKFLOW = "workflow"
+    """A step of a workflow, started when the steps it waits for ended."""
 
 
 @attrs.frozen
@@ -409,6 +411,9 @@ class Run:
     #: The trace context of its first attempt's span, once that attempt failed and a retry
     #: follows (its later attempts link to it); None otherwise.
     first_attempt_trace: TraceContext | None = None
+    #: The workflow this run is a step of (`Workflow.id`) and the step's name, or None.
+    workflow_id: str | None = None
+    workflow_step: str | None = None
 
     @property
     def duration(self) -> timedelta | None:

@@ -37,6 +37,7 @@ from hub_scheduler.domain.model import (
 )
 from hub_scheduler.domain.retry import GiveUp, RetryDecision, RetryPolicy
 from hub_scheduler.domain.schedule import Schedule, SlotDecision, SlotOutcome
+from hub_scheduler.domain.workflow import Workflow
 
 T = TypeVar("T")
 
@@ -94,6 +95,10 @@ class EnqueueRequest:
     on_duplicate: OnDuplicate | None = None
     #: The enqueuer's W3C trace context, stored with the run (`validate_trace_context`).
     trace_context: TraceContext | None = attrs.field(default=None, converter=validate_trace_context)
+    #: A workflow step's run (`Run.workflow_id`, `Run.workflow_step`): the backend records an
+    #: event for the workflow in the same step that ends the run (`Workflows.events`).
+    workflow_id: str | None = None
+    workflow_step: str | None = None
 
 
 @attrs.frozen
@@ -926,6 +931,45 @@ class Migratable(Protocol):
         ...
 
 
+# --- workflows ----------------------------------------------------------------------------
+
+
+class Workflows(Protocol):
+    """Workflow documents (`Workflow`), saved whole under a version, and the events that
+    drive them.
+
+    An event is the id of a workflow step's run that ended (or was started again by a
+    dead-letter retry), recorded by the queue in the same atomic step, or a workflow's own id
+    (recorded by `create`). Whoever applies one acknowledges it after; an event applied
+    twice changes nothing the second time (see ``runtime/workflows.py``).
+    """
+
+    async def create(self, workflow: Workflow, now: datetime) -> None:
+        """Store a new workflow (version 1) and an event for it, atomically."""
+        ...
+
+    async def get(self, workflow_id: str) -> tuple[Workflow, int]:
+        """The workflow and its version. Raises `WorkflowNotFoundError`."""
+        ...
+
+    async def save(self, workflow: Workflow, version: int) -> bool:
+        """Replace the workflow if its version is still `version` (it becomes version + 1);
+        False, and nothing written, when another save came first."""
+        ...
+
+    async def list(self, cursor: str | None = None, limit: int = 50) -> Page[Workflow]:
+        """Workflows, newest first. Raises `InvalidCursorError` for a cursor not handed out."""
+        ...
+
+    async def events(self, before: datetime, limit: int = 100) -> Sequence[str]:
+        """Up to `limit` events recorded before `before`, oldest first."""
+        ...
+
+    async def ack(self, events: Sequence[str]) -> None:
+        """Forget events once applied (unknown ones are ignored)."""
+        ...
+
+
 # --- the backend bundle ---------------------------------------------------------------------
 
 
@@ -1003,6 +1047,11 @@ class Backend(Protocol):
     @property
     def results(self) -> ResultStore:
         """Return values and progress of runs."""
+        ...
+
+    @property
+    def workflows(self) -> Workflows:
+        """Workflow documents and their events."""
         ...
 
     @property

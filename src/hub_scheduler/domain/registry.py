@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from hub_scheduler.domain.errors import DuplicateJobError, JobNotFoundError, Run
 from hub_scheduler.domain.model import JobDefinition, Payload, Priority, Run
 from hub_scheduler.domain.ports import EnqueueRequest
 from hub_scheduler.domain.retry import RetryPolicy
+from hub_scheduler.domain.workflow import StepState, Upstream
 
 
 @attrs.frozen
@@ -38,6 +39,8 @@ class JobContext:
     logger: logging.Logger
     reporter: Callable[[float | None, str], Awaitable[None]] | None = None
     cancelled: asyncio.Event = attrs.field(factory=asyncio.Event)
+    #: Reads what this workflow step waited for (the worker's; None outside workflows).
+    upstream_reader: Callable[[], Awaitable[Mapping[str, Upstream]]] | None = None
 
     @property
     def cancel_requested(self) -> bool:
@@ -59,6 +62,33 @@ class JobContext:
         """
         if self.reporter is not None:
             await self.reporter(fraction, message)
+
+    @property
+    def workflow_id(self) -> str | None:
+        """The workflow this run is a step of (`Hub.start_workflow`), or None."""
+        return self.run.workflow_id
+
+    @property
+    def step(self) -> str | None:
+        """This run's step name in its workflow, or None."""
+        return self.run.workflow_step
+
+    async def inputs(self) -> dict[str, Upstream]:
+        """For a workflow step: each step it waited for, by name, with how it ended and the
+        value its handler returned (`Upstream`). Empty outside workflows and for a first
+        step."""
+        if self.upstream_reader is None:
+            return {}
+        return dict(await self.upstream_reader())
+
+    async def upstream(self) -> dict[str, Any]:
+        """For a workflow step: the values returned by the steps it waited for that
+        succeeded, by step name (a chain's step reads its one predecessor's result here;
+        a group's callback, every member's). See `inputs` for failed ones."""
+        return {
+            name: i.value for name, i in (await self.inputs()).items()
+            if i.state is StepState.SUCCEEDED
+        }  # fmt: skip
 
     @property
     def run_id(self) -> str:

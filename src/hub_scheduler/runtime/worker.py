@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -21,7 +22,7 @@ import random
 import secrets
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,7 @@ from hub_scheduler.domain.errors import (
     ResultError,
     RunCancelledError,
 )
-from hub_scheduler.domain.model import ErrorInfo, Progress, RunState
+from hub_scheduler.domain.model import ErrorInfo, Progress, Run, RunState
 from hub_scheduler.domain.ports import (
     Claim,
     Clock,
@@ -51,8 +52,10 @@ from hub_scheduler.domain.ports import (
 )
 from hub_scheduler.domain.registry import JobContext, Registry
 from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.domain.workflow import Upstream
 from hub_scheduler.runtime.tracing import start_process
 from hub_scheduler.runtime.waits import Waker, follow
+from hub_scheduler.runtime.workflows import WorkflowEngine
 
 logger = logging.getLogger("hub_scheduler.worker")
 
@@ -136,6 +139,9 @@ class Worker:
     results: ResultStore | None = None
     settings: WorkerSettings = attrs.field(factory=WorkerSettings)
     retention: timedelta = timedelta(days=90)
+    #: Applies workflow events: at once for the steps this worker ends, and in a sweep for
+    #: those whose worker died first (None: this worker leaves workflows to others).
+    workflows: WorkflowEngine | None = None
     id: str = attrs.field(
         factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     )
@@ -234,7 +240,11 @@ class Worker:
         definition = job.definition
         job_logger = logging.getLogger(f"hub_scheduler.jobs.{definition.name}")
         context = JobContext(
-            claim.run, claim.token, job_logger, reporter=self._reporter(claim.run.id, job_logger)
+            claim.run,
+            claim.token,
+            job_logger,
+            reporter=self._reporter(claim.run.id, job_logger),
+            upstream_reader=self._upstream_reader(claim.run),
         )
         began = asyncio.get_running_loop().time()
         timeout = definition.timeout.total_seconds()
@@ -299,6 +309,29 @@ class Worker:
             await self.results.set_result(run_id, value)
         except (ResultError, BackendUnavailableError) as exc:
             log.warning("run %s: %s", run_id, exc)
+
+    def _upstream_reader(self, run: Run) -> Callable[[], Awaitable[Mapping[str, Upstream]]] | None:
+        engine, workflow_id, step = self.workflows, run.workflow_id, run.workflow_step
+        if engine is None or workflow_id is None or step is None:
+            return None
+        return functools.partial(engine.upstream, workflow_id, step)
+
+    def _advance(self, claims: Sequence[Claim]) -> None:
+        """Apply, in the background, the workflow events of steps' runs this worker ended."""
+        ids = [c.run.id for c in claims if c.run.workflow_id is not None]
+        if ids and self.workflows is not None:
+            self._background(self._apply_events(ids), f"hub-workflow-{ids[0]}")
+
+    async def _apply_events(self, run_ids: list[str]) -> None:
+        if self.workflows is not None:
+            try:
+                await self.workflows.apply(run_ids)
+            except HubSchedulerError as exc:  # the events stay: a sweep applies them
+                logger.warning("worker %s: workflow events left for a sweep: %s", self.id, exc)
+
+    async def _sweep_workflows(self) -> None:
+        if self.workflows is not None:
+            await self.workflows.sweep()
 
     def _reporter(
         self, run_id: str, log: logging.Logger
@@ -381,6 +414,7 @@ class Worker:
             if run is not None:
                 logger.info("job %s run %s cancelled (attempt %d)", claim.run.job, claim.run.id,
                             claim.run.attempt)  # fmt: skip
+                self._advance([claim])
         finally:
             self._held.pop(claim.run.id, None)
             self._took.pop(claim.run.id, None)
@@ -461,6 +495,9 @@ class Worker:
             ),
         ]
         self._tasks.append(asyncio.create_task(self._watch_cancels(), name="hub-cancels"))
+        if self.workflows is not None:
+            sweep = self._every(self.settings.poll * 2, self._sweep_workflows)
+            self._tasks.append(asyncio.create_task(sweep, name="hub-workflows"))
         if self.signals is not None:
             follower = follow(self.signals.wakeups, self._on_wake, self._stop, what="wake-up")
             self._tasks.append(asyncio.create_task(follower, name="hub-wake"))
@@ -620,6 +657,10 @@ class Worker:
                 self._log_outcome(claim, outcome, took)
             if done and isinstance(outcome, Failed) and isinstance(outcome.decision, GiveUp):
                 self._alert_dead(claim)
+        self._advance([
+            c for (c, o, _), done in zip(batch, applied, strict=True)
+            if done and not (isinstance(o, Failed) and not isinstance(o.decision, GiveUp))
+        ])  # fmt: skip
 
     def _log_outcome(self, claim: Claim, outcome: Outcome, took: float | None) -> None:
         """One WARNING line per failed attempt (job, run, attempt, when the next one is due)

@@ -27,6 +27,7 @@ from hub_scheduler.adapters.postgres.schedules import PostgresScheduleStore
 from hub_scheduler.adapters.postgres.schema import migrate
 from hub_scheduler.adapters.postgres.stats import PostgresStats
 from hub_scheduler.adapters.postgres.store import PostgresStore
+from hub_scheduler.adapters.postgres.workflows import PostgresWorkflows
 from hub_scheduler.domain.errors import InvalidBackendUrlError
 from hub_scheduler.domain.ports import BackendConfig, BackendVitals
 from hub_scheduler.domain.urls import redacted
@@ -147,6 +148,7 @@ class PostgresBackend:
     results: PostgresResults = attrs.field(init=False, repr=False)
     signals: PostgresSignals = attrs.field(init=False, repr=False)
     shared: PostgresSharedStore = attrs.field(init=False, repr=False)
+    workflows: PostgresWorkflows = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self.queue = PostgresJobQueue(self.store)
@@ -159,6 +161,7 @@ class PostgresBackend:
         self.results = PostgresResults(self.store)
         self.signals = PostgresSignals(self.store)
         self.shared = PostgresSharedStore(self.store)
+        self.workflows = PostgresWorkflows(self.store)
 
     async def ping(self) -> None:
         """See `Backend.ping`; also raises `SchemaVersionError` for a schema that is behind."""

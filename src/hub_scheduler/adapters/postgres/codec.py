@@ -43,14 +43,15 @@ RUN_COLUMNS: Final[LiteralString] = (
     "id, job, state, priority, attempt, enqueued_at, triggered_by, payload, run_at, "
     "started_at, finished_at, worker, error, stalls, token, schedule_id, slot, "
     "idempotency_key, origin_run_id, attempts, attempts_dropped, cancel_requested_at, "
-    "trace_context, first_attempt_trace"
+    "trace_context, first_attempt_trace, workflow_id, workflow_step"
 )
 #: The same, of the table aliased ``r``.
 RUN_COLUMNS_R: Final[LiteralString] = (
     "r.id, r.job, r.state, r.priority, r.attempt, r.enqueued_at, r.triggered_by, r.payload, "
     "r.run_at, r.started_at, r.finished_at, r.worker, r.error, r.stalls, r.token, "
     "r.schedule_id, r.slot, r.idempotency_key, r.origin_run_id, r.attempts, r.attempts_dropped, "
-    "r.cancel_requested_at, r.trace_context, r.first_attempt_trace"
+    "r.cancel_requested_at, r.trace_context, r.first_attempt_trace, r.workflow_id, "
+    "r.workflow_step"
 )
 
 
@@ -182,6 +183,8 @@ def decode_run(row: Mapping[str, Any]) -> Run:
         cancel_requested_at=_opt_utc(row.get("cancel_requested_at")),
         trace_context=stored_trace_context(row.get("trace_context")),
         first_attempt_trace=stored_trace_context(row.get("first_attempt_trace")),
+        workflow_id=row.get("workflow_id"),
+        workflow_step=row.get("workflow_step"),
     )
 
 

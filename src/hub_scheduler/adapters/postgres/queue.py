@@ -88,6 +88,8 @@ def run_item(run_id: str, request: EnqueueRequest, limit: int) -> dict[str, Any]
         "slot": iso(request.slot),
         "origin_run_id": request.origin_run_id,
         "trace_context": None if request.trace_context is None else dict(request.trace_context),
+        "workflow_id": request.workflow_id,
+        "workflow_step": request.workflow_step,
     }
     item.update({k: v for k, v in optional.items() if v is not None})
     return item
@@ -719,10 +721,16 @@ class PostgresRunHistory:
                 "WITH i AS (DELETE FROM {s}.idempotency WHERE expires_at <= %(now)s), "
                 "w AS (DELETE FROM {s}.workers WHERE expires_at <= %(now)s), "
                 "sc AS (DELETE FROM {s}.schedulers WHERE expires_at <= %(now)s), "
-                "sh AS (DELETE FROM {s}.shared WHERE expires_at <= %(now)s) "
+                "sh AS (DELETE FROM {s}.shared WHERE expires_at <= %(now)s), "
+                "wf AS (DELETE FROM {s}.workflows WHERE saved_at < %(old)s) "
                 "DELETE FROM {s}.job_stats WHERE (kind = 'h' AND bucket < %(hour)s) "
                 "OR (kind = 'd' AND bucket < %(day)s)"
             ),
-            {"now": now, "hour": epoch_s // 3600, "day": epoch_s // 86400},
+            {
+                "now": now,
+                "old": now - self.store.retention,
+                "hour": epoch_s // 3600,
+                "day": epoch_s // 86400,
+            },
         )
         return removed

@@ -38,6 +38,7 @@ from hub_scheduler.adapters.redis.store import (
     RedisStore,
 )
 from hub_scheduler.adapters.redis.vitals import read_vitals
+from hub_scheduler.adapters.redis.workflows import RedisWorkflows
 from hub_scheduler.domain.errors import BackendUnavailableError
 from hub_scheduler.domain.ports import BackendConfig, BackendVitals
 from hub_scheduler.domain.urls import redacted
@@ -158,6 +159,7 @@ class RedisBackend:
     results: RedisResults = attrs.field(init=False, repr=False)
     signals: RedisSignals = attrs.field(init=False, repr=False)
     shared: RedisSharedStore = attrs.field(init=False, repr=False)
+    workflows: RedisWorkflows = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self.queue = RedisJobQueue(self.store)
@@ -170,6 +172,7 @@ class RedisBackend:
         self.results = RedisResults(self.store)
         self.signals = RedisSignals(self.store)
         self.shared = RedisSharedStore(self.store)
+        self.workflows = RedisWorkflows(self.store)
 
     @classmethod
     def on_client(

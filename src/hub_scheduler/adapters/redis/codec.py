@@ -16,6 +16,7 @@ atl  attempt log, JSON (below)     atd  attempts dropped from the log
 cxl  cancel asked (if active), ms
 tc   trace context: its traceparent, or JSON {traceparent, tracestate} (traced enqueues)
 tca  the first attempt's trace context, as tc (once it failed and was retried, traced)
+wf   workflow id (a workflow's step) wfs the step's name in it
 ==== ============================  ==== =====================================
 
 The attempt log is a JSON array, oldest first, of at most `MAX_ATTEMPTS_KEPT` entries, each
@@ -186,6 +187,8 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
         attempts_dropped=int(fields.get("atd", "0")),
         cancel_requested_at=_opt_ms(fields, "cxl"),
         trace_context=decode_trace_context(fields.get("tc")),
+        workflow_id=fields.get("wf") or None,
+        workflow_step=fields.get("wfs") or None,
         first_attempt_trace=decode_trace_context(fields.get("tca")),
     )
     return run, int(fields.get("tok", "0"))

@@ -54,6 +54,9 @@ LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
         "schedulers": ":schedulers",
         "shared": ":shared:{key}",
         "wake": ":wake",
+        "workflow": ":workflow:{workflow_id}",
+        "workflows": ":workflows",
+        "workflow_events": ":workflow-events",
     }
 )
 """Key name -> suffix after the tagged prefix; ``{field}`` marks a part the key takes."""
@@ -286,3 +289,18 @@ class Keys:
     def wake(self) -> str:
         """Pub/sub channel: published when runs become ready, so idle workers claim at once."""
         return self._key("wake")
+
+    def workflow(self, workflow_id: str) -> str:
+        """Hash: a workflow's document (``doc``, versioned JSON) and its version (``ver``)."""
+        return self._key("workflow", workflow_id=workflow_id)
+
+    @property
+    def workflows(self) -> str:
+        """Sorted set: workflow ids scored by creation (ms)."""
+        return self._key("workflows")
+
+    @property
+    def workflow_events(self) -> str:
+        """Sorted set: events for workflows not yet applied (a step's run id, or a new
+        workflow's id), scored by when they happened (ms)."""
+        return self._key("workflow_events")

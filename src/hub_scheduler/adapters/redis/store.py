@@ -202,23 +202,24 @@ class RedisJobQueue:
             unique = {None: "", OnDuplicate.KEEP: "k", OnDuplicate.REPLACE: "r"}[
                 request.on_duplicate
             ]
-            encoded.append(
-                [
-                    new_run_id(),
-                    request.job,
-                    str(int(request.priority)),
-                    str(to_ms(request.run_at)) if request.run_at else "0",
-                    request.trigger.value,
-                    payload,
-                    request.schedule_id or "",
-                    str(to_ms(request.slot)) if request.slot else "",
-                    key,
-                    str(window),
-                    request.origin_run_id or "",
-                    unique,
-                    encode_trace_context(request.trace_context),
-                ]
-            )
+            run = [
+                new_run_id(),
+                request.job,
+                str(int(request.priority)),
+                str(to_ms(request.run_at)) if request.run_at else "0",
+                request.trigger.value,
+                payload,
+                request.schedule_id or "",
+                str(to_ms(request.slot)) if request.slot else "",
+                key,
+                str(window),
+                request.origin_run_id or "",
+                unique,
+                encode_trace_context(request.trace_context),
+            ]
+            if request.workflow_id is not None:
+                run += [request.workflow_id, request.workflow_step or ""]
+            encoded.append(run)
         answers = [Enqueued(run[0]) for run in encoded]
         for start in range(0, len(encoded), ENQUEUE_BATCH):
             batch = json.dumps(encoded[start : start + ENQUEUE_BATCH], ensure_ascii=False)

@@ -8,7 +8,7 @@ dashboard renders their dumps, and the CLI prints them with ``--json`` through `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -23,6 +23,7 @@ from hub_scheduler.domain.admin import (
     QueueStatus,
     RunSelection,
 )
+from hub_scheduler.domain.admin import WorkflowView as AdminWorkflowView
 from hub_scheduler.domain.errors import InvalidScheduleError
 from hub_scheduler.domain.model import (
     Attempt,
@@ -56,6 +57,13 @@ from hub_scheduler.domain.schedule import (
     Once,
     Schedule,
     SlotOutcome,
+)
+from hub_scheduler.domain.workflow import (
+    FailurePolicy,
+    StepState,
+    Workflow,
+    WorkflowState,
+    WorkflowStep,
 )
 
 MAX_DELAY = timedelta(days=365).total_seconds()
@@ -353,6 +361,8 @@ class RunView(_Strict):
     )
     result_stored_at: datetime | None = None
     progress: ProgressView | None = None
+    workflow_id: str | None = Field(default=None, description="The workflow it is a step of.")
+    workflow_step: str | None = Field(default=None, description="Its step's name there.")
 
     @classmethod
     def with_outputs(
@@ -392,6 +402,8 @@ class RunView(_Strict):
             attempts=[AttemptView.from_domain(a) for a in run.attempts],
             attempts_dropped=run.attempts_dropped,
             cancel_requested_at=run.cancel_requested_at,
+            workflow_id=run.workflow_id,
+            workflow_step=run.workflow_step,
         )
 
 
@@ -939,3 +951,76 @@ def health_json(health: QueueHealth) -> dict[str, Any]:
 def stats_json(stats: JobStats) -> dict[str, Any]:
     """A job's statistics: windows, hourly trend and last success."""
     return JobStatsView.from_domain(stats).model_dump(mode="json")
+
+
+# --- workflows ------------------------------------------------------------------------------
+
+
+class WorkflowStepView(_Strict):
+    """One step of a workflow: its job, what it waits for, its state and its current run
+    (the latest attempt series: a dead-letter retry replaces it)."""
+
+    name: str
+    job: str
+    after: list[str]
+    state: StepState
+    run_id: str | None
+    run: RunView | None = Field(default=None, description="Its run (on a single read only).")
+
+
+class WorkflowView(_Strict):
+    """A workflow: its steps and their states; `failure_policy` says what a dead step does."""
+
+    id: str
+    name: str
+    state: WorkflowState
+    failure_policy: FailurePolicy
+    created_at: datetime
+    failed_at: datetime | None
+    cancelled_at: datetime | None
+    finished_at: datetime | None
+    counts: dict[str, int] = Field(description="Steps per state.")
+    steps: list[WorkflowStepView]
+    compensation: WorkflowStepView | None
+
+    @classmethod
+    def from_domain(cls, workflow: Workflow, runs: Mapping[str, Run] | None = None) -> WorkflowView:
+        """The view of `workflow`; with `runs` (a single read), each step's run and its live
+        state."""
+        view = None if runs is None else AdminWorkflowView(workflow, runs)
+
+        def one(member: WorkflowStep) -> WorkflowStepView:
+            run = None if runs is None else runs.get(member.name)
+            return WorkflowStepView(
+                name=member.name,
+                job=member.job,
+                after=list(member.after),
+                state=member.state if view is None else view.state_of(member),
+                run_id=member.run_id,
+                run=None if run is None else RunView.from_domain(run),
+            )
+
+        steps = [one(m) for m in workflow.steps]
+        counts: dict[str, int] = {}
+        for item in steps:
+            counts[item.state.value] = counts.get(item.state.value, 0) + 1
+        return cls(
+            id=workflow.id,
+            name=workflow.name,
+            state=workflow.state,
+            failure_policy=workflow.policy,
+            created_at=workflow.created_at,
+            failed_at=workflow.failed_at,
+            cancelled_at=workflow.cancelled_at,
+            finished_at=workflow.finished_at,
+            counts=counts,
+            steps=steps,
+            compensation=None if workflow.compensation is None else one(workflow.compensation),
+        )
+
+
+class WorkflowPage(_Strict):
+    """Workflows newest first; pass `next_cursor` back for the next page (null: no more)."""
+
+    items: list[WorkflowView]
+    next_cursor: str | None

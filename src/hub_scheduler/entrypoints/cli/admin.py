@@ -1,5 +1,5 @@
 """Operator commands of the CLI: jobs, queue, cancel, runs (and bulk actions), dead letters,
-history, clean, check.
+history, clean, check, workflows.
 
 Each command loads the app's `Hub` (``--app module:attribute``, default the demo, env
 ``HUB_SCHEDULER_APP``), opens its backend (``--url``, env ``HUB_SCHEDULER_URL``), prints a
@@ -510,4 +510,86 @@ def check(app: str, url: str | None, as_json: bool) -> None:
     ])  # fmt: skip
 
 
-COMMANDS = (jobs, queue, cancel, runs, dlq, history, clean, check)
+# --- workflows ------------------------------------------------------------------------------
+
+
+def _workflow_json(view: Any) -> dict[str, Any]:
+    from hub_scheduler.entrypoints.api.schemas import WorkflowView  # noqa: PLC0415
+
+    return WorkflowView.from_domain(view.workflow, view.runs).model_dump(mode="json")
+
+
+def _workflow_lines(w: dict[str, Any]) -> list[str]:
+    out = [
+        f"workflow {w['id']} ({w['name']}): {w['state']}, on failure {w['failure_policy']}",
+        f"created {w['created_at']}, finished {w['finished_at'] or '-'}",
+        f"{'STEP':<24}{'JOB':<24}{'STATE':<11}{'RUN':<18}AFTER",
+    ]
+    steps = w["steps"] + ([w["compensation"]] if w["compensation"] else [])
+    out += [
+        f"{s['name']:<24}{s['job']:<24}{s['state']:<11}{s['run_id'] or '-':<18}"
+        f"{', '.join(s['after']) or '-'}"
+        for s in steps
+    ]
+    return out
+
+
+@click.group()
+def workflows() -> None:
+    """List, inspect and cancel workflows."""
+
+
+@workflows.command("list")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@app_options
+def workflows_list(limit: int, app: str, url: str | None, as_json: bool) -> None:
+    """Workflows, newest first, with how many steps are in each state."""
+
+    async def action(hub: Hub) -> list[dict[str, Any]]:
+        from hub_scheduler.entrypoints.api.schemas import WorkflowView  # noqa: PLC0415
+
+        page = await hub.admin.workflows(limit=limit)
+        return [WorkflowView.from_domain(w).model_dump(mode="json") for w in page.items]
+
+    def lines(items: list[dict[str, Any]]) -> list[str]:
+        out = [f"{'WORKFLOW':<21}{'NAME':<24}{'STATE':<11}{'CREATED':<34}STEPS"]
+        out += [
+            f"{w['id']:<21}{w['name']:<24}{w['state']:<11}{w['created_at']:<34}"
+            + ", ".join(f"{n} {state}" for state, n in sorted(w["counts"].items()))
+            for w in items
+        ]
+        return out
+
+    emit(run(app, url, action), as_json, lines)
+
+
+@workflows.command("show")
+@click.argument("workflow_id")
+@app_options
+def workflows_show(workflow_id: str, app: str, url: str | None, as_json: bool) -> None:
+    """Workflow WORKFLOW_ID: each step, its state, its run and what it waits for."""
+
+    async def action(hub: Hub) -> dict[str, Any]:
+        return _workflow_json(await hub.admin.workflow(workflow_id))
+
+    emit(run(app, url, action), as_json, _workflow_lines)
+
+
+@workflows.command("cancel")
+@click.argument("workflow_id")
+@app_options
+@actor_option
+def workflows_cancel(
+    workflow_id: str, app: str, url: str | None, as_json: bool, actor: str | None
+) -> None:
+    """Cancel workflow WORKFLOW_ID: steps not started never will, waiting runs are
+    cancelled, running ones asked to stop."""
+
+    async def action(hub: Hub) -> dict[str, Any]:
+        await hub.admin.cancel_workflow(cli_actor(actor), workflow_id)
+        return _workflow_json(await hub.admin.workflow(workflow_id))
+
+    emit(run(app, url, action), as_json, _workflow_lines)
+
+
+COMMANDS = (jobs, queue, cancel, runs, dlq, history, clean, check, workflows)

@@ -17,6 +17,7 @@ if st == 'queued' or st == 'delayed' or st == 'retry_scheduled' then
   redis.call('HSET', rk, 'st', 'cancelled', 'fin', ARGV[3])
   redis.call('HDEL', rk, 'due')
   redis.call('PEXPIRE', rk, tonumber(ARGV[4]))
+  workflow_event(rk, id, tonumber(ARGV[3]))
 elseif st == 'active' then
   redis.call('HSETNX', rk, 'cxl', ARGV[3])
   wake()

@@ -4,9 +4,9 @@
 -- KEYS[1] is a key with that tag, declared so the script is routed to the right node.
 
 -- Store a new run (see codec.py for the field names) and place it in its queue.
--- `tc` (the trace context, JSON) may be nil or ''. Returns true when it went to a ready list
--- (a worker may be woken).
-local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org, tc)
+-- `tc` (the trace context, JSON) may be nil or ''; so may `wf` and `wfs` (the workflow and
+-- step of a workflow's run). Returns true when it went to a ready list (a worker may be woken).
+local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org, tc, wf, wfs)
   local fields = {'v', '1', 'job', job, 'pri', pri, 'att', '1', 'enq', now, 'tok', '0',
                   'trg', trg, 'pl', pl}
   if sch ~= '' then table.insert(fields, 'sch'); table.insert(fields, sch) end
@@ -14,6 +14,10 @@ local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org, 
   if idk ~= '' then table.insert(fields, 'idk'); table.insert(fields, idk) end
   if org ~= '' then table.insert(fields, 'org'); table.insert(fields, org) end
   if tc and tc ~= '' then table.insert(fields, 'tc'); table.insert(fields, tc) end
+  if wf and wf ~= '' then
+    table.insert(fields, 'wf'); table.insert(fields, wf)
+    table.insert(fields, 'wfs'); table.insert(fields, wfs)
+  end
   local due_ms = tonumber(due)
   local delayed = due_ms > now
   if delayed then
@@ -72,6 +76,16 @@ end
 local function attempt_fields(rk)
   local got = redis.call('HMGET', rk, 'att', 'sta', 'wrk')
   return {att = got[1], sta = got[2], wrk = got[3]}
+end
+
+-- Run `id` (record `rk`) ended, or started again: if it is a workflow's step, record an event
+-- for the workflow (runtime/workflows.py applies it), in the same script as the change.
+-- `wf` is the run's 'wf' field when the caller read it already (false: it has none).
+local function workflow_event(rk, id, now, wf)
+  if wf == nil then wf = redis.call('HEXISTS', rk, 'wf') == 1 end
+  if wf then
+    redis.call('ZADD', K_WORKFLOW_EVENTS, 'NX', now, id)
+  end
 end
 
 local function wake()

@@ -1,6 +1,7 @@
 -- Enqueue a batch of runs. ARGV: P, now_ms, batch — a JSON array with one array of strings per
 -- run: [id, job, pri, due_ms, trigger, payload, schedule_id, slot, idempotency key, window_ms,
--- origin, unique ('' | 'k' keep | 'r' replace), trace context (codec.py's tc, or '')] (one
+-- origin, unique ('' | 'k' keep | 'r' replace), trace context (codec.py's tc, or ''),
+-- workflow id and step (or '')] (one
 -- argument for the batch keeps the client's encoding cost low) — retention_ms.
 -- Returns a flat list {index, first run id, ...} for runs whose idempotency key was already
 -- used within its window, or whose unique key is held by an unfinished run (those enqueue
@@ -23,12 +24,13 @@ local function cancel_waiting(id)
   redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
   redis.call('HDEL', rk, 'due')
   redis.call('PEXPIRE', rk, retention)
+  workflow_event(rk, id, now)
 end
 
 for i, run in ipairs(batch) do
   local id, job, pri, due, trg, pl = run[1], run[2], run[3], run[4], run[5], run[6]
   local sch, slot, idk, window, org, uniq = run[7], run[8], run[9], run[10], run[11], run[12]
-  local tc = run[13]
+  local tc, wf, wfs = run[13], run[14], run[15]
   local existing = false
   if idk ~= '' then
     -- The value is "<run id> <expiry ms>": the window follows the caller's clock (so a fake
@@ -59,7 +61,7 @@ for i, run in ipairs(batch) do
   if existing then
     repeats[#repeats + 1] = i - 1
     repeats[#repeats + 1] = existing
-  elseif create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org, tc) then
+  elseif create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org, tc, wf, wfs) then
     woke = true
   end
 end

@@ -20,6 +20,7 @@ for i = #ARGV - 1, 5, -2 do
     redis.call('ZREM', K_ACTIVE, id)
     redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
     redis.call('PEXPIRE', rk, tonumber(ARGV[4]))
+    workflow_event(rk, id, now)
   elseif state[1] == 'active' and state[2] == token then
     if interrupted then
       log_attempt(rk, attempt_entry(attempt_fields(rk), 'interrupted', now, '', nil), false)

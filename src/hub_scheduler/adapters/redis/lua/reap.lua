@@ -35,6 +35,7 @@ for i = #ids, 1, -1 do
       redis.call('ZREM', K_ACTIVE, id)
       redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
       redis.call('PEXPIRE', rk, tonumber(ARGV[6]))
+      workflow_event(rk, id, now)
     elseif stalls <= max_stalls then
       redis.call('ZREM', K_ACTIVE, id)
       redis.call('HSET', rk, 'st', 'queued', 'rdy', now)

@@ -15,7 +15,7 @@ for i = 0, n_settled - 1 do
   local b = 8 + i * 6
   local id, token, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local rk = K_RUN(id)
-  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk', 'cxl')
+  local state = redis.call('HMGET', rk, 'st', 'tok', 'job', 'sta', 'att', 'wrk', 'cxl', 'wf')
   if state[1] == 'active' and state[2] == token then
     redis.call('ZREM', K_ACTIVE, id)
     left_active(state[3], id)
@@ -51,6 +51,7 @@ for i = 0, n_settled - 1 do
       redis.call('HSET', rk, 'st', 'dead', 'fin', now, 'err', ARGV[b + 3])
       redis.call('ZADD', K_DEAD, now, id)
     end
+    if kind ~= 'r' or state[7] then workflow_event(rk, id, now, state[8] ~= false) end
     applied[#applied + 1] = 1
   else
     applied[#applied + 1] = 0

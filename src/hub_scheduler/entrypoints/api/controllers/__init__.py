@@ -13,6 +13,7 @@ from hub_scheduler.entrypoints.api.controllers.metrics import MetricsController
 from hub_scheduler.entrypoints.api.controllers.queue import QueueController
 from hub_scheduler.entrypoints.api.controllers.runs import RunsController
 from hub_scheduler.entrypoints.api.controllers.schedules import SchedulesController
+from hub_scheduler.entrypoints.api.controllers.workflows import WorkflowsController
 
 CONTROLLERS: tuple[type[Controller], ...] = (
     HealthController,
@@ -24,6 +25,7 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     AuditController,
     MetricsController,
     AlertsController,
+    WorkflowsController,
 )
 
 __all__ = [
@@ -37,4 +39,5 @@ __all__ = [
     "QueueController",
     "RunsController",
     "SchedulesController",
+    "WorkflowsController",
 ]
