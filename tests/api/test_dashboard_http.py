@@ -553,8 +553,13 @@ async def test_queue_depth_is_charted_from_the_samples_with_gaps_where_none_was_
         clock.advance(timedelta(minutes=3))
         await hub.depth.sample(clock.now())
         page = await client.get("/admin/fragments/throughput", params={"range": "1h"})
+        day = await client.get("/admin/fragments/throughput", params={"range": "24h"})
     await hub.aclose()
     assert "No depth sample last hour yet" in empty.text
+    # The day's chart has the first sample of its 10 minutes; its words the freshest.
+    assert [w for w in _charts(day.text)["depth-chart"]["waiting"] if w is not None] == [3]
+    assert "Latest sample, of the minute from" in day.text
+    assert "2 waiting" in day.text
     depth = _charts(page.text)["depth-chart"]
     sampled = [(i, w) for i, w in enumerate(depth["waiting"]) if w is not None]
     assert [w for _, w in sampled] == [3, 2, 2]

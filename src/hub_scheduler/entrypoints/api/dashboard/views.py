@@ -344,9 +344,12 @@ def _per_minute(points: list[DepthPoint], now: datetime) -> dict[str, Any]:
     }
 
 
-def _depth_chart(points: list[DepthPoint], chosen: str, now: datetime) -> dict[str, Any]:
+def _depth_chart(
+    points: list[DepthPoint], minutes: list[DepthPoint], chosen: str, now: datetime
+) -> dict[str, Any]:
     """The depth chart's data over the range (a slot per bucket, None where no process
-    sampled), and its numbers in words: the latest sample and the peak of waiting runs."""
+    sampled), and its numbers in words: the latest sample (of the last hour's `minutes`,
+    the freshest there is) and the peak of waiting runs."""
     resolution = RESOLUTIONS[chosen]
     last = resolution.bucket(now)
     slots = [last - resolution.step * i for i in reversed(range(resolution.keep - 1))]
@@ -360,16 +363,18 @@ def _depth_chart(points: list[DepthPoint], chosen: str, now: datetime) -> dict[s
         for name in names
     ]
     peak = max(points, key=lambda p: p.waiting, default=None)
+    every = {"1h": "minute", "24h": "10 minutes", "7d": "hour"}[chosen]
     return {
         "chart": {
             "x": [int(t.timestamp()) for t in slots],
             "unit": "runs",
             "series": series,
         },
-        "latest": points[-1] if points else None,
+        "latest": minutes[-1] if minutes else (points[-1] if points else None),
+        "latest_every": "minute" if minutes else every,
         "peak": peak,
         "samples": len(points),
-        "every": {"1h": "minute", "24h": "10 minutes", "7d": "hour"}[chosen],
+        "every": every,
     }
 
 
@@ -796,7 +801,9 @@ class Fragments(Controller):
             ranges=CHART_RANGES,
             series=attempts,
             totals=totals,
-            depth=_depth_chart(depth, chosen, now),
+            depth=_depth_chart(
+                depth, depth if chosen == "1h" else await hub.depth.series("1h", now), chosen, now
+            ),
             failing=failing,
             trends=trends,
         )

@@ -26,7 +26,10 @@
       });
       var opts = {
         width: width, height: 180,
-        scales: { x: { time: true } },
+        // Counts: from zero, and a few runs tall at least (all zeros is a flat line at 0,
+        // not a line in the middle of 0 to 100).
+        scales: { x: { time: true },
+                  y: { range: function (u, min, max) { return [0, Math.max(4, max)]; } } },
         series: series,
         axes: [{}, { label: d.unit }]
       };
