@@ -27,6 +27,7 @@ from hub_scheduler.entrypoints.api.dashboard.site import (
     signed_in,
 )
 from hub_scheduler.entrypoints.api.dashboard.views import Actions, Fragments, Pages
+from hub_scheduler.entrypoints.api.dashboard.workflows import WorkflowActions, WorkflowPages
 from hub_scheduler.entrypoints.api.dependencies import hub_dependencies, provide_value
 from hub_scheduler.entrypoints.api.limits import Requester, rate_limits
 from hub_scheduler.hub import Hub
@@ -55,7 +56,7 @@ def dashboard_router(
     )  # fmt: skip
     return Router(
         path=path,
-        route_handlers=[Pages, Fragments, Actions, Live, static],
+        route_handlers=[Pages, Fragments, Actions, WorkflowPages, WorkflowActions, Live, static],
         dependencies={
             **hub_dependencies(hub),
             "site": provide_value(site),
