@@ -21,6 +21,7 @@ from hub_scheduler.adapters.clock import SystemClock
 from hub_scheduler.adapters.notifiers import LoggingNotifier
 from hub_scheduler.domain.admin import AdminService
 from hub_scheduler.domain.alerts import AlertPolicy
+from hub_scheduler.domain.depth import DepthHistory
 from hub_scheduler.domain.errors import (
     InvalidJobError,
     ResultNotReadyError,
@@ -157,6 +158,8 @@ class Hub:
         #: The dashboard's address, for the links in alerts.
         self.dashboard_url = "/admin"
         self.admin = AdminService(backend, self.registry, self.clock)
+        #: The queue's depth over the last hour, day and week (schedulers sample it).
+        self.depth = DepthHistory(backend.shared, backend.queue)
         self._workflows: WorkflowEngine | None = None
 
     def with_backend(
@@ -497,6 +500,7 @@ class Hub:
             "declared": tuple(self.declared_schedules()),
             "notifier": self.notifier,
             "alerts": self.alert_monitor() if self.alerts is not None else None,
+            "depth": self.depth,
         }
         return Scheduler(
             self.schedules, self.presence, self.registry, self.clock, **(options | overrides)

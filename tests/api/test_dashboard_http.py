@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import html
+import itertools
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import httpx
 import pytest
 
-from hub_scheduler import Cron, Once, Schedule
+from hub_scheduler import Cron, Every, Once, Schedule
 from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.alerts import AlertPolicy
 from hub_scheduler.domain.model import ErrorInfo, RunState
@@ -467,16 +468,116 @@ async def test_the_overview_charts_throughput_and_flags_failing_jobs(api: Api) -
         page = await browser.client.get("/admin/fragments/throughput")
     data = re.search(r"data-chart='([^']+)'", page.text)
     assert data is not None
-    series = json.loads(html.unescape(data[1]))
-    assert (len(series["x"]), sum(series["dead"]), series["dead"][-1]) == (24, 2, 2)
+    series = _chart(data[1])
+    assert (len(series["x"]), _total(series["dead"]), series["dead"][-1]) == (24, 2, 2)
     assert "2 dead" in page.text
-    assert "failing over 10 %: flaky" in page.text
+    assert "failing over 10 % in 24 h: flaky" in page.text
+
+
+def _chart(attribute: str) -> dict[str, list[int | None]]:
+    """A chart's data attribute as ``{"x": [...], "<label>": [...]}``."""
+    data = json.loads(html.unescape(attribute))
+    return {"x": data["x"], **{s["label"]: s["values"] for s in data["series"]}}
+
+
+def _total(values: list[int | None]) -> int:
+    """A chart series' sum, gaps as nothing."""
+    return sum(v or 0 for v in values)
+
+
+def _charts(text: str) -> dict[str, dict[str, list[int | None]]]:
+    """Every chart of a fragment by its element id."""
+    found = re.findall(
+        r'<div id="([a-z-]+)" class="chart"[^>]*?data-chart=\'([^\']+)\'', text, re.S
+    )
+    return {name: _chart(data) for name, data in found}
+
+
+async def test_the_charts_cover_an_hour_a_day_or_a_week_chosen_in_the_url(api: Api) -> None:
+    """``?range=7d`` charts a week of hours (an attempt 3 days ago in its hour), 24 h a day,
+    1 h the last 60 minutes per minute; the overview links each range, the chosen one
+    marked, and keeps it for the fragment; an unknown range shows the day."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    await hub.enqueue("syncXero")
+    [claim] = await hub.queue.claim("w1", 1, timedelta(seconds=30))
+    await hub.queue.finish(claim, Succeeded())
+    clock.advance(timedelta(days=3))
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        week = await client.get("/admin/fragments/throughput", params={"range": "7d"})
+        day = await client.get("/admin/fragments/throughput", params={"range": "24h"})
+        hour = await client.get("/admin/fragments/throughput", params={"range": "1h"})
+        odd = await client.get("/admin/fragments/throughput", params={"range": "1y"})
+        overview = await client.get("/admin/", params={"range": "7d", "job": "syncXero"})
+    await hub.aclose()
+    weekly = _charts(week.text)["throughput-chart"]
+    assert (len(weekly["x"]), _total(weekly["succeeded"]), weekly["succeeded"][-73]) == (168, 1, 1)
+    assert "Last 7 days: 1 succeeded" in week.text
+    assert (
+        len(_charts(day.text)["throughput-chart"]["x"]),
+        _total(_charts(day.text)["throughput-chart"]["succeeded"]),
+    ) == (24, 0)
+    minutes = _charts(hour.text)["throughput-chart"]
+    assert (len(minutes["x"]), set(minutes)) == (60, {"x", "succeeded", "failed (retried or dead)"})
+    assert "Throughput and queue depth, last 24 h" in odd.text
+    links = re.findall(
+        r'<a href="/admin/\?([^"]+)"( aria-current="page")? data-range="(\w+)"', overview.text
+    )
+    assert links == [
+        ("job=syncXero&amp;range=1h", "", "1h"),
+        ("job=syncXero&amp;range=24h", "", "24h"),
+        ("job=syncXero&amp;range=7d", ' aria-current="page"', "7d"),
+    ]
+    assert "/admin/fragments/throughput?range=7d" in overview.text
+
+
+async def test_queue_depth_is_charted_from_the_samples_with_gaps_where_none_was_taken(
+    api: Api,
+) -> None:
+    """Depth sampled at two minutes (as schedulers and the summary do) shows at those
+    minutes in the hour's chart, nothing in between, and in words; the attempts per minute
+    are the differences of the samples' counts. With no sample the fragment says so."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        empty = await client.get("/admin/fragments/throughput", params={"range": "1h"})
+        for _ in range(3):
+            await hub.enqueue("syncXero")
+        await client.get("/admin/fragments/summary")  # samples this minute
+        clock.advance(timedelta(minutes=1))
+        [claim] = await hub.queue.claim("w1", 1, timedelta(seconds=30))
+        await hub.queue.finish(claim, Succeeded())
+        await hub.depth.sample(clock.now())
+        clock.advance(timedelta(minutes=3))
+        await hub.depth.sample(clock.now())
+        page = await client.get("/admin/fragments/throughput", params={"range": "1h"})
+        day = await client.get("/admin/fragments/throughput", params={"range": "24h"})
+    await hub.aclose()
+    assert "No depth sample last hour yet" in empty.text
+    # The day's chart has the first sample of its 10 minutes; its words the freshest.
+    assert [w for w in _charts(day.text)["depth-chart"]["waiting"] if w is not None] == [3]
+    assert "Latest sample, of the minute from" in day.text
+    assert "2 waiting" in day.text
+    depth = _charts(page.text)["depth-chart"]
+    sampled = [(i, w) for i, w in enumerate(depth["waiting"]) if w is not None]
+    assert [w for _, w in sampled] == [3, 2, 2]
+    assert [b - a for (a, _), (b, _) in itertools.pairwise(sampled)] == [1, 3]
+    assert (len(depth["x"]), set(depth)) == (
+        60,
+        {"x", "waiting", "delayed", "active", "dead letters"},
+    )
+    assert "2 waiting · 0 delayed · 0 active · 0 dead letters. Most waiting: 3" in page.text
+    minutes = _charts(page.text)["throughput-chart"]
+    assert [v for v in minutes["succeeded"] if v is not None] == [1]  # between 0 and 1
 
 
 async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Api) -> None:
     """A job's page: its retry policy, each schedule in words and cron with the next 5
-    fires (the exact instant and the schedule's zone), its statistics windows and its
-    runs; an unknown job is a 404."""
+    fires (the exact instant and the schedule's zone), its statistics windows, a chart of
+    its attempts per hour over the week (its totals in words) and its runs; an unknown job
+    is a 404."""
     run_id = await api.hub.enqueue("syncXero")
     async with _session(api, "JobViewer") as browser:
         page = await browser.client.get("/admin/jobs/syncXero")
@@ -492,6 +593,9 @@ async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Ap
     assert _run_ids(page.text) == [run_id]
     assert "Run now" not in page.text
     assert missing.status_code == 404
+    week = _charts(page.text)["job-week-chart"]
+    assert (len(week["x"]), set(week)) == (168, {"x", "succeeded", "failed", "dead"})
+    assert "Last 7 days: 0 succeeded · 0 failed · 0 dead" in page.text
 
 
 async def test_the_jobs_table_flags_a_job_failing_over_ten_percent(api: Api) -> None:
@@ -639,3 +743,107 @@ async def test_bulk_actions_on_the_runs_page_state_their_count(api: Api) -> None
         "dashboard",
         {"done": 3, "skipped": 0, "more": False},
     )
+
+
+async def test_an_admin_edits_a_runtime_schedule_with_a_preview_before_saving(api: Api) -> None:
+    """A runtime schedule's editor is filled in from the stored one; the preview of an
+    interval ending in 3 h lists its last fires and no more (nothing stored yet); Save
+    changes the trigger and end, keeps the payload, and is audited as schedule.update with
+    the definition before. A bad interval is a 400 and changes nothing."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    await hub.sync_schedules()
+    actor = Actor("test")
+    schedule = Schedule(Cron("0 3 * * *", "Europe/London"), job="syncXero", id="nightly",
+                        payload={"full": True})  # fmt: skip
+    await hub.admin.create_schedule(actor, schedule)
+    end = (clock.now() + timedelta(hours=3)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    form = {"kind": "every", "every": "3600", "timezone": "UTC", "end": end}
+    async with client_for(build_app(hub)) as client:
+        csrf = await _sign_in(client, "SystemAdmin")
+        headers = {"X-Hub-CSRF": csrf, "HX-Request": "true"}
+        editor = await client.get("/admin/fragments/schedules/nightly/editor")
+        preview = await client.get(
+            "/admin/fragments/jobs/syncXero/preview", params={**form, "editing": "nightly"}
+        )
+        unchanged = (await hub.schedules.get("nightly")).schedule
+        bad = await client.post("/admin/actions/schedules/nightly/edit",
+                                data={**form, "every": "soon"}, headers=headers)  # fmt: skip
+        saved = await client.post("/admin/actions/schedules/nightly/edit", data=form,
+                                  headers=headers)  # fmt: skip
+        declared = await client.get("/admin/fragments/schedules/syncXero:0/editor")
+        refused = await client.post("/admin/actions/schedules/syncXero:0/edit", data=form,
+                                    headers=headers)  # fmt: skip
+    stored = (await hub.schedules.get("nightly")).schedule
+    entries = [(e.action, e.target, e.outcome) for e in (await hub.audit.list()).items]
+    await hub.aclose()
+    assert 'value="0 3 * * *"' in editor.text
+    assert 'value="Europe/London"' in editor.text
+    assert len(re.findall(r"<li><time datetime=", preview.text)) == 3  # the end stops it
+    assert unchanged == schedule
+    assert (bad.status_code, "give the interval in seconds" in bad.text) == (400, True)
+    assert (saved.status_code, saved.headers["hx-trigger"]) == (200, "refresh")
+    assert "Saved nightly: Every hour, until" in saved.text
+    assert stored.trigger == Every(timedelta(hours=1))
+    assert stored.end == datetime.fromisoformat(end).replace(tzinfo=UTC)
+    assert stored.payload == {"full": True}
+    assert ("schedule.update", "nightly", "ok") in entries
+    assert "Declared in code" in declared.text
+    assert refused.status_code == 409
+
+
+async def test_a_viewer_cannot_open_a_schedule_editor(api: Api) -> None:
+    """The editor is for SystemAdmin only: a JobViewer gets 403 and no form."""
+    await api.hub.admin.create_schedule(
+        Actor("test"), Schedule(Cron("0 3 * * *"), job="syncXero", id="nightly")
+    )
+    async with _session(api, "JobViewer") as browser:
+        editor = await browser.client.get("/admin/fragments/schedules/nightly/editor")
+        page = await browser.client.get("/admin/jobs/syncXero")
+    assert (editor.status_code, "<form" in editor.text) == (403, False)
+    assert 'schedule-edit"' not in page.text  # no Edit button
+
+
+async def test_run_now_from_a_job_page_takes_an_optional_json_payload(api: Api) -> None:
+    """The job page's Run now with a payload enqueues a run carrying that JSON object and
+    links it; text that is not a JSON object is a 400 saying so and enqueues nothing."""
+    async with _session(api, "SystemAdmin") as admin:
+        page = await admin.client.get("/admin/jobs/syncXero")
+        headers = {"X-Hub-CSRF": admin.csrf, "HX-Request": "true"}
+        url = "/admin/actions/jobs/syncXero/trigger"
+        done = await admin.client.post(url, data={"payload": '{"full": true}'}, headers=headers)
+        broken = await admin.client.post(url, data={"payload": "{full"}, headers=headers)
+        listed = await admin.client.post(url, data={"payload": "[1]"}, headers=headers)
+    assert 'id="trigger-form"' in page.text
+    [run] = (await api.hub.history.list(job="syncXero")).items
+    assert (done.status_code, run.payload) == (200, {"full": True})
+    assert f"/admin/runs/{run.id}" in done.text
+    assert (broken.status_code, "the payload is not JSON" in broken.text) == (400, True)
+    assert (listed.status_code, "a JSON object" in listed.text) == (400, True)
+
+
+async def test_an_admin_cancels_the_runs_ticked_on_the_runs_page(api: Api) -> None:
+    """Each run of the runs page has a tick box for an admin (none for a viewer); the runs
+    ticked, and only those, are cancelled as one audited entry with the count; the answer
+    says how many were done and skipped; a malformed run id is a 400."""
+    ids = [await api.hub.enqueue("syncXero") for _ in range(3)]
+    async with _session(api, "JobViewer") as viewer:
+        seen = await viewer.client.get("/admin/runs")
+    async with _session(api, "SystemAdmin") as admin:
+        page = await admin.client.get("/admin/runs")
+        headers = {"X-Hub-CSRF": admin.csrf, "HX-Request": "true"}
+        done = await admin.client.post("/admin/actions/runs/bulk/cancel",
+                                       data={"run_id": ids[:2]}, headers=headers)  # fmt: skip
+        again = await admin.client.post("/admin/actions/runs/bulk/cancel",
+                                        data={"run_id": ids[:1]}, headers=headers)  # fmt: skip
+        bad = await admin.client.post("/admin/actions/runs/bulk/cancel",
+                                      data={"run_id": ["<x>"]}, headers=headers)  # fmt: skip
+    assert 'class="pick"' not in seen.text
+    assert all(f'id="pick-{i}"' in page.text for i in ids)
+    assert "cancel: 2 done" in done.text
+    assert "cancel: 0 done, 1 of those ticked not in a state" in again.text
+    assert bad.status_code == 400
+    states = [(await api.hub.history.get(i)).state for i in ids]
+    assert states == [RunState.CANCELLED, RunState.CANCELLED, RunState.QUEUED]
+    entry = [e for e in await api.audit() if e.action == "runs.cancel"][-1]
+    assert entry.after == {"done": 2, "skipped": 0, "more": False}

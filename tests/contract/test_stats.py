@@ -147,3 +147,21 @@ async def test_the_queue_counts_succeeded_and_failed_attempts_of_every_job(
     await queue.finish(c, Failed(error, GiveUp(1)))
     snapshot = await queue.snapshot()
     assert (snapshot.succeeded, snapshot.failed) == (1, 2)
+
+
+async def test_the_hourly_trend_reaches_back_a_week_when_asked(backend: Subject) -> None:
+    """`trend_hours=168` gives a bucket per hour of the week, an attempt 100 h ago in its
+    own hour (the dashboard's 7-day throughput chart); outside 1 to 168 is refused."""
+    queue, stats, clock = backend.queue, backend.stats, backend.clock
+    clock.set(datetime(2026, 6, 1, 10, 30, tzinfo=UTC))
+    await queue.enqueue([EnqueueRequest("report")])
+    [claim] = await queue.claim("w1", 1, LEASE)
+    await queue.finish(claim, Succeeded())
+    clock.advance(timedelta(hours=100))
+    week = await stats.job("report", clock.now(), trend_hours=168)
+    assert (len(week.hourly), week.hourly[-1].hour) == (168, datetime(2026, 6, 5, 14, tzinfo=UTC))
+    counted = [(h.hour, h.succeeded) for h in week.hourly if h.succeeded]
+    assert counted == [(datetime(2026, 6, 1, 10, tzinfo=UTC), 1)]
+    assert len((await stats.job("report", clock.now())).hourly) == 24  # the default
+    with pytest.raises(ValueError, match="trend_hours"):
+        await stats.job("report", clock.now(), trend_hours=169)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -404,6 +404,7 @@ def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str])
         _settled(page)
         page.click("#job-definition .run-now")
         expect(page.locator("#job-runs #runs-table tbody tr[data-run]")).to_have_count(1)
+        expect(page.locator("#job-week-chart canvas")).to_have_count(1)
         page.screenshot(path=str(SCREENSHOT.with_name("job-page.png")), full_page=True)
         browser.close()
 
@@ -427,3 +428,129 @@ def test_schedule_editor_previews_as_you_type_and_saves(served: tuple[str, str])
         expect(page.locator("#schedule-saved")).to_contain_text("Saved ui-made")
         expect(page.locator("#job-schedules code", has_text="15 6 * * 1-5")).to_have_count(1)
         browser.close()
+
+
+def test_chart_range_is_chosen_in_the_url_and_depth_is_charted(served: tuple[str, str]) -> None:
+    """An admin picks "last 7 days": the URL says range=7d (a reload keeps it), the link is
+    marked current, the throughput chart spans 168 hours and the queue depth chart is drawn
+    (the page's own summary sampled the depth), each with its numbers in words."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        expect(page.locator("#depth-chart canvas")).to_have_count(1)
+        expect(page.locator("#depth-words")).to_contain_text("waiting")
+        page.click('#chart-ranges a[data-range="7d"]')
+        page.wait_for_url(re.compile(r"range=7d"))
+        page.reload()
+        expect(page.locator("#charts-heading")).to_have_text(
+            "Throughput and queue depth, last 7 days"
+        )
+        expect(page.locator('#chart-ranges a[aria-current="page"]')).to_have_text("last 7 days")
+        expect(page.locator("#throughput-chart canvas")).to_have_count(1)
+        expect(page.locator("#depth-chart canvas")).to_have_count(1)
+        hours = page.evaluate("JSON.parse(document.querySelector('#throughput-chart')"
+                              ".dataset.chart).x.length")  # fmt: skip
+        assert hours == 168
+        page.click('#chart-ranges a[data-range="1h"]')
+        page.wait_for_url(re.compile(r"range=1h"))
+        expect(page.locator("#throughput-totals")).to_contain_text("per minute")
+        browser.close()
+
+
+def test_an_admin_edits_a_runtime_schedule_seeing_the_next_fires_first(
+    served: tuple[str, str],
+) -> None:
+    """On a job's page an admin adds a schedule, presses its Edit: the editor opens in view
+    filled in; switching to an interval with an end date updates the preview as they type;
+    Save changes the schedule in the list (a declared schedule offers no Edit)."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "syncAccelerate"
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        page.goto(f"{base}/admin/jobs/{job}")
+        expect(page.locator("#job-schedules .schedule-edit")).to_have_count(0)
+        page.fill('#schedule-form input[name="id"]', "ui-edit")
+        page.fill('#schedule-form input[name="cron"]', "0 7 * * *")
+        expect(page.locator("#preview-fires li")).to_have_count(5)
+        _settled(page)
+        page.click('#schedule-form button[type="submit"]')
+        expect(page.locator("#schedule-saved")).to_contain_text("Saved ui-edit")
+        edit = page.locator('#job-schedules .schedule-edit[data-schedule="ui-edit"]')
+        expect(edit).to_have_count(1)
+        _settled(page)
+        edit.click()
+        form = page.locator("#schedule-edit-form")
+        expect(form.locator('input[name="cron"]')).to_have_value("0 7 * * *")
+        expect(page.locator("#edit-preview-fires li")).to_have_count(5)
+        assert page.evaluate(
+            "() => { const r = document.querySelector('#schedule-editor').getBoundingClientRect();"
+            " return r.top >= 0 && r.top < window.innerHeight; }"
+        ), "the editor opens in view"
+        form.locator('select[name="kind"]').select_option("every")
+        form.locator('input[name="every"]').press_sequentially("7200")
+        expect(page.locator("#schedule-edit-preview")).to_contain_text("Every 2 hours")
+        now = datetime.now(UTC)
+        ends = (now + timedelta(hours=5)).replace(second=0, microsecond=0)
+        # Intervals count from the epoch: the fires are the even UTC hours up to the end.
+        first = (int(now.timestamp()) // 7200 + 1) * 7200
+        fires = len(range(first, int(ends.timestamp()) + 1, 7200))
+        form.locator('input[name="timezone"]').fill("UTC")
+        form.locator('input[name="end"]').fill(ends.strftime("%Y-%m-%dT%H:%M"))
+        expect(page.locator("#edit-preview-fires li")).to_have_count(fires)
+        _settled(page)
+        form.locator('button[type="submit"]').click()
+        expect(page.locator("#schedule-edit-saved")).to_contain_text("Saved ui-edit: Every 2")
+        expect(page.locator("#job-schedules h3", has_text="Every 2 hours")).to_have_count(1)
+        browser.close()
+
+
+def test_cancel_the_runs_ticked_on_the_runs_page(served: tuple[str, str]) -> None:
+    """Of three waiting runs an admin ticks two; the ticks survive the list refreshing
+    itself; "Cancel ticked" asks to cancel 2 runs, and only those two are cancelled."""
+    base, token = served
+    expect = playwright_api.expect
+    job = "policyReviews"
+    asked: list[str] = []
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+
+        def accept(dialog: object) -> None:
+            asked.append(dialog.message)  # type: ignore[attr-defined]
+            dialog.accept()  # type: ignore[attr-defined]
+
+        page.on("dialog", accept)
+        row = page.locator(f'tr[data-job="{job}"]')
+        _settled(page)
+        row.locator(".pause").click()
+        expect(row.locator(".paused-flag")).to_have_text("yes")
+        for _ in range(3):
+            _settled(page)
+            row.locator(".run-now").click()
+        page.goto(f"{base}/admin/runs?job={job}&state=queued")
+        rows = page.locator("#runs-table tbody tr[data-run]")
+        expect(rows).to_have_count(3)
+        ticked = [rows.nth(i).get_attribute("data-run") for i in (0, 2)]
+        for run_id in ticked:
+            page.check(f'[id="pick-{run_id}"]')
+        _settled(page)
+        with page.expect_response(re.compile(r"/fragments/run-list")):
+            page.evaluate("htmx.trigger(document.body, 'refresh')")
+        _settled(page)
+        expect(page.locator("#runs input.pick:checked")).to_have_count(2)
+        page.click("#picked-cancel")
+        expect(page.locator("#bulk-result")).to_have_text("cancel: 2 done.")
+        expect(rows).to_have_count(1)
+        page.goto(f"{base}/admin/runs?job={job}&state=cancelled")
+        cancelled = page.locator("#runs-table tbody tr[data-run]")
+        expect(cancelled).to_have_count(2)
+        assert sorted(cancelled.nth(i).get_attribute("data-run") or "" for i in (0, 1)) == sorted(
+            r or "" for r in ticked
+        )
+        page.goto(f"{base}/admin/")
+        _settled(page)
+        page.locator(f'tr[data-job="{job}"] .resume').click()
+        expect(page.locator(f'tr[data-job="{job}"] .paused-flag')).to_have_text("no")
+        browser.close()
+    assert asked == ["Cancel 2 ticked runs?"]

@@ -31,8 +31,9 @@ def _violations(page: Page) -> list[str]:
 
 
 def test_no_page_has_a_serious_accessibility_violation(served: tuple[str, str]) -> None:
-    """axe-core finds no serious or critical violation on the overview, the runs page, a
-    run's page, a job's page, the audit page or the sign-in page."""
+    """axe-core finds no serious or critical violation on the overview (24 h and 7 days),
+    the runs page, a run's page, a job's page with its schedule editor open, the audit page
+    or the sign-in page."""
     base, token = served
     expect = playwright_api.expect
     with playwright_api.sync_playwright() as pw:
@@ -49,6 +50,18 @@ def test_no_page_has_a_serious_accessibility_violation(served: tuple[str, str]) 
         found["run"] = _violations(page)
         page.goto(f"{base}/admin/jobs/syncXero")
         found["job"] = _violations(page)
+        page.fill('#schedule-form input[name="id"]', "a11y-check")
+        page.fill('#schedule-form input[name="cron"]', "0 6 * * *")
+        _settled(page)
+        page.click('#schedule-form button[type="submit"]')
+        expect(page.locator("#schedule-saved")).to_contain_text("Saved a11y-check")
+        _settled(page)
+        page.click('.schedule-edit[data-schedule="a11y-check"]')
+        expect(page.locator("#edit-preview-fires li")).to_have_count(5)
+        found["schedule editor"] = _violations(page)
+        page.goto(f"{base}/admin/?range=7d")
+        expect(page.locator("#throughput-chart canvas")).to_have_count(1)
+        found["overview, 7 days"] = _violations(page)
         page.goto(f"{base}/admin/audit")
         found["audit"] = _violations(page)
         page.context.clear_cookies()

@@ -29,7 +29,8 @@ WRAPPED = """() => { const kids = [...document.querySelector("header").children]
   return kids.filter(k => Math.abs(k.getBoundingClientRect().top - top) > 8)
     .map(k => k.className); }"""
 #: Controls without an accessible name (a label, aria-label or text).
-UNNAMED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+UNNAMED = """() => [...document.querySelectorAll(
+    "input:not([type=hidden]), select, textarea, button")]
   .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
     && !e.textContent.trim())
   .map(e => e.outerHTML.slice(0, 80))"""

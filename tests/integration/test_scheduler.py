@@ -191,6 +191,24 @@ async def test_running_scheduler_reports_itself_with_lateness() -> None:
         assert live[0].lateness_p99 == timedelta(0)
 
 
+async def test_a_running_scheduler_samples_queue_depth_once_a_minute() -> None:
+    """A scheduler in its loop samples the queue for the depth chart at its heartbeat: runs
+    waiting show in the hour's series, one point per minute however often it beats."""
+    clock = FakeClock(datetime(2026, 6, 1, tzinfo=UTC))
+    async with Hub(clock=clock) as hub:
+        hub.job("adhoc")(_noop)
+        await hub.enqueue("adhoc")
+        await hub.enqueue("adhoc")
+        async with hub.scheduling():
+            async with asyncio.timeout(5):
+                while len(await hub.depth.series("1h", clock.now())) < 2:
+                    slept = clock.next_sleep()
+                    clock.advance(20)
+                    await slept
+        points = await hub.depth.series("1h", clock.now())
+    assert [(p.at.minute, p.waiting) for p in points] == [(0, 2), (1, 2)]
+
+
 async def test_month_long_outage_is_ledgered_in_bulk_then_planned_per_slot() -> None:
     """30 days down on a 1-minute schedule: the old slots are one bulk record (coalesced, as
     run_once merges them into its late run), the

@@ -864,10 +864,16 @@ class ShardedStats:
     shards: tuple[Stats, ...]
 
     async def job(
-        self, job: str, now: datetime, windows: Sequence[str] = ("1h", "24h", "7d", "90d")
+        self,
+        job: str,
+        now: datetime,
+        windows: Sequence[str] = ("1h", "24h", "7d", "90d"),
+        *,
+        trend_hours: int = 24,
     ) -> JobStats:
         """See `Stats.job`."""
-        return await self.shards[shard_of(job, len(self.shards))].job(job, now, windows)
+        shard = self.shards[shard_of(job, len(self.shards))]
+        return await shard.job(job, now, windows, trend_hours=trend_hours)
 
 
 async def _merged(sources: Sequence[Callable[[], AsyncIterator[bool]]]) -> AsyncIterator[bool]:

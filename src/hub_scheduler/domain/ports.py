@@ -517,11 +517,17 @@ class Stats(Protocol):
     """Per-job statistics, counted as attempts finish."""
 
     async def job(
-        self, job: str, now: datetime, windows: Sequence[str] = ("1h", "24h", "7d", "90d")
+        self,
+        job: str,
+        now: datetime,
+        windows: Sequence[str] = ("1h", "24h", "7d", "90d"),
+        *,
+        trend_hours: int = 24,
     ) -> JobStats:
         """The statistics of `job` as of `now` (zeros for a job that never ran), for the
-        named `windows` only; the hourly trend comes with all four. Raises `ValueError` for
-        an unknown window name."""
+        named `windows` only; the hourly trend (its last `trend_hours` clock hours, this one
+        included, 1 to 168) comes with all four. Raises `ValueError` for an unknown window
+        name or `trend_hours` out of range."""
         ...
 
 

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from hub_scheduler.domain.depth import DepthHistory
 from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.domain.firing import plan_fire
 from hub_scheduler.domain.ports import (
@@ -82,6 +83,8 @@ class Scheduler:
             logged at ERROR on ``hub_scheduler.alerts``).
         alerts: evaluates the alert rules every heartbeat (None: this scheduler does not;
             its id becomes the monitor's, so replicas agree who reports an outage).
+        depth: sampled every heartbeat, for the dashboard's queue depth chart (None: this
+            scheduler does not sample).
         max_sleep: the longest the loop sleeps without looking (seconds).
         batch: schedules claimed and fired per store call.
         claim_lease: how long a claimed batch is withheld from other schedulers; a
@@ -97,6 +100,7 @@ class Scheduler:
     declared: Sequence[Schedule] = ()
     notifier: Notifier | None = None
     alerts: AlertMonitor | None = None
+    depth: DepthHistory | None = None
     max_sleep: float = 30.0
     batch: int = 500
     claim_lease: timedelta = timedelta(seconds=5)
@@ -303,6 +307,8 @@ class Scheduler:
                         await self.check()
                         self._last_check = now
                     await self._heartbeat()
+                    if self.depth is not None:
+                        await self.depth.sample(self.clock.now())  # never raises
                     next_due = await self.store.next_due_at()
                     backoff = 0.1
                 except HubSchedulerError as exc:

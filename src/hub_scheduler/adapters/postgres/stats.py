@@ -16,6 +16,7 @@ from hub_scheduler.domain.ports import HourStats, JobStats, WindowStats
 #: Window name -> (bucket kind, number of buckets ending with the current one), as on Redis.
 WINDOWS = {"1h": ("h", 2), "24h": ("h", 25), "7d": ("h", 24 * 7 + 1), "90d": ("d", 90)}
 HOURLY_TREND = 24
+MAX_TREND_HOURS = 24 * 7
 
 
 def _histogram(counts: Sequence[int] | None, total_ms: int) -> Histogram:
@@ -61,18 +62,25 @@ class PostgresStats:
     store: PostgresStore
 
     async def job(
-        self, job: str, now: datetime, windows: Sequence[str] = tuple(WINDOWS)
+        self,
+        job: str,
+        now: datetime,
+        windows: Sequence[str] = tuple(WINDOWS),
+        *,
+        trend_hours: int = HOURLY_TREND,
     ) -> JobStats:
         """See `Stats.job`. Reads only the buckets `windows` need."""
         unknown = set(windows) - set(WINDOWS)
         if unknown:
             raise ValueError(f"unknown windows {sorted(unknown)}; use {', '.join(WINDOWS)}")
+        if not 1 <= trend_hours <= MAX_TREND_HOURS:
+            raise ValueError(f"trend_hours {trend_hours} is not 1 to {MAX_TREND_HOURS}")
         seconds = int((now - EPOCH).total_seconds())
         hour, day = seconds // 3600, seconds // 86400
         hourly_trend = set(windows) == set(WINDOWS)
         hour_count = max(
             [WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "h"]
-            + [HOURLY_TREND if hourly_trend else 0]
+            + [trend_hours if hourly_trend else 0]
         )
         day_count = max([WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "d"] + [0])
         rows = await self.store.fetch(
@@ -120,7 +128,7 @@ class PostgresStats:
                     failed=by_bucket.get(("h", h), empty).failed,
                     dead=by_bucket.get(("h", h), empty).dead,
                 )
-                for h in range(hour - HOURLY_TREND + 1, hour + 1)
+                for h in range(hour - trend_hours + 1, hour + 1)
             )
             if hourly_trend
             else ()

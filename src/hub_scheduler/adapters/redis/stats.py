@@ -19,6 +19,7 @@ DAY_MS = 86_400_000
 #: Window name -> (bucket kind, number of buckets ending with the current one).
 WINDOWS = {"1h": ("h", 2), "24h": ("h", 25), "7d": ("h", 24 * 7 + 1), "90d": ("d", 90)}
 HOURLY_TREND = 24
+MAX_TREND_HOURS = 24 * 7
 
 
 def histogram(fields: Mapping[str, int], prefix: str) -> Histogram:
@@ -52,19 +53,26 @@ class RedisStats:
     store: RedisStore
 
     async def job(
-        self, job: str, now: datetime, windows: Sequence[str] = tuple(WINDOWS)
+        self,
+        job: str,
+        now: datetime,
+        windows: Sequence[str] = tuple(WINDOWS),
+        *,
+        trend_hours: int = HOURLY_TREND,
     ) -> JobStats:
         """See `Stats.job`. Only the buckets `windows` need are read, in one round trip: 25
         small reads for the last 24 h, ~260 for every window and the hourly trend."""
         unknown = set(windows) - set(WINDOWS)
         if unknown:
             raise ValueError(f"unknown windows {sorted(unknown)}; use {', '.join(WINDOWS)}")
+        if not 1 <= trend_hours <= MAX_TREND_HOURS:
+            raise ValueError(f"trend_hours {trend_hours} is not 1 to {MAX_TREND_HOURS}")
         now_ms = to_ms(now)
         hour, day = now_ms // HOUR_MS, now_ms // DAY_MS
         hourly_trend = set(windows) == set(WINDOWS)
         hour_count = max(
             [WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "h"]
-            + [HOURLY_TREND if hourly_trend else 0]
+            + [trend_hours if hourly_trend else 0]
         )
         day_count = max([WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "d"] + [0])
         hours = [hour - i for i in range(hour_count)]
@@ -97,7 +105,7 @@ class RedisStats:
                     failed=by_hour[h].get("failed", 0),
                     dead=by_hour[h].get("dead", 0),
                 )
-                for h in sorted(hours[:HOURLY_TREND])
+                for h in sorted(hours[:trend_hours])
             )
             if hourly_trend
             else ()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import attrs
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
@@ -23,11 +26,12 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK
 from markupsafe import escape
 
-from hub_scheduler.domain.admin import Action, AdminService, BulkAction, RunSelection
-from hub_scheduler.domain.errors import RunNotFoundError, ValidationError
+from hub_scheduler.domain.admin import Action, Actor, AdminService, BulkAction, RunSelection
+from hub_scheduler.domain.depth import RESOLUTIONS, DepthPoint
+from hub_scheduler.domain.errors import InvalidScheduleError, RunNotFoundError, ValidationError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
 from hub_scheduler.domain.ports import WindowStats
-from hub_scheduler.domain.schedule import Cron, Schedule, load_timezone
+from hub_scheduler.domain.schedule import Cron, Every, Schedule, ScheduleTrigger, load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
     COOKIE,
@@ -68,6 +72,14 @@ RANGES = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+#: The overview's chart ranges (``?range=``), with their names in words.
+CHART_RANGES = {"1h": "last hour", "24h": "last 24 h", "7d": "last 7 days"}
+#: ``?range=``, under another name in the handler: ``range`` is a builtin.
+RangeQuery = Annotated[str, QueryParameter(name="range", max_length=10)]
+#: Runs an admin may tick on the runs page for one bulk action (a page's worth, twice),
+#: and what a run id may be.
+BULK_PICKED = 100
+RUN_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 #: What a schedule id may be (as the API's schedule body says).
 SCHEDULE_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 #: Upcoming fires the job page shows per schedule.
@@ -181,6 +193,32 @@ async def _bulk_offers(hub: Hub, filters: dict[str, str]) -> list[dict[str, Any]
     return offers
 
 
+async def _bulk(
+    request: Request[Any, Any, Any],
+    hub: Hub,
+    actor: Actor,
+    action: BulkAction,
+    filters: dict[str, str],
+) -> Response[str]:
+    """A bulk action on the runs ticked (the form's ``run_id`` fields), else on everything
+    the filter matches; the answer says what was done (and what had moved on)."""
+    form = await request.form()
+    picked = [str(v) for v in form.getall("run_id")] if "run_id" in form else []
+    if len(picked) > BULK_PICKED or any(not RUN_ID.fullmatch(i) for i in picked):
+        raise ValidationException(f"tick 1 to {BULK_PICKED} runs")
+    selection = RunSelection(run_ids=tuple(picked)) if picked else _selection(hub, filters)
+    result = await hub.admin.bulk(actor, action, selection)
+    said = f"{action.value}: {result.done} done"
+    if result.skipped:
+        said += f", {result.skipped} skipped (they moved on meanwhile)"
+    others = len(picked) - result.done - result.skipped
+    if picked and others > 0:
+        said += f", {others} of those ticked not in a state this applies to"
+    return Response(
+        f"<p id='bulk-result'>{escape(said)}.</p>", media_type=MediaType.HTML, headers=REFRESH
+    )
+
+
 async def _run_context(hub: Hub, run_id: str) -> dict[str, Any]:
     """A run with its error, attempts, payload, result and progress."""
     run = await hub.history.get(run_id)
@@ -206,8 +244,20 @@ async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
         item["cron"] = trigger.expression if isinstance(trigger, Cron) else None
         item["next"] = state.schedule.preview(now, NEXT_FIRES) if state.next_fire else []
         schedules.append(item)
-    stats = stats_json(await hub.stats.job(name, now))
+    raw_stats = await hub.stats.job(name, now, trend_hours=24 * 7)
+    stats = stats_json(raw_stats)
     page = await hub.history.list(job=name, cursor=cursor or None, limit=PAGE_SIZE)
+    week = raw_stats.hourly
+    outcomes = {
+        "succeeded": [h.succeeded for h in week],
+        "failed": [h.failed for h in week],
+        "dead": [h.dead for h in week],
+    }
+    chart = {
+        "x": [int(h.hour.timestamp()) for h in week],
+        "unit": "attempts per hour",
+        "series": [{"label": k, "values": v} for k, v in outcomes.items()],
+    }
     retry = definition.retry
     return {
         "job": JobSummaryView.from_domain(summary).model_dump(mode="json"),
@@ -220,6 +270,8 @@ async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
         "schedules": schedules,
         "windows": stats["windows"],
         "last_success": stats["last_success"],
+        "week_chart": chart,
+        "week_totals": {k: sum(v) for k, v in outcomes.items()},
         "runs": [run_json(r) for r in page.items],
         "next_cursor": page.next_cursor,
         "cursor": cursor,
@@ -263,6 +315,115 @@ def _trend(
     }
 
 
+def _per_minute(points: list[DepthPoint], now: datetime) -> dict[str, Any]:
+    """The last hour's attempts per minute: the differences of the depth samples' running
+    counts between neighbouring minutes (None where a sample is missing, or the counts
+    went back: the store was emptied)."""
+    by_minute = {p.at: p for p in points}
+    step = RESOLUTIONS["1h"].step
+    last = RESOLUTIONS["1h"].bucket(now)
+    minutes = [last - step * i for i in reversed(range(1, 61))]
+    succeeded: list[int | None] = []
+    failed: list[int | None] = []
+    for minute in minutes:
+        here, then = by_minute.get(minute), by_minute.get(minute + step)
+        good = bad = None
+        if here is not None and then is not None:
+            good, bad = then.succeeded - here.succeeded, then.failed - here.failed
+            if good < 0 or bad < 0:
+                good = bad = None
+        succeeded.append(good)
+        failed.append(bad)
+    return {
+        "x": [int(m.timestamp()) for m in minutes],
+        "unit": "attempts per minute",
+        "series": [
+            {"label": "succeeded", "values": succeeded},
+            {"label": "failed (retried or dead)", "values": failed},
+        ],
+    }
+
+
+def _depth_chart(
+    points: list[DepthPoint], minutes: list[DepthPoint], chosen: str, now: datetime
+) -> dict[str, Any]:
+    """The depth chart's data over the range (a slot per bucket, None where no process
+    sampled), and its numbers in words: the latest sample (of the last hour's `minutes`,
+    the freshest there is) and the peak of waiting runs."""
+    resolution = RESOLUTIONS[chosen]
+    last = resolution.bucket(now)
+    slots = [last - resolution.step * i for i in reversed(range(resolution.keep - 1))]
+    by_slot = {p.at: p for p in points}
+    names = ("waiting", "delayed", "active", "dead")
+    series = [
+        {
+            "label": "dead letters" if name == "dead" else name,
+            "values": [getattr(by_slot[t], name) if t in by_slot else None for t in slots],
+        }
+        for name in names
+    ]
+    peak = max(points, key=lambda p: p.waiting, default=None)
+    every = {"1h": "minute", "24h": "10 minutes", "7d": "hour"}[chosen]
+    return {
+        "chart": {
+            "x": [int(t.timestamp()) for t in slots],
+            "unit": "runs",
+            "series": series,
+        },
+        "latest": minutes[-1] if minutes else (points[-1] if points else None),
+        "latest_every": "minute" if minutes else every,
+        "peak": peak,
+        "samples": len(points),
+        "every": every,
+    }
+
+
+def _edited(form: Mapping[str, str]) -> tuple[ScheduleTrigger, datetime | None]:
+    """The trigger and end date the schedule editor's fields give: ``kind`` (cron or every),
+    ``cron`` and ``timezone``, or ``every`` (seconds); ``end`` a local date and time in
+    ``timezone`` (empty: no end). Raises `ValidationError` saying what is wrong."""
+    zone = (form.get("timezone") or "UTC").strip()
+    load_timezone(zone)
+    trigger: ScheduleTrigger
+    kind = form.get("kind") or "cron"
+    if kind == "every":
+        try:
+            seconds = float(form.get("every") or "")
+        except ValueError:
+            raise InvalidScheduleError("interval", "give the interval in seconds") from None
+        if not math.isfinite(seconds):
+            raise InvalidScheduleError("interval", "give the interval in seconds")
+        trigger = Every(timedelta(seconds=min(seconds, 86400 * 3651)))
+    elif kind == "cron":
+        trigger = Cron(form.get("cron") or "", zone)
+    else:
+        raise InvalidScheduleError("trigger", "choose cron or every")
+    text = (form.get("end") or "").strip()
+    if not text:
+        return trigger, None
+    try:
+        end = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidScheduleError("end", f"{text!r} is not a date and time") from None
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=load_timezone(zone))
+    return trigger, end.astimezone(UTC)
+
+
+def _editor_values(schedule: Schedule) -> dict[str, str]:
+    """The schedule editor's fields filled in from a stored schedule."""
+    trigger = schedule.trigger
+    zone = schedule.timezone
+    end = schedule.end
+    return {
+        "kind": "every" if isinstance(trigger, Every) else "cron",
+        "cron": trigger.expression if isinstance(trigger, Cron) else "",
+        "every": f"{trigger.interval.total_seconds():g}" if isinstance(trigger, Every) else "",
+        "timezone": zone,
+        "end": end.astimezone(load_timezone(zone)).strftime("%Y-%m-%dT%H:%M") if end else "",
+    }
+
+
 def _default_zone(hub: Hub, name: str) -> str:
     """The zone the schedule editor starts in: the job's first schedule's, else UTC."""
     schedules = hub.registry.get(name).definition.schedules
@@ -281,13 +442,16 @@ class Pages(Controller):
     @get("/")
     async def page(
         self,
+        *,
         site: SiteDep,
         hub: HubDep,
         session: SessionDep,
         job: JobQuery = "",
         status: StatusQuery = "",
+        range_: RangeQuery = "24h",
     ) -> Response[str] | Redirect:
-        """The dashboard (the fragments load themselves), or the way to sign in."""
+        """The dashboard (the fragments load themselves), or the way to sign in; ``range``
+        is the charts' (1h, 24h or 7d)."""
         if session is None:
             return Redirect(site.url("/login"))
         return site.render(
@@ -298,7 +462,9 @@ class Pages(Controller):
             charts=True,
             job_names=[j.definition.name for j in hub.registry],
             states=[s.value for s in RunState],
-            filters={"job": job, "status": status},
+            filters={k: v for k, v in {"job": job, "status": status}.items() if v},
+            chart_range=range_ if range_ in CHART_RANGES else "24h",
+            chart_ranges=CHART_RANGES,
         )
 
     @get("/audit")
@@ -395,6 +561,7 @@ class Pages(Controller):
             user=viewer.user,
             csrf=viewer.csrf,
             here="jobs",
+            charts=True,
             can_act=viewer.can_act,
             default_zone=_default_zone(hub, name),
             **await _job_context(hub, name, cursor),
@@ -461,12 +628,15 @@ class Fragments(Controller):
     async def summary(
         self,
         site: SiteDep,
+        hub: HubDep,
         admin: AdminDep,
         viewer: ViewerDep,
     ) -> Response[str]:
         """The cards: queue counts, 24 h success rate, workers, schedulers, queue state; and
-        the alerts firing now and the last few resolved."""
+        the alerts firing now and the last few resolved. The snapshot read is offered to the
+        depth history too (a sample when its minute has none)."""
         health = await admin.queue_health()
+        await hub.depth.record(health.snapshot, admin.clock.now())
         book = await admin.alerts()
         day = [s.last_24h for s in await admin.job_summaries()]
         finished = sum(w.finished for w in day)
@@ -521,64 +691,121 @@ class Fragments(Controller):
         hub: HubDep,
         viewer: ViewerDep,
         name: Name,
+        kind: StatusQuery = "cron",
         cron: TextQuery = "",
+        every: TextQuery = "",
         timezone: TextQuery = "UTC",
+        end: TextQuery = "",
+        editing: TextQuery = "",
     ) -> Response[str]:
-        """The next 5 fires of a cron expression in a zone, with DST notes, or what is wrong
-        with it (the schedule editor's live preview; nothing is stored)."""
+        """The next 5 fires of what the schedule editor says (a cron expression in a zone,
+        or an interval; an end date), with DST notes, or what is wrong with it; nothing is
+        stored. ``editing`` names the runtime schedule being edited: its start, run limit
+        and runs so far count too."""
         del viewer
         hub.registry.get(name)
+        which = "edit-" if editing else ""
+        form = {"kind": kind, "cron": cron, "every": every, "timezone": timezone, "end": end}
         try:
-            schedule = Schedule(Cron(cron, timezone or "UTC"), job=name, id="preview")
-            fires = schedule.preview(hub.clock.now(), NEXT_FIRES)
+            trigger, until = _edited(form)
+            runs = 0
+            schedule = Schedule(trigger, job=name, id="preview", end=until)
+            if editing:
+                state = await hub.schedules.get(editing)
+                schedule = attrs.evolve(state.schedule, trigger=trigger, end=until)
+                runs = state.runs
+            fires = schedule.preview(hub.clock.now(), NEXT_FIRES, runs)
         except ValidationError as exc:
-            return site.render("preview.html", error=str(exc))
+            return site.render("preview.html", error=str(exc), which=which)
         return site.render(
             "preview.html",
             fires=fires,
             zone=schedule.timezone,
             description=schedule.describe(),
             error=None,
+            which=which,
+        )
+
+    @get("/schedules/{schedule_id:str}/editor")
+    async def schedule_editor(
+        self, site: SiteDep, hub: HubDep, viewer: ViewerDep, schedule_id: Id
+    ) -> Response[str]:
+        """The editor of a runtime schedule (SystemAdmin only), filled in from the stored
+        definition, its preview loading itself; a schedule declared in code says code owns
+        it."""
+        _admin_only(viewer)
+        state = await hub.schedules.get(schedule_id)
+        return site.render(
+            "schedule_editor.html",
+            schedule=schedule_json(state),
+            values=_editor_values(state.schedule),
+            job=state.schedule.job,
         )
 
     @get("/throughput")
-    async def throughput(self, site: SiteDep, hub: HubDep, viewer: ViewerDep) -> Response[str]:
-        """Attempts per hour over the last 24 h, summed over jobs, by outcome (a chart with
-        its totals in words), and the jobs failing more than 10 % of their attempts."""
+    async def throughput(
+        self, site: SiteDep, hub: HubDep, viewer: ViewerDep, range_: RangeQuery = "24h"
+    ) -> Response[str]:
+        """The overview's charts over the last hour, day or week (``range``): attempts by
+        outcome (per minute from the depth samples over 1 h, per hour from the statistics
+        over 24 h and 7 d) and queue depth, each with its numbers in words; and per job its
+        24 h trend with the flags (failing more than 10 %, p95 past twice its 7-day one)."""
         del viewer
+        chosen = range_ if range_ in CHART_RANGES else "24h"
         now = hub.clock.now()
+        depth = await hub.depth.series(chosen, now)
         this_hour = now.replace(minute=0, second=0, microsecond=0)
-        hours = [this_hour - timedelta(hours=h) for h in reversed(range(24))]
+        hour_count = 24 * 7 if chosen == "7d" else 24
+        hours = [this_hour - timedelta(hours=h) for h in reversed(range(hour_count))]
         counts = {h: [0, 0, 0] for h in hours}
         failing = []
         trends = []
         for job in hub.registry:
             name = job.definition.name
-            stats = await hub.stats.job(name, now)
-            runs = [0] * len(hours)
-            bad = [0] * len(hours)
+            stats = await hub.stats.job(name, now, trend_hours=hour_count)
+            runs = [0] * 24
+            bad = [0] * 24
             for bucket in stats.hourly:
                 if bucket.hour in counts:
                     row = counts[bucket.hour]
                     row[0] += bucket.succeeded
                     row[1] += bucket.failed
                     row[2] += bucket.dead
-                    at = hours.index(bucket.hour)
-                    runs[at] = bucket.succeeded + bucket.failed + bucket.dead
-                    bad[at] = bucket.failed + bucket.dead
+                    at = hours.index(bucket.hour) - (hour_count - 24)
+                    if at >= 0:
+                        runs[at] = bucket.succeeded + bucket.failed + bucket.dead
+                        bad[at] = bucket.failed + bucket.dead
             day, week = stats.windows["24h"], stats.windows["7d"]
             if day.finished and (day.failed + day.dead) / day.finished > FAILING:
                 failing.append(name)
             trends.append(_trend(name, runs, bad, day, week))
-        series = {
-            "x": [int(h.timestamp()) for h in hours],
-            "succeeded": [counts[h][0] for h in hours],
-            "failed": [counts[h][1] for h in hours],
-            "dead": [counts[h][2] for h in hours],
+        if chosen == "1h":
+            attempts = _per_minute(depth, now)
+        else:
+            attempts = {
+                "x": [int(h.timestamp()) for h in hours],
+                "unit": "attempts per hour",
+                "series": [
+                    {"label": "succeeded", "values": [counts[h][0] for h in hours]},
+                    {"label": "failed", "values": [counts[h][1] for h in hours]},
+                    {"label": "dead", "values": [counts[h][2] for h in hours]},
+                ],
+            }
+        totals = {
+            item["label"]: sum(v for v in item["values"] if v is not None)
+            for item in attempts["series"]
         }
-        totals = {k: sum(v) for k, v in series.items() if k != "x"}
         return site.render(
-            "throughput.html", series=series, totals=totals, failing=failing, trends=trends
+            "throughput.html",
+            range=chosen,
+            ranges=CHART_RANGES,
+            series=attempts,
+            totals=totals,
+            depth=_depth_chart(
+                depth, depth if chosen == "1h" else await hub.depth.series("1h", now), chosen, now
+            ),
+            failing=failing,
+            trends=trends,
         )
 
     @get("/jobs")
@@ -650,11 +877,10 @@ class Fragments(Controller):
         cursor: CursorQuery = "",
     ) -> Response[str]:
         """The runs page's list, as the page shows it."""
-        del viewer
         context = await _runs_context(
             hub, job=job, state=run_state, trigger=trigger, within=within, cursor=cursor
         )
-        return site.render("runs_list.html", **context)
+        return site.render("runs_list.html", can_act=viewer.can_act, **context)
 
     @get("/dlq")
     async def dead(
@@ -698,10 +924,36 @@ class Actions(Controller):
         opt=audited(Action.JOB_TRIGGER, "{name}"),
         status_code=HTTP_200_OK,
     )
-    async def trigger(self, admin: AdminDep, actor: ActorDep, name: Name) -> Response[str]:
-        """Run a job now."""
-        await admin.trigger(actor, name)
-        return _refresh()
+    async def trigger(
+        self,
+        request: Request[Any, Any, Any],
+        site: SiteDep,
+        admin: AdminDep,
+        actor: ActorDep,
+        name: Name,
+    ) -> Response[str]:
+        """Run a job now, with the JSON object of the form's ``payload`` field when there is
+        one (the job page's; a 400 says what is wrong with it)."""
+        form = await request.form()
+        text = str(form.get("payload") or "").strip()
+        payload = None
+        if text:
+            try:
+                payload = json.loads(text)
+            except ValueError as exc:
+                raise ValidationException(f"the payload is not JSON: {exc}") from None
+            if not isinstance(payload, dict):
+                raise ValidationException("the payload is a JSON object: {...}")
+        run_id = await admin.trigger(actor, name, payload)
+        if not text:
+            return _refresh()
+        return Response(
+            f"<p id='trigger-result'>Enqueued run <a href='{escape(site.url('/runs/' + run_id))}'>"
+            f"{escape(run_id)}"
+            "</a> with that payload.</p>",
+            media_type=MediaType.HTML,
+            headers=REFRESH,
+        )
 
     @post(
         "/jobs/{name:str}/schedules",
@@ -715,14 +967,15 @@ class Actions(Controller):
         name: Name,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[str]:
-        """Add a runtime cron schedule to a job (the API's schedule.create, audited alike);
-        the answer says what was saved, or what is wrong (a 400 for a bad id, expression or
-        zone, a 409 for an id taken)."""
+        """Add a runtime schedule (cron or interval, an optional end) to a job (the API's
+        schedule.create, audited alike); the answer says what was saved, or what is wrong
+        (a 400 for a bad id, expression, interval, zone or end, a 409 for an id taken)."""
         schedule_id = (data.get("id") or "").strip()
         if not SCHEDULE_ID.fullmatch(schedule_id):
             raise ValidationException("the id is 1-100 letters, digits or _ . : -")
-        trigger = Cron(data.get("cron") or "", (data.get("timezone") or "UTC").strip())
-        state = await admin.create_schedule(actor, Schedule(trigger, job=name, id=schedule_id))
+        trigger, end = _edited(data)
+        schedule = Schedule(trigger, job=name, id=schedule_id, end=end)
+        state = await admin.create_schedule(actor, schedule)
         saved = f"Saved {state.schedule.id}: {state.schedule.describe()}."
         return Response(
             f"<p id='schedule-saved'>{escape(saved)}</p>",
@@ -792,6 +1045,7 @@ class Actions(Controller):
     async def bulk_cancel(
         self,
         *,
+        request: Request[Any, Any, Any],
         hub: HubDep,
         actor: ActorDep,
         job: JobQuery = "",
@@ -799,15 +1053,16 @@ class Actions(Controller):
         trigger: StatusQuery = "",
         within: StatusQuery = "",
     ) -> Response[str]:
-        """Cancel every run the runs page's filter matches (its query string)."""
+        """Cancel every run the runs page's filter matches (its query string), or the runs
+        ticked on it (``run_id`` fields)."""
         filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
-        await hub.admin.bulk(actor, BulkAction.CANCEL, _selection(hub, filters))
-        return _refresh()
+        return await _bulk(request, hub, actor, BulkAction.CANCEL, filters)
 
     @post("/runs/bulk/retry", opt=audited(Action.RUNS_RETRY, "runs"), status_code=HTTP_200_OK)
     async def bulk_retry(
         self,
         *,
+        request: Request[Any, Any, Any],
         hub: HubDep,
         actor: ActorDep,
         job: JobQuery = "",
@@ -815,15 +1070,16 @@ class Actions(Controller):
         trigger: StatusQuery = "",
         within: StatusQuery = "",
     ) -> Response[str]:
-        """Retry every dead letter the runs page's filter matches."""
+        """Retry every dead letter the runs page's filter matches, or the runs ticked on it
+        (``run_id`` fields)."""
         filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
-        await hub.admin.bulk(actor, BulkAction.RETRY, _selection(hub, filters))
-        return _refresh()
+        return await _bulk(request, hub, actor, BulkAction.RETRY, filters)
 
     @post("/runs/bulk/delete", opt=audited(Action.RUNS_DELETE, "runs"), status_code=HTTP_200_OK)
     async def bulk_delete(
         self,
         *,
+        request: Request[Any, Any, Any],
         hub: HubDep,
         actor: ActorDep,
         job: JobQuery = "",
@@ -831,10 +1087,10 @@ class Actions(Controller):
         trigger: StatusQuery = "",
         within: StatusQuery = "",
     ) -> Response[str]:
-        """Delete every dead letter the runs page's filter matches."""
+        """Delete every dead letter the runs page's filter matches, or the runs ticked on it
+        (``run_id`` fields)."""
         filters = _filters(hub, job=job, state=run_state, trigger=trigger, within=within)
-        await hub.admin.bulk(actor, BulkAction.DELETE, _selection(hub, filters))
-        return _refresh()
+        return await _bulk(request, hub, actor, BulkAction.DELETE, filters)
 
     @post(
         "/dlq/{run_id:str}/retry",
@@ -845,6 +1101,35 @@ class Actions(Controller):
         """Retry one dead letter."""
         await admin.retry_dead(actor, run_id)
         return _refresh()
+
+    @post(
+        "/schedules/{schedule_id:str}/edit",
+        opt=audited(Action.SCHEDULE_UPDATE, "{schedule_id}"),
+        status_code=HTTP_200_OK,
+    )
+    async def edit_schedule(
+        self,
+        admin: AdminDep,
+        actor: ActorDep,
+        schedule_id: Id,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Response[str]:
+        """Change a runtime schedule's trigger (cron and zone, or interval) and end date,
+        keeping its start, run limit, misfire policy, payload and runtime state (the API's
+        schedule.update, audited alike); a 400 says what is wrong, a 409 refuses a schedule
+        declared in code."""
+
+        def change(schedule: Schedule) -> Schedule:
+            trigger, end = _edited(data)
+            return attrs.evolve(schedule, trigger=trigger, end=end)
+
+        state = await admin.edit_schedule(actor, schedule_id, change)
+        saved = f"Saved {state.schedule.id}: {state.schedule.describe()}."
+        return Response(
+            f"<p id='schedule-edit-saved'>{escape(saved)}</p>",
+            media_type=MediaType.HTML,
+            headers=REFRESH,
+        )
 
     @post(
         "/schedules/{schedule_id:str}/pause",

@@ -18,4 +18,23 @@
       box.textContent = "";
     }
   });
+
+  // "Cancel ticked" and the like confirm with the number of runs ticked (none: say so).
+  document.body.addEventListener("htmx:confirm", function (event) {
+    var label = event.target.dataset && event.target.dataset.picked;
+    if (!label) return;
+    event.preventDefault();
+    var n = document.querySelectorAll("#runs input.pick:checked").length;
+    if (!n) { window.alert("Tick the runs to act on first."); return; }
+    if (window.confirm(label + " " + n + " ticked run" + (n === 1 ? "" : "s") + "?")) {
+      event.detail.issueRequest(true);
+    }
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful && event.detail.elt.dataset && event.detail.elt.dataset.picked) {
+      document.querySelectorAll("#runs input.pick:checked").forEach(function (box) {
+        box.checked = false;
+      });
+    }
+  });
 })();
