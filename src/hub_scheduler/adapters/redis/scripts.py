@@ -41,6 +41,8 @@ _NAMES = (
     "schedule_admin",
     "claim_due",
     "load_schedules",
+    "workflow_create",
+    "workflow_save",
 )
 
 

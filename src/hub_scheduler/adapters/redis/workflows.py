@@ -1,5 +1,6 @@
 """`Workflows` on Redis: each document a hash (``doc``, ``ver``), an index by creation, and
-the events sorted set the queue's scripts write to (`workflow_event` in lua/common.lua).
+the events sorted set the queue's scripts write to (`workflow_event` in lua/common.lua);
+creating and saving are scripts of their own (lua/workflow_create.lua, workflow_save.lua).
 
 Documents expire with the retention after their last save, like finished runs."""
 
@@ -22,23 +23,6 @@ from hub_scheduler.domain.workflow import Workflow
 
 _MS = timedelta(milliseconds=1)
 
-#: KEYS: the document, the index, the events. ARGV: id, doc, created ms, retention ms.
-_CREATE = """
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[4]))
-redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[1])
-"""
-
-#: KEYS: the document. ARGV: expected version, doc, retention ms. 1 when saved.
-_SAVE = """
-if redis.call('HGET', KEYS[1], 'ver') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', tonumber(ARGV[1]) + 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
 
 @attrs.define
 class RedisWorkflows:
@@ -51,14 +35,9 @@ class RedisWorkflows:
 
     async def create(self, workflow: Workflow, now: datetime) -> None:
         """See `Workflows.create`."""
-        keys = self.store.keys
-        try:
-            await self.store.client.eval(
-                _CREATE, 3, keys.workflow(workflow.id), keys.workflows, keys.workflow_events,
-                workflow.id, dumps(workflow), to_ms(now), self._retention_ms(),
-            )  # fmt: skip
-        except RedisError as exc:
-            raise BackendUnavailableError("workflow create", type(exc).__name__) from exc
+        await self.store.run(
+            "workflow_create", workflow.id, dumps(workflow), to_ms(now), self._retention_ms()
+        )
 
     async def get(self, workflow_id: str) -> tuple[Workflow, int]:
         """See `Workflows.get`."""
@@ -73,14 +52,10 @@ class RedisWorkflows:
         return loads(doc), int(ver)
 
     async def save(self, workflow: Workflow, version: int) -> bool:
-        """See `Workflows.save` (one Lua call: compare the version, write)."""
-        try:
-            saved = await self.store.client.eval(
-                _SAVE, 1, self.store.keys.workflow(workflow.id),
-                str(version), dumps(workflow), self._retention_ms(),
-            )  # fmt: skip
-        except RedisError as exc:
-            raise BackendUnavailableError("workflow save", type(exc).__name__) from exc
+        """See `Workflows.save` (one script: compare the version, write)."""
+        saved = await self.store.run(
+            "workflow_save", workflow.id, str(version), dumps(workflow), self._retention_ms()
+        )
         return bool(int(saved))
 
     async def list(self, cursor: str | None = None, limit: int = 50) -> Page[Workflow]:
