@@ -953,6 +953,9 @@ class ShardedBackend:
     stats: ShardedStats = attrs.field(init=False, repr=False)
     results: ShardedResults = attrs.field(init=False, repr=False)
     signals: ShardedSignals | None = attrs.field(init=False, repr=False)
+    #: Documents on the home shard; events from every shard (a step's run lives on its
+    #: job's shard, which records the event as it ends the run).
+    workflows: ShardedWorkflows = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         queues = tuple(s.queue for s in self.shards)
@@ -963,6 +966,9 @@ class ShardedBackend:
         self.history = ShardedRunHistory(tuple(s.history for s in self.shards))
         self.schedules = ShardedScheduleStore(tuple(s.schedules for s in self.shards))
         self.stats = ShardedStats(tuple(s.stats for s in self.shards))
+        self.workflows = ShardedWorkflows(
+            self.shards[0].workflows, tuple(s.workflows for s in self.shards)
+        )
         self.results = ShardedResults(
             tuple(s.history for s in self.shards), tuple(s.results for s in self.shards)
         )
@@ -992,12 +998,6 @@ class ShardedBackend:
     def shared(self) -> SharedStore | None:
         """The home shard's shared values."""
         return self.home.shared
-
-    @property
-    def workflows(self) -> ShardedWorkflows:
-        """Documents on the home shard; events from every shard (a step's run lives on its
-        job's shard, which records the event as it ends the run)."""
-        return ShardedWorkflows(self.home.workflows, tuple(s.workflows for s in self.shards))
 
     async def vitals(self) -> BackendVitals | None:
         """See `HasVitals.vitals`, over the shards. Shards share one server (or, on a
