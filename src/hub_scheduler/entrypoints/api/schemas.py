@@ -1018,6 +1018,11 @@ class WorkflowView(_Strict):
             compensation=None if workflow.compensation is None else one(workflow.compensation),
         )
 
+    @classmethod
+    def of(cls, view: AdminWorkflowView) -> WorkflowView:
+        """The view of one workflow read with its steps' runs (`AdminService.workflow`)."""
+        return cls.from_domain(view.workflow, view.runs)
+
 
 class WorkflowPage(_Strict):
     """Workflows newest first; pass `next_cursor` back for the next page (null: no more)."""

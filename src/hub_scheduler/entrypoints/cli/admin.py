@@ -516,7 +516,7 @@ def check(app: str, url: str | None, as_json: bool) -> None:
 def _workflow_json(view: Any) -> dict[str, Any]:
     from hub_scheduler.entrypoints.api.schemas import WorkflowView  # noqa: PLC0415
 
-    return WorkflowView.from_domain(view.workflow, view.runs).model_dump(mode="json")
+    return WorkflowView.of(view).model_dump(mode="json")
 
 
 def _workflow_lines(w: dict[str, Any]) -> list[str]:

@@ -34,8 +34,7 @@ class WorkflowsController(Controller):
     @get("/{workflow_id:str}", responses=documented(404))
     async def get_workflow(self, admin: AdminDep, workflow_id: Id) -> WorkflowView:
         """One workflow with each step's current run (a running step shows `active`)."""
-        view = await admin.workflow(workflow_id)
-        return WorkflowView.from_domain(view.workflow, view.runs)
+        return WorkflowView.of(await admin.workflow(workflow_id))
 
     @post(
         "/{workflow_id:str}/cancel",
@@ -49,5 +48,4 @@ class WorkflowsController(Controller):
         cancelled, running ones asked to stop. Cancelling a cancelled workflow changes
         nothing. 404 for an unknown workflow."""
         await admin.cancel_workflow(actor, workflow_id)
-        view = await admin.workflow(workflow_id)
-        return WorkflowView.from_domain(view.workflow, view.runs)
+        return WorkflowView.of(await admin.workflow(workflow_id))

@@ -21,7 +21,7 @@ PAGE = 25
 
 async def _workflow_context(admin: AdminService, workflow_id: str) -> dict[str, Any]:
     view = await admin.workflow(workflow_id)
-    data = WorkflowView.from_domain(view.workflow, view.runs).model_dump(mode="json")
+    data = WorkflowView.of(view).model_dump(mode="json")
     members = data["steps"] + ([data["compensation"]] if data["compensation"] else [])
     return {"w": data, "members": members, "live": view.workflow.finished_at is None}
 
