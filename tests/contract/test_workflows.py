@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from hub_scheduler.domain.errors import InvalidCursorError, WorkflowNotFoundError
+from hub_scheduler.domain.limits import OnDuplicate
 from hub_scheduler.domain.model import ErrorInfo, RunState, RunTrigger
 from hub_scheduler.domain.ports import EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.registry import Registry
@@ -131,6 +132,40 @@ async def test_events_come_from_creation_and_from_steps_ending(backend: Subject)
         doc.id, "b", dies.run_id,
     )  # fmt: skip
     assert list(await store.events(later)) == [new_id]
+
+
+async def test_a_step_cancelled_while_running_records_its_end_on_every_path(
+    backend: Subject,
+) -> None:
+    """A cancel request ends a running step's run cancelled whichever way its attempt ends
+    (its handler stopped, its worker stopped, its lease expired), and a unique step replaced
+    while waiting ends cancelled too: each end records the workflow's event."""
+    store = backend.backend.workflows
+    doc = _doc()
+
+    def member(name: str, unique: str | None = None) -> EnqueueRequest:
+        replace = None if unique is None else OnDuplicate.REPLACE
+        return EnqueueRequest(
+            name, idempotency_key=unique, on_duplicate=replace, workflow_id=doc.id,
+            workflow_step=name,
+        )  # fmt: skip
+
+    stopped, interrupted, stalled = await backend.queue.enqueue(
+        [member("a"), member("b"), member("c")]
+    )
+    claims = {c.run.workflow_step: c for c in await backend.queue.claim("w1", 3, LEASE)}
+    for run in (stopped, interrupted, stalled):
+        await backend.queue.cancel(run.run_id)
+    await backend.queue.settle_cancelled(claims["a"])
+    await backend.queue.hand_back([claims["b"]], interrupted=True)
+    backend.clock.advance(LEASE + timedelta(seconds=1))
+    await backend.queue.reap(3, LEASE)
+    [replaced] = await backend.queue.enqueue([member("d", "unique:d")])
+    await backend.queue.enqueue([member("d", "unique:d")])
+    ended = [stopped.run_id, interrupted.run_id, stalled.run_id, replaced.run_id]
+    assert [(await backend.history.get(i)).state for i in ended] == [RunState.CANCELLED] * 4
+    later = backend.clock.now() + timedelta(seconds=1)
+    assert set(ended) <= set(await store.events(later))
 
 
 # --- the engine ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 from hub_scheduler import (
@@ -23,9 +24,11 @@ from hub_scheduler import (
     step,
 )
 from hub_scheduler.domain.errors import JobNotFoundError
+from hub_scheduler.domain.ports import Succeeded, Workflows
 from hub_scheduler.domain.registry import JobContext
+from hub_scheduler.domain.workflow import Workflow
 from hub_scheduler.hub import Hub
-from hub_scheduler.testing import wait_for_state, wait_for_workflow
+from hub_scheduler.testing import FakeClock, wait_for_state, wait_for_workflow
 from tests.integration.conftest import Target
 
 POLL = timedelta(milliseconds=100)
@@ -138,3 +141,47 @@ async def test_a_workflow_of_unknown_jobs_is_refused_before_anything_runs(hub: H
         await hub.start_workflow(chain("known", "typo"))
     assert (await hub.admin.workflows()).items == ()
     assert (await hub.queue.snapshot()).waiting == 0
+
+
+@attrs.define
+class _AlwaysBeaten:
+    """A `Workflows` store where another applier always saved first."""
+
+    inner: Workflows
+    saves: int = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def save(self, workflow: Workflow, version: int) -> bool:
+        del workflow, version
+        self.saves += 1
+        return False
+
+
+async def test_an_event_lost_to_contention_stays_for_a_sweep(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When every save loses the race, the event is not acknowledged (a warning says so);
+    a later sweep, uncontended, applies it and the next step starts."""
+    clock = FakeClock()
+    async with Hub("memory://", clock=clock) as hub:
+        hub.job("a")(_nothing)
+        hub.job("b")(_nothing)
+        workflow = await hub.start_workflow(chain("a", "b"))
+        [claim] = await hub.queue.claim("w1", 1, timedelta(seconds=30))
+        await hub.queue.finish(claim, Succeeded())
+        beaten = _AlwaysBeaten(hub.backend.workflows)
+        contended = attrs.evolve(hub.workflows, workflows=beaten)
+        await contended.apply([claim.run.id])
+        assert beaten.saves > 1
+        assert "left for a sweep" in caplog.text
+        clock.advance(timedelta(seconds=3))
+        assert claim.run.id in await hub.backend.workflows.events(clock.now())
+        assert await hub.workflows.sweep() == 1
+        [second] = await hub.queue.claim("w1", 1, timedelta(seconds=30))
+        assert (second.run.workflow_id, second.run.workflow_step) == (workflow.id, "b")
+
+
+async def _nothing(ctx: JobContext) -> None:
+    del ctx
