@@ -59,9 +59,23 @@ async def receiving(broker: HubBroker) -> AsyncIterator[None]:
         await broker.shutdown()
 
 
-async def test_kiq_labels_become_priority_delay_and_idempotency(broker: HubBroker) -> None:
+@pytest.fixture
+async def still_broker() -> AsyncIterator[HubBroker]:
+    """A broker on an in-memory hub whose clock stands still (so a delay is exact: on the
+    real clock the store stamps the enqueue a millisecond after the due time was taken)."""
+    broker = HubBroker(Hub("memory://", clock=FakeClock()))
+    await broker.startup()
+    try:
+        yield broker
+    finally:
+        await broker.shutdown()
+        await broker.hub.aclose()
+
+
+async def test_kiq_labels_become_priority_delay_and_idempotency(still_broker: HubBroker) -> None:
     """``priority``, ``delay`` and ``idempotency_key`` labels set the run's; the task handle
     carries the run id; the call is stored as versioned JSON."""
+    broker = still_broker
 
     @broker.task(task_name="report")
     async def report(day: str, *, full: bool = False) -> None:
