@@ -1,14 +1,15 @@
 """The scheduler at scale: N schedules every T seconds, fired by R scheduler processes.
 
 usage: python bench/scheduler_scale.py [--schedules 10000] [--every 10] [--replicas 1]
-                                       [--seconds 30] [--url URL]
+                                       [--seconds 30] [--url URL] [--lookahead 0]
 
 Starts a private redis-server (or uses --url: a Redis or PostgreSQL URL), declares N jobs with
 one ``Every(T)`` schedule each and measures:
 
 - sync: `Hub.sync_schedules` of the N declared schedules into an empty store, then again
   with nothing changed;
-- fire lateness p50/p99/max (enqueue time minus slot, from `Scheduler.lateness`) over the
+- fire lateness p50/p99/max (enqueue time minus slot, from `Scheduler.lateness`; a run fired
+  ahead with --lookahead is ready on its slot and counts 0) over the
   window; the schedules start --lead seconds after the script (time to sync, and for the
   replica processes to import and start), the window --warmup seconds after that;
 - scheduler CPU µs per fire (process CPU time over the window / fires in it, summed over the
@@ -68,7 +69,8 @@ async def child(args: argparse.Namespace) -> None:
     url, schedules, every, start = args.url, args.schedules, args.every, args.start
     seconds, warmup = args.seconds, args.warmup
     async with make_hub(url, schedules, every, start) as hub:
-        scheduler = hub.scheduler(lateness=deque())  # every fire, not the last 10,000
+        # Every fire, not the last 10,000.
+        scheduler = hub.scheduler(lateness=deque(), lookahead=timedelta(seconds=args.lookahead))
         task = asyncio.create_task(scheduler.run())
         # Up before the first slot (the parent leaves time to import), then a warm-up.
         await asyncio.sleep(max(0.0, start + warmup - time.time()))
@@ -133,7 +135,7 @@ async def measure(url: str, args: argparse.Namespace) -> None:
               f"{again * 1000:.0f} ms unchanged")  # fmt: skip
         cmd = [sys.executable, __file__, "--child", "--url", url, "--schedules", str(schedules),
                "--every", str(every), "--seconds", str(seconds), "--start", str(start),
-               "--warmup", str(warmup)]  # fmt: skip
+               "--warmup", str(warmup), "--lookahead", str(args.lookahead)]  # fmt: skip
         procs = [
             await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
             for _ in range(replicas)
@@ -151,7 +153,8 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     cpu = sum(o["cpu"] for o in outs)
     window = max(o["window"] for o in outs)
     expected = schedules / every * window
-    print(f"{schedules} schedules every {every:g} s, {replicas} replica(s), {window:.1f} s window:"
+    print(f"{schedules} schedules every {every:g} s, {replicas} replica(s), "
+          f"lookahead {args.lookahead:g} s, {window:.1f} s window:"
           f" {fires} fires ({fires / window:.0f}/s; expected ~{expected:.0f})")  # fmt: skip
     print(f"  lateness ms: p50 {_pct(late, 0.5):.1f}  p99 {_pct(late, 0.99):.1f}  "
           f"max {late[-1] if late else float('nan'):.1f}")  # fmt: skip
@@ -161,8 +164,9 @@ async def measure(url: str, args: argparse.Namespace) -> None:
         print(f"; Redis CPU per fire: {redis_cpu / fires * 1e6:.0f} µs", end="")
     print()
     print("  stop latency ms: " + ", ".join(f"{o['stop'] * 1000:.0f}" for o in outs))
+    spread = 1 + math.ceil(args.lookahead / every)  # fired ahead: up to that many slots more
     print(f"  runs per schedule: min {counts[0]} max {counts[-1]} (all slots since sync fire once:"
-          f" the spread is at most 1 unless a slot was skipped or doubled)")  # fmt: skip
+          f" the spread is at most {spread} unless a slot was skipped or doubled)")  # fmt: skip
 
 
 def main() -> None:
@@ -177,6 +181,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=None, help=warmup)
     lead = "seconds from now to the first slot (default: 10 + 3 per replica)"
     parser.add_argument("--lead", type=float, default=None, help=lead)
+    ahead = "seconds ahead the schedulers fire slots, as runs delayed to them (default 0)"
+    parser.add_argument("--lookahead", type=float, default=0.0, help=ahead)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()

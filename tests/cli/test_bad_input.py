@@ -76,6 +76,8 @@ def test_a_broken_url_is_one_line_on_every_command(command: str, url: str, line:
          "Invalid value for '--lease': 'nan' is not a finite number."),
         (["worker", APP, "--grace", "inf"],
          "Invalid value for '--grace': 'inf' is not a finite number."),
+        (["scheduler", APP, "--lookahead", "61"],
+         "Invalid value for '--lookahead': 61.0 is not in the range 0<=x<=60."),
         (["jobs", "trigger", "record", "--app", APP, "--delay", "nan"],
          "Invalid value for '--delay': 'nan' is not a finite number."),
         (["clean", "--app", APP, "--older-than-days", "nan"],

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
 from hub_scheduler import Cron, Every, Schedule, SlotOutcome
 from hub_scheduler.domain.errors import ScheduleExistsError, ScheduleNotFoundError
+from hub_scheduler.domain.model import JobDefinition
 from hub_scheduler.domain.ports import EnqueueRequest, PlannedFire, ScheduleState, fire_each
+from hub_scheduler.domain.registry import Registry
 from hub_scheduler.domain.schedule import SlotDecision
+from hub_scheduler.runtime.scheduler import Scheduler
 from tests.contract.conftest import START, Subject
 
 T0 = START
+
+
+async def _noop(ctx: object) -> None:
+    del ctx
 
 
 async def test_runtime_changes_survive_a_restart(backend: Subject) -> None:
@@ -204,3 +212,32 @@ async def test_fire_each_is_the_per_item_fallback_of_fire_many(backend: Subject)
     assert answers[0] is None
     assert answers[1] is not None
     assert [s.runs for s in await backend.schedules.list()] == [1, 1]
+
+
+async def test_slots_fired_ahead_become_ready_on_their_instant_once(backend: Subject) -> None:
+    """A scheduler with a lookahead fires the slots due within it as runs delayed to their
+    slots: nothing is claimable before the instant, each run is claimable on it, and two
+    replicas firing ahead together still make one run per slot."""
+    backend.declare("tick", [Every(timedelta(seconds=10))])
+    await backend.sync()
+    registry = Registry()
+    registry.add(JobDefinition("tick"), _noop)
+    replicas = [
+        Scheduler(backend.schedules, backend.presence, registry, backend.clock,
+                  lookahead=timedelta(seconds=25))
+        for _ in range(2)
+    ]  # fmt: skip
+    backend.clock.advance(timedelta(seconds=1))
+    fired = sum(await asyncio.gather(*(replica.tick() for replica in replicas)))
+
+    assert fired == 2  # the slots at +10 s and +20 s; +30 s lies beyond the lookahead
+    assert await backend.queue.claim("w", 10, timedelta(seconds=30)) == []
+    backend.clock.set(T0 + timedelta(seconds=10))
+    [first] = await backend.queue.claim("w", 10, timedelta(seconds=30))
+    assert first.run.slot == T0 + timedelta(seconds=10)
+    backend.clock.set(T0 + timedelta(seconds=20))
+    [second] = await backend.queue.claim("w", 10, timedelta(seconds=30))
+    assert second.run.slot == T0 + timedelta(seconds=20)
+    [state] = await backend.schedules.list()
+    assert state.next_fire == T0 + timedelta(seconds=30)
+    assert all(max(replica.lateness, default=0.0) == 0.0 for replica in replicas)

@@ -50,17 +50,25 @@ class FirePlan:
     bulk_missed: int = 0
 
 
-def plan_fire(state: ScheduleState, now: datetime, priority: Priority) -> FirePlan | None:
+def plan_fire(
+    state: ScheduleState, now: datetime, priority: Priority, until: datetime | None = None
+) -> FirePlan | None:
     """The plan for the slots of `state` due at `now`; None when it will never fire again.
 
     Runs get `priority` (the job's). A paused schedule ledgers its slots as paused; otherwise
     its misfire policy decides. After a very long outage the oldest slots are ledgered as one
     bulk "missed" record and only the last hour's are planned one by one.
+
+    With `until` after `now`, the slots up to `until` are planned too (firing ahead): each
+    such run is enqueued delayed to its slot (`EnqueueRequest.run_at`), so it becomes ready
+    on the instant rather than when a busy scheduler gets to it. Misfires are still judged
+    against `now`.
     """
     schedule = state.schedule
     if state.next_fire is None:
         return None
-    slots = [state.next_fire, *schedule.due(state.next_fire, now, state.runs + 1, MAX_SLOTS)]
+    horizon = until if until is not None and until > now else now
+    slots = [state.next_fire, *schedule.due(state.next_fire, horizon, state.runs + 1, MAX_SLOTS)]
     bulk = 0
     decisions: list[SlotDecision] = []
     if len(slots) > MAX_SLOTS:
@@ -81,6 +89,7 @@ def plan_fire(state: ScheduleState, now: datetime, priority: Priority) -> FirePl
             trigger=RunTrigger.SCHEDULE,
             schedule_id=schedule.id,
             slot=d.slot,
+            run_at=d.slot if d.slot > now else None,
         )
         for d in firing
     )

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from hub_scheduler.domain.depth import DepthHistory
-from hub_scheduler.domain.errors import HubSchedulerError
+from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.firing import plan_fire
 from hub_scheduler.domain.ports import (
     Clock,
@@ -67,6 +67,15 @@ def local_time(state: ScheduleState) -> str:
     return f"{local:%Y-%m-%d %H:%M %Z} ({local:%z})".replace("(+0000)", "(UTC)")
 
 
+#: Firing further ahead would hide too many changes (pause, edit, removal) from due slots.
+MAX_LOOKAHEAD = timedelta(minutes=1)
+
+
+def _lookahead(_: object, __: attrs.Attribute[timedelta], value: timedelta) -> None:
+    if not timedelta(0) <= value <= MAX_LOOKAHEAD:
+        raise ValidationError(f"lookahead must be between 0 and {MAX_LOOKAHEAD}, got {value}")
+
+
 @attrs.define(eq=False)
 class Scheduler:
     """Fires due slots of every schedule in `store`.
@@ -89,6 +98,11 @@ class Scheduler:
         batch: schedules claimed and fired per store call.
         claim_lease: how long a claimed batch is withheld from other schedulers; a
             scheduler that dies holding one delays its slots by at most this much.
+        lookahead: fire slots this far ahead of their instant, each as a run delayed to its
+            slot, so thousands of schedules due on one instant are ready on it rather than
+            when the scheduler gets through them (zero: fire each slot when it is due). A
+            schedule paused, edited or removed within the lookahead of a slot still runs
+            that slot; a run already fired can be cancelled.
         lateness: how late recent on-time fires were (seconds), newest last.
     """
 
@@ -104,6 +118,7 @@ class Scheduler:
     max_sleep: float = 30.0
     batch: int = 500
     claim_lease: timedelta = timedelta(seconds=5)
+    lookahead: timedelta = attrs.field(default=timedelta(0), validator=_lookahead)
     id: str = attrs.field(factory=lambda: f"scheduler-{random.getrandbits(48):012x}")
     heartbeat_every: timedelta = timedelta(seconds=5)
     _last_beat: datetime | None = attrs.field(default=None, init=False)
@@ -130,10 +145,11 @@ class Scheduler:
         enqueued = 0
         while not self._stop.is_set():
             now = self.clock.now()
-            due = await self.store.claim_due(now, self.batch, self.claim_lease)
+            horizon = now + self.lookahead
+            due = await self.store.claim_due(horizon, self.batch, self.claim_lease)
             if not due:
                 break
-            enqueued += await self._fire_batch(due, now)
+            enqueued += await self._fire_batch(due, now, horizon)
         return enqueued
 
     async def fire(self, states: Sequence[ScheduleState]) -> int:
@@ -147,11 +163,13 @@ class Scheduler:
             enqueued += await self._fire_batch(states[start : start + self.batch], now)
         return enqueued
 
-    async def _fire_batch(self, states: Sequence[ScheduleState], now: datetime) -> int:
+    async def _fire_batch(
+        self, states: Sequence[ScheduleState], now: datetime, until: datetime | None = None
+    ) -> int:
         priority = self.registry.priority
         fires = []
         for state in states:
-            plan = plan_fire(state, now, priority(state.schedule.job))
+            plan = plan_fire(state, now, priority(state.schedule.job), until)
             if plan is not None:
                 fires.append(
                     PlannedFire(state, plan.decisions, plan.requests, plan.next_fire,
@@ -167,7 +185,8 @@ class Scheduler:
                 continue  # another scheduler fired these slots first
             for decision in fire.decisions:
                 if decision.outcome is SlotOutcome.ENQUEUED:
-                    self.lateness.append((done - decision.slot).total_seconds())
+                    # Fired ahead, a run is ready on its slot: not late at all.
+                    self.lateness.append(max(0.0, (done - decision.slot).total_seconds()))
             enqueued += len(result)
         return enqueued
 
@@ -320,7 +339,8 @@ class Scheduler:
                     continue
                 wait = min(self.max_sleep, self.heartbeat_every.total_seconds())
                 if next_due is not None:
-                    wait = min(wait, (next_due - self.clock.now()).total_seconds())
+                    ahead = next_due - self.lookahead
+                    wait = min(wait, (ahead - self.clock.now()).total_seconds())
                 await self._wake.sleep(wait)
         finally:
             self._running = False

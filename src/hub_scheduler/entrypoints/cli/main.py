@@ -297,18 +297,27 @@ async def _run_worker(hub: Hub, settings: WorkerSettings, probes: Probes) -> Non
 
 @cli.command()
 @click.argument("app", envvar=APP_ENV)
+@click.option("--lookahead", default=0.0, show_default=True, type=FiniteFloatRange(0, 60),
+              help="Seconds ahead to fire slots, each as a run delayed to its instant"
+                   " (for thousands of schedules due at once).")  # fmt: skip
 @url_option("The backend with the schedules; overrides the app's")
 @health_options
 @click.pass_context
-def scheduler(
-    ctx: click.Context, app: str, url: str | None, health_port: int | None, health_host: str
+def scheduler(  # noqa: PLR0917 - click passes every option positionally
+    ctx: click.Context,
+    app: str,
+    lookahead: float,
+    url: str | None,
+    health_port: int | None,
+    health_host: str,
 ) -> None:
     """Fire the schedules of APP until SIGTERM or SIGINT (run as many as you like)."""
     hub = load_hub(app, url)
     logs.configure(logs.format_of(ctx))
     _alerts_from_settings(hub)
+    ahead = timedelta(seconds=lookahead)
     try:
-        asyncio.run(_run_scheduler(hub, Probes(health_host, health_port)))
+        asyncio.run(_run_scheduler(hub, Probes(health_host, health_port), ahead))
     except HubSchedulerError as exc:
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:  # Ctrl-C before the graceful-stop handlers are installed
@@ -339,7 +348,7 @@ def _alerts_from_settings(hub: Hub) -> None:
         fail(_settings_problem(exc))
 
 
-async def _run_scheduler(hub: Hub, probes: Probes) -> None:
+async def _run_scheduler(hub: Hub, probes: Probes, lookahead: timedelta) -> None:
     try:
         await hub.ping()
         _log_connected(hub)
@@ -348,7 +357,7 @@ async def _run_scheduler(hub: Hub, probes: Probes) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopped.set)
-        async with hub.scheduling() as running:
+        async with hub.scheduling(lookahead=lookahead) as running:
 
             async def ready() -> bool:
                 await hub.ping()
