@@ -123,23 +123,34 @@ class RedisScheduleStore:
         return to_text(reply[0])
 
     async def sync_declared(self, schedules: Sequence[Schedule], now: datetime) -> None:
-        """See `ScheduleStore.sync_declared`: in bulk (one pipeline reads the run counts,
-        one script call writes up to `SYNC_BATCH` schedules)."""
-        wanted = {s.id for s in schedules}
+        """See `ScheduleStore.sync_declared`: in bulk. One script call per `SYNC_BATCH`
+        finds the schedules that differ from the stored ones (with their run counts), one
+        more writes those; an unchanged schedule costs no next-fire computation, and the
+        stored ids are read only when some of them are no longer declared."""
         keys = self.store.keys
-        async with self.store.client.pipeline(transaction=False) as pipe:
-            for schedule in schedules:
-                pipe.hget(keys.schedule_state(schedule.id), "runs")
-            pipe.smembers(keys.schedule_ids)
-            replies = await self._call("sync schedules", pipe.execute())
-        stored = {to_text(i) for i in replies.pop()}
+        known = 0
         for start in range(0, len(schedules), SYNC_BATCH):
+            chunk = schedules[start : start + SYNC_BATCH]
+            definitions = [encode_schedule(schedule) for schedule in chunk]
+            asked: builtins.list[str] = []
+            for schedule, definition in zip(chunk, definitions, strict=True):
+                asked += [schedule.id, definition, "1"]
+            answers = json.loads(await self.store.run("compare_schedules", *asked))
             args: builtins.list[str] = []
-            chunk = slice(start, start + SYNC_BATCH)
-            for schedule, runs in zip(schedules[chunk], replies[chunk], strict=True):
-                next_fire = schedule.next_fire(now, int(runs or 0))
-                args += [schedule.id, encode_schedule(schedule), _next_ms(next_fire), "1"]
-            await self.store.run("upsert_schedule", "sync", *args)
+            for schedule, definition, answer in zip(chunk, definitions, answers, strict=True):
+                known += answer != "new"
+                if answer:
+                    runs = 0 if answer == "new" else int(answer)
+                    args += [schedule.id, definition, _next_ms(schedule.next_fire(now, runs)), "1"]
+            if args:
+                await self.store.run("upsert_schedule", "sync", *args)
+        client = self.store.client
+        if await self._call("sync schedules", client.scard(keys.schedule_ids)) <= known:
+            return  # every stored schedule is declared (ids are unique)
+        stored = {to_text(i) for i in await self._call(
+            "sync schedules", client.smembers(keys.schedule_ids)
+        )}  # fmt: skip
+        wanted = {s.id for s in schedules}
         stale = sorted(stored - wanted)
         if stale:
             async with self.store.client.pipeline(transaction=False) as pipe:

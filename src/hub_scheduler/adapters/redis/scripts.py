@@ -41,13 +41,14 @@ _NAMES = (
     "schedule_admin",
     "claim_due",
     "load_schedules",
+    "compare_schedules",
     "workflow_create",
     "workflow_save",
 )
 
 
 #: Scripts that change nothing: no replica needs to confirm them.
-READ_ONLY = frozenset({"snapshot", "cancel_requests", "load_schedules"})
+READ_ONLY = frozenset({"snapshot", "cancel_requests", "load_schedules", "compare_schedules"})
 
 
 def _source(name: str) -> str:
