@@ -104,12 +104,18 @@ async def _redis_cpu(url: str) -> float:
 
 
 async def _clear(url: str) -> None:
+    """Start from an empty store: a flushed Redis, or a fresh PostgreSQL schema."""
     if url.startswith("redis"):
         client = Redis.from_url(url)
         try:
             await client.flushdb()
         finally:
             await client.aclose()
+    elif url.startswith("postgres"):
+        from hub_scheduler.adapters.postgres import drop_schema, migrate  # noqa: PLC0415
+
+        await drop_schema(url, PREFIX)
+        await migrate(url, PREFIX)  # what `hub-scheduler db migrate` runs
 
 
 def _pct(values: list[float], q: float) -> float:
