@@ -6,12 +6,13 @@ from datetime import timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from hub_scheduler.domain.histogram import Histogram, bucket_of
+from hub_scheduler.domain.histogram import Histogram, bucket_of, representative
 from hub_scheduler.domain.model import ErrorInfo
 from hub_scheduler.domain.ports import Failed, JobStats, Succeeded, WindowStats
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.entrypoints.api.metrics import HubCollector
-from tests.api.conftest import Api
+from hub_scheduler.testing import FakeClock, hub_for_tests
+from tests.api.conftest import Api, build_app, client_for
 
 
 async def _run_twice(api: Api) -> None:
@@ -39,6 +40,25 @@ async def test_job_metrics_count_outcomes_per_window(api: Api) -> None:
         "failed": 0,
         "dead": 1,
     }
+
+
+async def test_job_metrics_give_each_hour_its_duration_percentiles(api: Api) -> None:
+    """/jobs/metrics: the hour of an attempt of 250 ms reports its p50/p95 (the estimate of
+    its bucket), the hours without a run null (not 0)."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    await hub.enqueue("syncXero")
+    [claim] = await hub.queue.claim("w1", 1, timedelta(seconds=30))
+    clock.advance(0.25)
+    await hub.queue.finish(claim, Succeeded())
+    async with client_for(build_app(hub)) as client:
+        body = (await client.get("/api/v1/jobs/metrics", headers=api.viewer)).json()
+    await hub.aclose()
+    hourly = next(item for item in body if item["job"] == "syncXero")["hourly"]
+    estimate = representative(bucket_of(250)).total_seconds()
+    assert [(h["duration_p50_seconds"], h["duration_p95_seconds"]) for h in hourly] == [
+        (None, None)
+    ] * 23 + [(estimate, estimate)]
 
 
 async def test_prometheus_text_has_queue_and_job_series(api: Api) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub_scheduler.domain.histogram import bucket_of
+from hub_scheduler.domain.histogram import bucket_of, representative
 from hub_scheduler.domain.model import ErrorInfo
 from hub_scheduler.domain.ports import EnqueueRequest, Failed, Outcome, Succeeded
 from hub_scheduler.domain.retry import GiveUp, RetryAfter
@@ -165,3 +165,35 @@ async def test_the_hourly_trend_reaches_back_a_week_when_asked(backend: Subject)
     assert len((await stats.job("report", clock.now())).hourly) == 24  # the default
     with pytest.raises(ValueError, match="trend_hours"):
         await stats.job("report", clock.now(), trend_hours=169)
+
+
+async def _runs_taking(backend: Subject, ms: int, n: int = 1) -> None:
+    """`n` attempts of ``report`` that start together and succeed `ms` later."""
+    await backend.queue.enqueue([EnqueueRequest("report") for _ in range(n)])
+    claims = await backend.queue.claim("w1", n, LEASE)
+    backend.clock.advance(timedelta(milliseconds=ms))
+    for claim in claims:
+        await backend.queue.finish(claim, Succeeded())
+
+
+async def test_each_hour_of_the_trend_has_its_own_duration_percentiles(backend: Subject) -> None:
+    """Nine attempts of 50 ms and one of 2 s in one hour, three of 1.5 s two hours later:
+    each hour reports its own p50/p95 (the bucket of 50 ms / 2 s, then 1.5 s twice); the
+    hour between, with no run, has none."""
+    clock = backend.clock
+    clock.set(datetime(2026, 6, 1, 10, 5, tzinfo=UTC))
+    await _runs_taking(backend, 50, n=9)
+    await _runs_taking(backend, 2000)
+    clock.set(datetime(2026, 6, 1, 12, 40, tzinfo=UTC))
+    await _runs_taking(backend, 1500, n=3)
+    trend = (await backend.stats.job("report", clock.now(), trend_hours=3)).hourly
+    assert [h.hour.hour for h in trend] == [10, 11, 12]
+    first, between, last = trend
+    assert (first.durations.count, first.durations.total) == (10, timedelta(seconds=2.45))
+    assert (first.p50, first.p95) == (
+        representative(bucket_of(50)),
+        representative(bucket_of(2000)),
+    )
+    assert (between.durations.count, between.p50, between.p95) == (0, None, None)
+    assert (last.p50, last.p95) == (representative(bucket_of(1500)),) * 2
+    assert abs(last.p95 / timedelta(seconds=1.5) - 1) <= 0.1  # type: ignore[operator]

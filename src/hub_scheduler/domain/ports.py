@@ -491,12 +491,24 @@ class WindowStats:
 
 @attrs.frozen
 class HourStats:
-    """One clock hour of a job, for trend charts."""
+    """One clock hour of a job, for trend charts: its attempts by outcome, and how long the
+    attempts that finished in it took (the histogram the hour's window statistics add up)."""
 
     hour: datetime
     succeeded: int
     failed: int
     dead: int
+    durations: Histogram = attrs.field(factory=Histogram)
+
+    @property
+    def p50(self) -> timedelta | None:
+        """The hour's median attempt duration, within 10 % (None: no attempt finished)."""
+        return self.durations.percentile(0.5)
+
+    @property
+    def p95(self) -> timedelta | None:
+        """The hour's 95th percentile of attempt durations, within 10 % (None: none)."""
+        return self.durations.percentile(0.95)
 
 
 @attrs.frozen

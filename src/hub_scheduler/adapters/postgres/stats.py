@@ -55,6 +55,17 @@ def _window(buckets: Sequence[_Counts]) -> WindowStats:
     )
 
 
+def _hour(hour: int, counts: _Counts) -> HourStats:
+    """Hour number `hour` (since the epoch) of the trend, from its counters."""
+    return HourStats(
+        hour=EPOCH + timedelta(hours=hour),
+        succeeded=counts.succeeded,
+        failed=counts.failed,
+        dead=counts.dead,
+        durations=counts.durations,
+    )
+
+
 @attrs.define
 class PostgresStats:
     """Reads the counters `exchange` writes, in one query."""
@@ -122,12 +133,7 @@ class PostgresStats:
             )
         hourly = (
             tuple(
-                HourStats(
-                    hour=EPOCH + timedelta(hours=h),
-                    succeeded=by_bucket.get(("h", h), empty).succeeded,
-                    failed=by_bucket.get(("h", h), empty).failed,
-                    dead=by_bucket.get(("h", h), empty).dead,
-                )
+                _hour(h, by_bucket.get(("h", h), empty))
                 for h in range(hour - trend_hours + 1, hour + 1)
             )
             if hourly_trend

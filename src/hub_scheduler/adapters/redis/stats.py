@@ -104,6 +104,7 @@ class RedisStats:
                     succeeded=by_hour[h].get("succeeded", 0),
                     failed=by_hour[h].get("failed", 0),
                     dead=by_hour[h].get("dead", 0),
+                    durations=histogram(by_hour[h], "d"),
                 )
                 for h in sorted(hours[:trend_hours])
             )

@@ -759,17 +759,27 @@ class WindowView(_Strict):
 
 
 class HourView(_Strict):
-    """One clock hour of a job's outcomes."""
+    """One clock hour of a job: its outcomes and the durations of the attempts that
+    finished in it (null when none did)."""
 
     hour: datetime
     succeeded: int
     failed: int
     dead: int
+    duration_p50_seconds: float | None = Field(description=_ESTIMATE)
+    duration_p95_seconds: float | None = Field(description=_ESTIMATE)
 
     @classmethod
     def from_domain(cls, hour: HourStats) -> HourView:
         """The view of one hour."""
-        return cls(**attrs.asdict(hour))
+        return cls(
+            hour=hour.hour,
+            succeeded=hour.succeeded,
+            failed=hour.failed,
+            dead=hour.dead,
+            duration_p50_seconds=_seconds(hour.p50),
+            duration_p95_seconds=_seconds(hour.p95),
+        )
 
 
 class JobStatsView(_Strict):
