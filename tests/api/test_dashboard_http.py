@@ -20,7 +20,7 @@ from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.alerts import AlertPolicy
 from hub_scheduler.domain.model import ErrorInfo, RunState
 from hub_scheduler.domain.ports import AuditEntry, EnqueueRequest, Failed, Succeeded
-from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.domain.retry import GiveUp, RetryAfter
 from hub_scheduler.entrypoints.api.dashboard.formatting import duration
 from hub_scheduler.entrypoints.api.security import mint_token
 from hub_scheduler.testing import FakeClock, RecordingNotifier, hub_for_tests
@@ -519,7 +519,7 @@ async def test_the_charts_cover_an_hour_a_day_or_a_week_chosen_in_the_url(api: A
         _total(_charts(day.text)["throughput-chart"]["succeeded"]),
     ) == (24, 0)
     minutes = _charts(hour.text)["throughput-chart"]
-    assert (len(minutes["x"]), set(minutes)) == (60, {"x", "succeeded", "failed (retried or dead)"})
+    assert (len(minutes["x"]), set(minutes)) == (60, {"x", "succeeded", "failed", "dead"})
     assert "Throughput and queue depth, last 24 h" in odd.text
     links = re.findall(
         r'<a href="/admin/\?([^"]+)"( aria-current="page")? data-range="(\w+)"', overview.text
@@ -571,6 +571,40 @@ async def test_queue_depth_is_charted_from_the_samples_with_gaps_where_none_was_
     assert "2 waiting · 0 delayed · 0 active · 0 dead letters. Most waiting: 3" in page.text
     minutes = _charts(page.text)["throughput-chart"]
     assert [v for v in minutes["succeeded"] if v is not None] == [1]  # between 0 and 1
+
+
+async def test_the_hours_chart_tells_dead_attempts_from_retried_ones(api: Api) -> None:
+    """Between two samples a minute apart one attempt succeeded, two failed and were retried,
+    one went to the dead letters: the hour's chart has that minute as 1 / 2 / 1, as the day's
+    chart has its hour, and says so in words."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    error = ErrorInfo("ValueError", "no")
+    await hub.depth.sample(clock.now())
+    for _ in range(4):
+        await hub.enqueue("syncXero")
+    ok, retried, again, dead = await hub.queue.claim("w1", 4, timedelta(seconds=30))
+    await hub.queue.finish(ok, Succeeded())
+    for claim in (retried, again):
+        await hub.queue.finish(claim, Failed(error, RetryAfter(timedelta(hours=1), 2)))
+    await hub.queue.finish(dead, Failed(error, GiveUp(1)))
+    clock.advance(timedelta(minutes=1))
+    await hub.depth.sample(clock.now())
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        hour = await client.get("/admin/fragments/throughput", params={"range": "1h"})
+        day = await client.get("/admin/fragments/throughput", params={"range": "24h"})
+    await hub.aclose()
+    minutes = _charts(hour.text)["throughput-chart"]
+    counted = [
+        (minutes["succeeded"][i], minutes["failed"][i], minutes["dead"][i])
+        for i, v in enumerate(minutes["succeeded"])
+        if v is not None
+    ]
+    assert counted == [(1, 2, 1)]
+    hours = _charts(day.text)["throughput-chart"]
+    assert (hours["succeeded"][-1], hours["failed"][-1], hours["dead"][-1]) == (1, 2, 1)
+    assert "Last hour: 1 succeeded · 2 failed · 1 dead" in hour.text
 
 
 async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Api) -> None:

@@ -137,7 +137,8 @@ async def test_queue_wait_counts_from_when_a_run_was_due(backend: Subject) -> No
 async def test_the_queue_counts_succeeded_and_failed_attempts_of_every_job(
     backend: Subject,
 ) -> None:
-    """The snapshot adds up succeeded and failed (retried or dead) attempts over all jobs."""
+    """The snapshot adds up succeeded and failed (retried or dead) attempts over all jobs,
+    and of the failed those that went to the dead letters."""
     queue = backend.queue
     await queue.enqueue([EnqueueRequest(job) for job in ("a", "b", "c")])
     a, b, c = await queue.claim("w1", 3, LEASE)
@@ -146,7 +147,7 @@ async def test_the_queue_counts_succeeded_and_failed_attempts_of_every_job(
     await queue.finish(b, Failed(error, RetryAfter(timedelta(seconds=1), 2)))
     await queue.finish(c, Failed(error, GiveUp(1)))
     snapshot = await queue.snapshot()
-    assert (snapshot.succeeded, snapshot.failed) == (1, 2)
+    assert (snapshot.succeeded, snapshot.failed, snapshot.gave_up) == (1, 2, 1)
 
 
 async def test_the_hourly_trend_reaches_back_a_week_when_asked(backend: Subject) -> None:

@@ -28,6 +28,15 @@ def test_a_series_round_trips_through_its_stored_form() -> None:
     assert decode_series(None) == []
 
 
+def test_a_point_stored_before_dead_attempts_were_counted_reads_as_unknown() -> None:
+    """A point of seven numbers (written before `gave_up`) reads with `gave_up` None, so no
+    count of dead attempts is made up from it; a point with it keeps it."""
+    old = b'{"v":1,"points":[[1780308000,2,0,0,0,7,1]]}'
+    assert [p.gave_up for p in decode_series(old)] == [None]
+    known = DepthPoint(AT, 1, 0, 0, 0, 7, 3, 2)
+    assert decode_series(encode_series([known])) == [known]
+
+
 def test_the_first_sample_of_a_bucket_stands_and_old_points_fall_off() -> None:
     """A second point for a bucket (or an earlier one, from a clock behind) is refused; the
     hour's series keeps 61 minutes."""

@@ -534,6 +534,7 @@ class ShardedJobQueue:
             oldest_waiting=max(waits, default=None),
             succeeded=sum(p.succeeded for p in parts),
             failed=sum(p.failed for p in parts),
+            gave_up=sum(p.gave_up for p in parts),
             active_by_worker=dict(by_worker),
         )
 

@@ -13,8 +13,9 @@ the series in the process.
 
 A point is a sample, not an average: a spike between two samples of the week's series is
 not seen there (the hour's series, a minute apart, shows it). Each point also carries the
-queue's running counts of succeeded and failed attempts, so the attempts per minute of the
-last hour are the differences between neighbouring points.
+queue's running counts of succeeded and failed attempts (and of those failed, the ones that
+went to the dead letters), so the attempts per minute of the last hour are the differences
+between neighbouring points.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class DepthPoint:
         dead: dead letters.
         succeeded: attempts that succeeded since the store began counting.
         failed: attempts that failed (retried or dead) since the store began counting.
+        gave_up: of those failed, the attempts that ended their run in the dead letters;
+            None for a point stored before points carried it.
     """
 
     at: datetime
@@ -60,18 +63,23 @@ class DepthPoint:
     dead: int
     succeeded: int = 0
     failed: int = 0
+    gave_up: int | None = 0
 
     def encode(self) -> list[int]:
-        """The point as stored: ``[epoch seconds, waiting, delayed, active, dead, ...]``."""
+        """The point as stored: ``[epoch seconds, waiting, delayed, active, dead, succeeded,
+        failed, gave_up]`` (`gave_up` last and only when known: older readers take the
+        first seven)."""
+        known = [] if self.gave_up is None else [self.gave_up]
         return [int(self.at.timestamp()), self.waiting, self.delayed, self.active, self.dead,
-                self.succeeded, self.failed]  # fmt: skip
+                self.succeeded, self.failed, *known]  # fmt: skip
 
     @classmethod
     def decode(cls, item: Sequence[int]) -> DepthPoint:
-        """A stored point (as `encode` wrote it)."""
+        """A stored point (as `encode` wrote it, or an older version without `gave_up`)."""
         at, waiting, delayed, active, dead, succeeded, failed = (int(v) for v in item[:7])
+        gave_up = int(item[7]) if len(item) > 7 else None
         return cls(datetime.fromtimestamp(at, UTC), waiting, delayed, active, dead,
-                   succeeded, failed)  # fmt: skip
+                   succeeded, failed, gave_up)  # fmt: skip
 
 
 @attrs.frozen
@@ -136,7 +144,7 @@ def appended(
 def point_of(snapshot: QueueSnapshot, at: datetime) -> DepthPoint:
     """The point a queue snapshot makes, at `at`."""
     return DepthPoint(at, snapshot.waiting, snapshot.delayed, snapshot.active, snapshot.dead,
-                      snapshot.succeeded, snapshot.failed)  # fmt: skip
+                      snapshot.succeeded, snapshot.failed, snapshot.gave_up)  # fmt: skip
 
 
 @attrs.define

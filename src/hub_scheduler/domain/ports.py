@@ -191,9 +191,11 @@ class QueueSnapshot:
     parked: int
     oldest_waiting: timedelta | None
     #: Attempts that succeeded, and that failed (retried or dead), over every job since
-    #: the store began counting.
+    #: the store began counting; `gave_up`: those of `failed` that ended their run in the
+    #: dead letters.
     succeeded: int = 0
     failed: int = 0
+    gave_up: int = 0
     #: Runs active now per worker id (read from the leases, so current; a worker's own
     #: heartbeat reports it only every few seconds).
     active_by_worker: Mapping[str, int] = attrs.field(factory=dict)

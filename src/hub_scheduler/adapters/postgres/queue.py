@@ -468,6 +468,8 @@ class PostgresJobQueue:
                 " AS succeeded, "
                 "(SELECT coalesce(sum(failed + dead), 0) FROM {s}.job_stats WHERE kind = 't')"
                 " AS failed, "
+                "(SELECT coalesce(sum(dead), 0) FROM {s}.job_stats WHERE kind = 't')"
+                " AS gave_up, "
                 "(SELECT jsonb_object_agg(w.worker, w.n) FROM (SELECT worker, count(*) AS n "
                 " FROM {s}.runs WHERE state = 'active' AND worker IS NOT NULL GROUP BY worker)"
                 " AS w) AS by_worker, "
@@ -500,6 +502,7 @@ class PostgresJobQueue:
             oldest_waiting=now - min(oldest) if oldest else None,
             succeeded=int(row["succeeded"]),
             failed=int(row["failed"]),
+            gave_up=int(row["gave_up"]),
             active_by_worker={w: int(n) for w, n in (row["by_worker"] or {}).items()},
         )
 

@@ -376,6 +376,7 @@ class RedisJobQueue:
             oldest_waiting=now - from_ms(oldest) if oldest else None,
             succeeded=succeeded,
             failed=failed + gave_up,
+            gave_up=gave_up,
             active_by_worker={
                 to_text(by_worker[i]): int(by_worker[i + 1]) for i in range(0, len(by_worker), 2)
             },

@@ -316,30 +316,38 @@ def _trend(
 
 
 def _per_minute(points: list[DepthPoint], now: datetime) -> dict[str, Any]:
-    """The last hour's attempts per minute: the differences of the depth samples' running
-    counts between neighbouring minutes (None where a sample is missing, or the counts
-    went back: the store was emptied)."""
+    """The last hour's attempts per minute by outcome (succeeded, failed and retried, dead),
+    as the 24 h and 7 d charts have them per hour: the differences of the depth samples'
+    running counts between neighbouring minutes (None where a sample is missing, or the
+    counts went back: the store was emptied; failed and dead also None next to a sample
+    stored before samples counted dead attempts)."""
     by_minute = {p.at: p for p in points}
     step = RESOLUTIONS["1h"].step
     last = RESOLUTIONS["1h"].bucket(now)
     minutes = [last - step * i for i in reversed(range(1, 61))]
     succeeded: list[int | None] = []
     failed: list[int | None] = []
+    dead: list[int | None] = []
     for minute in minutes:
         here, then = by_minute.get(minute), by_minute.get(minute + step)
-        good = bad = None
+        good = retried = gave_up = None
         if here is not None and then is not None:
             good, bad = then.succeeded - here.succeeded, then.failed - here.failed
-            if good < 0 or bad < 0:
-                good = bad = None
+            if here.gave_up is not None and then.gave_up is not None:
+                gave_up = then.gave_up - here.gave_up
+                retried = bad - gave_up
+            if min(good, bad, retried or 0, gave_up or 0) < 0:
+                good = retried = gave_up = None
         succeeded.append(good)
-        failed.append(bad)
+        failed.append(retried)
+        dead.append(gave_up)
     return {
         "x": [int(m.timestamp()) for m in minutes],
         "unit": "attempts per minute",
         "series": [
             {"label": "succeeded", "values": succeeded},
-            {"label": "failed (retried or dead)", "values": failed},
+            {"label": "failed", "values": failed},
+            {"label": "dead", "values": dead},
         ],
     }
 
