@@ -15,9 +15,10 @@ import attrs
 import httpx
 import pytest
 
-from hub_scheduler import Cron, Every, Once, Schedule
+from hub_scheduler import Cron, Every, Hub, Once, Schedule
 from hub_scheduler.domain.admin import Actor
 from hub_scheduler.domain.alerts import AlertPolicy
+from hub_scheduler.domain.histogram import bucket_of, representative
 from hub_scheduler.domain.model import ErrorInfo, RunState
 from hub_scheduler.domain.ports import AuditEntry, EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp, RetryAfter
@@ -630,6 +631,100 @@ async def test_a_job_page_shows_its_definition_next_fires_stats_and_runs(api: Ap
     week = _charts(page.text)["job-week-chart"]
     assert (len(week["x"]), set(week)) == (168, {"x", "succeeded", "failed", "dead"})
     assert "Last 7 days: 0 succeeded · 0 failed · 0 dead" in page.text
+
+
+async def _succeeded_after(hub: Hub, clock: FakeClock, ms: int) -> None:
+    """One run of syncXero whose attempt succeeds `ms` after it starts."""
+    await hub.enqueue("syncXero")
+    [claim] = await hub.queue.claim("w1", 1, timedelta(seconds=30))
+    clock.advance(timedelta(milliseconds=ms))
+    await hub.queue.finish(claim, Succeeded())
+
+
+async def test_a_job_page_charts_its_duration_per_hour_with_gaps_and_its_baseline(
+    api: Api,
+) -> None:
+    """Runs of 200 ms and 2 s five hours ago, one of 400 ms now: the job page's duration
+    chart has 24 hours, p50/p95 in those two hours and gaps (not zeros) elsewhere, the
+    7-day p95 as a flat line, a y axis topped above the highest value, and its numbers in
+    words; ``?range=7d`` charts 168 hours (the fragment keeps the range), an unknown one
+    the day."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    await _succeeded_after(hub, clock, 200)
+    await _succeeded_after(hub, clock, 2000)
+    clock.advance(timedelta(hours=5))
+    await _succeeded_after(hub, clock, 400)
+    week_p95 = (await hub.stats.job("syncXero", clock.now())).windows["7d"].p95
+    assert week_p95 is not None
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        day = await client.get("/admin/jobs/syncXero")
+        week = await client.get("/admin/jobs/syncXero", params={"range": "7d"})
+        fragment = await client.get("/admin/fragments/jobs/syncXero", params={"range": "7d"})
+        odd = await client.get("/admin/jobs/syncXero", params={"range": "1y"})
+    await hub.aclose()
+    chart = _charts(day.text)["job-duration-chart"]
+    assert (len(chart["x"]), set(chart)) == (24, {"x", "p50", "p95", "7-day p95 baseline"})
+    estimate = {ms: representative(bucket_of(ms)).total_seconds() for ms in (200, 400, 2000)}
+    charted = {i: (chart["p50"][i], chart["p95"][i]) for i, v in enumerate(chart["p95"]) if v}
+    assert charted == {18: (estimate[200], estimate[2000]), 23: (estimate[400],) * 2}
+    assert [chart["p50"][i] for i in range(24) if i not in charted] == [None] * 22
+    assert set(chart["7-day p95 baseline"]) == {week_p95.total_seconds()}
+    data = json.loads(html.unescape(re.findall(r"data-chart='([^']+)'", day.text)[-1]))
+    assert (data["unit"], data["y_min_top"]) == ("seconds", round(estimate[2000] * 1.1, 6))
+    assert data["series"][2]["points"] is False
+    assert "2 of 24 hours with runs" in day.text
+    assert f"7-day p95 {duration(week_p95.total_seconds())} (the dotted line)" in day.text
+    assert "p50 solid, p95 dashed" in day.text
+    assert len(_charts(week.text)["job-duration-chart"]["x"]) == 168
+    assert 'aria-current="page" data-range="7d">last 7 days' in week.text
+    assert "/admin/fragments/jobs/syncXero?range=7d" in week.text
+    assert len(_charts(fragment.text)["job-duration-chart"]["x"]) == 168
+    assert len(_charts(odd.text)["job-duration-chart"]["x"]) == 24
+
+
+async def test_the_overview_trend_row_has_a_p95_sparkline_broken_where_nothing_ran(
+    api: Api,
+) -> None:
+    """Runs five hours ago and in the last two hours: the job's trend row draws its p95 per
+    hour as a dot, then a line of two hours (gaps between, not zeros), and says how many
+    hours had runs; a job that did not run has no p95 sparkline."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    await _succeeded_after(hub, clock, 200)
+    clock.advance(timedelta(hours=4))
+    await _succeeded_after(hub, clock, 2000)
+    clock.advance(timedelta(hours=1))
+    await _succeeded_after(hub, clock, 400)
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        page = await client.get("/admin/fragments/throughput")
+    await hub.aclose()
+    rows = dict(re.findall(r'<tr data-trend="(\w+)">(.*?)</tr>', page.text, re.S))
+    path = re.search(
+        r'class="spark p95-spark".*?aria-label="([^"]+)".*?<path d="([^"]+)"',
+        rows["syncXero"],
+        re.S,
+    )
+    assert path is not None
+    highest = duration(representative(bucket_of(2000)).total_seconds())
+    assert path[1] == f"p95 per hour over 24 h, 3 hours with runs, highest {highest}"
+    assert re.fullmatch(r"M72,\d+ h0 M88,1 L92,\d+", path[2]), path[2]
+    assert "p95-spark" not in rows["flaky"]
+
+
+async def test_a_job_page_without_runs_says_so_under_an_empty_duration_chart(api: Api) -> None:
+    """No attempt finished: the duration chart is all gaps with no baseline, and says so."""
+    clock = FakeClock()
+    hub = hub_for_tests(api.hub, clock=clock)
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        page = await client.get("/admin/jobs/syncXero")
+    await hub.aclose()
+    chart = _charts(page.text)["job-duration-chart"]
+    assert (set(chart), set(chart["p95"])) == ({"x", "p50", "p95"}, {None})
+    assert "No attempt finished last 24 h." in page.text
 
 
 async def test_the_jobs_table_flags_a_job_failing_over_ten_percent(api: Api) -> None:

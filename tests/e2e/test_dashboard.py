@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -388,14 +389,30 @@ def test_a_refused_action_says_why(served: tuple[str, str]) -> None:
         browser.close()
 
 
+#: What the job page's duration chart drew (uPlot keeps its instance on the element):
+#: series labels, the y axis' lower end, the hours charted and those with a p95.
+DRAWN_DURATIONS = """() => { const u = document.querySelector("#job-duration-chart").uplot;
+  return { labels: u.series.map(s => s.label), y_min: u.scales.y.min, hours: u.data[0].length,
+           with_p95: u.data[0].filter((x, i) => u.data[2][i] !== null) }; }"""
+#: The legend's line swatches by label: their border style (the line's pattern).
+LEGEND_LINES = """() => Object.fromEntries([...document.querySelectorAll(
+    "#job-duration-chart .u-legend .u-series")].slice(1).map(r => [
+  r.querySelector(".u-label").textContent,
+  getComputedStyle(r.querySelector(".u-marker")).borderTopStyle]))"""
+
+
 def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str]) -> None:
     """From the jobs table a job's name opens its page: next fires in words and cron,
-    statistics; Run now there lists the new run on the page."""
+    statistics; Run now there lists the new run on the page; once it succeeded its hour
+    has a p50/p95 on the duration chart (the other 23 hours gaps) with the 7-day baseline,
+    a legend telling the lines apart by pattern, a y axis from 0; "last 7 days" charts 168
+    hours."""
     base, token = served
     expect = playwright_api.expect
     job = "complaintSLA"
     with playwright_api.sync_playwright() as pw:
         browser, page = _signed_in(pw, base, token)
+        started = int(time.time()) // 3600 * 3600
         page.locator(f'tr[data-job="{job}"] a.job-link').click()
         page.wait_for_url(re.compile(rf"/admin/jobs/{job}$"))
         expect(page.locator("#job-schedules code")).to_have_text("0 9 * * *")
@@ -405,7 +422,28 @@ def test_job_page_shows_the_definition_and_runs_the_job(served: tuple[str, str])
         page.click("#job-definition .run-now")
         expect(page.locator("#job-runs #runs-table tbody tr[data-run]")).to_have_count(1)
         expect(page.locator("#job-week-chart canvas")).to_have_count(1)
+        # The event stream refreshes the page when the run has finished.
+        expect(page.locator("#job-runs td.state-succeeded")).to_have_count(1, timeout=20_000)
+        expect(page.locator("#job-duration-words")).to_contain_text("hours with runs")
+        _settled(page)
+        expect(page.locator("#job-duration-chart canvas")).to_have_count(1)
+        drawn = page.evaluate(DRAWN_DURATIONS)
+        ended = int(time.time()) // 3600 * 3600
+        assert drawn["labels"] == ["time", "p50", "p95", "7-day p95 baseline"]
+        assert (drawn["y_min"], drawn["hours"]) == (0, 24)
+        assert len(drawn["with_p95"]) == 1  # one hour with runs, 23 gaps
+        assert started <= drawn["with_p95"][0] <= ended
+        assert page.evaluate(LEGEND_LINES) == {
+            "p50": "solid",
+            "p95": "dashed",
+            "7-day p95 baseline": "dotted",
+        }
         page.screenshot(path=str(SCREENSHOT.with_name("job-page.png")), full_page=True)
+        page.click('#duration-ranges a[data-range="7d"]')
+        page.wait_for_url(re.compile(rf"/admin/jobs/{job}\?range=7d$"))
+        expect(page.locator('#duration-ranges a[aria-current="page"]')).to_have_text("last 7 days")
+        expect(page.locator("#job-duration-chart canvas")).to_have_count(1)
+        assert page.evaluate(DRAWN_DURATIONS)["hours"] == 168
         browser.close()
 
 

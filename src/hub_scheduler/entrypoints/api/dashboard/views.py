@@ -11,7 +11,7 @@ import contextlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -30,7 +30,7 @@ from hub_scheduler.domain.admin import Action, Actor, AdminService, BulkAction, 
 from hub_scheduler.domain.depth import RESOLUTIONS, DepthPoint
 from hub_scheduler.domain.errors import InvalidScheduleError, RunNotFoundError, ValidationError
 from hub_scheduler.domain.model import FINAL_STATES, RunState, RunTrigger
-from hub_scheduler.domain.ports import WindowStats
+from hub_scheduler.domain.ports import HourStats, WindowStats
 from hub_scheduler.domain.schedule import Cron, Every, Schedule, ScheduleTrigger, load_timezone
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dashboard.site import (
@@ -74,6 +74,8 @@ RANGES = {
 }
 #: The overview's chart ranges (``?range=``), with their names in words.
 CHART_RANGES = {"1h": "last hour", "24h": "last 24 h", "7d": "last 7 days"}
+#: The job page's duration chart ranges (``?range=``), the first the default.
+DURATION_RANGES = {"24h": "last 24 h", "7d": "last 7 days"}
 #: ``?range=``, under another name in the handler: ``range`` is a builtin.
 RangeQuery = Annotated[str, QueryParameter(name="range", max_length=10)]
 #: Runs an admin may tick on the runs page for one bulk action (a page's worth, twice),
@@ -232,8 +234,9 @@ async def _run_context(hub: Hub, run_id: str) -> dict[str, Any]:
     }
 
 
-async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
-    """One job: its definition, schedules with their next fires, statistics and runs."""
+async def _job_context(hub: Hub, name: str, cursor: str, range_: str) -> dict[str, Any]:
+    """One job: its definition, schedules with their next fires, statistics (with its p50/p95
+    duration per hour over `range_`, 24 h or 7 d) and runs."""
     [summary] = await hub.admin.job_summaries([name])
     definition = summary.job.definition
     now = hub.clock.now()
@@ -259,6 +262,7 @@ async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
         "series": [{"label": k, "values": v} for k, v in outcomes.items()],
     }
     retry = definition.retry
+    chosen = range_ if range_ in DURATION_RANGES else next(iter(DURATION_RANGES))
     return {
         "job": JobSummaryView.from_domain(summary).model_dump(mode="json"),
         "retry": {
@@ -272,10 +276,50 @@ async def _job_context(hub: Hub, name: str, cursor: str) -> dict[str, Any]:
         "last_success": stats["last_success"],
         "week_chart": chart,
         "week_totals": {k: sum(v) for k, v in outcomes.items()},
+        "durations": _duration_chart(
+            week[-24:] if chosen == "24h" else week, raw_stats.windows["7d"].p95
+        ),
+        "duration_range": chosen,
+        "duration_ranges": DURATION_RANGES,
         "runs": [run_json(r) for r in page.items],
         "next_cursor": page.next_cursor,
         "cursor": cursor,
     }
+
+
+def _duration_chart(hours: Sequence[HourStats], baseline: timedelta | None) -> dict[str, Any]:
+    """The job page's duration chart: p50 and p95 per hour (None, a gap, for an hour with no
+    attempt finished), the 7-day p95 as a flat reference line when there is one; the y axis
+    from 0 to a little above the highest value; and its numbers for the words beside it."""
+    p50 = [_seconds(h.p50) for h in hours]
+    p95 = [_seconds(h.p95) for h in hours]
+    series: list[dict[str, Any]] = [
+        {"label": "p50", "values": p50},
+        {"label": "p95", "values": p95},
+    ]
+    week = _seconds(baseline)
+    if week is not None:
+        series.append(
+            {"label": "7-day p95 baseline", "values": [week] * len(hours), "points": False}
+        )
+    known = [v for v in p95 if v is not None]
+    top = max([*known, week or 0.0])
+    return {
+        "chart": {
+            "x": [int(h.hour.timestamp()) for h in hours],
+            "unit": "seconds",
+            "y_min_top": round(top * 1.1, 6) if top else 1,
+            "series": series,
+        },
+        "hours": len(hours),
+        "with_runs": len(known),
+        "p95_max": max(known, default=None),
+        "baseline": week,
+    }
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
 
 
 def _sparkline(values: list[int], height: int = 20, step: int = 4) -> str:
@@ -286,12 +330,36 @@ def _sparkline(values: list[int], height: int = 20, step: int = 4) -> str:
     )
 
 
+def _gapped_sparkline(values: list[float | None], height: int = 20, step: int = 4) -> str:
+    """An SVG path for `values` (one per hour) scaled to `height` from 0, broken where a
+    value is None; a lone value is a dot (a zero-length segment, drawn with round caps)."""
+    top = max((v for v in values if v is not None), default=0.0) or 1.0
+    segments = []
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        joined = i > 0 and values[i - 1] is not None
+        segments.append(
+            f"{'L' if joined else 'M'}{i * step},{height - round(v * (height - 2) / top) - 1}"
+        )
+        if not joined and (i + 1 == len(values) or values[i + 1] is None):
+            segments.append("h0")
+    return " ".join(segments)
+
+
 def _trend(
-    name: str, runs: list[int], bad: list[int], day: WindowStats, week: WindowStats
+    name: str,
+    day: WindowStats,
+    week: WindowStats,
+    *,
+    runs: list[int],
+    bad: list[int],
+    slow: list[float | None],
 ) -> dict[str, Any]:
-    """One job's row of the overview's trends: sparklines of runs and failures per hour,
-    p50/p95 over 24 h against the 7-day p95, and the flags (failure rate past 10 %, a 24 h
-    p95 more than twice the 7-day one with enough runs to tell)."""
+    """One job's row of the overview's trends: sparklines of runs and failures per hour and
+    of the p95 per hour (gaps where nothing finished), p50/p95 over 24 h against the 7-day
+    p95, and the flags (failure rate past 10 %, a 24 h p95 more than twice the 7-day one
+    with enough runs to tell)."""
     failures = day.failed + day.dead
     rate = failures / day.finished if day.finished else None
     slower = (
@@ -307,6 +375,9 @@ def _trend(
         "rate": rate,
         "runs_line": _sparkline(runs),
         "bad_line": _sparkline(bad),
+        "p95_line": _gapped_sparkline(slow),
+        "p95_hours": sum(v is not None for v in slow),
+        "p95_max": max((v for v in slow if v is not None), default=None),
         "p50": day.p50.total_seconds() if day.p50 else None,
         "p95": day.p95.total_seconds() if day.p95 else None,
         "week_p95": week.p95.total_seconds() if week.p95 else None,
@@ -561,9 +632,11 @@ class Pages(Controller):
         viewer: ViewerDep,
         name: Name,
         cursor: CursorQuery = "",
+        range_: RangeQuery = "24h",
     ) -> Response[str]:
         """One job: definition, schedules in words and cron with the next fires in their
-        zone (DST notes), statistics windows, its runs a page at a time, and its actions."""
+        zone (DST notes), statistics windows with its duration trend over ``range`` (24 h or
+        7 d), its runs a page at a time, and its actions."""
         return site.render(
             "job_page.html",
             user=viewer.user,
@@ -572,7 +645,7 @@ class Pages(Controller):
             charts=True,
             can_act=viewer.can_act,
             default_zone=_default_zone(hub, name),
-            **await _job_context(hub, name, cursor),
+            **await _job_context(hub, name, cursor, range_),
         )
 
     @get("/login")
@@ -686,9 +759,10 @@ class Fragments(Controller):
         viewer: ViewerDep,
         name: Name,
         cursor: CursorQuery = "",
+        range_: RangeQuery = "24h",
     ) -> Response[str]:
         """The job page's content, as the page shows it."""
-        context = await _job_context(hub, name, cursor)
+        context = await _job_context(hub, name, cursor, range_)
         return site.render("job.html", can_act=viewer.can_act, **context)
 
     @get("/jobs/{name:str}/preview")
@@ -773,6 +847,7 @@ class Fragments(Controller):
             stats = await hub.stats.job(name, now, trend_hours=hour_count)
             runs = [0] * 24
             bad = [0] * 24
+            slow: list[float | None] = [None] * 24
             for bucket in stats.hourly:
                 if bucket.hour in counts:
                     row = counts[bucket.hour]
@@ -783,10 +858,11 @@ class Fragments(Controller):
                     if at >= 0:
                         runs[at] = bucket.succeeded + bucket.failed + bucket.dead
                         bad[at] = bucket.failed + bucket.dead
+                        slow[at] = _seconds(bucket.p95)
             day, week = stats.windows["24h"], stats.windows["7d"]
             if day.finished and (day.failed + day.dead) / day.finished > FAILING:
                 failing.append(name)
-            trends.append(_trend(name, runs, bad, day, week))
+            trends.append(_trend(name, day, week, runs=runs, bad=bad, slow=slow))
         if chosen == "1h":
             attempts = _per_minute(depth, now)
         else:

@@ -19,21 +19,29 @@
       var data = [d.x];
       d.series.forEach(function (s, i) {
         var style = STYLES[i % STYLES.length];
-        // Points drawn too: a sample between two gaps is a dot, not nothing.
+        // Points drawn too: a sample between two gaps is a dot, not nothing (a reference
+        // line, "points": false, has none).
         series.push({ label: s.label, stroke: style.stroke, width: style.width, dash: style.dash,
-                      spanGaps: false, points: { show: true, size: 5 } });
+                      spanGaps: false, points: { show: s.points !== false, size: 5 } });
         data.push(s.values);
       });
+      // The y axis starts at 0 and reaches at least "y_min_top" (default 4: counts, where
+      // all zeros is a flat line at 0, not a line in the middle of 0 to 100).
+      var minTop = typeof d.y_min_top === "number" ? d.y_min_top : 4;
       var opts = {
         width: width, height: 180,
-        // Counts: from zero, and a few runs tall at least (all zeros is a flat line at 0,
-        // not a line in the middle of 0 to 100).
         scales: { x: { time: true },
-                  y: { range: function (u, min, max) { return [0, Math.max(4, max)]; } } },
+                  y: { range: function (u, min, max) { return [0, Math.max(minTop, max || 0)]; } } },
         series: series,
-        axes: [{}, { label: d.unit }]
+        axes: [{}, { label: d.unit }],
+        // The legend's swatch has its line's pattern too, not only its colour.
+        legend: { markers: { dash: function (u, i) {
+          var dash = u.series[i].dash;
+          return !dash ? "solid" : dash[0] <= 2 ? "dotted" : "dashed";
+        } } }
       };
-      new window.uPlot(opts, data, el);
+      // Kept on the element, so that a test can read what was drawn.
+      el.uplot = new window.uPlot(opts, data, el);
     });
   }
   document.addEventListener("DOMContentLoaded", function () { draw(); });
