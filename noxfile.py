@@ -8,7 +8,8 @@ nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
-DEV = ".[dev,postgres]"
+# `speed` too: CI tests the worker as production runs it with hiredis, uvloop and orjson.
+DEV = ".[dev,postgres,speed]"
 
 
 @nox.session

@@ -61,6 +61,7 @@ from hub_scheduler.domain.schedule import Schedule, ScheduleTrigger
 from hub_scheduler.domain.urls import MEMORY_URL, REDIS_URL_ENV, URL_ENV, url_from_environment
 from hub_scheduler.domain.workflow import FailurePolicy, FlowLike, Workflow, new_workflow_id
 from hub_scheduler.runtime.alerts import AlertMonitor
+from hub_scheduler.runtime.executor import InlineExecutor
 from hub_scheduler.runtime.scheduler import Scheduler
 from hub_scheduler.runtime.tracing import start_send
 from hub_scheduler.runtime.worker import Worker, WorkerSettings
@@ -447,15 +448,10 @@ class Hub:
     ) -> Worker:
         """A worker for this hub's jobs; use ``async with hub.worker(concurrency=5):``.
 
-        `executor` runs the handlers (taskiq's Receiver in this process by default; the
-        taskiq broker passes its own, to run them under ``taskiq worker``).
+        `executor` runs the handlers (directly in this process by default; the taskiq
+        broker passes its own, to run them under ``taskiq worker``).
         """
-        # taskiq is imported here, by the processes that run jobs only: not by every
-        # `import hub_scheduler` (the CLI's operator commands start in a fraction of the time).
-        from hub_scheduler.adapters.taskiq.executor import TaskiqExecutor  # noqa: PLC0415
-
         settings = attrs.evolve(settings or WorkerSettings(), **overrides)
-        jobs = tuple(job.definition.name for job in self.registry)
         return Worker(
             queue=self.queue,
             history=self.history,
@@ -463,7 +459,7 @@ class Hub:
             registry=self.registry,
             clock=self.clock,
             notifier=self.notifier,
-            executor=executor or TaskiqExecutor(jobs),
+            executor=executor or InlineExecutor(),
             signals=self.backend.signals,
             results=self.backend.results,
             settings=settings,

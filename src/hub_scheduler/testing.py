@@ -346,14 +346,17 @@ async def _next_due(hub: Hub) -> datetime | None:
 
 async def _busy(hub: Hub, now: datetime) -> bool:
     """True while a run is active, ready to start, or delayed until `now` or earlier."""
-    snapshot = await hub.queue.snapshot()
-    ready = 0 if snapshot.paused else sum(snapshot.depth.values())
-    if snapshot.active or ready:
-        return True
-    if not snapshot.delayed:
-        return False
-    due = await _next_due(hub)
-    return due is not None and due <= now
+    while True:
+        snapshot = await hub.queue.snapshot()
+        ready = 0 if snapshot.paused else sum(snapshot.depth.values())
+        if snapshot.active or ready:
+            return True
+        if not snapshot.delayed:
+            return False
+        due = await _next_due(hub)
+        if due is not None:
+            return due <= now
+        # The delayed runs moved on between the two reads (a worker claimed them): again.
 
 
 async def _quiet(clock: FakeClock) -> None:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from hub_scheduler import Hub
 from hub_scheduler.entrypoints.cli import cli
+from hub_scheduler.entrypoints.cli.common import run_engine
 from tests.conftest import drop_keys, redis_of
 
 
@@ -50,11 +51,49 @@ def test_unreachable_backend_is_one_clear_line() -> None:
     )
 
 
+def test_a_bad_event_loop_is_one_line_and_exit_2() -> None:
+    """HUB_SCHEDULER_EVENT_LOOP other than asyncio or uvloop: exit 2 with one line, before
+    the backend is tried."""
+    result = CliRunner().invoke(
+        cli,
+        ["worker", "tests.cli.sample_app:hub", "--url", "redis://127.0.0.1:1/0"],
+        env={"HUB_SCHEDULER_EVENT_LOOP": "trio"},
+    )
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: HUB_SCHEDULER_EVENT_LOOP must be asyncio or uvloop, got 'trio'\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("asyncio", "asyncio"), (" AsyncIO ", "asyncio"), ("uvloop", "uvloop"), ("", "uvloop")],
+)
+def test_the_engines_run_on_uvloop_once_installed(
+    value: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With uvloop installed (the speed extra) the engines run on it unless the variable
+    says asyncio."""
+    pytest.importorskip("uvloop")
+    monkeypatch.setenv("HUB_SCHEDULER_EVENT_LOOP", value)
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__.partition(".")[0]
+
+    assert run_engine(loop_module) == expected
+
+
 @pytest.mark.redis
-async def test_worker_process_runs_jobs_and_stops_cleanly_on_sigterm(redis_url: str) -> None:
-    """A worker process runs an enqueued job, then exits 0 on SIGTERM."""
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_worker_process_runs_jobs_and_stops_cleanly_on_sigterm(
+    redis_url: str, loop: str
+) -> None:
+    """A worker process runs an enqueued job, then exits 0 on SIGTERM, on either loop."""
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
     prefix = f"hubtest-{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, "SAMPLE_PREFIX": prefix, "HUB_SCHEDULER_URL": redis_url}
+    env = {**os.environ, "SAMPLE_PREFIX": prefix, "HUB_SCHEDULER_URL": redis_url,
+           "HUB_SCHEDULER_EVENT_LOOP": loop}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub_scheduler", "worker", "tests.cli.sample_app:hub",
         env=env, stderr=asyncio.subprocess.PIPE,

@@ -62,6 +62,16 @@ class Clock(Protocol):
         ...
 
 
+@runtime_checkable
+class EventClock(Clock, Protocol):
+    """A `Clock` that can also wait for an event with a timeout in one await (the real one:
+    no task per wait); the engines fall back to racing `sleep` otherwise."""
+
+    async def sleep_until_set(self, seconds: float, event: asyncio.Event) -> None:
+        """Return once `seconds` have passed or `event` is set, whichever comes first."""
+        ...
+
+
 # --- queue ------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import attrs
 
 from hub_scheduler.domain.errors import HubSchedulerError
-from hub_scheduler.domain.ports import Clock
+from hub_scheduler.domain.ports import Clock, EventClock
 
 logger = logging.getLogger("hub_scheduler.runtime")
 
@@ -31,6 +31,10 @@ class Waker:
 
     clock: Clock
     event: asyncio.Event = attrs.field(factory=asyncio.Event)
+    _direct: EventClock | None = attrs.field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._direct = self.clock if isinstance(self.clock, EventClock) else None
 
     def wake(self) -> None:
         """End the current sleep (or the next one)."""
@@ -45,6 +49,12 @@ class Waker:
         if seconds <= 0 or self.event.is_set():
             await asyncio.sleep(0)
             self.event.clear()
+            return
+        if self._direct is not None:
+            try:
+                await self._direct.sleep_until_set(seconds, self.event)
+            finally:
+                self.event.clear()
             return
         timer = asyncio.create_task(self.clock.sleep(seconds))
         woken = asyncio.create_task(self.event.wait())

@@ -115,6 +115,21 @@ _INTERRUPTED = Failed(ErrorInfo("InterruptedError", "the worker stopped"), GiveU
 _CANCELLED = Failed(ErrorInfo("RunCancelledError", "the run was cancelled"), GiveUp(0))
 
 
+async def _wait_out(task: asyncio.Task[None]) -> None:
+    """Await a stopping worker's task to its end even when the caller is cancelled meanwhile
+    (its stop is bounded: the grace plus the slacks), so that no handler or loop is left
+    running behind; then raise the cancel, or what the task raised."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
+
+
 def _timeout_error(seconds: float) -> ErrorInfo:
     return ErrorInfo("TimeoutError", f"the attempt ran longer than its {seconds:g} s timeout")
 
@@ -149,11 +164,14 @@ class Worker:
 
     _held: dict[str, Claim] = attrs.field(factory=dict, init=False)
     _ready: deque[Claim] = attrs.field(factory=deque, init=False)
-    _ready_event: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
-    _settle: list[tuple[Claim, Outcome, asyncio.Future[bool]]] = attrs.field(
-        factory=list, init=False
-    )
-    _unsettled: set[asyncio.Future[bool]] = attrs.field(factory=set, init=False)
+    #: The executor's slots waiting in `next_claim`; the pump hands claims to them directly.
+    _waiting: deque[asyncio.Future[Claim]] = attrs.field(factory=deque, init=False)
+    #: Outcomes to record, each with when it was handed over (loop time); and how many the
+    #: pump's round trip now in flight carries.
+    _settle: list[tuple[Claim, Outcome, float]] = attrs.field(factory=list, init=False)
+    _settling: int = attrs.field(default=0, init=False)
+    #: Set whenever no outcome waits to be recorded (what a stopping worker waits for).
+    _flushed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     #: Handlers running now, by run id (the task running each), and what each took.
     _running: dict[str, asyncio.Task[object]] = attrs.field(factory=dict, init=False)
     _took: dict[str, float] = attrs.field(factory=dict, init=False)
@@ -161,7 +179,6 @@ class Worker:
     #: once the handler returned (to hand back).
     _interrupting: set[str] = attrs.field(factory=set, init=False)
     _interrupted: list[Claim] = attrs.field(factory=list, init=False)
-    _settle_started: dict[asyncio.Future[bool], float] = attrs.field(factory=dict, init=False)
     #: The context of each running handler; runs told of a cancel request; runs whose handler
     #: the worker cancelled after the cancel grace; the tasks waiting out those graces.
     _contexts: dict[str, JobContext] = attrs.field(factory=dict, init=False)
@@ -184,19 +201,39 @@ class Worker:
     #: until jobs have shown they are short.
     _typical_duration: float = attrs.field(default=1.0, init=False)
 
+    #: Per job name: its handler's logger and whether the handler is a coroutine function.
+    _job_loggers: dict[str, tuple[logging.Logger, bool]] = attrs.field(factory=dict, init=False)
+
     def __attrs_post_init__(self) -> None:
         self._kick = Waker(self.clock)
         self._cancel_watch = Waker(self.clock)
+        self._flushed.set()
 
     # --- what the executor calls (`ClaimFeed`) ---------------------------------------------
 
     async def next_claim(self) -> Claim:
         """The next claimed run to start, waiting for the pump when none is buffered."""
-        while not self._ready:
-            self._ready_event.clear()
-            self._kick.wake()
-            await self._ready_event.wait()
-        return self._ready.popleft()
+        if self._ready:
+            return self._ready.popleft()
+        waiter: asyncio.Future[Claim] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        self._kick.wake()
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed one just as it was cancelled
+                self._ready.appendleft(waiter.result())
+            else:
+                waiter.cancel()
+            raise
+
+    def _hand_out(self) -> None:
+        """Give buffered claims to the slots waiting for one, oldest waiter first."""
+        ready, waiting = self._ready, self._waiting
+        while ready and waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(ready.popleft())
 
     def settle(self, claim: Claim, outcome: Outcome) -> None:
         """Hand an outcome to the pump, which records it in its next round trip.
@@ -213,12 +250,8 @@ class Worker:
         if outcome is _CANCELLED:
             self._background(self._settle_cancelled(claim), f"hub-cancel-{claim.run.id}")
             return
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._settle.append((claim, outcome, future))
-        self._settle_started[future] = asyncio.get_running_loop().time()
-        future.add_done_callback(self._settle_started.pop)
-        self._unsettled.add(future)
-        future.add_done_callback(self._unsettled.discard)
+        self._settle.append((claim, outcome, asyncio.get_running_loop().time()))
+        self._flushed.clear()
         self._kick.wake()
 
     async def execute(self, claim: Claim) -> Outcome:
@@ -238,7 +271,14 @@ class Worker:
             return Failed(error, GiveUp(claim.run.attempt))
         job = self.registry.get(claim.run.job)
         definition = job.definition
-        job_logger = logging.getLogger(f"hub_scheduler.jobs.{definition.name}")
+        known = self._job_loggers.get(definition.name)
+        if known is None:
+            known = (
+                logging.getLogger(f"hub_scheduler.jobs.{definition.name}"),
+                (inspect.iscoroutinefunction(job.handler)),
+            )
+            self._job_loggers[definition.name] = known
+        job_logger, is_coroutine = known
         context = JobContext(
             claim.run,
             claim.token,
@@ -254,7 +294,7 @@ class Worker:
             self._contexts[claim.run.id] = context
         try:
             async with asyncio.timeout(timeout):
-                if inspect.iscoroutinefunction(job.handler):
+                if is_coroutine:
                     value = await job.handler(context)
                 else:
                     value = await asyncio.to_thread(job.handler, context)
@@ -448,7 +488,13 @@ class Worker:
     async def __aenter__(self) -> Worker:
         self._main = asyncio.create_task(self.run(), name=f"hub-worker-{self.id}")
         started = asyncio.create_task(self.started.wait())
-        done, _ = await asyncio.wait({self._main, started}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({self._main, started}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # e.g. a timeout around `async with` while starting
+            started.cancel()
+            self.stop()
+            await _wait_out(self._main)
+            raise
         if self._main in done:
             started.cancel()
             await self._main  # re-raise the startup failure
@@ -457,7 +503,7 @@ class Worker:
     async def __aexit__(self, *exc: object) -> None:
         self.stop()
         if self._main is not None:
-            await self._main
+            await _wait_out(self._main)
 
     def stop(self) -> None:
         """Ask the worker to stop: no new claims; running jobs get `grace` to finish."""
@@ -514,7 +560,6 @@ class Worker:
         finally:
             self._claiming = False
             finish.set()
-            self._ready_event.set()
             # Every wait below is bounded: on Python 3.11, a driver's use of asyncio.wait_for
             # can swallow a cancellation (cpython#86296), so a stop must never hinge on one.
             await asyncio.wait({listening}, timeout=grace + STOP_SLACK)
@@ -558,11 +603,14 @@ class Worker:
         self._ready.clear()
         for claim in unstarted:
             self._held.pop(claim.run.id, None)
-        if self._unsettled:
+        if not self._flushed.is_set():
             self._kick.wake()
-            _, late = await asyncio.wait(set(self._unsettled), timeout=DRAIN_TIMEOUT)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_TIMEOUT):
+                    await self._flushed.wait()
+            late = len(self._settle) + self._settling
             if late:
-                logger.warning("worker %s stopped with %d outcomes unsaved", self.id, len(late))
+                logger.warning("worker %s stopped with %d outcomes unsaved", self.id, late)
         stuck = [self._held[i] for i in self._running if i in self._held]
         interrupted = self._interrupted + [c for c in stuck if c not in self._interrupted]
         for claim in interrupted:
@@ -595,11 +643,13 @@ class Worker:
             if not batch and want <= 0:
                 wait = self.settings.poll.total_seconds()
                 continue
+            self._settling = len(batch)
             try:
                 result = await self.queue.exchange(
                     self.id, [(c, o) for c, o, _ in batch], max(want, 0), self.settings.lease
                 )
             except BackendUnavailableError as exc:
+                self._settling = 0
                 self._settle = batch + self._settle
                 logger.warning(
                     "worker %s: store unavailable (%s); retry in %.2fs", self.id, exc, backoff
@@ -610,6 +660,7 @@ class Worker:
                 continue
             except Exception:
                 # Never let the one loop that feeds the worker die: log, back off, go on.
+                self._settling = 0
                 self._settle = batch + self._settle
                 logger.exception("worker %s: unexpected error talking to the store", self.id)
                 await asyncio.sleep(backoff)
@@ -617,12 +668,16 @@ class Worker:
                 wait = None
                 continue
             backoff = 0.05
-            self._settled(batch, result.applied)
+            self._settling = 0
+            if batch:
+                self._settled(batch, result.applied)
+            if not self._settle:
+                self._flushed.set()
+            held = self._held
             for claim in result.claims:
-                self._held[claim.run.id] = claim
-                self._ready.append(claim)
-            if result.claims:
-                self._ready_event.set()
+                held[claim.run.id] = claim
+            self._ready.extend(result.claims)
+            self._hand_out()
             busy = bool(self._settle or result.claims)
             wait = None if busy else self._idle_wait(result.next_due)
 
@@ -634,25 +689,24 @@ class Worker:
         running = len(self._held) - len(self._ready) - len(self._settle)
         if running <= 0 or not self._ready:  # all done, or the executor is about to starve
             return False
-        oldest = self._settle[0][2]
-        waited = asyncio.get_running_loop().time() - self._settle_started.get(oldest, 0.0)
+        waited = asyncio.get_running_loop().time() - self._settle[0][2]
         if waited >= FLUSH_WINDOW:
             return False
+        # asyncio.timeout, not wait_for: no task per wait (wait_for makes one on 3.11).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._kick.event.wait(), FLUSH_WINDOW - waited)
+            async with asyncio.timeout(FLUSH_WINDOW - waited):
+                await self._kick.event.wait()
         return True
 
     def _settled(
         self,
-        batch: list[tuple[Claim, Outcome, asyncio.Future[bool]]],
+        batch: list[tuple[Claim, Outcome, float]],
         applied: tuple[bool, ...],
     ) -> None:
-        """Release the settled claims: answer their futures, log them, alert dead runs."""
-        for (claim, outcome, future), done in zip(batch, applied, strict=True):
+        """Release the settled claims: log them, alert dead runs."""
+        for (claim, outcome, _), done in zip(batch, applied, strict=True):
             self._held.pop(claim.run.id, None)
             took = self._took.pop(claim.run.id, None)
-            if not future.done():
-                future.set_result(done)
             if done:
                 self._log_outcome(claim, outcome, took)
             if done and isinstance(outcome, Failed) and isinstance(outcome.decision, GiveUp):

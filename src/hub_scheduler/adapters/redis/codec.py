@@ -34,7 +34,7 @@ not parse) reads as untraced.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,11 +49,35 @@ from hub_scheduler.domain.model import (
     stored_trace_context,
 )
 
+try:  # the speed extra: about 3x faster on the records a worker decodes for every claim
+    import orjson
+except ImportError:  # pragma: no cover - CI tests with the extra; the stdlib reads the same
+    orjson = None  # type: ignore[assignment]
+
+
+def _stdlib_loads(text: str | bytes) -> Any:
+    return json.loads(text)
+
+
+def _orjson_loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # what orjson refuses but json reads (integers > 64 bits)
+        return json.loads(text)
+
+
+#: `json.loads`, through orjson when it is installed (same values for every stored text).
+loads: Callable[[str | bytes], Any] = _stdlib_loads if orjson is None else _orjson_loads
+
 FORMAT_VERSION = "1"
 #: The version of each attempt log entry.
 ATTEMPT_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+#: Enum members by stored value: a dict lookup is several times cheaper than `Enum(value)`.
+_STATES = {state.value: state for state in RunState}
+_PRIORITIES = {str(priority.value): priority for priority in Priority}
+_TRIGGERS = {trigger.value: trigger for trigger in RunTrigger}
 
 
 def to_ms(instant: datetime) -> int:
@@ -99,7 +123,7 @@ def decode_trace_context(text: str | None) -> dict[str, str] | None:
     if not text.startswith("{"):
         return stored_trace_context({"traceparent": text})
     try:
-        return stored_trace_context(json.loads(text))
+        return stored_trace_context(loads(text))
     except ValueError:
         return None
 
@@ -107,7 +131,7 @@ def decode_trace_context(text: str | None) -> dict[str, str] | None:
 def _decode_error(text: str | None) -> ErrorInfo | None:
     if not text:
         return None
-    return _error(json.loads(text))
+    return _error(loads(text))
 
 
 def _error(data: Mapping[str, Any]) -> ErrorInfo:
@@ -118,7 +142,7 @@ def decode_attempts(run_id: str, text: str | None) -> tuple[Attempt, ...]:
     """The attempt log (field ``atl``); none for a run stored before the log existed."""
     if not text:
         return ()
-    entries: list[dict[str, Any]] = json.loads(text)
+    entries: list[dict[str, Any]] = loads(text)
     attempts = []
     for entry in entries:
         if entry.get("v") != ATTEMPT_VERSION:
@@ -164,14 +188,16 @@ def decode_run(run_id: str, fields: Mapping[str, str]) -> tuple[Run, int]:
     version = fields.get("v")
     if version != FORMAT_VERSION:
         raise ValueError(f"run {run_id}: unsupported stored format version {version!r}")
+    state, priority = fields["st"], fields["pri"]
+    trigger = fields.get("trg", RunTrigger.MANUAL.value)
     run = Run(
         id=run_id,
         job=fields["job"],
-        state=RunState(fields["st"]),
+        state=_STATES.get(state) or RunState(state),
         enqueued_at=from_ms(fields["enq"]),
-        payload=json.loads(fields.get("pl", "{}")),
-        priority=Priority(int(fields["pri"])),
-        trigger=RunTrigger(fields.get("trg", RunTrigger.MANUAL.value)),
+        payload=loads(fields.get("pl", "{}")),
+        priority=_PRIORITIES.get(priority) or Priority(int(priority)),
+        trigger=_TRIGGERS.get(trigger) or RunTrigger(trigger),
         attempt=int(fields.get("att", "1")),
         run_at=_opt_ms(fields, "due"),
         started_at=_opt_ms(fields, "sta"),

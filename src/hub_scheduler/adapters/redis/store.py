@@ -21,6 +21,7 @@ from hub_scheduler.adapters.redis.codec import (
     encode_error,
     encode_trace_context,
     from_ms,
+    loads,
     to_ms,
     to_text,
 )
@@ -178,7 +179,7 @@ def _claims(replies: Sequence[bytes], lease_until: datetime) -> list[Claim]:
     """Claims from the scripts' run records (one JSON object each, see ``run_json``)."""
     claims = []
     for text in replies:
-        fields: dict[str, str] = json.loads(text)
+        fields: dict[str, str] = loads(text)
         run, token = decode_run(fields.pop("id"), fields)
         claims.append(Claim(run, token, lease_until))
     return claims

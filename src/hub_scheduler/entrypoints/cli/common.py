@@ -122,6 +122,41 @@ def fail(message: str, exit_code: int = EXIT_BAD_INPUT, *, url: str | None = Non
     raise command_error(scrubbed(message, url), exit_code)
 
 
+#: Which event loop the engines (worker, scheduler, serve) run on: ``uvloop`` or ``asyncio``;
+#: unset, uvloop when it is installed (``hub-scheduler[speed]``), else asyncio's own.
+EVENT_LOOP_ENV = "HUB_SCHEDULER_EVENT_LOOP"
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop `EVENT_LOOP_ENV` asks for (None: asyncio's default); a bad value or
+    uvloop asked for but missing is one line, exit 2."""
+    raw = os.environ.get(EVENT_LOOP_ENV, "")
+    choice = raw.strip().lower()
+    if choice not in {"", "asyncio", "uvloop"}:
+        fail(f"{EVENT_LOOP_ENV} must be asyncio or uvloop, got {raw!r}")
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop  # noqa: PLC0415 - optional, from the speed extra
+    except ImportError:
+        if choice == "uvloop":
+            fail(f"{EVENT_LOOP_ENV}=uvloop needs uvloop: pip install 'hub-scheduler[speed]'")
+        return None
+    return uvloop.new_event_loop
+
+
+def run_engine(main: Callable[[], Awaitable[T]]) -> T:
+    """Run `main()` to its end on the event loop `EVENT_LOOP_ENV` chooses (`loop_factory`),
+    as `asyncio.run` would."""
+    factory = loop_factory()  # before `main()` exists: a bad value leaves no coroutine behind
+
+    async def run() -> T:
+        return await main()
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(run())
+
+
 def exit_code_of(exc: HubSchedulerError) -> int:
     """2 for what the caller can fix, 1 when the backend failed."""
     return EXIT_BAD_INPUT if isinstance(exc, BAD_INPUT_ERRORS) else EXIT_UNAVAILABLE

@@ -52,6 +52,7 @@ from hub_scheduler.entrypoints.cli.common import (
     fail,
     load_hub,
     run,
+    run_engine,
     scrubbed_of,
     url_option,
 )
@@ -266,7 +267,7 @@ def worker(  # noqa: PLR0917 - click passes every option positionally
         concurrency=concurrency, lease=timedelta(seconds=lease), grace=timedelta(seconds=grace)
     )
     try:
-        asyncio.run(_run_worker(hub, settings, Probes(health_host, health_port)))
+        run_engine(lambda: _run_worker(hub, settings, Probes(health_host, health_port)))
     except HubSchedulerError as exc:
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:  # Ctrl-C before the graceful-stop handlers are installed
@@ -317,7 +318,7 @@ def scheduler(  # noqa: PLR0917 - click passes every option positionally
     _alerts_from_settings(hub)
     ahead = timedelta(seconds=lookahead)
     try:
-        asyncio.run(_run_scheduler(hub, Probes(health_host, health_port), ahead))
+        run_engine(lambda: _run_scheduler(hub, Probes(health_host, health_port), ahead))
     except HubSchedulerError as exc:
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:  # Ctrl-C before the graceful-stop handlers are installed
@@ -537,7 +538,7 @@ def serve(  # noqa: PLR0917 - click passes every option positionally
                 await hub.aclose()
 
     try:
-        asyncio.run(main())
+        run_engine(main)
     except HubSchedulerError as exc:
         fail(describe(exc, hub), exit_code_of(exc), url=url)
     except KeyboardInterrupt:
