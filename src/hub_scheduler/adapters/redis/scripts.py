@@ -41,13 +41,18 @@ _NAMES = (
     "schedule_admin",
     "claim_due",
     "load_schedules",
+    "page_schedules",
+    "latest_runs",
+    "read_stats",
     "workflow_create",
     "workflow_save",
 )
 
 
 #: Scripts that change nothing: no replica needs to confirm them.
-READ_ONLY = frozenset({"snapshot", "cancel_requests", "load_schedules"})
+READ_ONLY = frozenset(
+    {"snapshot", "cancel_requests", "load_schedules", "latest_runs", "read_stats"}
+)
 
 
 def _source(name: str) -> str:
