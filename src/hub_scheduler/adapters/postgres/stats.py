@@ -233,6 +233,7 @@ async def read_jobs_stats(
                     succeeded=by_bucket.get(("h", h), empty).succeeded,
                     failed=by_bucket.get(("h", h), empty).failed,
                     dead=by_bucket.get(("h", h), empty).dead,
+                    durations=by_bucket.get(("h", h), empty).durations,
                 )
                 for h in range(hour - trend_hours + 1, hour + 1)
             )

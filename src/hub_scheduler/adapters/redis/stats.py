@@ -182,6 +182,7 @@ class _Plan:
                     succeeded=found.get(back, {}).get("succeeded", 0),
                     failed=found.get(back, {}).get("failed", 0),
                     dead=found.get(back, {}).get("dead", 0),
+                    durations=histogram(found.get(back, {}), "d"),
                 )
                 for back in range(self.trend_hours - 1, -1, -1)
             )
