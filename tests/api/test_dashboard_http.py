@@ -714,6 +714,24 @@ async def test_the_overview_trend_row_has_a_p95_sparkline_broken_where_nothing_r
     assert "p95-spark" not in rows["flaky"]
 
 
+async def test_paging_a_job_pages_runs_keeps_the_duration_range(api: Api) -> None:
+    """On ``?range=7d`` the runs' "Older" link keeps the range, and so does the page it
+    opens (its chart and its refreshing fragment)."""
+    hub = hub_for_tests(api.hub)
+    for _ in range(51):
+        await hub.enqueue("syncXero")
+    async with client_for(build_app(hub)) as client:
+        await _sign_in(client, "JobViewer")
+        first = await client.get("/admin/jobs/syncXero", params={"range": "7d"})
+        older = re.search(r'<a id="job-runs-older" href="([^"]+)"', first.text)
+        assert older is not None
+        second = await client.get(html.unescape(older[1]))
+    await hub.aclose()
+    assert html.unescape(older[1]).startswith("/admin/jobs/syncXero?range=7d&cursor=")
+    assert len(_charts(second.text)["job-duration-chart"]["x"]) == 168
+    assert "/admin/fragments/jobs/syncXero?range=7d&amp;cursor=" in second.text
+
+
 async def test_a_job_page_without_runs_says_so_under_an_empty_duration_chart(api: Api) -> None:
     """No attempt finished: the duration chart is all gaps with no baseline, and says so."""
     clock = FakeClock()
