@@ -201,8 +201,11 @@ class Worker:
     #: until jobs have shown they are short.
     _typical_duration: float = attrs.field(default=1.0, init=False)
 
-    #: Per job name: its handler's logger and whether the handler is a coroutine function.
-    _job_loggers: dict[str, tuple[logging.Logger, bool]] = attrs.field(factory=dict, init=False)
+    #: Per job name: its handler's logger, whether the handler is a coroutine function, and
+    #: the handler these were worked out for.
+    _job_loggers: dict[str, tuple[logging.Logger, bool, object]] = attrs.field(
+        factory=dict, init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         self._kick = Waker(self.clock)
@@ -272,13 +275,14 @@ class Worker:
         job = self.registry.get(claim.run.job)
         definition = job.definition
         known = self._job_loggers.get(definition.name)
-        if known is None:
+        if known is None or known[2] is not job.handler:
             known = (
                 logging.getLogger(f"hub_scheduler.jobs.{definition.name}"),
-                (inspect.iscoroutinefunction(job.handler)),
+                inspect.iscoroutinefunction(job.handler),
+                job.handler,
             )
             self._job_loggers[definition.name] = known
-        job_logger, is_coroutine = known
+        job_logger, is_coroutine, _ = known
         context = JobContext(
             claim.run,
             claim.token,
