@@ -6,7 +6,9 @@ import asyncio
 import logging
 import re
 from datetime import timedelta
+from typing import Any
 
+import attrs
 import pytest
 
 from hub_scheduler import RetryPolicy, Run, RunState
@@ -303,3 +305,55 @@ async def test_a_template_enqueues_one_run_per_override() -> None:
         ]
         with pytest.raises(ValueError, match="idempotency_key"):
             await hub.enqueue_template(Job("sendInvoice", idempotency_key="k"), [{}])
+
+
+@attrs.define
+class _RenewalRacesSettling:
+    """A queue on which the worker's first settling reaches the store before its next
+    renewal, but the renewal's answer comes back first (two connections, either order)."""
+
+    inner: Any
+    settled: asyncio.Event = attrs.field(factory=asyncio.Event)
+    renewed: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    async def exchange(self, worker: str, settled: Any, want: int, lease: timedelta) -> Any:
+        result = await self.inner.exchange(worker, settled, want, lease)
+        if settled and not self.settled.is_set():
+            self.settled.set()
+            await asyncio.wait_for(self.renewed.wait(), 10)
+        return result
+
+    async def renew(self, worker: str, claims: Any, lease: timedelta) -> list[str]:
+        if not claims or self.renewed.is_set():
+            return list(await self.inner.renew(worker, claims, lease))
+        await self.settled.wait()
+        try:
+            return list(await self.inner.renew(worker, claims, lease))
+        finally:
+            self.renewed.set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_renewal_racing_a_finished_run_is_not_a_lost_lease(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A run settled while its lease was being renewed is released, not lost: no warning
+    (busy drains used to log "lost the lease" for runs that had simply finished)."""
+    async with Hub() as hub:
+
+        @hub.job("quick")
+        async def quick(ctx: JobContext) -> None:
+            del ctx
+
+        run_id = await hub.enqueue("quick")
+        worker = hub.worker(lease=timedelta(seconds=1.5))
+        racing = _RenewalRacesSettling(worker.queue)
+        worker.queue = racing
+        with caplog.at_level(logging.WARNING, logger="hub_scheduler.worker"):
+            async with worker:
+                await asyncio.wait_for(racing.renewed.wait(), 10)
+                await wait_for_state(hub, run_id, RunState.SUCCEEDED)
+        assert racing.settled.is_set()
+        assert not [r for r in caplog.records if "lost the lease" in r.getMessage()]

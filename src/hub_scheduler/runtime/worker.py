@@ -170,6 +170,9 @@ class Worker:
     #: pump's round trip now in flight carries.
     _settle: list[tuple[Claim, Outcome, float]] = attrs.field(factory=list, init=False)
     _settling: int = attrs.field(default=0, init=False)
+    #: Runs whose attempt ended and whose end is being recorded: a renewal that finds one
+    #: already released has raced its settling, not lost its lease.
+    _finishing: set[str] = attrs.field(factory=set, init=False)
     #: Set whenever no outcome waits to be recorded (what a stopping worker waits for).
     _flushed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     #: Handlers running now, by run id (the task running each), and what each took.
@@ -250,6 +253,7 @@ class Worker:
             if instead is None:
                 return
             outcome = instead
+        self._finishing.add(claim.run.id)
         if outcome is _CANCELLED:
             self._background(self._settle_cancelled(claim), f"hub-cancel-{claim.run.id}")
             return
@@ -764,9 +768,13 @@ class Worker:
                 logger.exception("worker %s: %s failed", self.id, action.__name__)
 
     async def _renew(self) -> None:
-        lost = await self.queue.renew(self.id, list(self._held.values()), self.settings.lease)
+        claims = list(self._held.values())
+        lost = await self.queue.renew(self.id, claims, self.settings.lease)
         for run_id in lost:
-            logger.warning("worker %s lost the lease of run %s", self.id, run_id)
+            # Settled (or being settled) meanwhile: the store released it, nobody took it.
+            if run_id in self._held and run_id not in self._finishing:
+                logger.warning("worker %s lost the lease of run %s", self.id, run_id)
+        self._finishing = {run_id for run_id in self._finishing if run_id in self._held}
 
     async def _reap(self) -> None:
         requeued, held = await self.queue.reap(MAX_STALLS, self.settings.lease)
