@@ -42,6 +42,8 @@ STORED_NAMES = {
     "schedule_state": "{hub}:schedule-state:x.y-1",
     "schedule_ids": "{hub}:schedule-ids",
     "schedules_due": "{hub}:schedules-due",
+    "schedule_order": "{hub}:schedule-order",
+    "schedule_jobs": "{hub}:schedule-jobs",
     "ledger": "{hub}:ledger:x.y-1",
     "schedules_changed": "{hub}:schedules-changed",
     "stats": "{hub}:stats:x.y-1:h:478123",

@@ -200,6 +200,14 @@ def _grouped(items: Sequence[T], shard: Callable[[T], int]) -> dict[int, list[in
     return groups
 
 
+def _jobs_by_shard(jobs: Sequence[str], count: int) -> dict[int, list[str]]:
+    """Shard -> the distinct names of `jobs` whose home it is, in their order."""
+    groups: dict[int, list[str]] = defaultdict(list)
+    for job in dict.fromkeys(jobs):
+        groups[shard_of(job, count)].append(job)
+    return groups
+
+
 # --- merged listings ------------------------------------------------------------------------
 
 _CURSOR_MARK = "s1."
@@ -514,6 +522,12 @@ class ShardedJobQueue:
         else:
             await _all([q.resume() for q in self.queues])
 
+    async def paused_among(self, jobs: Sequence[str]) -> frozenset[str]:
+        """See `JobQueue.paused_among`: each job's shard, asked concurrently."""
+        groups = _jobs_by_shard(jobs, len(self.queues))
+        parts = await _all([self.queues[n].paused_among(names) for n, names in groups.items()])
+        return frozenset().union(*parts)
+
     async def snapshot(self) -> QueueSnapshot:
         """See `JobQueue.snapshot`: counts summed, the longest wait, paused when any shard
         is (a queue pause half applied is not running), the paused jobs together."""
@@ -627,6 +641,12 @@ class ShardedRunHistory:
         return await MergedListing(fetch, len(self.shards), _enqueued_key, _run_id).page(
             cursor, limit
         )
+
+    async def latest(self, jobs: Sequence[str]) -> dict[str, Run]:
+        """See `RunHistory.latest`: each job's shard, asked concurrently."""
+        groups = _jobs_by_shard(jobs, len(self.shards))
+        parts = await _all([self.shards[n].latest(names) for n, names in groups.items()])
+        return {job: run for part in parts for job, run in part.items()}
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
         """See `RunHistory.clean`."""
@@ -783,6 +803,24 @@ class ShardedScheduleStore:
         parts = await _all([s.list() for s in self.shards])
         return sorted((state for part in parts for state in part), key=lambda s: s.schedule.id)
 
+    async def list_after(self, cursor: str | None = None, limit: int = 100) -> Page[ScheduleState]:
+        """See `ScheduleStore.list_after`: every shard's page after the same id, asked
+        concurrently, merged by id; the first `limit` of them (an id is a cursor on every
+        shard)."""
+        parts = await _all([s.list_after(cursor, limit) for s in self.shards])
+        merged = sorted((state for part in parts for state in part.items),
+                        key=lambda s: s.schedule.id)  # fmt: skip
+        taken = merged[:limit]
+        more = len(merged) > limit or any(part.next_cursor for part in parts)
+        return Page(tuple(taken), taken[-1].schedule.id if more and taken else None)
+
+    async def of_jobs(self, jobs: Sequence[str]) -> dict[str, builtins.list[ScheduleState]]:
+        """See `ScheduleStore.of_jobs`: each job's shard, asked concurrently."""
+        groups = _jobs_by_shard(jobs, len(self.shards))
+        parts = await _all([self.shards[n].of_jobs(names) for n, names in groups.items()])
+        found = {job: builtins.list(states) for part in parts for job, states in part.items()}
+        return {job: found.get(job, []) for job in jobs}
+
     async def set_paused(self, schedule_id: str, *, paused: bool) -> ScheduleState:
         """See `ScheduleStore.set_paused`."""
         return await _first(
@@ -874,6 +912,25 @@ class ShardedStats:
         """See `Stats.job`."""
         shard = self.shards[shard_of(job, len(self.shards))]
         return await shard.job(job, now, windows, trend_hours=trend_hours)
+
+    async def jobs(
+        self,
+        jobs: Sequence[str],
+        now: datetime,
+        windows: Sequence[str] = ("1h", "24h", "7d", "90d"),
+        *,
+        trend_hours: int = 24,
+    ) -> builtins.list[JobStats]:
+        """See `Stats.jobs`: each job's shard, asked concurrently, answers in order."""
+        groups = _jobs_by_shard(jobs, len(self.shards))
+        parts = await _all(
+            [self.shards[n].jobs(names, now, windows, trend_hours=trend_hours)
+             for n, names in groups.items()]
+        )  # fmt: skip
+        found = {stats.job: stats for part in parts for stats in part}
+        if not jobs:  # the windows are still checked, as on one shard
+            await self.shards[0].jobs([], now, windows, trend_hours=trend_hours)
+        return [found[job] for job in jobs]
 
 
 async def _merged(sources: Sequence[Callable[[], AsyncIterator[bool]]]) -> AsyncIterator[bool]:

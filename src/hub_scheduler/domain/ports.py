@@ -328,6 +328,11 @@ class JobQueue(Protocol):
         """Depth per priority, delayed, active, dead letters and pause flags."""
         ...
 
+    async def paused_among(self, jobs: Sequence[str]) -> frozenset[str]:
+        """Which of `jobs` are paused (one by one, not the whole queue's pause), in one round
+        trip whatever their number."""
+        ...
+
 
 @runtime_checkable
 class TransactionalEnqueue(Protocol):
@@ -416,6 +421,11 @@ class RunHistory(Protocol):
         returns how many. Runs still queued, delayed or active are never cleaned, nor are
         dead letters: a dead run leaves the dead-letter queue only when it is retried or
         deleted (`DeadLetters`), and is cleaned like any other finished run after that."""
+        ...
+
+    async def latest(self, jobs: Sequence[str]) -> Mapping[str, Run]:
+        """The newest run (by enqueue time) of each of `jobs`, in a constant number of round
+        trips whatever their number; a job with no run in history is absent."""
         ...
 
 
@@ -530,6 +540,18 @@ class Stats(Protocol):
         name or `trend_hours` out of range."""
         ...
 
+    async def jobs(
+        self,
+        jobs: Sequence[str],
+        now: datetime,
+        windows: Sequence[str] = ("1h", "24h", "7d", "90d"),
+        *,
+        trend_hours: int = 24,
+    ) -> list[JobStats]:
+        """`job` for each of `jobs` (in order), in a constant number of round trips whatever
+        their number. Raises `ValueError` as `job` does."""
+        ...
+
 
 # --- schedules --------------------------------------------------------------------------
 
@@ -639,6 +661,18 @@ class ScheduleStore(Protocol):
 
     async def list(self, job: str | None = None) -> Sequence[ScheduleState]:
         """All schedules (of one job), ordered by id."""
+        ...
+
+    async def list_after(self, cursor: str | None = None, limit: int = 100) -> Page[ScheduleState]:
+        """Up to `limit` schedules ordered by id, those after the id `cursor` (None: from
+        the first), in a constant number of round trips; `next_cursor` (the last id) is set
+        when more may follow. A cursor need not be a stored id (one deleted meanwhile reads
+        on from where it was). Raises `ValueError` for a `limit` below 1."""
+        ...
+
+    async def of_jobs(self, jobs: Sequence[str]) -> Mapping[str, Sequence[ScheduleState]]:
+        """The schedules of each of `jobs`, ordered by id (an empty sequence for a job with
+        none), in a constant number of round trips whatever their number."""
         ...
 
     async def set_paused(self, schedule_id: str, *, paused: bool) -> ScheduleState:

@@ -450,6 +450,17 @@ class PostgresJobQueue:
             {"job": job, "channel": self.store.wake_channel},
         )
 
+    async def paused_among(self, jobs: Sequence[str]) -> frozenset[str]:
+        """See `JobQueue.paused_among`: one lookup of the paused_jobs primary key."""
+        if not jobs:
+            return frozenset()
+        rows = await self.store.fetch(
+            "paused jobs",
+            self.store.q("SELECT job FROM {s}.paused_jobs WHERE job = ANY(%s::text[])"),
+            [list(jobs)],
+        )
+        return frozenset(row["job"] for row in rows)
+
     async def snapshot(self) -> QueueSnapshot:
         """See `JobQueue.snapshot`. Counting walks the partial indexes: cheap for queues of
         thousands, linear in their size."""
@@ -696,6 +707,22 @@ class PostgresRunHistory:
         more = edge["scanned"] >= params["scan"]
         next_cursor = make_cursor(utc(edge["edge_at"]), edge["edge_seq"]) if more else None
         return Page(tuple(decode_run(r) for r in hits), next_cursor)
+
+    async def latest(self, jobs: Sequence[str]) -> dict[str, Run]:
+        """See `RunHistory.latest`: one query, one runs_job_history probe per job."""
+        if not jobs:
+            return {}
+        rows = await self.store.fetch(
+            "latest runs",
+            self.store.q(
+                "SELECT {columns} FROM unnest(%s::text[]) AS j(name) CROSS JOIN LATERAL "
+                "(SELECT * FROM {s}.runs AS r WHERE r.job = j.name "
+                "ORDER BY r.enqueued_at DESC, r.seq DESC LIMIT 1) AS r",
+                columns=RUN_COLUMNS_R,
+            ),
+            [list(dict.fromkeys(jobs))],
+        )
+        return {row["job"]: decode_run(row) for row in rows}
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
         """See `RunHistory.clean` (dead letters stay). Also drops what expired on the clock:

@@ -192,6 +192,41 @@ class PostgresScheduleStore:
             rows = await self.store.fetch("schedules", query, [job])
         return [_state(row) for row in rows]
 
+    async def list_after(self, cursor: str | None = None, limit: int = 100) -> Page[ScheduleState]:
+        """See `ScheduleStore.list_after`: one index range (schedules_order)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        rows = await self.store.fetch(
+            "schedules",
+            self.store.q(
+                'SELECT {columns} FROM {s}.schedules WHERE id COLLATE "C" > %s '
+                'ORDER BY id COLLATE "C" LIMIT %s',
+                columns=STATE,
+            ),
+            [cursor or "", limit + 1],
+        )
+        states = [_state(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(tuple(states), states[-1].schedule.id if more else None)
+
+    async def of_jobs(self, jobs: Sequence[str]) -> dict[str, builtins.list[ScheduleState]]:
+        """See `ScheduleStore.of_jobs`: one query over the schedules_job index."""
+        found: dict[str, builtins.list[ScheduleState]] = {job: [] for job in jobs}
+        if not found:
+            return found
+        rows = await self.store.fetch(
+            "schedules",
+            self.store.q(
+                "SELECT job, {columns} FROM {s}.schedules WHERE job = ANY(%s::text[]) "
+                'ORDER BY job, id COLLATE "C"',
+                columns=STATE,
+            ),
+            [list(found)],
+        )
+        for row in rows:
+            found[row["job"]].append(_state(row))
+        return found
+
     async def set_paused(self, schedule_id: str, *, paused: bool) -> ScheduleState:
         """See `ScheduleStore.set_paused`."""
         row = await self.store.fetch_one(

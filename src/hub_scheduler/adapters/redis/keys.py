@@ -44,6 +44,8 @@ LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
         "schedule_state": ":schedule-state:{schedule_id}",
         "schedule_ids": ":schedule-ids",
         "schedules_due": ":schedules-due",
+        "schedule_order": ":schedule-order",
+        "schedule_jobs": ":schedule-jobs",
         "ledger": ":ledger:{schedule_id}",
         "schedules_changed": ":schedules-changed",
         "stats": ":stats:{job}:{kind}:{index}",
@@ -243,6 +245,19 @@ class Keys:
     def schedules_due(self) -> str:
         """Sorted set: schedule ids scored by their next fire instant (ms); over ones absent."""
         return self._key("schedules_due")
+
+    @property
+    def schedule_order(self) -> str:
+        """Sorted set: every schedule id at score 0, so ids page in order (ZRANGEBYLEX);
+        rebuilt from `schedule_ids` by ``page_schedules.lua`` when their sizes differ."""
+        return self._key("schedule_order")
+
+    @property
+    def schedule_jobs(self) -> str:
+        """Sorted set: ``"<job> <schedule id>"`` for every schedule at score 0, so one job's
+        schedules are one ZRANGEBYLEX (job names hold no space); rebuilt like
+        `schedule_order`."""
+        return self._key("schedule_jobs")
 
     def ledger(self, schedule_id: str) -> str:
         """Sorted set: one schedule's slot ledger, scored by slot (ms); members are JSON."""

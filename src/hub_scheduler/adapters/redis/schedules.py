@@ -230,6 +230,25 @@ class RedisScheduleStore:
         states = await self._load(sorted(to_text(i) for i in raw))
         return [s for s in states if job is None or s.schedule.job == job]
 
+    async def list_after(self, cursor: str | None = None, limit: int = 100) -> Page[ScheduleState]:
+        """See `ScheduleStore.list_after`: one script call over the schedule-order index."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        reply, more = await self.store.run("page_schedules", "after", cursor or "", limit)
+        states = self._decode(reply)
+        return Page(tuple(states), states[-1].schedule.id if int(more) and states else None)
+
+    async def of_jobs(self, jobs: Sequence[str]) -> dict[str, builtins.list[ScheduleState]]:
+        """See `ScheduleStore.of_jobs`: one script call over the schedule-jobs index."""
+        found: dict[str, builtins.list[ScheduleState]] = {job: [] for job in jobs}
+        if not found:
+            return found
+        reply, _ = await self.store.run("page_schedules", "jobs", *found)
+        for state in self._decode(reply):
+            if state.schedule.job in found:
+                found[state.schedule.job].append(state)
+        return found
+
     async def due(self, now: datetime, limit: int = 100) -> builtins.list[ScheduleState]:
         """See `ScheduleStore.due`."""
         ids = await self._call(

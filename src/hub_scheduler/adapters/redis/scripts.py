@@ -42,13 +42,25 @@ _NAMES = (
     "claim_due",
     "load_schedules",
     "compare_schedules",
+    "page_schedules",
+    "latest_runs",
+    "read_stats",
     "workflow_create",
     "workflow_save",
 )
 
 
 #: Scripts that change nothing: no replica needs to confirm them.
-READ_ONLY = frozenset({"snapshot", "cancel_requests", "load_schedules", "compare_schedules"})
+READ_ONLY = frozenset(
+    {
+        "snapshot",
+        "cancel_requests",
+        "load_schedules",
+        "compare_schedules",
+        "latest_runs",
+        "read_stats",
+    }
+)
 
 
 def _source(name: str) -> str:

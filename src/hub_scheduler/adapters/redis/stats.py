@@ -118,3 +118,105 @@ class RedisStats:
             last_success=from_ms(last) if last else None,
             totals=_window([totals_raw]),
         )
+
+    async def jobs(
+        self,
+        jobs: Sequence[str],
+        now: datetime,
+        windows: Sequence[str] = tuple(WINDOWS),
+        *,
+        trend_hours: int = HOURLY_TREND,
+    ) -> list[JobStats]:
+        """See `Stats.jobs`: one script call (`read_jobs_stats`)."""
+        return await read_jobs_stats(self.store, jobs, now, windows, trend_hours=trend_hours)
+
+
+@attrs.frozen
+class _Plan:
+    """Which buckets a stats question reads (`RedisStats.jobs`)."""
+
+    windows: tuple[str, ...]
+    trend_hours: int
+    hour: int
+    day: int
+    hour_count: int
+    day_count: int
+
+    @classmethod
+    def of(cls, windows: Sequence[str], trend_hours: int, now: datetime) -> _Plan:
+        unknown = set(windows) - set(WINDOWS)
+        if unknown:
+            raise ValueError(f"unknown windows {sorted(unknown)}; use {', '.join(WINDOWS)}")
+        if not 1 <= trend_hours <= MAX_TREND_HOURS:
+            raise ValueError(f"trend_hours {trend_hours} is not 1 to {MAX_TREND_HOURS}")
+        now_ms = to_ms(now)
+        hourly_trend = set(windows) == set(WINDOWS)
+        hour_count = max(
+            [WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "h"]
+            + [trend_hours if hourly_trend else 0]
+        )
+        day_count = max([WINDOWS[w][1] for w in windows if WINDOWS[w][0] == "d"] + [0])
+        return cls(
+            tuple(windows), trend_hours, now_ms // HOUR_MS, now_ms // DAY_MS, hour_count,
+            day_count,
+        )  # fmt: skip
+
+    @property
+    def hourly_trend(self) -> bool:
+        return set(self.windows) == set(WINDOWS)
+
+    def assemble(self, job: str, found: Mapping[int, dict[str, int]]) -> JobStats:
+        """A job's statistics from its non-empty buckets by position (as read_stats.lua
+        numbers them: hours back, then days back after the hours, -1 the totals)."""
+        counted = {}
+        for name in self.windows:
+            kind, count = WINDOWS[name]
+            offset = 0 if kind == "h" else self.hour_count
+            counted[name] = _window([found.get(offset + i, {}) for i in range(count)])
+        hourly: tuple[HourStats, ...] = ()
+        if self.hourly_trend:
+            hourly = tuple(
+                HourStats(
+                    hour=EPOCH + timedelta(hours=self.hour - back),
+                    succeeded=found.get(back, {}).get("succeeded", 0),
+                    failed=found.get(back, {}).get("failed", 0),
+                    dead=found.get(back, {}).get("dead", 0),
+                )
+                for back in range(self.trend_hours - 1, -1, -1)
+            )
+        totals = dict(found.get(-1, {}))
+        last = totals.pop("last_success", None)
+        return JobStats(
+            job=job,
+            windows=counted,
+            hourly=hourly,
+            last_success=from_ms(last) if last else None,
+            totals=_window([totals]),
+        )
+
+
+async def read_jobs_stats(
+    store: RedisStore,
+    jobs: Sequence[str],
+    now: datetime,
+    windows: Sequence[str] = tuple(WINDOWS),
+    *,
+    trend_hours: int = HOURLY_TREND,
+) -> list[JobStats]:
+    """`Stats.jobs` on Redis: one read_stats.lua call reads every job's buckets and answers
+    only the non-empty ones."""
+    plan = _Plan.of(windows, trend_hours, now)
+    if not jobs:
+        return []
+    reply = await store.run(
+        "read_stats", plan.hour, plan.hour_count, plan.day, plan.day_count, *jobs
+    )
+    answers = []
+    for job, flat in zip(jobs, reply, strict=True):
+        found = {
+            int(flat[i]): {to_text(fields[k]): int(fields[k + 1]) for k in range(0, len(fields), 2)}
+            for i in range(0, len(flat), 2)
+            for fields in (flat[i + 1],)
+        }
+        answers.append(plan.assemble(job, found))
+    return answers

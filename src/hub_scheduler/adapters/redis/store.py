@@ -359,6 +359,16 @@ class RedisJobQueue:
             return
         await self.store.run("resume_queue")
 
+    async def paused_among(self, jobs: Sequence[str]) -> frozenset[str]:
+        """See `JobQueue.paused_among`: one SMISMEMBER."""
+        if not jobs:
+            return frozenset()
+        try:
+            flags = await self.store.client.smismember(self.store.keys.paused_jobs, list(jobs))
+        except RedisError as exc:
+            raise BackendUnavailableError("paused jobs", type(exc).__name__) from exc
+        return frozenset(job for job, flag in zip(jobs, flags, strict=True) if flag)
+
     async def snapshot(self) -> QueueSnapshot:
         """See `JobQueue.snapshot`."""
         now = self.store.clock.now()
@@ -487,6 +497,18 @@ class RedisRunHistory:
             if cursor is None or len(found) >= limit:
                 break
         return Page(tuple(found), cursor)
+
+    async def latest(self, jobs: Sequence[str]) -> dict[str, Run]:
+        """See `RunHistory.latest`: one script call."""
+        if not jobs:
+            return {}
+        reply = await self.store.run("latest_runs", *jobs)
+        found: dict[str, Run] = {}
+        for job, (run_id, flat) in zip(jobs, reply, strict=True):
+            if flat:
+                fields = {to_text(flat[i]): to_text(flat[i + 1]) for i in range(0, len(flat), 2)}
+                found[job] = decode_run(to_text(run_id), fields)[0]
+        return found
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:
         """See `RunHistory.clean`."""

@@ -5,6 +5,9 @@ local def_key = K_SCHEDULE(id)
 local state_key = K_SCHEDULE_STATE(id)
 if redis.call('EXISTS', def_key) == 0 then return 0 end
 if action == 'delete' then
+  local job = string.match(redis.call('GET', def_key), '"job":"([^"]*)"') or ''
+  redis.call('ZREM', K_SCHEDULE_ORDER, id)
+  redis.call('ZREM', K_SCHEDULE_JOBS, job .. ' ' .. id)
   redis.call('DEL', def_key, state_key)
   redis.call('SREM', K_SCHEDULE_IDS, id)
   redis.call('ZREM', K_SCHEDULES_DUE, id)

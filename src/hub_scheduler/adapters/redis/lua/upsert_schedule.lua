@@ -5,7 +5,14 @@
 -- Runtime state (paused, runs, last fire) is kept; the version moves so an in-flight fire
 -- computed from the old definition is refused. Returns per schedule 'exists' | 'missing' |
 -- 'same' | 'written'; one change notice is published when any was written.
+-- A write also keeps the read indexes (K_SCHEDULE_ORDER, K_SCHEDULE_JOBS; see
+-- page_schedules.lua), the job taken from the definition's "job" field.
 local mode = ARGV[2]
+-- The job a definition is of: its first "job" key, the top-level one (it comes before the
+-- trigger and the payload, and a quote inside a JSON string is escaped).
+local function schedule_job(definition)
+  return string.match(definition, '"job":"([^"]*)"') or ''
+end
 local answers = {}
 local written = nil
 for i = 3, #ARGV, 4 do
@@ -22,6 +29,9 @@ for i = 3, #ARGV, 4 do
          redis.call('HGET', state_key, 'declared') == declared then
     answer = 'same'
   else
+    if current then redis.call('ZREM', K_SCHEDULE_JOBS, schedule_job(current) .. ' ' .. id) end
+    redis.call('ZADD', K_SCHEDULE_ORDER, 0, id)
+    redis.call('ZADD', K_SCHEDULE_JOBS, 0, schedule_job(definition) .. ' ' .. id)
     redis.call('SET', def_key, definition)
     redis.call('SADD', K_SCHEDULE_IDS, id)
     redis.call('HSETNX', state_key, 'runs', '0')

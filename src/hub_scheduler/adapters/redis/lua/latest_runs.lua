@@ -1,0 +1,12 @@
+-- The newest run of each job. ARGV: P, then job names.
+-- Returns per job, in order, {run id, [field, value, ...]} or {'', {}} when it has none.
+local answers = {}
+for i = 2, #ARGV do
+  local newest = redis.call('ZREVRANGE', K_JOB_RUNS(ARGV[i]), 0, 0)
+  local fields = {}
+  local id = newest[1]
+  if id then fields = redis.call('HGETALL', K_RUN(id)) end
+  if #fields == 0 then id = '' end
+  answers[#answers + 1] = {id, fields}
+end
+return answers
