@@ -9,6 +9,8 @@ rate limited) are recorded by the caller through `AdminService.refused`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import enum
 import logging
@@ -24,7 +26,9 @@ from hub_scheduler.domain.errors import (
     DeclaredScheduleError,
     HubSchedulerError,
     IllegalTransitionError,
+    InvalidCursorError,
     InvalidJobError,
+    InvalidPageLimitError,
     NotFoundError,
     RunNotFoundError,
     ScheduleExistsError,
@@ -48,6 +52,7 @@ from hub_scheduler.domain.ports import (
     Enqueued,
     HasVitals,
     JobQueue,
+    JobStats,
     Page,
     QueueSnapshot,
     SchedulerInfo,
@@ -282,6 +287,13 @@ async def cancel_workflow(
     return cancelled, stopped
 
 
+#: Items per page of the paged admin listings (jobs, their statistics, schedules): by
+#: default, and at most.
+PAGE_DEFAULT = 100
+PAGE_MAX = 500
+#: What starts the cursor of a paged admin listing (`encode_page_cursor`).
+PAGE_CURSOR_MARK = "k1."
+
 #: How many items a filtered read (`AdminService.audit_trail`, `find_runs`) reads at most
 #: per call before it answers with what it found and a cursor to read on.
 FILTER_SCAN = 2000
@@ -349,27 +361,92 @@ class AdminService:
         return book
 
     async def job_summaries(self, names: Sequence[str] | None = None) -> list[JobSummary]:
-        """Every registered job (or the named ones, in order). The snapshot and the
-        schedules are read once for all jobs, not per job. Raises `JobNotFoundError`."""
+        """Every registered job (or the named ones, in order). Four batch reads for all the
+        jobs together (pause flags, schedules, last runs, 24 h), concurrently, whatever
+        their number. Raises `JobNotFoundError`."""
         jobs = [self.registry.get(n) for n in names] if names is not None else list(self.registry)
-        paused = (await self.backend.queue.snapshot()).paused_jobs
-        schedules = await self.backend.schedules.list()
-        now = self.clock.now()
-        summaries = []
-        for job in jobs:
-            name = job.definition.name
-            recent = (await self.backend.history.list(job=name, limit=1)).items
-            day = (await self.backend.stats.job(name, now, windows=("24h",))).windows["24h"]
-            summaries.append(
-                JobSummary(
-                    job=job,
-                    paused=name in paused,
-                    schedules=tuple(s for s in schedules if s.schedule.job == name),
-                    last_run=recent[0] if recent else None,
-                    last_24h=day,
-                )
+        return await self._summaries(jobs)
+
+    async def _summaries(self, jobs: Sequence[RegisteredJob]) -> list[JobSummary]:
+        names = [job.definition.name for job in jobs]
+        if not names:
+            return []
+        paused, schedules, latest, stats = await asyncio.gather(
+            self.backend.queue.paused_among(names),
+            self.backend.schedules.of_jobs(names),
+            self.backend.history.latest(names),
+            self.backend.stats.jobs(names, self.clock.now(), windows=("24h",)),
+        )
+        return [
+            JobSummary(
+                job=job,
+                paused=name in paused,
+                schedules=tuple(schedules.get(name, ())),
+                last_run=latest.get(name),
+                last_24h=day.windows["24h"],
             )
-        return summaries
+            for job, name, day in zip(jobs, names, stats, strict=True)
+        ]
+
+    def _jobs_page(self, cursor: str | None, limit: int) -> tuple[list[RegisteredJob], str | None]:
+        """One page of the registered jobs by name, and the cursor after it."""
+        names, more = self.registry.names_after(decode_page_cursor(cursor), _page_limit(limit))
+        cursor_out = encode_page_cursor(names[-1]) if more and names else None
+        return [self.registry.get(n) for n in names], cursor_out
+
+    async def job_summaries_page(
+        self, cursor: str | None = None, limit: int = PAGE_DEFAULT
+    ) -> Page[JobSummary]:
+        """Up to `limit` registered jobs by name, after `cursor` (a `next_cursor` of an
+        earlier page), as `job_summaries` reads them: a constant number of round trips
+        per page. Raises `InvalidCursorError`, or `ValidationError` for a limit outside 1 to
+        `PAGE_MAX`."""
+        jobs, next_cursor = self._jobs_page(cursor, limit)
+        return Page(tuple(await self._summaries(jobs)), next_cursor)
+
+    def previous_jobs_page(self, cursor: str | None, limit: int) -> tuple[bool, str | None]:
+        """For the page `job_summaries_page(cursor, limit)` answers: whether a page comes
+        before it, and that page's cursor (None: the first page). Raises as it does."""
+        has, after = self.registry.previous_page(decode_page_cursor(cursor), _page_limit(limit))
+        return has, encode_page_cursor(after) if after is not None else None
+
+    async def all_job_stats(
+        self, windows: Sequence[str] = ("1h", "24h", "7d", "90d"), *, trend_hours: int = 24
+    ) -> list[JobStats]:
+        """The statistics of every registered job, in registration order: batch reads of
+        `PAGE_MAX` jobs each, concurrently (a constant number of round trips per
+        `PAGE_MAX` jobs, never one per job). Raises `ValueError` as `Stats.jobs` does."""
+        names = [job.definition.name for job in self.registry]
+        now = self.clock.now()
+        parts = await asyncio.gather(
+            *(
+                self.backend.stats.jobs(
+                    names[i : i + PAGE_MAX], now, windows, trend_hours=trend_hours
+                )
+                for i in range(0, len(names), PAGE_MAX)
+            )
+        )
+        return [stats for part in parts for stats in part]
+
+    async def job_stats_page(
+        self, cursor: str | None = None, limit: int = PAGE_DEFAULT
+    ) -> Page[JobStats]:
+        """The statistics (every window and the 24 h trend) of a page of registered jobs by
+        name, in one batch read. Raises as `job_summaries_page` does."""
+        jobs, next_cursor = self._jobs_page(cursor, limit)
+        names = [job.definition.name for job in jobs]
+        stats = await self.backend.stats.jobs(names, self.clock.now()) if names else []
+        return Page(tuple(stats), next_cursor)
+
+    async def schedules_page(
+        self, cursor: str | None = None, limit: int = PAGE_DEFAULT
+    ) -> Page[ScheduleState]:
+        """Up to `limit` schedules by id after `cursor`, in one read. Raises as
+        `job_summaries_page` does."""
+        page = await self.backend.schedules.list_after(
+            decode_page_cursor(cursor), _page_limit(limit)
+        )
+        return Page(page.items, encode_page_cursor(page.next_cursor) if page.next_cursor else None)
 
     async def audit_trail(
         self,
@@ -845,6 +922,45 @@ class AdminService:
         except HubSchedulerError:
             # The action itself happened (or was refused); a lost entry must not undo that.
             audit_logger.exception("audit entry could not be stored: %s", entry)
+
+
+def encode_page_cursor(after: str) -> str:
+    """The cursor of an admin page that ends at key `after` (a job name, a schedule id):
+    opaque to clients, ``k1.`` and the key in unpadded base64url."""
+    return PAGE_CURSOR_MARK + base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
+
+
+def decode_page_cursor(cursor: str | None) -> str | None:
+    """The key a cursor of `encode_page_cursor` ends at (None for None). Raises
+    `InvalidCursorError` for anything else."""
+    if cursor is None:
+        return None
+    body = cursor.removeprefix(PAGE_CURSOR_MARK)
+    if body == cursor or not body or len(body) > 4096:
+        raise InvalidCursorError(cursor)
+    try:
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+    except (binascii.Error, ValueError):
+        raise InvalidCursorError(cursor) from None
+
+
+async def every_page(read: Callable[[str | None, int], Awaitable[Page[T]]]) -> list[T]:
+    """Every item of a paged listing (`AdminService.job_summaries_page`, ...), read
+    `PAGE_MAX` at a time by following its cursor."""
+    items: list[T] = []
+    cursor = None
+    while True:
+        page = await read(cursor, PAGE_MAX)
+        items += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return items
+
+
+def _page_limit(limit: int) -> int:
+    if not 1 <= limit <= PAGE_MAX:
+        raise InvalidPageLimitError(limit, PAGE_MAX)
+    return limit
 
 
 async def _filtered(

@@ -83,6 +83,15 @@ class InvalidCursorError(ValidationError):
         super().__init__(f"invalid cursor {cursor!r}: pass back the next_cursor of a previous page")
 
 
+class InvalidPageLimitError(ValidationError):
+    """A page was asked for with a size outside what a listing serves."""
+
+    def __init__(self, limit: int, most: int) -> None:
+        self.limit = limit
+        self.most = most
+        super().__init__(f"invalid limit {limit}: ask for 1 to {most} items per page")
+
+
 class IllegalTransitionError(HubSchedulerError):
     """A run was asked to move to a state its lifecycle does not allow from where it is."""
 

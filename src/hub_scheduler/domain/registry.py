@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -138,6 +139,8 @@ class Registry:
     """Jobs by name. Registering a name twice raises `DuplicateJobError`."""
 
     _jobs: dict[str, RegisteredJob] = attrs.field(factory=dict)
+    # The names in sorted order, for `names_after` (None until asked after a change).
+    _sorted: list[str] | None = attrs.field(default=None, init=False, repr=False, eq=False)
 
     def add(self, definition: JobDefinition, handler: Handler) -> RegisteredJob:
         """Register `handler` for `definition`."""
@@ -145,7 +148,28 @@ class Registry:
             raise DuplicateJobError(definition.name)
         job = RegisteredJob(definition, handler)
         self._jobs[definition.name] = job
+        self._sorted = None
         return job
+
+    def names_after(self, after: str | None, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` registered names in sorted order (by code point), those after
+        `after` (None: from the first; it need not be registered), and whether more follow."""
+        if self._sorted is None:
+            self._sorted = sorted(self._jobs)
+        start = 0 if after is None else bisect.bisect_right(self._sorted, after)
+        names = self._sorted[start : start + limit]
+        return names, start + limit < len(self._sorted)
+
+    def previous_page(self, after: str | None, limit: int) -> tuple[bool, str | None]:
+        """For the page of `names_after(after, limit)`: whether a page comes before it, and
+        the `after` that reads that page (None: the first)."""
+        if self._sorted is None:
+            self._sorted = sorted(self._jobs)
+        start = 0 if after is None else bisect.bisect_right(self._sorted, after)
+        if start == 0:
+            return False, None
+        back = start - limit
+        return True, self._sorted[back - 1] if back > 0 else None
 
     def get(self, name: str) -> RegisteredJob:
         """The job called `name`, or `JobNotFoundError`."""

@@ -182,8 +182,7 @@ async def exposition(hub: Hub) -> bytes:
     """The hub's series, then the HTTP metrics Litestar's middleware keeps in the default
     registry, as Prometheus text."""
     health = await hub.admin.queue_health()
-    now = hub.clock.now()
-    jobs = [await hub.stats.job(job.definition.name, now, windows=("24h",)) for job in hub.registry]
+    jobs = await hub.admin.all_job_stats(windows=("24h",))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HubCollector(health, jobs))
     return generate_latest(registry) + generate_latest(REGISTRY)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hub_scheduler.domain.admin import BULK_LIMIT, BulkAction, RunSelection
+from hub_scheduler.domain.admin import BULK_LIMIT, BulkAction, RunSelection, every_page
 from hub_scheduler.domain.model import FINAL_STATES, Priority, RunState, RunTrigger
 from hub_scheduler.entrypoints.cli.common import (
     EXIT_UNAVAILABLE,
@@ -63,7 +63,8 @@ def jobs_list(app: str, url: str | None, as_json: bool) -> None:
     async def action(hub: Hub) -> list[dict[str, Any]]:
         from hub_scheduler.entrypoints.api.schemas import summary_json  # noqa: PLC0415
 
-        return [summary_json(s) for s in await hub.admin.job_summaries()]
+        summaries = await every_page(hub.admin.job_summaries_page)
+        return [summary_json(s) for s in summaries]
 
     emit(run(app, url, action), as_json, lambda rows: [
         f"{r['name']:<28}{r['priority']:<10}{'paused' if r['paused'] else '':<8}"

@@ -30,6 +30,7 @@ from click.exceptions import NoArgsIsHelpError
 
 from hub_scheduler import __version__
 from hub_scheduler.adapters.backends import scheme_of
+from hub_scheduler.domain.admin import every_page
 from hub_scheduler.domain.errors import HubSchedulerError, ValidationError
 from hub_scheduler.domain.ports import Migratable
 from hub_scheduler.domain.schedule import Cron, Schedule
@@ -424,7 +425,7 @@ def schedules_list(app: str, url: str | None, as_json: bool) -> None:
     async def action(hub: Hub) -> list[dict[str, Any]]:
         from hub_scheduler.entrypoints.api.schemas import schedule_json  # noqa: PLC0415
 
-        return [schedule_json(s) for s in await hub.schedules.list()]
+        return [schedule_json(s) for s in await every_page(hub.admin.schedules_page)]
 
     emit(run(app, url, action), as_json, lambda rows: [
         f"{r['id']:<32}{r['origin']:<9}{r['description']:<48}"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from hub_scheduler.domain.admin import Action, Actor, AdminService
+from hub_scheduler.domain.admin import PAGE_DEFAULT, Action, Actor, AdminService
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
+from hub_scheduler.entrypoints.api.paging import PAGE_HEADERS, PageCursor, PageLimit, paged
 from hub_scheduler.entrypoints.api.params import JobPath, Name
 from hub_scheduler.entrypoints.api.problems import documented
 from hub_scheduler.entrypoints.api.schemas import (
@@ -47,10 +50,19 @@ class JobsController(Controller):
     tags = ("jobs",)
     guards = (can_read,)
 
-    @get("/", responses=documented())
-    async def list_jobs(self, admin: AdminDep) -> list[JobSummaryView]:
-        """Every registered job with its schedules, pause flag, last run and last 24 h."""
-        return [JobSummaryView.from_domain(s) for s in await admin.job_summaries()]
+    @get("/", responses=documented(), response_headers=PAGE_HEADERS)
+    async def list_jobs(
+        self,
+        admin: AdminDep,
+        request: Request[Any, Any, Any],
+        limit: PageLimit = PAGE_DEFAULT,
+        cursor: PageCursor = None,
+    ) -> Response[list[JobSummaryView]]:
+        """Registered jobs by name, a page at a time (follow `X-Next-Cursor` or the `Link`
+        header), each with its schedules, pause flag, last run and last 24 h."""
+        page = await admin.job_summaries_page(cursor, limit)
+        views = [JobSummaryView.from_domain(s) for s in page.items]
+        return paged(request, views, page.next_cursor)
 
     @get("/{name:str}", responses=documented(404))
     async def get_job(self, admin: AdminDep, hub: HubDep, name: JobPath) -> JobDetailView:
@@ -59,15 +71,19 @@ class JobsController(Controller):
         recent = await hub.history.list(job=name, limit=RECENT_RUNS)
         return JobDetailView.from_summary(summary, recent.items)
 
-    @get("/metrics", responses=documented())
-    async def job_metrics(self, hub: HubDep) -> list[JobStatsView]:
-        """Per job: outcomes over 1 h, 24 h, 7 d and 90 d, success rate, duration p50/p95
-        (power-of-two buckets: at most 2x the true value), and the last 24 hourly buckets."""
-        now = hub.clock.now()
-        return [
-            JobStatsView.from_domain(await hub.stats.job(job.definition.name, now))
-            for job in hub.registry
-        ]
+    @get("/metrics", responses=documented(), response_headers=PAGE_HEADERS)
+    async def job_metrics(
+        self,
+        admin: AdminDep,
+        request: Request[Any, Any, Any],
+        limit: PageLimit = PAGE_DEFAULT,
+        cursor: PageCursor = None,
+    ) -> Response[list[JobStatsView]]:
+        """Per job (by name, a page at a time as ``/jobs``): outcomes over 1 h, 24 h, 7 d and
+        90 d, success rate, duration p50/p95 (power-of-two buckets: at most 2x the true
+        value), and the last 24 hourly buckets."""
+        page = await admin.job_stats_page(cursor, limit)
+        return paged(request, [JobStatsView.from_domain(s) for s in page.items], page.next_cursor)
 
     @post(
         "/trigger",

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from hub_scheduler.domain.admin import Action
+from hub_scheduler.domain.admin import PAGE_DEFAULT, Action
 from hub_scheduler.entrypoints.api.auditing import audited
 from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
+from hub_scheduler.entrypoints.api.paging import PAGE_HEADERS, PageCursor, PageLimit, paged
 from hub_scheduler.entrypoints.api.params import Cursor, Id, Limit
 from hub_scheduler.entrypoints.api.problems import documented
 from hub_scheduler.entrypoints.api.schemas import (
@@ -34,10 +35,18 @@ class SchedulesController(Controller):
     tags = ("schedules",)
     guards = (can_read,)
 
-    @get("/", responses=documented())
-    async def list_schedules(self, hub: HubDep) -> list[ScheduleView]:
-        """Every schedule with its next and last fire."""
-        return [ScheduleView.from_domain(s) for s in await hub.schedules.list()]
+    @get("/", responses=documented(), response_headers=PAGE_HEADERS)
+    async def list_schedules(
+        self,
+        admin: AdminDep,
+        request: Request[Any, Any, Any],
+        limit: PageLimit = PAGE_DEFAULT,
+        cursor: PageCursor = None,
+    ) -> Response[list[ScheduleView]]:
+        """Schedules by id, a page at a time (follow `X-Next-Cursor` or the `Link` header),
+        with their next and last fire."""
+        page = await admin.schedules_page(cursor, limit)
+        return paged(request, [ScheduleView.from_domain(s) for s in page.items], page.next_cursor)
 
     @post(
         "/",

@@ -41,6 +41,7 @@ from hub_scheduler.entrypoints.api.dashboard.site import (
     ViewerDep,
 )
 from hub_scheduler.entrypoints.api.dependencies import ActorDep, AdminDep, HubDep
+from hub_scheduler.entrypoints.api.paging import PageCursor
 from hub_scheduler.entrypoints.api.params import Id, Name
 from hub_scheduler.entrypoints.api.schemas import (
     AuditEntryView,
@@ -90,6 +91,8 @@ SLOWER = 2
 BASELINE_RUNS = 20
 #: Audit entries (and runs) per page.
 PAGE_SIZE = 50
+#: Jobs per page of the overview's jobs table.
+JOBS_PAGE = 50
 JobQuery = Annotated[str, QueryParameter(max_length=100)]
 TextQuery = Annotated[str, QueryParameter(max_length=100)]
 #: A page's cursor (empty: the first page); the store refuses one it did not hand out
@@ -449,9 +452,10 @@ class Pages(Controller):
         job: JobQuery = "",
         status: StatusQuery = "",
         range_: RangeQuery = "24h",
+        jobs: PageCursor = None,
     ) -> Response[str] | Redirect:
         """The dashboard (the fragments load themselves), or the way to sign in; ``range``
-        is the charts' (1h, 24h or 7d)."""
+        is the charts' (1h, 24h or 7d), ``jobs`` the page of the jobs table."""
         if session is None:
             return Redirect(site.url("/login"))
         return site.render(
@@ -465,6 +469,7 @@ class Pages(Controller):
             filters={k: v for k, v in {"job": job, "status": status}.items() if v},
             chart_range=range_ if range_ in CHART_RANGES else "24h",
             chart_ranges=CHART_RANGES,
+            jobs_cursor=jobs,
         )
 
     @get("/audit")
@@ -638,7 +643,7 @@ class Fragments(Controller):
         health = await admin.queue_health()
         await hub.depth.record(health.snapshot, admin.clock.now())
         book = await admin.alerts()
-        day = [s.last_24h for s in await admin.job_summaries()]
+        day = [s.windows["24h"] for s in await admin.all_job_stats(windows=("24h",))]
         finished = sum(w.finished for w in day)
         rate = f"{100 * sum(w.succeeded for w in day) / finished:.0f}%" if finished else "-"
         return site.render(
@@ -760,9 +765,8 @@ class Fragments(Controller):
         counts = {h: [0, 0, 0] for h in hours}
         failing = []
         trends = []
-        for job in hub.registry:
-            name = job.definition.name
-            stats = await hub.stats.job(name, now, trend_hours=hour_count)
+        for stats in await hub.admin.all_job_stats(trend_hours=hour_count):
+            name = stats.job
             runs = [0] * 24
             bad = [0] * 24
             for bucket in stats.hourly:
@@ -811,13 +815,31 @@ class Fragments(Controller):
     @get("/jobs")
     async def jobs(
         self,
+        request: Request[Any, Any, Any],
         site: SiteDep,
         admin: AdminDep,
         viewer: ViewerDep,
+        cursor: PageCursor = None,
     ) -> Response[str]:
-        """The jobs table: schedules in words, next run in local time and UTC, last run."""
+        """The jobs table, `JOBS_PAGE` jobs by name at a time (``cursor`` names the page, as
+        the page's ``jobs`` query does): schedules in words, next run in local time and UTC,
+        last run; with links to the next and previous pages."""
+        page = await admin.job_summaries_page(cursor, JOBS_PAGE)
+        has_previous, previous = admin.previous_jobs_page(cursor, JOBS_PAGE)
+        # The links reload the whole page with the cursor in its URL (so a refresh of the
+        # table stays on its page), keeping the page's other query (filters, chart range).
+        here = {k: v for k, v in request.query_params.items() if k != "cursor"}
+
+        def page_url(at: str | None) -> str:
+            query = urlencode({**here, "jobs": at} if at else here)
+            return site.url("/") + (f"?{query}" if query else "")
+
+        links = {
+            "next": page_url(page.next_cursor) if page.next_cursor else None,
+            "previous": page_url(previous) if has_previous else None,
+        }
         rows = []
-        for summary in await admin.job_summaries():
+        for summary in page.items:
             row = JobSummaryView.from_domain(summary).model_dump(mode="json")
             for item, state in zip(row["schedules"], summary.schedules, strict=True):
                 fire = state.next_fire
@@ -828,7 +850,7 @@ class Fragments(Controller):
                     fire.astimezone(zone).strftime("%a %d %b %H:%M %Z") if fire else "ended"
                 )
             rows.append(row)
-        return site.render("jobs.html", jobs=rows, can_act=viewer.can_act)
+        return site.render("jobs.html", jobs=rows, can_act=viewer.can_act, links=links)
 
     @get("/runs")
     async def runs(
