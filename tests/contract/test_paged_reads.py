@@ -128,6 +128,10 @@ async def test_statistics_of_many_jobs_match_one_by_one(backend: Subject) -> Non
     error = ErrorInfo("ValueError", "x")
     for n, claim in enumerate(claims):
         await backend.queue.finish(claim, Succeeded() if n % 3 else Failed(error, GiveUp(1)))
+    backend.clock.advance(timedelta(days=5, hours=7))  # runs on other days and hours too
+    await backend.queue.enqueue([EnqueueRequest(job) for job in jobs[1:3]])
+    for claim in await backend.queue.claim("w1", 2, LEASE):
+        await backend.queue.finish(claim, Succeeded())
     backend.clock.advance(timedelta(hours=30))
     now = backend.clock.now()
     for windows, trend in ((("1h", "24h", "7d", "90d"), 24), (("24h",), 24),
@@ -137,7 +141,8 @@ async def test_statistics_of_many_jobs_match_one_by_one(backend: Subject) -> Non
             await backend.stats.job(job, now, windows, trend_hours=trend) for job in reversed(jobs)
         ]
         assert many == one_by_one, windows
-    assert sum(s.totals.finished for s in many) == 10
+    assert sum(s.totals.finished for s in many) == 12
+    assert sum(s.windows["7d"].finished for s in many) == 12  # two days, six apart
     with pytest.raises(ValueError, match="unknown windows"):
         await backend.stats.jobs(jobs, now, windows=("2h",))
     assert await backend.stats.jobs([], now) == []

@@ -153,6 +153,10 @@ class PostgresStats:
         return await read_jobs_stats(self.store, jobs, now, windows, trend_hours=trend_hours)
 
 
+#: The statistics of a window nothing finished in.
+_NOTHING = WindowStats()
+
+
 async def read_jobs_stats(
     store: PostgresStore,
     jobs: Sequence[str],
@@ -217,9 +221,10 @@ async def read_jobs_stats(
         for name in windows:
             kind, count = WINDOWS[name]
             anchor = hour if kind == "h" else day
-            counted[name] = _window(
-                [by_bucket.get((kind, anchor - i), empty) for i in range(count)]
-            )
+            # Only the buckets the job has (most of a long list ran in few of them).
+            picked = [by_bucket[(kind, anchor - i)] for i in range(count)
+                      if (kind, anchor - i) in by_bucket]  # fmt: skip
+            counted[name] = _window(picked) if picked else _NOTHING
         hourly = (
             tuple(
                 HourStats(
@@ -239,7 +244,7 @@ async def read_jobs_stats(
                 windows=counted,
                 hourly=hourly,
                 last_success=last_success.get(job),
-                totals=_window([by_bucket.get(("t", 0), empty)]),
+                totals=_window([by_bucket["t", 0]]) if ("t", 0) in by_bucket else _NOTHING,
             )
         )
     return answers

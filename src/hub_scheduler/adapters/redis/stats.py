@@ -172,7 +172,9 @@ class _Plan:
         for name in self.windows:
             kind, count = WINDOWS[name]
             offset = 0 if kind == "h" else self.hour_count
-            counted[name] = _window([found.get(offset + i, {}) for i in range(count)])
+            counted[name] = _window(
+                [found[at] for at in range(offset, offset + count) if at in found]
+            )
         hourly: tuple[HourStats, ...] = ()
         if self.hourly_trend:
             hourly = tuple(
@@ -186,13 +188,18 @@ class _Plan:
             )
         totals = dict(found.get(-1, {}))
         last = totals.pop("last_success", None)
+        total = _window([totals]) if totals else _NOTHING
         return JobStats(
             job=job,
             windows=counted,
             hourly=hourly,
             last_success=from_ms(last) if last else None,
-            totals=_window([totals]),
+            totals=total,
         )
+
+
+#: The statistics of a window nothing finished in.
+_NOTHING = WindowStats()
 
 
 async def read_jobs_stats(
