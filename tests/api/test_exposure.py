@@ -158,6 +158,23 @@ async def test_dashboard_actions_share_the_principals_budget_with_the_api(api: A
     assert refused == [("alice", "dashboard", "queue.pause")]
 
 
+async def test_dashboard_assets_are_cached_by_version_and_not_rate_limited(api: Api) -> None:
+    """A page names its scripts and styles by a hash of their content, the browser may keep
+    them a year, and loading them does not spend the reads budget that the page and its
+    refreshing fragments need (a page loads eight of them)."""
+    async with client_for(build_app(api.hub, reads=3)) as client:
+        await _sign_in(client, "alice")
+        page = await client.get("/admin/")
+        assets = re.findall(r'(?:src|href)="/admin/(static/[^"]+\?v=[0-9a-f]{12})"', page.text)
+        loads = [await client.get(f"/admin/{a}") for a in assets * 3]
+        fragment = await client.get("/admin/fragments/summary", headers={"HX-Request": "true"})
+        refused = await client.get("/admin/fragments/summary", headers={"HX-Request": "true"})
+    assert len(assets) == 8
+    assert {r.status_code for r in loads} == {200}
+    assert "max-age=31536000" in loads[0].headers["cache-control"]
+    assert (page.status_code, fragment.status_code, refused.status_code) == (200, 200, 429)
+
+
 async def test_dashboard_sign_in_is_rate_limited_per_address(api: Api) -> None:
     """Sign-in attempts count as mutations of the client address."""
     async with client_for(build_app(api.hub, mutations=2)) as client:

@@ -9,7 +9,7 @@ client address (`Requester`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -172,10 +172,15 @@ def _mutations(request: Request[Any, Any, Any]) -> bool:
 
 
 def rate_limits(
-    reads: int, mutations: int, store: str, requester: Requester | None = None
+    reads: int,
+    mutations: int,
+    store: str,
+    requester: Requester | None = None,
+    exclude: Sequence[str] = (),
 ) -> list[DefineMiddleware]:
     """Separate limits for reads (GET, HEAD) and for mutations (the other methods), per
-    `Requester` key (a principal, or a client address), counted in the named store.
+    `Requester` key (a principal, or a client address), counted in the named store. The
+    probes and the paths matching a pattern of `exclude` are not limited.
 
     List them before the authentication middleware: a request without valid credentials
     is counted (by its address) before it is refused.
@@ -188,7 +193,7 @@ def rate_limits(
     return [
         RateLimitConfig(
             rate_limit=("minute", limit),
-            exclude=PROBES,
+            exclude=[*PROBES, *exclude],
             identifier_for_request=identify(kind),
             check_throttle_handler=applies,
             middleware_class=RateLimitWithRetryAfter,

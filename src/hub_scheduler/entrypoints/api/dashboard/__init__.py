@@ -3,15 +3,15 @@
 No build step and no CDN: templates live in ``templates/``, htmx in ``static/``. Sessions and
 CSRF are in `site`; the pages, fragments and actions in `views`. A `JobViewer` sees no action
 buttons, and the actions refuse (and audit) anyone without a session, the CSRF header or the
-SystemAdmin role. Every request is rate limited like the API's, before the session is
-checked, in the same budget (a principal's API calls and dashboard actions count together).
+SystemAdmin role. Every request but the static assets' is rate limited like the API's,
+before the session is checked, in the same budget (a principal's API calls and dashboard
+actions count together).
 """
 
 from __future__ import annotations
 
-from importlib import resources
-
 from litestar import Router
+from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
@@ -20,6 +20,7 @@ from hub_scheduler.domain.errors import HubSchedulerError
 from hub_scheduler.entrypoints.api.auditing import RefusalAudit, RefusalLog
 from hub_scheduler.entrypoints.api.dashboard.live import Live
 from hub_scheduler.entrypoints.api.dashboard.site import (
+    ASSETS,
     CHANNEL,
     Site,
     current_session,
@@ -50,9 +51,10 @@ def dashboard_router(
     """
     site = Site(secret, path)
     requester = Requester(site.cookie_principal)
+    # Asset URLs carry a hash of the file (site.asset), so a browser may keep them a year.
     static = create_static_files_router(
-        path="/static", directories=[str(resources.files(__package__) / "static")],
-        include_in_schema=False,
+        path="/static", directories=[str(ASSETS)], include_in_schema=False,
+        cache_control=CacheControlHeader(max_age=365 * 24 * 3600, public=True),
     )  # fmt: skip
     return Router(
         path=path,
@@ -66,7 +68,14 @@ def dashboard_router(
         },
         middleware=[
             RefusalAudit(RefusalLog(hub.admin, rate_limit_store, requester), CHANNEL),
-            *rate_limits(rate_limit_reads, rate_limit_mutations, rate_limit_store, requester),
+            # The assets hold no data and a page needs eight of them: not limited.
+            *rate_limits(
+                rate_limit_reads,
+                rate_limit_mutations,
+                rate_limit_store,
+                requester,
+                exclude=[r"/static/"],
+            ),
         ],
         # Named one by one: the most specific class wins across layers, and the standalone
         # app maps these to problem+json, which a fragment must not become.

@@ -7,10 +7,12 @@ the session (htmx adds it from the page); a cross-site form can neither read nor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -35,12 +37,24 @@ COOKIE = "hub_session"
 CSRF_HEADER = "x-hub-csrf"
 CHANNEL = "dashboard"
 SIGN_IN_FIRST = "sign in at the dashboard first"
+#: The dashboard's static files: vendored htmx and uPlot, its scripts, styles and icon.
+ASSETS = Path(str(resources.files(__package__) / "static"))
+
+
+@functools.cache
+def asset(name: str) -> str:
+    """The path of the static file `name` below the dashboard, with a hash of its content:
+    a new release's file gets a new URL, so browsers may cache each one for a year."""
+    digest = hashlib.sha256((ASSETS / name).read_bytes()).hexdigest()[:12]
+    return f"static/{name}?v={digest}"
+
+
 _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(resources.files(__package__) / "templates")),
     autoescape=True,
 )
 _templates.filters.update(when=formatting.when, duration=formatting.duration)
-_templates.globals.update(between=formatting.between)
+_templates.globals.update(between=formatting.between, asset=asset)
 
 
 @attrs.frozen
