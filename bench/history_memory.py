@@ -40,10 +40,10 @@ async def measure(url: str, runs: int) -> None:
         async with hub.worker(concurrency=50):
             await asyncio.wait_for(done.wait(), 300)
     after = (await client.info("memory"))["used_memory"]
-    some_run = (await client.zrange("{mem}:runs", 0, 0))[0].decode()
-    record = await client.memory_usage("{mem}:run:" + some_run)
-    index = await client.memory_usage("{mem}:runs", samples=0)
-    job_index = await client.memory_usage("{mem}:runs:syncXero", samples=0)
+    [(_, first)] = await client.xrange("{mem}:history", count=1)
+    record = await client.memory_usage("{mem}:run:" + first[b"r"].decode())
+    index = await client.memory_usage("{mem}:history", samples=0)
+    job_index = await client.memory_usage("{mem}:history:syncXero", samples=0)
     print(f"runs: {runs}")
     print(f"used_memory growth per run: {(after - before) / runs:.0f} bytes")
     print(f"one run record (hash): {record} bytes")

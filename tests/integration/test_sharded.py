@@ -463,7 +463,7 @@ async def test_three_shards_land_on_three_masters() -> None:
             assert isinstance(shard, RedisBackend)
             client = shard.client
             assert isinstance(client, RedisCluster)
-            key = f"{{{shard.config.prefix}}}:runs"
+            key = f"{{{shard.config.prefix}}}:history"
             slot = int(await client.execute_command("CLUSTER KEYSLOT", key))
             assert slot == cluster_slot(shard.config.prefix)
             node = client.get_node_from_key(key)

@@ -24,6 +24,14 @@ LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
         "run": ":run:{run_id}",
         "ready": ":ready:{priority}",
         "parked": ":parked:{job}",
+        "history": ":history",
+        "job_history": ":history:{job}",
+        "state_history": ":history-state:{state}",
+        "layout": ":layout",
+        "layout_lock": ":layout-lock",
+        "moving_history": ":moving:history",
+        "moving_job_history": ":moving:history:{job}",
+        "moving_state_history": ":moving:history-state:{state}",
         "runs": ":runs",
         "job_runs": ":runs:{job}",
         "jobs": ":jobs",
@@ -154,12 +162,50 @@ class Keys:
         return self._key("parked", job=job)
 
     @property
+    def history(self) -> str:
+        """Stream: every run in history, one entry (field ``r``: the run id) per run, its id
+        ``<enqueue ms>-<seq>``: ~34 bytes a run where a sorted set took ~130."""
+        return self._key("history")
+
+    def job_history(self, job: str) -> str:
+        """Stream: one job's runs, each under the same entry id as in `history`."""
+        return self._key("job_history", job=job)
+
+    def state_history(self, state: str) -> str:
+        """Stream: the runs that ended ``dead`` or ``cancelled`` (one stream each), by the
+        time they did, so a listing by those states reads an index instead of scanning."""
+        return self._key("state_history", state=state)
+
+    @property
+    def layout(self) -> str:
+        """String: the version of this hub's data layout in Redis (`store.LAYOUT_VERSION`)."""
+        return self._key("layout")
+
+    @property
+    def layout_lock(self) -> str:
+        """String: the process moving the keys to a new layout, while it does (with a TTL)."""
+        return self._key("layout_lock")
+
+    @property
+    def moving_history(self) -> str:
+        """Stream: `history` being rebuilt from an older layout (lua/layout_begin.lua)."""
+        return self._key("moving_history")
+
+    def moving_job_history(self, job: str) -> str:
+        """Stream: `job_history` being rebuilt from an older layout."""
+        return self._key("moving_job_history", job=job)
+
+    def moving_state_history(self, state: str) -> str:
+        """Stream: `state_history` being rebuilt from an older layout."""
+        return self._key("moving_state_history", state=state)
+
+    @property
     def runs(self) -> str:
-        """Sorted set: every run in history, scored by enqueue time (ms)."""
+        """Sorted set of layout 1 (every run by enqueue ms): read only by the migration."""
         return self._key("runs")
 
     def job_runs(self, job: str) -> str:
-        """Sorted set: one job's runs, scored by enqueue time (ms)."""
+        """Sorted set of layout 1 (one job's runs): read only by the migration."""
         return self._key("job_runs", job=job)
 
     @property

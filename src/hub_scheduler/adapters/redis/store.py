@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
+import re
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -61,7 +64,18 @@ from hub_scheduler.domain.retry import GiveUp
 
 #: Runs per enqueue script call: big batches amortise round trips, small ones keep Redis
 #: responsive to other clients while a bulk enqueue is running.
+logger = logging.getLogger("hub_scheduler.redis")
 ENQUEUE_BATCH = 500
+#: The version of the data layout in Redis this code writes (keys.py `layout`); older
+#: layouts are migrated by the first process that uses the hub (lua/migrate_history.lua).
+LAYOUT_VERSION = 2
+#: Entries of an older layout's index moved per script call, and how long a process that
+#: moves them may go silent before another takes the move over.
+LAYOUT_MOVE_BATCH = 2000
+LAYOUT_LOCK = timedelta(seconds=30)
+#: Index entries looked at per clean script call.
+CLEAN_BATCH = 500
+_ENTRY_ID = re.compile(r"\d{1,16}-\d{1,20}")
 _MS = timedelta(milliseconds=1)
 #: What `cancel` accepts: waiting runs are cancelled, active ones get a cancel request.
 _CANCELLABLE = frozenset(
@@ -80,9 +94,45 @@ class RedisStore:
     payload_limit: int = DEFAULT_PAYLOAD_LIMIT
     durability: Durability = attrs.field(factory=Durability)
     scripts: Scripts = attrs.field(init=False)
+    _layout_ready: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.scripts = Scripts(self.client, self.durability)
+
+    async def ensure_layout(self) -> None:
+        """Bring the hub's keys to `LAYOUT_VERSION` once per process. The first process to
+        find an older layout moves it, `LAYOUT_MOVE_BATCH` runs per script call (Redis
+        answers others in between), while the others go on: new runs are indexed in the
+        new layout meanwhile (lua/layout_begin.lua)."""
+        if self._layout_ready:
+            return
+        try:
+            await self._move_layout()
+        except RedisError as exc:
+            raise BackendUnavailableError("layout", type(exc).__name__) from exc
+        self._layout_ready = True
+
+    async def _move_layout(self) -> None:
+        owner, lock_ms = secrets.token_hex(8), LAYOUT_LOCK // _MS
+
+        async def call(script: str, *args: Any) -> Any:
+            return await self.scripts(script, self.keys.history, self.keys.base, *args)
+
+        begun = await call("layout_begin", LAYOUT_VERSION, owner, lock_ms)
+        if to_text(begun[0]) != "move":
+            return
+        total, offset = int(begun[1]), 0
+        logger.info("moving the history index of %d runs to data layout %d", total, LAYOUT_VERSION)
+        while True:
+            read = int(await call("layout_move", owner, lock_ms, offset, LAYOUT_MOVE_BATCH))
+            if read < 0:
+                return  # the lock expired and another process took the move over
+            offset += read
+            if read < LAYOUT_MOVE_BATCH:
+                break
+        if int(await call("layout_finish", owner, LAYOUT_VERSION)) > 0:
+            logger.info("moved the history index of %d runs to data layout %d", offset,
+                        LAYOUT_VERSION)  # fmt: skip
 
     def now_ms(self) -> int:
         """The clock's now, in epoch milliseconds."""
@@ -90,8 +140,10 @@ class RedisStore:
 
     async def run(self, script: str, *args: Any) -> Any:
         """Run a script with the prefix as its first argument; Redis errors become domain ones."""
+        if not self._layout_ready:
+            await self.ensure_layout()
         try:
-            return await self.scripts(script, self.keys.runs, self.keys.base, *args)
+            return await self.scripts(script, self.keys.history, self.keys.base, *args)
         except RedisError as exc:
             raise BackendUnavailableError(script, type(exc).__name__) from exc
 
@@ -163,6 +215,27 @@ class RedisStore:
             same += skip
         return members, f"{last_score:.0f}:{same}"
 
+    async def stream_page_desc(
+        self, key: str, cursor: str | None, limit: int
+    ) -> tuple[list[str], str | None]:
+        """The run ids of history stream `key`, newest entry first, `limit` at a time; the
+        cursor is the id of the last entry returned."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        if cursor is not None and not _ENTRY_ID.fullmatch(cursor):
+            raise InvalidCursorError(cursor)
+        if not self._layout_ready:
+            await self.ensure_layout()
+        try:
+            rows = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                await self.client.xrevrange(key, f"({cursor}" if cursor else "+", "-", limit + 1),
+            )
+        except RedisError as exc:
+            raise BackendUnavailableError("list", type(exc).__name__) from exc
+        ids = [to_text(fields[b"r"]) for _, fields in rows[:limit]]
+        return ids, to_text(rows[limit - 1][0]) if len(rows) > limit else None
+
 
 def _outcome_args(claim: Claim, outcome: Outcome, now: datetime) -> list[str | int]:
     run_id, token = claim.run.id, str(claim.token)
@@ -183,6 +256,11 @@ def _claims(replies: Sequence[bytes], lease_until: datetime) -> list[Claim]:
         run, token = decode_run(fields.pop("id"), fields)
         claims.append(Claim(run, token, lease_until))
     return claims
+
+
+#: The states with an index of their own (keys.py `state_history`): final, and rare among
+#: the runs in history, where a filtered scan would read pages of others to find one.
+INDEXED_STATES = frozenset({RunState.DEAD, RunState.CANCELLED})
 
 
 @attrs.define
@@ -488,14 +566,25 @@ class RedisRunHistory:
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[Run]:
-        """See `RunHistory.list`. With `states`, scans at most `max_scan_pages` index pages
-        per call; a short page with a cursor means "more may follow"."""
-        key = self.store.keys.job_runs(job) if job else self.store.keys.runs
+        """See `RunHistory.list`. Newest first: by enqueue time, or, for ``dead`` or
+        ``cancelled`` runs alone, by when they ended (their own index, so a few such runs
+        among millions are found at once). Other `states` filter the history as it is read,
+        at most `max_scan_pages` index pages per call; a short page with a cursor means "more
+        may follow"."""
+        keys = self.store.keys
+        indexed = states is not None and len(states) == 1 and states <= INDEXED_STATES
+        if indexed:
+            key = keys.state_history(next(iter(cast("frozenset[RunState]", states))).value)
+        else:
+            key = keys.job_history(job) if job else keys.history
         found: list[Run] = []
         for _ in range(self.max_scan_pages):
-            ids, cursor = await self.store.page_desc(key, cursor, limit - len(found))
+            ids, cursor = await self.store.stream_page_desc(key, cursor, limit - len(found))
             runs = await self.store.load_runs(ids)
-            found.extend(r for r in runs if states is None or r.state in states)
+            found.extend(
+                r for r in runs
+                if (states is None or r.state in states) and (job is None or r.job == job)
+            )  # fmt: skip
             if cursor is None or len(found) >= limit:
                 break
         return Page(tuple(found), cursor)
@@ -520,16 +609,25 @@ class RedisRunHistory:
             jobs = [to_text(j) for j in await self.store.client.smembers(self.store.keys.jobs)]
         except RedisError as exc:
             raise BackendUnavailableError("clean", type(exc).__name__) from exc
+        cutoff = to_ms(older_than)
         removed = 0
-        batch = 500
         for job in sorted(jobs):
-            upper = str(to_ms(older_than))
+            after = "-"
             while True:
-                gone, scanned, last = await self.store.run("clean", job, upper, batch, csv)
+                gone, scanned, last = await self.store.run(
+                    "clean", job, cutoff, CLEAN_BATCH, csv, after
+                )
                 removed += int(gone)
-                if int(scanned) < batch:
+                if int(scanned) < CLEAN_BATCH:
                     break
-                if int(gone) < int(scanned):
-                    # Some entries stay (not finished, or not in `states`): move past them.
-                    upper = to_text(last)
+                after = to_text(last)  # past the entries that stay
+        for state in INDEXED_STATES:
+            after = "-"
+            while True:
+                _, scanned, last = await self.store.run(
+                    "clean_states", state.value, cutoff, CLEAN_BATCH, after
+                )
+                if int(scanned) < CLEAN_BATCH:
+                    break
+                after = to_text(last)
         return removed

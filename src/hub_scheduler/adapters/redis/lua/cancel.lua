@@ -15,6 +15,7 @@ if st == 'queued' or st == 'delayed' or st == 'retry_scheduled' then
   redis.call('LREM', K_PARKED(state[3]), 1, id)
   redis.call('LREM', K_HELD(state[3]), 1, id)
   redis.call('HSET', rk, 'st', 'cancelled', 'fin', ARGV[3])
+  index_state(id, 'cancelled', tonumber(ARGV[3]))
   redis.call('HDEL', rk, 'due')
   redis.call('PEXPIRE', rk, tonumber(ARGV[4]))
   workflow_event(rk, id, tonumber(ARGV[3]))

@@ -1,23 +1,27 @@
 -- Delete old history of one job. ARGV: P, job, older_than_ms, limit, allowed states
--- (comma-separated, with leading and trailing commas). Scans at most `limit` index entries,
--- oldest first. A run in the dead-letter queue stays: dead letters leave it only when an
--- admin retries or deletes them. Returns {removed, scanned, score of the last entry scanned
--- or false}.
+-- (comma-separated, with leading and trailing commas), the entry id of the job's history to
+-- scan after ('-' from the start). Scans at most `limit` entries, oldest first. A run in the
+-- dead-letter queue stays: dead letters leave it only when an admin retries or deletes them.
+-- Returns {removed, scanned, the last entry id scanned or false}.
 local job = ARGV[2]
 local states = ARGV[5]
-local index = K_JOB_RUNS(job)
-local entries = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. ARGV[3], 'WITHSCORES',
-                           'LIMIT', 0, tonumber(ARGV[4]))
+local start = ARGV[6]
+if start ~= '-' then start = '(' .. start end
+local index = K_JOB_HISTORY(job)
+local entries = redis.call('XRANGE', index, start, string.format('%d-18446744073709551615', tonumber(ARGV[3]) - 1),
+                           'COUNT', tonumber(ARGV[4]))
 local removed = 0
-for i = 1, #entries, 2 do
-  local id = entries[i]
+for _, entry in ipairs(entries) do
+  local eid, id = entry[1], entry[2][2]
   local st = redis.call('HGET', K_RUN(id), 'st')
   local kept = redis.call('ZSCORE', K_DEAD, id)
   if (not kept) and ((not st) or string.find(states, ',' .. st .. ',', 1, true)) then
     redis.call('DEL', K_RUN(id))
-    redis.call('ZREM', index, id)
-    redis.call('ZREM', K_RUNS, id)
+    redis.call('XDEL', index, eid)
+    local overall = redis.call('XRANGE', K_HISTORY, eid, eid)[1]
+    if overall and overall[2][2] == id then redis.call('XDEL', K_HISTORY, eid) end
     removed = removed + 1
   end
 end
-return {removed, #entries / 2, entries[#entries] or false}
+local last = entries[#entries]
+return {removed, #entries, last and last[1] or false}

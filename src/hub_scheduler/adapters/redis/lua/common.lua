@@ -3,6 +3,40 @@
 -- The prefix carries the queue's hash tag, so every key lives in one Redis Cluster slot;
 -- KEYS[1] is a key with that tag, declared so the script is routed to the right node.
 
+-- History indexes are streams (keys.py: history, job_history, state_history) whose entries
+-- hold the run id in field 'r'. Append run `id` to stream `key` as of `ms`: entry id
+-- "<ms>-<seq>", or, when the stream already holds a later entry (another client's clock runs
+-- ahead), the latest entry's ms. Returns the entry id.
+local function index_add(key, ms, id)
+  local added = redis.pcall('XADD', key, string.format('%d-*', ms), 'r', id)
+  if type(added) == 'table' and added.err then
+    local top = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1][1]
+    added = redis.call('XADD', key, string.match(top, '^%d+') .. '-*', 'r', id)
+  end
+  return added
+end
+
+-- Index run `id` in stream `history` (all runs) and `job_history` (its job's) under one entry
+-- id, so a clean removes it from both, as of `ms`.
+local function index_run_in(history, job_history, id, ms)
+  local entry = index_add(history, ms, id)
+  if type(redis.pcall('XADD', job_history, entry, 'r', id)) == 'table' then
+    -- (Only if a job's stream ran ahead of the overall one. A clean then leaves the overall
+    -- entry, which listings skip once the run is gone.)
+    index_add(job_history, ms, id)
+  end
+end
+
+local function index_run(job, id, ms)
+  index_run_in(K_HISTORY, K_JOB_HISTORY(job), id, ms)
+end
+
+-- Run `id` ended `state` ('dead' or 'cancelled', the states a listing may ask for among many
+-- runs that are not) at `now`: index it by that.
+local function index_state(id, state, now)
+  index_add(K_STATE_HISTORY(state), now, id)
+end
+
 -- Store a new run (see codec.py for the field names) and place it in its queue.
 -- `tc` (the trace context, JSON) may be nil or ''; so may `wf` and `wfs` (the workflow and
 -- step of a workflow's run). Returns true when it went to a ready list (a worker may be woken).
@@ -29,8 +63,7 @@ local function create_run(now, id, job, pri, due, trg, pl, sch, slot, idk, org, 
     table.insert(fields, 'rdy'); table.insert(fields, now)
   end
   redis.call('HSET', K_RUN(id), unpack(fields))
-  redis.call('ZADD', K_RUNS, now, id)
-  redis.call('ZADD', K_JOB_RUNS(job), now, id)
+  index_run(job, id, now)
   redis.call('SADD', K_JOBS, job)
   if delayed then
     redis.call('ZADD', K_DELAYED, due_ms, id)

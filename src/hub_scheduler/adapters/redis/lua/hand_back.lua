@@ -19,6 +19,7 @@ for i = #ARGV - 1, 5, -2 do
     end
     redis.call('ZREM', K_ACTIVE, id)
     redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
+    index_state(id, 'cancelled', now)
     redis.call('PEXPIRE', rk, tonumber(ARGV[4]))
     workflow_event(rk, id, now)
   elseif state[1] == 'active' and state[2] == token then

@@ -2,9 +2,9 @@
 -- Returns per job, in order, {run id, [field, value, ...]} or {'', {}} when it has none.
 local answers = {}
 for i = 2, #ARGV do
-  local newest = redis.call('ZREVRANGE', K_JOB_RUNS(ARGV[i]), 0, 0)
+  local newest = redis.call('XREVRANGE', K_JOB_HISTORY(ARGV[i]), '+', '-', 'COUNT', 1)[1]
   local fields = {}
-  local id = newest[1]
+  local id = newest and newest[2][2]
   if id then fields = redis.call('HGETALL', K_RUN(id)) end
   if #fields == 0 then id = '' end
   answers[#answers + 1] = {id, fields}

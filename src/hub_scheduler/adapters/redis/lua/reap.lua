@@ -34,6 +34,7 @@ for i = #ids, 1, -1 do
     if state[3] then
       redis.call('ZREM', K_ACTIVE, id)
       redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
+      index_state(id, 'cancelled', now)
       redis.call('PEXPIRE', rk, tonumber(ARGV[6]))
       workflow_event(rk, id, now)
     elseif stalls <= max_stalls then

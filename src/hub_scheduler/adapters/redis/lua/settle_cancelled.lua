@@ -10,6 +10,7 @@ left_active(state[6], id)
 local fields = {att = state[3], sta = state[4], wrk = state[5]}
 log_attempt(rk, attempt_entry(fields, 'cancelled', now, '', nil), state[5] == 'reaper')
 redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
+index_state(id, 'cancelled', now)
 redis.call('PEXPIRE', rk, tonumber(ARGV[3]))
 workflow_event(rk, id, now)
 return 1

@@ -29,6 +29,7 @@ for i = 0, n_settled - 1 do
       -- Cancelled while it ran, and it failed meanwhile: cancelled, never retried.
       log_attempt(rk, attempt_entry(fields, 'cancelled', now, ARGV[b + 3], nil), amend)
       redis.call('HSET', rk, 'st', 'cancelled', 'fin', now, 'err', ARGV[b + 3])
+      index_state(id, 'cancelled', now)
       redis.call('PEXPIRE', rk, retention)
     elseif kind == 's' then
       -- A run that succeeded at its only attempt keeps no log: codec.py reads that attempt off
@@ -50,6 +51,7 @@ for i = 0, n_settled - 1 do
       log_attempt(rk, attempt_entry(fields, 'gave_up', now, ARGV[b + 3], nil), amend)
       redis.call('HSET', rk, 'st', 'dead', 'fin', now, 'err', ARGV[b + 3])
       redis.call('ZADD', K_DEAD, now, id)
+      index_state(id, 'dead', now)
     end
     if kind ~= 'r' or state[7] then workflow_event(rk, id, now, state[8] ~= false) end
     applied[#applied + 1] = 1

@@ -1,0 +1,18 @@
+-- Drop the entries of a state index (K_STATE_HISTORY) older than a cutoff whose run is gone
+-- or no longer in that state. ARGV: P, state, older_than_ms, limit, entry id to scan after
+-- ('-' from the start). Returns {removed, scanned, the last entry id scanned or false}.
+local state = ARGV[2]
+local start = ARGV[5]
+if start ~= '-' then start = '(' .. start end
+local index = K_STATE_HISTORY(state)
+local entries = redis.call('XRANGE', index, start, string.format('%d-18446744073709551615', tonumber(ARGV[3]) - 1),
+                           'COUNT', tonumber(ARGV[4]))
+local removed = 0
+for _, entry in ipairs(entries) do
+  if redis.call('HGET', K_RUN(entry[2][2]), 'st') ~= state then
+    redis.call('XDEL', index, entry[1])
+    removed = removed + 1
+  end
+end
+local last = entries[#entries]
+return {removed, #entries, last and last[1] or false}

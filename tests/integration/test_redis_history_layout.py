@@ -1,0 +1,151 @@
+"""The Redis history layout: streams for the index of all runs and of each job, an index of
+the dead and cancelled runs, and the move from the sorted sets of data layout 1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hub_scheduler.adapters.redis import store as redis_store
+from hub_scheduler.adapters.redis.backend import RedisBackend, open_redis_backend
+from hub_scheduler.domain.model import ErrorInfo, RunState
+from hub_scheduler.domain.ports import BackendConfig, EnqueueRequest, Failed, Succeeded
+from hub_scheduler.domain.retry import GiveUp
+from hub_scheduler.testing import FakeClock
+from tests.conftest import drop_keys, fresh_prefix
+
+START = datetime(2026, 6, 1, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+DEAD = frozenset({RunState.DEAD})
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[RedisBackend]:
+    """The Redis adapter on fakeredis, and on the real Redis of the test URL."""
+    url = "memory://" if request.param == "memory" else str(request.getfixturevalue("redis_url"))
+    opened = open_redis_backend(url, BackendConfig(FakeClock(START), fresh_prefix()))
+    try:
+        yield opened
+    finally:
+        await drop_keys(opened)
+        await opened.aclose()
+
+
+def _clock(backend: RedisBackend) -> FakeClock:
+    clock = backend.config.clock
+    assert isinstance(clock, FakeClock)
+    return clock
+
+
+async def _run_to_end(backend: RedisBackend, job: str, *, dies: bool) -> str:
+    """Enqueue one run of `job` and finish it: succeeded, or dead at its first attempt."""
+    [enqueued] = await backend.queue.enqueue([EnqueueRequest(job)])
+    [claim] = await backend.queue.claim("w1", 1, LEASE)
+    outcome = Failed(ErrorInfo("E", "x"), GiveUp(1)) if dies else Succeeded()
+    await backend.queue.finish(claim, outcome)
+    _clock(backend).advance(timedelta(milliseconds=5))
+    return enqueued.run_id
+
+
+async def test_dead_runs_are_listed_from_their_index_among_many_others(
+    backend: RedisBackend,
+) -> None:
+    """Two dead runs under 300 newer successes: a listing by state finds both in its first
+    page while reading a single page of the index, newest death first."""
+    backend.history.max_scan_pages = 1
+    dead = [await _run_to_end(backend, "report", dies=True) for _ in range(2)]
+    for _ in range(300):
+        await _run_to_end(backend, "report", dies=False)
+    page = await backend.history.list(states=DEAD, limit=50)
+    assert ([r.id for r in page.items], page.next_cursor) == (dead[::-1], None)
+    assert (await backend.history.list(states=DEAD, job="other", limit=50)).items == ()
+    scanned = await backend.history.list(states=frozenset({RunState.SUCCEEDED}), limit=50)
+    assert len(scanned.items) == 50
+
+
+async def test_a_clean_goes_past_the_runs_it_keeps(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead letter at the head of a job's history (kept until an admin acts) does not stop
+    a clean from reaching the runs after it, however many batches that takes; the state
+    index forgets the runs that are gone and keeps the dead letter."""
+    monkeypatch.setattr(redis_store, "CLEAN_BATCH", 3)
+    kept = await _run_to_end(backend, "report", dies=True)
+    for _ in range(10):
+        await _run_to_end(backend, "report", dies=False)
+    _clock(backend).advance(timedelta(days=1))
+    newest = await _run_to_end(backend, "report", dies=False)
+    removed = await backend.history.clean(START + timedelta(hours=1))
+    assert removed == 10
+    assert [r.id for r in (await backend.history.list(limit=50)).items] == [newest, kept]
+    assert [r.id for r in (await backend.history.list(job="report", limit=50)).items] == [
+        newest, kept,
+    ]  # fmt: skip
+    assert [r.id for r in (await backend.history.list(states=DEAD)).items] == [kept]
+
+
+async def _as_layout_1(backend: RedisBackend) -> None:
+    """Rewrite the history index as layout 1 (an earlier version) kept it: enqueue times (ms)
+    as scores in two sorted sets, no streams, no layout key."""
+    client, keys = backend.store.client, backend.store.keys
+    jobs = [j.decode() for j in await client.smembers(keys.jobs)]
+    for key, job in [(keys.history, None), *((keys.job_history(j), j) for j in jobs)]:
+        legacy = keys.job_runs(job) if job else keys.runs
+        for entry_id, fields in await client.xrange(key):
+            await client.zadd(legacy, {fields[b"r"]: int(entry_id.split(b"-")[0])})
+        await client.delete(key)
+    await client.delete(keys.state_history("dead"), keys.layout)
+
+
+async def test_a_layout_1_history_is_moved_to_streams_by_the_first_process(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first call of a new process moves a layout 1 index to the streams, in batches,
+    keeping the order and the dead runs; the sorted sets are gone after, and new runs list
+    on top."""
+    monkeypatch.setattr(redis_store, "LAYOUT_MOVE_BATCH", 2)
+    runs = [await _run_to_end(backend, job, dies=n == 1) for n, job in enumerate("ababa")]
+    await _as_layout_1(backend)
+    client, keys = backend.store.client, backend.store.keys
+    reopened = RedisBackend.on_client(client, backend.url, backend.config)  # a new process
+    listed = await reopened.history.list(limit=50)
+    assert [r.id for r in listed.items] == runs[::-1]
+    assert [r.id for r in (await reopened.history.list(job="b", limit=50)).items] == [
+        runs[3], runs[1],
+    ]  # fmt: skip
+    assert [r.id for r in (await reopened.history.list(states=DEAD)).items] == [runs[1]]
+    assert not await client.exists(keys.runs, keys.job_runs("a"), keys.job_runs("b"))
+    assert await client.get(keys.layout) == str(redis_store.LAYOUT_VERSION).encode()
+    newer = await _run_to_end(reopened, "a", dies=False)
+    assert (await reopened.history.list(limit=1)).items[0].id == newer
+    assert await client.xlen(keys.history) == len(runs) + 1
+
+
+async def test_runs_of_the_processes_that_go_on_during_a_move_are_kept(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that dies while moving the index leaves it to the next one once its lock
+    expires; processes started meanwhile go on with the new layout, and the runs they make
+    are listed on top of the moved history when the move ends."""
+    monkeypatch.setattr(redis_store, "LAYOUT_MOVE_BATCH", 2)
+    old = [await _run_to_end(backend, job, dies=False) for job in "abab"]
+    await _as_layout_1(backend)
+    client, keys = backend.store.client, backend.store.keys
+    # A first process begins the move, copies one batch, and dies.
+    assert [x.decode() if isinstance(x, bytes) else x for x in await backend.store.scripts(
+        "layout_begin", keys.history, keys.base, redis_store.LAYOUT_VERSION, "dying", 30_000
+    )] == ["move", 4]  # fmt: skip
+    await backend.store.scripts("layout_move", keys.history, keys.base, "dying", 30_000, 0, 2)
+    # Another starts while its lock holds: it goes on, indexing a new run in the new layout.
+    meanwhile = RedisBackend.on_client(client, backend.url, backend.config)
+    during = await _run_to_end(meanwhile, "b", dies=False)
+    assert [r.id for r in (await meanwhile.history.list(limit=50)).items] == [during]
+    await client.delete(keys.layout_lock)  # the dying process's lock expires
+    later = RedisBackend.on_client(client, backend.url, backend.config)
+    assert [r.id for r in (await later.history.list(limit=50)).items] == [during, *old[::-1]]
+    assert [r.id for r in (await later.history.list(job="b", limit=50)).items] == [
+        during, old[3], old[1],
+    ]  # fmt: skip
+    assert not await client.exists(keys.runs, keys.layout_lock)
