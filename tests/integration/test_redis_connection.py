@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
+from pathlib import Path
+
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from hub_scheduler.adapters.redis.connection import close, open_redis
+from tests.integration.redis_server import RedisServer
 
 # A compare-and-set in Lua: the shape of every atomic step the queue and scheduler take.
 COMPARE_AND_SET = """
@@ -42,3 +51,28 @@ async def test_memory_backend_runs_the_same_lua(key_prefix: str) -> None:
         assert await _exercise(client, f"{key_prefix}:slot") == [1, 0, 1]
     finally:
         await client.aclose()
+
+
+async def test_a_frozen_redis_times_out_writes_and_reads(tmp_path: Path) -> None:
+    """The socket timeout holds for sends as for reads: against a redis-server that stopped
+    answering (SIGSTOP: its socket stays open, nothing drains it), a 64 MB write and a read
+    each fail with redis-py's TimeoutError after about the timeout, instead of hanging."""
+    server = RedisServer(tmp_path, persistent=False)
+    await server.start()
+    assert server.process is not None
+    client = open_redis(f"{server.url}?socket_timeout=0.5")
+    try:
+        await client.ping()  # connected
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            for command in (client.set("big", b"x" * (64 << 20)), client.get("big")):
+                started = time.monotonic()
+                with pytest.raises(RedisTimeoutError):
+                    await asyncio.wait_for(command, 10)
+                assert time.monotonic() - started < 5
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert await client.ping()  # a new connection, once it answers again
+    finally:
+        await close(client)
+        await server.stop()

@@ -15,7 +15,13 @@ from psycopg import sql
 from hub_scheduler.adapters.postgres import PostgresBackend, migrate, open_postgres_backend
 from hub_scheduler.domain.errors import PayloadError
 from hub_scheduler.domain.model import ErrorInfo, RunState
-from hub_scheduler.domain.ports import AuditEntry, BackendConfig, EnqueueRequest, Failed
+from hub_scheduler.domain.ports import (
+    AuditEntry,
+    BackendConfig,
+    EnqueueRequest,
+    Failed,
+    Succeeded,
+)
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.domain.schedule import Every, Schedule, SlotDecision, SlotOutcome
 from hub_scheduler.testing import FakeClock
@@ -112,18 +118,32 @@ async def test_history_by_state_reads_a_bounded_window(backend: PostgresBackend)
     history.max_scan_pages = 2
     await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(3)])
     [claim] = await queue.claim("w1", 1, LEASE)  # the oldest
-    await queue.finish(claim, Failed(ErrorInfo("E", "x"), GiveUp(1)))
+    await queue.finish(claim, Succeeded())
     await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(3, 10)])
-    dead = frozenset({RunState.DEAD})
-    first = await history.list(states=dead, limit=2)  # scans the 4 newest runs
+    succeeded = frozenset({RunState.SUCCEEDED})
+    first = await history.list(states=succeeded, limit=2)  # scans the 4 newest runs
     assert (first.items, first.next_cursor is not None) == ((), True)
     found: list[str] = []
     cursor = first.next_cursor
     while cursor is not None:
-        page = await history.list(states=dead, cursor=cursor, limit=2)
+        page = await history.list(states=succeeded, cursor=cursor, limit=2)
         found.extend(r.id for r in page.items)
         cursor = page.next_cursor
     assert found == [claim.run.id]
+
+
+async def test_dead_runs_are_an_index_range_not_a_scan(backend: PostgresBackend) -> None:
+    """Dead (or cancelled) runs alone are read from their index: the one dead run under many
+    newer ones is in the first page, however few pages a scan may read."""
+    queue, history = backend.queue, backend.history
+    history.max_scan_pages = 1
+    await queue.enqueue([EnqueueRequest("job", {"i": 0})])
+    [claim] = await queue.claim("w1", 1, LEASE)
+    await queue.finish(claim, Failed(ErrorInfo("E", "x"), GiveUp(1)))
+    await queue.enqueue([EnqueueRequest("job", {"i": i}) for i in range(1, 200)])
+    page = await history.list(states=frozenset({RunState.DEAD}), limit=5)
+    assert ([r.id for r in page.items], page.next_cursor) == ([claim.run.id], None)
+    assert (await history.list(states=frozenset({RunState.DEAD}), job="other")).items == ()
 
 
 async def test_clean_also_drops_what_expired_on_the_clock(

@@ -641,6 +641,10 @@ class PostgresDeadLetters:
         return [pair["new"] if pair["dead"] in taken else "" for pair in pairs]
 
 
+#: The states the history indexes apart (migration 0011): final, and rare among the runs.
+INDEXED_STATES = frozenset({RunState.DEAD, RunState.CANCELLED})
+
+
 @attrs.define
 class PostgresRunHistory:
     """`RunHistory` on PostgreSQL: every run, newest first by enqueue time."""
@@ -678,6 +682,19 @@ class PostgresRunHistory:
             query = self.store.q(
                 "SELECT {columns}, seq FROM {s}.runs WHERE {where} AND {after} "
                 "ORDER BY enqueued_at DESC, seq DESC LIMIT %(n)s",
+                columns=RUN_COLUMNS,
+                where=where,
+                after=after,
+            )
+            rows = await self.store.fetch("history", query, params)
+            return _page(rows, limit, "enqueued_at", "seq")
+        if len(states) == 1 and states <= INDEXED_STATES:
+            # Dead or cancelled runs alone: an index range (migration 0011), no scan.
+            params["state"] = next(iter(states)).value
+            query = self.store.q(
+                "SELECT {columns}, seq FROM {s}.runs WHERE state = %(state)s "
+                "AND state IN ('dead', 'cancelled') AND {where} AND {after} "
+                "ORDER BY state, enqueued_at DESC, seq DESC LIMIT %(n)s",
                 columns=RUN_COLUMNS,
                 where=where,
                 after=after,
