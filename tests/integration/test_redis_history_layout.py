@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
@@ -90,11 +91,12 @@ async def _as_layout_1(backend: RedisBackend) -> None:
     """Rewrite the history index as layout 1 (an earlier version) kept it: enqueue times (ms)
     as scores in two sorted sets, no streams, no layout key."""
     client, keys = backend.store.client, backend.store.keys
-    jobs = [j.decode() for j in await client.smembers(keys.jobs)]
+    jobs = [cast("bytes", j).decode() for j in await client.smembers(keys.jobs)]
     for key, job in [(keys.history, None), *((keys.job_history(j), j) for j in jobs)]:
         legacy = keys.job_runs(job) if job else keys.runs
-        for entry_id, fields in await client.xrange(key):
-            await client.zadd(legacy, {fields[b"r"]: int(entry_id.split(b"-")[0])})
+        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await client.xrange(key))
+        for entry_id, fields in entries:
+            await client.zadd(legacy, {fields[b"r"].decode(): int(entry_id.split(b"-")[0])})
         await client.delete(key)
     await client.delete(keys.state_history("dead"), keys.layout)
 

@@ -35,12 +35,13 @@ for i = 0, n_settled - 1 do
       -- A run that succeeded at its only attempt keeps no log: codec.py reads that attempt off
       -- att, sta, fin and wrk. (The log's ~90 bytes would push the hash past Redis's
       -- listpack limit of 64-byte values, doubling the record: most runs are just that.)
+      -- Nor a TTL (~48 bytes a run): the workers' hourly clean removes it after the
+      -- retention, as it does every finished run.
       if amend or redis.call('HEXISTS', rk, 'atl') == 1 then
         log_attempt(rk, attempt_entry(fields, 'succeeded', now, '', nil), amend)
       end
       redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
       redis.call('HDEL', rk, 'err')
-      redis.call('PEXPIRE', rk, retention)
     elseif kind == 'r' then
       local due = tonumber(ARGV[b + 4])
       log_attempt(rk, attempt_entry(fields, 'failed', now, ARGV[b + 3], due - now), amend)
