@@ -34,7 +34,12 @@ from redis.asyncio.connection import (
     UnixDomainSocketConnection,
     parse_url,
 )
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import (
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -205,7 +210,14 @@ def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> Redis
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(topology.nodes), sentinel_kwargs=topology.sentinel_options, **_TIMEOUTS
         )
-        master = sentinel.master_for(topology.service, **_TIMEOUTS, **topology.options)
+        options = dict(topology.options)
+        timed = (
+            _TimedSendSentinelSSLConnection if options.pop("ssl", False)
+            else _TimedSendSentinelConnection
+        )  # fmt: skip
+        master = sentinel.master_for(
+            topology.service, connection_class=timed, **_TIMEOUTS, **options
+        )
         return cast("aioredis.Redis", master)
     client = aioredis.Redis.from_url(url, **_TIMEOUTS, retry_on_timeout=False)
     pool = client.connection_pool
@@ -216,7 +228,8 @@ def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> Redis
 class _TimedSend:
     """A connection mixin: the socket timeout on writes as a timer (`asyncio.timeout`) where
     redis-py uses `asyncio.wait_for`, which makes a task for every command sent: ~20 µs of
-    CPU per command, a sixth of a single enqueue. The same limit and the same error."""
+    CPU per command, a sixth of a single enqueue. The same limit and the same error. Used
+    for one server and for a Sentinel group's master; a Cluster keeps redis-py's own."""
 
     socket_timeout: float | None
 
@@ -248,6 +261,14 @@ class _TimedSendSSLConnection(_TimedSend, SSLConnection):
 
 
 class _TimedSendUnixConnection(_TimedSend, UnixDomainSocketConnection):
+    pass
+
+
+class _TimedSendSentinelConnection(_TimedSend, SentinelManagedConnection):
+    pass
+
+
+class _TimedSendSentinelSSLConnection(_TimedSend, SentinelManagedSSLConnection):
     pass
 
 
