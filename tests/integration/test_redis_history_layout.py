@@ -11,6 +11,7 @@ import pytest
 
 from hub_scheduler.adapters.redis import store as redis_store
 from hub_scheduler.adapters.redis.backend import RedisBackend, open_redis_backend
+from hub_scheduler.domain.errors import NewerLayoutError
 from hub_scheduler.domain.model import ErrorInfo, RunState
 from hub_scheduler.domain.ports import BackendConfig, EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp
@@ -151,3 +152,13 @@ async def test_runs_of_the_processes_that_go_on_during_a_move_are_kept(
         during, old[3], old[1],
     ]  # fmt: skip
     assert not await client.exists(keys.runs, keys.layout_lock)
+
+
+async def test_a_layout_written_by_a_newer_version_is_refused(backend: RedisBackend) -> None:
+    """A hub whose data a newer hub_scheduler wrote (a layout this code does not know) is
+    refused with a clear error, and nothing is written to it."""
+    client, keys = backend.store.client, backend.store.keys
+    await client.set(keys.layout, str(redis_store.LAYOUT_VERSION + 1))
+    with pytest.raises(NewerLayoutError, match="written by a newer hub_scheduler"):
+        await backend.queue.enqueue([EnqueueRequest("report")])
+    assert not await client.exists(keys.history)

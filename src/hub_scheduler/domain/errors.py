@@ -262,6 +262,20 @@ class SchemaVersionError(HubSchedulerError):
         )
 
 
+class NewerLayoutError(HubSchedulerError):
+    """The store's data was written by a newer hub_scheduler, in a layout this one does not
+    know: it refuses to touch it rather than write it the old way."""
+
+    def __init__(self, store: str, found: int, known: int) -> None:
+        self.store = store
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"{store} is at data layout {found}, written by a newer hub_scheduler; this one "
+            f"knows layout {known}: upgrade hub_scheduler"
+        )
+
+
 class TransactionalEnqueueUnsupportedError(HubSchedulerError):
     """An enqueue was asked to join the application's transaction on a backend that cannot."""
 

@@ -36,6 +36,7 @@ from hub_scheduler.domain.errors import (
     DeadLetterNotFoundError,
     IllegalTransitionError,
     InvalidCursorError,
+    NewerLayoutError,
     RunNotFoundError,
 )
 from hub_scheduler.domain.limits import JobLimits, OnDuplicate
@@ -119,6 +120,10 @@ class RedisStore:
             return await self.scripts(script, self.keys.history, self.keys.base, *args)
 
         begun = await call("layout_begin", LAYOUT_VERSION, owner, lock_ms)
+        if to_text(begun[0]) == "newer":
+            raise NewerLayoutError(
+                f"Redis prefix {self.keys.prefix}", int(begun[1]), LAYOUT_VERSION
+            )
         if to_text(begun[0]) != "move":
             return
         total, offset = int(begun[1]), 0

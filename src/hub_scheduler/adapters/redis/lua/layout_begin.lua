@@ -6,9 +6,13 @@
 -- new entries appended (a moving stream's entries are all older). A move that stops (its
 -- process died) starts over once its lock has expired.
 -- ARGV: P, target layout, owner, lock ms. Returns {'ready'} when there is nothing to move,
--- {'busy'} while another process moves it, else {'move', runs in the old index}.
+-- {'newer', layout} when a newer version wrote it, {'busy'} while another process moves it,
+-- else {'move', runs in the old index}.
 local found = redis.call('GET', K_LAYOUT)
-if found then return {'ready'} end
+if found then
+  if tonumber(found) > tonumber(ARGV[2]) then return {'newer', tonumber(found)} end
+  return {'ready'}
+end
 if redis.call('EXISTS', K_RUNS) == 0 then
   redis.call('SET', K_LAYOUT, ARGV[2])
   return {'ready'}
