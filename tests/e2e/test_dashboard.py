@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright
+    from playwright.sync_api import Browser, Page, Playwright, Route
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -371,6 +371,32 @@ def test_a_change_reaches_the_page_over_the_event_stream(served: tuple[str, str]
         expect(page.locator("body")).to_have_attribute("data-changes", changed, timeout=6000)
         rows = page.locator("#runs-table tbody tr[data-run]")
         expect(rows).to_have_count(before + 1, timeout=6000)
+        browser.close()
+
+
+def test_the_event_stream_is_opened_again_after_a_refusal(served: tuple[str, str]) -> None:
+    """A stream refused with a 429 (the reads budget spent) is not given up for good, as an
+    EventSource does by itself: 30 s later the page opens a new one and is live again."""
+    base, token = served
+    expect = playwright_api.expect
+    with playwright_api.sync_playwright() as pw:
+        browser, page = _signed_in(pw, base, token)
+        refused: list[str] = []
+
+        def refuse_once(route: Route) -> None:
+            if refused:
+                route.continue_()
+            else:
+                refused.append(route.request.url)
+                route.fulfill(status=429, body="too many requests")
+
+        page.route(re.compile(r"/admin/events$"), refuse_once)
+        page.clock.install()
+        page.goto(f"{base}/admin/runs")
+        expect(page.locator("body")).to_have_attribute("data-live", "off")
+        page.clock.run_for(31_000)
+        expect(page.locator("body")).to_have_attribute("data-live", "on")
+        assert len(refused) == 1
         browser.close()
 
 
