@@ -54,7 +54,7 @@ async def _noop(ctx: Any) -> None:
     del ctx
 
 
-async def _drop(url: str, prefix: str) -> None:
+async def drop_prefix(url: str, prefix: str) -> None:
     """Remove what the hub `prefix` stored."""
     if url.startswith("postgresql"):
         import psycopg  # noqa: PLC0415
@@ -118,7 +118,7 @@ async def measure(url: str, jobs: int, samples: int, budget: float, skip: list[s
                 api = {"Authorization": f"Bearer {token}"}
                 result["reads"] = await _time_reads(client, api, samples, budget, skip)
     finally:
-        await _drop(url, prefix)
+        await drop_prefix(url, prefix)
     return result
 
 

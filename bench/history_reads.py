@@ -27,6 +27,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from admin_reads import drop_prefix  # the same store clean-up
+
 HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
 SECRET = "bench-secret-" + "x" * 40
@@ -40,25 +42,6 @@ READS = {
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def _drop(url: str, prefix: str) -> None:
-    """Remove what the hub `prefix` stored."""
-    if url.startswith("postgresql"):
-        import psycopg  # noqa: PLC0415
-
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{prefix}" CASCADE')
-        return
-    import redis.asyncio as aioredis  # noqa: PLC0415
-
-    client = aioredis.Redis.from_url(url)
-    try:
-        doomed = [key async for key in client.scan_iter(match=f"{{{prefix}}}*", count=5000)]
-        for start in range(0, len(doomed), 5000):
-            await client.delete(*doomed[start : start + 5000])
-    finally:
-        await client.aclose()
 
 
 async def measure(url: str, runs: int, samples: int) -> dict[str, Any]:
@@ -123,7 +106,7 @@ async def measure(url: str, runs: int, samples: int) -> dict[str, Any]:
                         "items": found,
                     }
     finally:
-        await _drop(url, prefix)
+        await drop_prefix(url, prefix)
     return result
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import attrs
 import pytest
 
+from hub_scheduler.adapters.redis.backend import RedisBackend, open_redis_backend
+from hub_scheduler.domain.ports import BackendConfig
 from hub_scheduler.hub import Hub
+from hub_scheduler.testing import FakeClock
 from tests.conftest import drop_keys, fresh_prefix
+
+#: Where `redis_adapter`'s fake clock starts.
+ADAPTER_START = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 @attrs.frozen
@@ -58,3 +65,16 @@ async def _targets(request: pytest.FixtureRequest, kind: str) -> AsyncIterator[T
         yield Target(pg_url, prefix)
     finally:
         await drop_schema(pg_url, prefix)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def redis_adapter(request: pytest.FixtureRequest) -> AsyncIterator[RedisBackend]:
+    """The Redis adapter on fakeredis, and on the real Redis of the test URL, under a prefix
+    of its own (removed afterwards), on a `FakeClock` at `ADAPTER_START`."""
+    url = "memory://" if request.param == "memory" else str(request.getfixturevalue("redis_url"))
+    opened = open_redis_backend(url, BackendConfig(FakeClock(ADAPTER_START), fresh_prefix()))
+    try:
+        yield opened
+    finally:
+        await drop_keys(opened)
+        await opened.aclose()

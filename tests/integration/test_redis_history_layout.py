@@ -3,36 +3,29 @@ the dead and cancelled runs, and the move from the sorted sets of data layout 1.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
 import pytest
 
 from hub_scheduler.adapters.redis import store as redis_store
-from hub_scheduler.adapters.redis.backend import RedisBackend, open_redis_backend
+from hub_scheduler.adapters.redis.backend import RedisBackend
 from hub_scheduler.domain.errors import NewerLayoutError
 from hub_scheduler.domain.model import ErrorInfo, RunState
-from hub_scheduler.domain.ports import BackendConfig, EnqueueRequest, Failed, Succeeded
+from hub_scheduler.domain.ports import EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.testing import FakeClock
-from tests.conftest import drop_keys, fresh_prefix
+from tests.integration.conftest import ADAPTER_START
 
-START = datetime(2026, 6, 1, tzinfo=UTC)
+START = ADAPTER_START
 LEASE = timedelta(seconds=30)
 DEAD = frozenset({RunState.DEAD})
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[RedisBackend]:
-    """The Redis adapter on fakeredis, and on the real Redis of the test URL."""
-    url = "memory://" if request.param == "memory" else str(request.getfixturevalue("redis_url"))
-    opened = open_redis_backend(url, BackendConfig(FakeClock(START), fresh_prefix()))
-    try:
-        yield opened
-    finally:
-        await drop_keys(opened)
-        await opened.aclose()
+@pytest.fixture
+def backend(redis_adapter: RedisBackend) -> RedisBackend:
+    """The Redis adapter on fakeredis and on a real Redis (see the package's conftest)."""
+    return redis_adapter
 
 
 def _clock(backend: RedisBackend) -> FakeClock:

@@ -3,30 +3,19 @@ they existed, or changed by an older version meanwhile, reads right, and keeps t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-
 import pytest
 
 from hub_scheduler import Cron, Schedule
-from hub_scheduler.adapters.redis.backend import RedisBackend, open_redis_backend
-from hub_scheduler.domain.ports import BackendConfig
-from hub_scheduler.testing import FakeClock
-from tests.conftest import drop_keys, fresh_prefix
+from hub_scheduler.adapters.redis.backend import RedisBackend
+from tests.integration.conftest import ADAPTER_START
 
-START = datetime(2026, 6, 1, tzinfo=UTC)
+START = ADAPTER_START
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[RedisBackend]:
-    """The Redis adapter on fakeredis, and on the real Redis of the test URL."""
-    url = "memory://" if request.param == "memory" else str(request.getfixturevalue("redis_url"))
-    opened = open_redis_backend(url, BackendConfig(FakeClock(START), fresh_prefix()))
-    try:
-        yield opened
-    finally:
-        await drop_keys(opened)
-        await opened.aclose()
+@pytest.fixture
+def backend(redis_adapter: RedisBackend) -> RedisBackend:
+    """The Redis adapter on fakeredis and on a real Redis (see the package's conftest)."""
+    return redis_adapter
 
 
 async def _ids(backend: RedisBackend, job: str) -> list[str]:
