@@ -63,12 +63,12 @@ from hub_scheduler.domain.ports import (
 )
 from hub_scheduler.domain.retry import GiveUp
 
+logger = logging.getLogger("hub_scheduler.redis")
 #: Runs per enqueue script call: big batches amortise round trips, small ones keep Redis
 #: responsive to other clients while a bulk enqueue is running.
-logger = logging.getLogger("hub_scheduler.redis")
 ENQUEUE_BATCH = 500
 #: The version of the data layout in Redis this code writes (keys.py `layout`); older
-#: layouts are migrated by the first process that uses the hub (lua/migrate_history.lua).
+#: layouts are moved by the first process that uses the hub (lua/layout_begin.lua).
 LAYOUT_VERSION = 2
 #: Entries of an older layout's index moved per script call, and how long a process that
 #: moves them may go silent before another takes the move over.
