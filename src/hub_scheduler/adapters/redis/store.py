@@ -366,8 +366,7 @@ class RedisJobQueue:
         if claims:
             args = [value for c in claims for value in (c.run.id, str(c.token))]
             flag = "1" if interrupted else "0"
-            retention_ms = self.store.retention // timedelta(milliseconds=1)
-            await self.store.run("hand_back", self.store.now_ms(), flag, retention_ms, *args)
+            await self.store.run("hand_back", self.store.now_ms(), flag, *args)
 
     async def reap(
         self, max_stalls: int, lease: timedelta, limit: int = 100
@@ -376,16 +375,12 @@ class RedisJobQueue:
         held by the reaper (fresh token and lease) for the caller to fail."""
         now = self.store.clock.now()
         lease_ms = lease // timedelta(milliseconds=1)
-        retention_ms = self.store.retention // timedelta(milliseconds=1)
-        requeued, held = await self.store.run(
-            "reap", to_ms(now), lease_ms, max_stalls, limit, retention_ms
-        )
+        requeued, held = await self.store.run("reap", to_ms(now), lease_ms, max_stalls, limit)
         return [to_text(r) for r in requeued], _claims(held, now + lease)
 
     async def cancel(self, run_id: str) -> Run:
         """See `JobQueue.cancel`."""
-        retention_ms = self.store.retention // timedelta(milliseconds=1)
-        before = to_text(await self.store.run("cancel", run_id, self.store.now_ms(), retention_ms))
+        before = to_text(await self.store.run("cancel", run_id, self.store.now_ms()))
         if not before:
             raise RunNotFoundError(run_id)
         if before not in _CANCELLABLE:
@@ -417,9 +412,8 @@ class RedisJobQueue:
 
     async def settle_cancelled(self, claim: Claim) -> Run | None:
         """See `JobQueue.settle_cancelled`."""
-        retention_ms = self.store.retention // timedelta(milliseconds=1)
         done = await self.store.run(
-            "settle_cancelled", self.store.now_ms(), retention_ms, claim.run.id, str(claim.token)
+            "settle_cancelled", self.store.now_ms(), claim.run.id, str(claim.token)
         )
         if not done:
             return None
@@ -538,14 +532,12 @@ class RedisDeadLetters:
         return [to_text(i) for i in ids]
 
     async def _retry(self, run_ids: Sequence[str]) -> builtins.list[str]:
-        retention_ms = self.store.retention // timedelta(milliseconds=1)
         args = [value for i in run_ids for value in (i, new_run_id())]
-        reply = await self.store.run("dead_retry", self.store.now_ms(), retention_ms, *args)
+        reply = await self.store.run("dead_retry", self.store.now_ms(), *args)
         return [to_text(i) for i in reply]
 
     async def _delete(self, run_ids: Sequence[str]) -> int:
-        retention_ms = self.store.retention // timedelta(milliseconds=1)
-        return int(await self.store.run("dead_delete", retention_ms, *run_ids))
+        return int(await self.store.run("dead_delete", *run_ids))
 
 
 @attrs.define

@@ -1,4 +1,4 @@
--- Cancel a run. ARGV: P, id, now_ms, retention_ms.
+-- Cancel a run. ARGV: P, id, now_ms.
 -- A waiting run (queued, delayed, retry pending) is cancelled at once. An active one gets a
 -- cancel request ('cxl', kept from the first request): its worker stops the handler, and
 -- whatever then ends the attempt ends the run cancelled (step, reap, hand_back,
@@ -14,10 +14,8 @@ if st == 'queued' or st == 'delayed' or st == 'retry_scheduled' then
   redis.call('LREM', K_READY(state[2]), 1, id)
   redis.call('LREM', K_PARKED(state[3]), 1, id)
   redis.call('LREM', K_HELD(state[3]), 1, id)
-  redis.call('HSET', rk, 'st', 'cancelled', 'fin', ARGV[3])
-  index_state(id, 'cancelled', tonumber(ARGV[3]))
+  end_run(rk, id, 'cancelled', tonumber(ARGV[3]))
   redis.call('HDEL', rk, 'due')
-  redis.call('PEXPIRE', rk, tonumber(ARGV[4]))
   workflow_event(rk, id, tonumber(ARGV[3]))
 elseif st == 'active' then
   redis.call('HSETNX', rk, 'cxl', ARGV[3])

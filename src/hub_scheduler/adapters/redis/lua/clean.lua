@@ -5,11 +5,8 @@
 -- Returns {removed, scanned, the last entry id scanned or false}.
 local job = ARGV[2]
 local states = ARGV[5]
-local start = ARGV[6]
-if start ~= '-' then start = '(' .. start end
 local index = K_JOB_HISTORY(job)
-local entries = redis.call('XRANGE', index, start, string.format('%d-18446744073709551615', tonumber(ARGV[3]) - 1),
-                           'COUNT', tonumber(ARGV[4]))
+local entries = entries_before(index, ARGV[6], tonumber(ARGV[3]), tonumber(ARGV[4]))
 local removed = 0
 for _, entry in ipairs(entries) do
   local eid, id = entry[1], entry[2][2]

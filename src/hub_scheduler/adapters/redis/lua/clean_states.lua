@@ -2,11 +2,8 @@
 -- or no longer in that state. ARGV: P, state, older_than_ms, limit, entry id to scan after
 -- ('-' from the start). Returns {removed, scanned, the last entry id scanned or false}.
 local state = ARGV[2]
-local start = ARGV[5]
-if start ~= '-' then start = '(' .. start end
 local index = K_STATE_HISTORY(state)
-local entries = redis.call('XRANGE', index, start, string.format('%d-18446744073709551615', tonumber(ARGV[3]) - 1),
-                           'COUNT', tonumber(ARGV[4]))
+local entries = entries_before(index, ARGV[5], tonumber(ARGV[3]), tonumber(ARGV[4]))
 local removed = 0
 for _, entry in ipairs(entries) do
   if redis.call('HGET', K_RUN(entry[2][2]), 'st') ~= state then

@@ -16,25 +16,44 @@ local function index_add(key, ms, id)
   return added
 end
 
+-- Append run `id` to stream `key` under entry id `entry`, or, when the stream already holds a
+-- later one, as `index_add` does at `ms`.
+local function index_at(key, entry, id, ms)
+  if type(redis.pcall('XADD', key, entry, 'r', id)) == 'table' then index_add(key, ms, id) end
+end
+
 -- Index run `id` in stream `history` (all runs) and `job_history` (its job's) under one entry
--- id, so a clean removes it from both, as of `ms`.
+-- id, so a clean removes it from both, as of `ms`. (A job's stream holds only ids taken from
+-- the overall one, so it runs ahead of it only after a hand-edited store; a clean then leaves
+-- the overall entry, which listings skip once the run is gone.)
 local function index_run_in(history, job_history, id, ms)
-  local entry = index_add(history, ms, id)
-  if type(redis.pcall('XADD', job_history, entry, 'r', id)) == 'table' then
-    -- (Only if a job's stream ran ahead of the overall one. A clean then leaves the overall
-    -- entry, which listings skip once the run is gone.)
-    index_add(job_history, ms, id)
-  end
+  index_at(job_history, index_add(history, ms, id), id, ms)
 end
 
 local function index_run(job, id, ms)
   index_run_in(K_HISTORY, K_JOB_HISTORY(job), id, ms)
 end
 
--- Run `id` ended `state` ('dead' or 'cancelled', the states a listing may ask for among many
--- runs that are not) at `now`: index it by that.
-local function index_state(id, state, now)
-  index_add(K_STATE_HISTORY(state), now, id)
+-- The entries of history stream `key` from after entry id `after` ('-': from the first) to
+-- before `before_ms`, at most `count`, oldest first (what clean.lua and clean_states.lua
+-- scan).
+local function entries_before(key, after, before_ms, count)
+  if after ~= '-' then after = '(' .. after end
+  return redis.call('XRANGE', key, after, string.format('%d-18446744073709551615', before_ms - 1),
+                    'COUNT', count)
+end
+
+-- Run `id` (record `rk`) ended `state` at `now`, with error `err` (JSON) or nil: its final
+-- state and end time and, when it ended dead or cancelled (the states a listing may ask for
+-- among many runs that are not), an entry in that state's index. No TTL: the workers' clean
+-- removes finished runs after the retention.
+local function end_run(rk, id, state, now, err)
+  if err then
+    redis.call('HSET', rk, 'st', state, 'fin', now, 'err', err)
+  else
+    redis.call('HSET', rk, 'st', state, 'fin', now)
+  end
+  if state == 'dead' or state == 'cancelled' then index_add(K_STATE_HISTORY(state), now, id) end
 end
 
 -- Store a new run (see codec.py for the field names) and place it in its queue.

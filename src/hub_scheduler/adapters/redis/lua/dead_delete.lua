@@ -1,8 +1,8 @@
--- Forget dead letters (their run records expire with the retention). ARGV: P, retention_ms, ids.
+-- Forget dead letters (their runs stay in history until the workers' clean removes them after
+-- the retention). ARGV: P, ids.
 local removed = 0
-for i = 3, #ARGV do
+for i = 2, #ARGV do
   if redis.call('ZREM', K_DEAD, ARGV[i]) == 1 then
-    redis.call('PEXPIRE', K_RUN(ARGV[i]), tonumber(ARGV[2]))
     removed = removed + 1
   end
 end

@@ -1,16 +1,14 @@
 -- Retry dead letters as new runs linked to them (they keep the dead run's trace context, so
--- their traces link back to it, and its workflow step, which resumes). ARGV: P, now_ms, retention_ms, then
+-- their traces link back to it, and its workflow step, which resumes). ARGV: P, now_ms, then
 -- dead id, new id pairs. Returns the new ids ('' where the dead letter was gone).
 local now = tonumber(ARGV[2])
-local retention = tonumber(ARGV[3])
 local out = {}
 local woke = false
-for i = 4, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local id, new_id = ARGV[i], ARGV[i + 1]
   if redis.call('ZREM', K_DEAD, id) == 1 then
     local rk = K_RUN(id)
     local run = redis.call('HMGET', rk, 'job', 'pri', 'pl', 'tc', 'wf', 'wfs')
-    redis.call('PEXPIRE', rk, retention)
     if create_run(now, new_id, run[1], run[2], '0', 'dead_letter_retry', run[3], '', '', '', id,
                   run[4] or '', run[5] or '', run[6] or '') then
       woke = true

@@ -21,10 +21,8 @@ local function cancel_waiting(id)
   redis.call('LREM', K_READY(state[1]), 1, id)
   redis.call('LREM', K_PARKED(state[2]), 1, id)
   redis.call('LREM', K_HELD(state[2]), 1, id)
-  redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
-  index_state(id, 'cancelled', now)
+  end_run(rk, id, 'cancelled', now)
   redis.call('HDEL', rk, 'due')
-  redis.call('PEXPIRE', rk, retention)
   workflow_event(rk, id, now)
 end
 

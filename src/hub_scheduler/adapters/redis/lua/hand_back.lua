@@ -1,6 +1,5 @@
 -- Return claimed runs to the front of their queue, in their original order.
--- ARGV: P, now_ms, interrupted ('1' | '0'), retention_ms, then id, token pairs (oldest claim
--- first). A run with a cancel request ends cancelled instead.
+-- ARGV: P, now_ms, interrupted ('1' | '0'), then id, token pairs (oldest claim first). A run with a cancel request ends cancelled instead.
 -- Runs that never started go back as they were. Interrupted runs were running when their
 -- worker stopped: each counts a stall and logs an 'interrupted' attempt.
 -- RPUSH puts a run at the front, so the pairs are walked from the last: the oldest claim
@@ -8,7 +7,7 @@
 local now = tonumber(ARGV[2])
 local interrupted = ARGV[3] == '1'
 local returned = 0
-for i = #ARGV - 1, 5, -2 do
+for i = #ARGV - 1, 4, -2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local rk = K_RUN(id)
   local state = redis.call('HMGET', rk, 'st', 'tok', 'pri', 'cxl', 'job')
@@ -18,9 +17,7 @@ for i = #ARGV - 1, 5, -2 do
       log_attempt(rk, attempt_entry(attempt_fields(rk), 'cancelled', now, '', nil), false)
     end
     redis.call('ZREM', K_ACTIVE, id)
-    redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
-    index_state(id, 'cancelled', now)
-    redis.call('PEXPIRE', rk, tonumber(ARGV[4]))
+    end_run(rk, id, 'cancelled', now)
     workflow_event(rk, id, now)
   elseif state[1] == 'active' and state[2] == token then
     if interrupted then

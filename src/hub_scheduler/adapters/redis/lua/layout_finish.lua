@@ -5,10 +5,7 @@ if redis.call('GET', K_LAYOUT_LOCK) ~= ARGV[2] then return -1 end
 local function settle(moving, live)
   if redis.call('EXISTS', moving) == 0 then return end
   for _, entry in ipairs(redis.call('XRANGE', live, '-', '+')) do
-    local id = entry[2][2]
-    if type(redis.pcall('XADD', moving, entry[1], 'r', id)) == 'table' then
-      index_add(moving, tonumber(string.match(entry[1], '^%d+')), id)
-    end
+    index_at(moving, entry[1], entry[2][2], tonumber(string.match(entry[1], '^%d+')))
   end
   redis.call('RENAME', moving, live)
 end

@@ -1,5 +1,5 @@
--- Recover runs whose lease expired. ARGV: P, now_ms, lease_ms, max_stalls, limit,
--- retention_ms. A run with a cancel request ends cancelled instead.
+-- Recover runs whose lease expired. ARGV: P, now_ms, lease_ms, max_stalls, limit. A run with
+-- a cancel request ends cancelled instead.
 -- A run stalled at most max_stalls times goes back to the front of its queue; beyond that it
 -- is held for the caller under a fresh lease (new token) so the caller can fail the attempt.
 -- Each stall is logged as an attempt (a held one's entry is completed when it is settled).
@@ -33,9 +33,7 @@ for i = #ids, 1, -1 do
     if state[3] or stalls <= max_stalls then left_active(state[4], id) end
     if state[3] then
       redis.call('ZREM', K_ACTIVE, id)
-      redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
-      index_state(id, 'cancelled', now)
-      redis.call('PEXPIRE', rk, tonumber(ARGV[6]))
+      end_run(rk, id, 'cancelled', now)
       workflow_event(rk, id, now)
     elseif stalls <= max_stalls then
       redis.call('ZREM', K_ACTIVE, id)

@@ -1,7 +1,7 @@
 -- End an active run cancelled: its handler stopped for a cancel request.
--- ARGV: P, now_ms, retention_ms, id, token. Returns 1, or 0 for a stale token.
+-- ARGV: P, now_ms, id, token. Returns 1, or 0 for a stale token.
 local now = tonumber(ARGV[2])
-local id, token = ARGV[4], ARGV[5]
+local id, token = ARGV[3], ARGV[4]
 local rk = K_RUN(id)
 local state = redis.call('HMGET', rk, 'st', 'tok', 'att', 'sta', 'wrk', 'job')
 if state[1] ~= 'active' or state[2] ~= token then return 0 end
@@ -9,8 +9,6 @@ redis.call('ZREM', K_ACTIVE, id)
 left_active(state[6], id)
 local fields = {att = state[3], sta = state[4], wrk = state[5]}
 log_attempt(rk, attempt_entry(fields, 'cancelled', now, '', nil), state[5] == 'reaper')
-redis.call('HSET', rk, 'st', 'cancelled', 'fin', now)
-index_state(id, 'cancelled', now)
-redis.call('PEXPIRE', rk, tonumber(ARGV[3]))
+end_run(rk, id, 'cancelled', now)
 workflow_event(rk, id, now)
 return 1

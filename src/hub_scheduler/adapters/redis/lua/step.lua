@@ -28,19 +28,15 @@ for i = 0, n_settled - 1 do
     if kind ~= 's' and state[7] then
       -- Cancelled while it ran, and it failed meanwhile: cancelled, never retried.
       log_attempt(rk, attempt_entry(fields, 'cancelled', now, ARGV[b + 3], nil), amend)
-      redis.call('HSET', rk, 'st', 'cancelled', 'fin', now, 'err', ARGV[b + 3])
-      index_state(id, 'cancelled', now)
-      redis.call('PEXPIRE', rk, retention)
+      end_run(rk, id, 'cancelled', now, ARGV[b + 3])
     elseif kind == 's' then
       -- A run that succeeded at its only attempt keeps no log: codec.py reads that attempt off
       -- att, sta, fin and wrk. (The log's ~90 bytes would push the hash past Redis's
       -- listpack limit of 64-byte values, doubling the record: most runs are just that.)
-      -- Nor a TTL (~48 bytes a run): the workers' hourly clean removes it after the
-      -- retention, as it does every finished run.
       if amend or redis.call('HEXISTS', rk, 'atl') == 1 then
         log_attempt(rk, attempt_entry(fields, 'succeeded', now, '', nil), amend)
       end
-      redis.call('HSET', rk, 'st', 'succeeded', 'fin', now)
+      end_run(rk, id, 'succeeded', now)
       redis.call('HDEL', rk, 'err')
     elseif kind == 'r' then
       local due = tonumber(ARGV[b + 4])
@@ -50,9 +46,8 @@ for i = 0, n_settled - 1 do
       redis.call('ZADD', K_DELAYED, due, id)
     else
       log_attempt(rk, attempt_entry(fields, 'gave_up', now, ARGV[b + 3], nil), amend)
-      redis.call('HSET', rk, 'st', 'dead', 'fin', now, 'err', ARGV[b + 3])
+      end_run(rk, id, 'dead', now, ARGV[b + 3])
       redis.call('ZADD', K_DEAD, now, id)
-      index_state(id, 'dead', now)
     end
     if kind ~= 'r' or state[7] then workflow_event(rk, id, now, state[8] ~= false) end
     applied[#applied + 1] = 1
