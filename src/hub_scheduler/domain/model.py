@@ -260,6 +260,9 @@ class RunState(enum.StrEnum):
 
 #: States after which nothing more happens to a run (the only ones history cleaning removes).
 FINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.DEAD, RunState.CANCELLED})
+#: Final states rare among the runs in history: every backend indexes them apart, so a
+#: listing of one of them finds its few runs among millions without scanning the others.
+RARE_FINAL_STATES = frozenset({RunState.DEAD, RunState.CANCELLED})
 
 
 class RunTrigger(enum.StrEnum):

@@ -42,6 +42,7 @@ from hub_scheduler.domain.errors import (
 from hub_scheduler.domain.limits import JobLimits
 from hub_scheduler.domain.model import (
     FINAL_STATES,
+    RARE_FINAL_STATES,
     Priority,
     Run,
     RunState,
@@ -641,10 +642,6 @@ class PostgresDeadLetters:
         return [pair["new"] if pair["dead"] in taken else "" for pair in pairs]
 
 
-#: The states the history indexes apart (migration 0011): final, and rare among the runs.
-INDEXED_STATES = frozenset({RunState.DEAD, RunState.CANCELLED})
-
-
 @attrs.define
 class PostgresRunHistory:
     """`RunHistory` on PostgreSQL: every run, newest first by enqueue time."""
@@ -678,23 +675,17 @@ class PostgresRunHistory:
         if cursor:
             params["at"], params["seq"] = parse_cursor(cursor)
             after = "(enqueued_at, seq) < (%(at)s, %(seq)s)"
+        if states is not None and len(states) == 1 and states <= RARE_FINAL_STATES:
+            # Dead or cancelled runs alone: a range of runs_final_states (migration 0011), no
+            # scan. The literal IN repeats the partial index's predicate: the planner uses the
+            # index only when it can see the query implies it, which a parameter does not show.
+            params["state"] = next(iter(states)).value
+            where += " AND state = %(state)s AND state IN ('dead', 'cancelled')"
+            states = None
         if states is None:
             query = self.store.q(
                 "SELECT {columns}, seq FROM {s}.runs WHERE {where} AND {after} "
                 "ORDER BY enqueued_at DESC, seq DESC LIMIT %(n)s",
-                columns=RUN_COLUMNS,
-                where=where,
-                after=after,
-            )
-            rows = await self.store.fetch("history", query, params)
-            return _page(rows, limit, "enqueued_at", "seq")
-        if len(states) == 1 and states <= INDEXED_STATES:
-            # Dead or cancelled runs alone: an index range (migration 0011), no scan.
-            params["state"] = next(iter(states)).value
-            query = self.store.q(
-                "SELECT {columns}, seq FROM {s}.runs WHERE state = %(state)s "
-                "AND state IN ('dead', 'cancelled') AND {where} AND {after} "
-                "ORDER BY state, enqueued_at DESC, seq DESC LIMIT %(n)s",
                 columns=RUN_COLUMNS,
                 where=where,
                 after=after,

@@ -43,6 +43,7 @@ from hub_scheduler.domain.limits import JobLimits, OnDuplicate
 from hub_scheduler.domain.model import (
     DEFAULT_PAYLOAD_LIMIT,
     FINAL_STATES,
+    RARE_FINAL_STATES,
     Priority,
     Run,
     RunState,
@@ -261,11 +262,6 @@ def _claims(replies: Sequence[bytes], lease_until: datetime) -> list[Claim]:
         run, token = decode_run(fields.pop("id"), fields)
         claims.append(Claim(run, token, lease_until))
     return claims
-
-
-#: The states with an index of their own (keys.py `state_history`): final, and rare among
-#: the runs in history, where a filtered scan would read pages of others to find one.
-INDEXED_STATES = frozenset({RunState.DEAD, RunState.CANCELLED})
 
 
 @attrs.define
@@ -569,7 +565,7 @@ class RedisRunHistory:
         at most `max_scan_pages` index pages per call; a short page with a cursor means "more
         may follow"."""
         keys = self.store.keys
-        indexed = states is not None and len(states) == 1 and states <= INDEXED_STATES
+        indexed = states is not None and len(states) == 1 and states <= RARE_FINAL_STATES
         if indexed:
             key = keys.state_history(next(iter(cast("frozenset[RunState]", states))).value)
         else:
@@ -618,7 +614,7 @@ class RedisRunHistory:
                 if int(scanned) < CLEAN_BATCH:
                     break
                 after = to_text(last)  # past the entries that stay
-        for state in INDEXED_STATES:
+        for state in RARE_FINAL_STATES:
             after = "-"
             while True:
                 _, scanned, last = await self.store.run(
