@@ -116,3 +116,41 @@ async def test_clean_can_be_limited_to_some_final_states(backend: Subject) -> No
         waiting.run_id: RunState.QUEUED,
     }
     assert await history.clean(cut_off) == 1
+
+
+async def _finish_all(backend: Subject, count: int, *, dies: bool = False) -> list[str]:
+    """Enqueue `count` runs of ``job`` and end them all: succeeded, or dead at once."""
+    queue = backend.queue
+    ids = [e.run_id for e in await queue.enqueue([EnqueueRequest("job") for _ in range(count)])]
+    outcome = Failed(ErrorInfo("E", "gone"), GiveUp(1)) if dies else Succeeded()
+    while claims := await queue.claim("w1", 300, LEASE):
+        await queue.exchange("w1", [(c, outcome) for c in claims], 0, LEASE)
+    return ids
+
+
+async def test_dead_runs_are_found_at_once_among_many_newer_runs(backend: Subject) -> None:
+    """Two dead runs under 300 newer successes: the first page of a listing by state has
+    both, newest first (a backend that scanned the history would read a bounded window of
+    the newest runs and answer an empty page with a cursor)."""
+    dead = await _finish_all(backend, 2, dies=True)
+    backend.clock.advance(1)
+    await _finish_all(backend, 300)
+    page = await backend.history.list(states=frozenset({RunState.DEAD}), limit=5)
+    assert (sorted(r.id for r in page.items), page.next_cursor) == (sorted(dead), None)
+    assert [r.state for r in page.items] == [RunState.DEAD, RunState.DEAD]
+
+
+async def test_a_clean_goes_past_the_dead_letters_it_keeps(backend: Subject) -> None:
+    """A dead letter at the head of the history (kept until an admin acts) does not stop a
+    clean from removing the 600 old runs after it; the dead letter stays listed, by state
+    too, and so does a run newer than the cut-off."""
+    [kept] = await _finish_all(backend, 1, dies=True)
+    backend.clock.advance(1)
+    await _finish_all(backend, 600)
+    backend.clock.advance(timedelta(days=1))
+    cutoff = backend.clock.now()
+    [newest] = await _finish_all(backend, 1)
+    assert await backend.history.clean(cutoff) == 600
+    assert [r.id for r in (await backend.history.list(limit=50)).items] == [newest, kept]
+    dead = await backend.history.list(states=frozenset({RunState.DEAD}))
+    assert [r.id for r in dead.items] == [kept]

@@ -1,5 +1,5 @@
-"""The Redis history layout: streams for the index of all runs and of each job, an index of
-the dead and cancelled runs, and the move from the sorted sets of data layout 1."""
+"""The Redis history layout: the move from the sorted sets of data layout 1 to the streams
+of layout 2 (what the layout serves, listing and cleaning, is in tests/contract)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from hub_scheduler.domain.model import ErrorInfo, RunState
 from hub_scheduler.domain.ports import EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.testing import FakeClock
-from tests.integration.conftest import ADAPTER_START
 
-START = ADAPTER_START
 LEASE = timedelta(seconds=30)
 DEAD = frozenset({RunState.DEAD})
 
@@ -42,43 +40,6 @@ async def _run_to_end(backend: RedisBackend, job: str, *, dies: bool) -> str:
     await backend.queue.finish(claim, outcome)
     _clock(backend).advance(timedelta(milliseconds=5))
     return enqueued.run_id
-
-
-async def test_dead_runs_are_listed_from_their_index_among_many_others(
-    backend: RedisBackend,
-) -> None:
-    """Two dead runs under 300 newer successes: a listing by state finds both in its first
-    page while reading a single page of the index, newest death first."""
-    backend.history.max_scan_pages = 1
-    dead = [await _run_to_end(backend, "report", dies=True) for _ in range(2)]
-    for _ in range(300):
-        await _run_to_end(backend, "report", dies=False)
-    page = await backend.history.list(states=DEAD, limit=50)
-    assert ([r.id for r in page.items], page.next_cursor) == (dead[::-1], None)
-    assert (await backend.history.list(states=DEAD, job="other", limit=50)).items == ()
-    scanned = await backend.history.list(states=frozenset({RunState.SUCCEEDED}), limit=50)
-    assert len(scanned.items) == 50
-
-
-async def test_a_clean_goes_past_the_runs_it_keeps(
-    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A dead letter at the head of a job's history (kept until an admin acts) does not stop
-    a clean from reaching the runs after it, however many batches that takes; the state
-    index forgets the runs that are gone and keeps the dead letter."""
-    monkeypatch.setattr(redis_store, "CLEAN_BATCH", 3)
-    kept = await _run_to_end(backend, "report", dies=True)
-    for _ in range(10):
-        await _run_to_end(backend, "report", dies=False)
-    _clock(backend).advance(timedelta(days=1))
-    newest = await _run_to_end(backend, "report", dies=False)
-    removed = await backend.history.clean(START + timedelta(hours=1))
-    assert removed == 10
-    assert [r.id for r in (await backend.history.list(limit=50)).items] == [newest, kept]
-    assert [r.id for r in (await backend.history.list(job="report", limit=50)).items] == [
-        newest, kept,
-    ]  # fmt: skip
-    assert [r.id for r in (await backend.history.list(states=DEAD)).items] == [kept]
 
 
 async def _as_layout_1(backend: RedisBackend) -> None:
