@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from pathlib import Path
 
 import fakeredis
@@ -56,7 +55,7 @@ async def test_memory_backend_runs_the_same_lua(key_prefix: str) -> None:
 async def test_a_frozen_redis_times_out_writes_and_reads(tmp_path: Path) -> None:
     """The socket timeout holds for sends as for reads: against a redis-server that stopped
     answering (SIGSTOP: its socket stays open, nothing drains it), a 64 MB write and a read
-    each fail with redis-py's TimeoutError after about the timeout, instead of hanging."""
+    each fail with redis-py's TimeoutError, instead of hanging."""
     server = RedisServer(tmp_path, persistent=False)
     await server.start()
     assert server.process is not None
@@ -66,10 +65,9 @@ async def test_a_frozen_redis_times_out_writes_and_reads(tmp_path: Path) -> None
         server.process.send_signal(signal.SIGSTOP)
         try:
             for command in (client.set("big", b"x" * (64 << 20)), client.get("big")):
-                started = time.monotonic()
+                # redis-py's TimeoutError, not the guard's: a hang would raise the builtin one.
                 with pytest.raises(RedisTimeoutError):
                     await asyncio.wait_for(command, 10)
-                assert time.monotonic() - started < 5
         finally:
             server.process.send_signal(signal.SIGCONT)
         assert await client.ping()  # a new connection, once it answers again

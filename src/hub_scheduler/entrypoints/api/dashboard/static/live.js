@@ -23,14 +23,14 @@
     last = Date.now();
     htmx.trigger(body, "refresh");
   }
-  function open() {
+  function connect() {
     var stream = new EventSource(prefix + "/events");
     stream.onopen = function () { body.setAttribute("data-live", "on"); };
     stream.onerror = function () {
       body.setAttribute("data-live", "off");
-      if (stream.readyState === EventSource.CLOSED) window.setTimeout(open, RETRY);
+      if (stream.readyState === EventSource.CLOSED) window.setTimeout(connect, RETRY);
     };
     stream.addEventListener("change", changed);
   }
-  open();
+  connect();
 })();
