@@ -2,7 +2,8 @@
 the events sorted set the queue's scripts write to (`workflow_event` in lua/common.lua);
 creating and saving are scripts of their own (lua/workflow_create.lua, workflow_save.lua).
 
-Documents expire with the retention after their last save, like finished runs."""
+Documents expire with the retention after their last save (finished runs are removed by the
+workers' clean after the retention instead, being indexed by time)."""
 
 from __future__ import annotations
 
