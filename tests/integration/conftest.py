@@ -15,6 +15,7 @@ from hub_scheduler.hub import Hub
 from hub_scheduler.testing import FakeClock
 from tests.conftest import drop_keys, fresh_prefix
 
+CLUSTER_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_CLUSTER_URL"
 #: Where `redis_adapter`'s fake clock starts.
 ADAPTER_START = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -67,11 +68,19 @@ async def _targets(request: pytest.FixtureRequest, kind: str) -> AsyncIterator[T
         await drop_schema(pg_url, prefix)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def redis_adapter(request: pytest.FixtureRequest) -> AsyncIterator[RedisBackend]:
-    """The Redis adapter on fakeredis, and on the real Redis of the test URL, under a prefix
-    of its own (removed afterwards), on a `FakeClock` at `ADAPTER_START`."""
-    url = "memory://" if request.param == "memory" else str(request.getfixturevalue("redis_url"))
+    """The Redis adapter on fakeredis, on the real Redis of the test URL and on a real Redis
+    Cluster (its scripts reach keys they do not declare, in the hub's one slot), under a
+    prefix of its own (removed afterwards), on a `FakeClock` at `ADAPTER_START`."""
+    if request.param == "memory":
+        url = "memory://"
+    elif request.param == "redis":
+        url = str(request.getfixturevalue("redis_url"))
+    else:
+        url = os.environ.get(CLUSTER_URL_ENV, "")
+        if not url:
+            pytest.skip(f"{CLUSTER_URL_ENV} is not set; Redis Cluster tests skipped")
     opened = open_redis_backend(url, BackendConfig(FakeClock(ADAPTER_START), fresh_prefix()))
     try:
         yield opened
