@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -165,12 +166,16 @@ async def test_dashboard_assets_are_cached_by_version_and_not_rate_limited(api: 
     async with client_for(build_app(api.hub, reads=3)) as client:
         await _sign_in(client, "alice")
         page = await client.get("/admin/")
-        assets = re.findall(r'(?:src|href)="/admin/(static/[^"]+\?v=[0-9a-f]{12})"', page.text)
+        named = re.findall(r'(?:src|href)="/admin/(static/[^"]+)"', page.text)
+        assets = [a for a in named if re.fullmatch(r"static/[^?]+\?v=[0-9a-f]{12}", a)]
         loads = [await client.get(f"/admin/{a}") for a in assets * 3]
         fragment = await client.get("/admin/fragments/summary", headers={"HX-Request": "true"})
         refused = await client.get("/admin/fragments/summary", headers={"HX-Request": "true"})
-    assert len(assets) == 8
+    assert len(assets) == len(named) == 8  # every static file named with its version
     assert {r.status_code for r in loads} == {200}
+    # The version is the content's: a new release's file gets a new URL.
+    for asset, load in zip(assets, loads, strict=False):
+        assert asset.endswith("?v=" + hashlib.sha256(load.content).hexdigest()[:12])
     assert "max-age=31536000" in loads[0].headers["cache-control"]
     assert (page.status_code, fragment.status_code, refused.status_code) == (200, 200, 429)
 
