@@ -106,6 +106,11 @@ async def test_runs_of_the_processes_that_go_on_during_a_move_are_kept(
         during, old[3], old[1],
     ]  # fmt: skip
     assert not await client.exists(keys.runs, keys.layout_lock)
+    # The first process, had it only stalled, finds its lock gone and changes nothing.
+    scripts, base = backend.store.scripts, keys.base
+    assert await scripts("layout_move", keys.history, base, "dying", 30_000, 2, 2) == -1
+    assert await scripts("layout_finish", keys.history, base, "dying", 2) == -1
+    assert [r.id for r in (await later.history.list(limit=50)).items] == [during, *old[::-1]]
 
 
 async def test_a_layout_written_by_a_newer_version_is_refused(backend: RedisBackend) -> None:
