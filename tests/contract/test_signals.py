@@ -53,6 +53,22 @@ async def test_an_enqueue_wakes_a_subscriber(backend: Subject) -> None:
     await _hear(backend.signals.wakeups(), enqueue)
 
 
+async def test_a_subscription_says_when_it_is_live(backend: Subject) -> None:
+    """A subscription's first item (False) says it is subscribed: one enqueue sent after it
+    is heard, with no poking again (a worker counts itself started only then)."""
+    subscription = backend.signals.wakeups()
+    try:
+        assert await asyncio.wait_for(anext(subscription), AT_MOST) is False
+        await backend.queue.enqueue([EnqueueRequest("job")])
+        async with asyncio.timeout(AT_MOST):
+            while not await anext(subscription):  # a quiet spell may come first
+                pass
+    finally:
+        closing = getattr(subscription, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
 async def test_a_resume_wakes_a_subscriber(backend: Subject) -> None:
     """Resuming a paused job whose runs wait wakes subscribers: its runs are ready again."""
     queue = backend.queue

@@ -935,14 +935,22 @@ class ShardedStats:
 
 
 async def _merged(sources: Sequence[Callable[[], AsyncIterator[bool]]]) -> AsyncIterator[bool]:
-    """Every item of every source's iterator, as each comes; the first error of any ends
-    the merge (and closes them all)."""
+    """Every item of every source's iterator, as each comes, but for their first items (each
+    says that source is subscribed): one False once all of them are. The first error of any
+    ends the merge (and closes them all)."""
     iterators = [source() for source in sources]
+    unsubscribed = len(iterators)
     inbox: asyncio.Queue[tuple[bool, BaseException | None]] = asyncio.Queue()
 
     async def pump(iterator: AsyncIterator[bool]) -> None:
+        nonlocal unsubscribed
+        first = True
         try:
             async for item in iterator:
+                if first:
+                    first, unsubscribed = False, unsubscribed - 1
+                    if unsubscribed:
+                        continue
                 await inbox.put((item, None))
         except Exception as exc:  # handed to the reader, which raises it
             await inbox.put((False, exc))

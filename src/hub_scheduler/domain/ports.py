@@ -870,7 +870,8 @@ class Signals(Protocol):
     """Wake-ups between processes, so idle engines react at once instead of at their next
     poll. Only an optimisation: a lost signal delays work, it never loses it.
 
-    Each method returns a fresh subscription. It yields True for each signal and False after
+    Each method returns a fresh subscription. It yields False first, once it is subscribed
+    (every signal sent after that reaches it), then True for each signal and False after
     each quiet spell of a few seconds (so a reader can check whether to stop); it raises
     `BackendUnavailableError` when the channel is lost (subscribe again to resume).
     """

@@ -72,15 +72,19 @@ async def follow(
     stop: asyncio.Event,
     *,
     what: str,
+    subscribed: asyncio.Event | None = None,
 ) -> None:
     """Call `on_signal` for every signal of `subscribe()` until `stop` is set, subscribing
-    again (with backoff) whenever the subscription is lost. Never raises but on cancel."""
+    again (with backoff) whenever the subscription is lost; set `subscribed` once it is
+    first subscribed. Never raises but on cancel."""
     backoff = RESUBSCRIBE_FIRST
     while not stop.is_set():
         try:
             async for signalled in subscribe():
                 if stop.is_set():
                     return
+                if subscribed is not None:
+                    subscribed.set()
                 backoff = RESUBSCRIBE_FIRST
                 if signalled:
                     on_signal()

@@ -68,6 +68,9 @@ FLUSH_WINDOW = 0.002
 SHORT_JOB = 0.02
 #: Seconds added to each bounded wait while stopping.
 STOP_SLACK = 5.0
+#: At start, how long (real seconds) to wait for the wake-up subscription before calling the
+#: worker started anyway.
+SUBSCRIBE_WAIT = 5.0
 #: On stop, how long to keep trying to save outcomes of finished jobs (the store may be down).
 DRAIN_TIMEOUT = 10.0
 #: The shortest gap (real seconds) between two looks for cancel requests: wake-ups come with
@@ -552,8 +555,10 @@ class Worker:
         if self.workflows is not None:
             sweep = self._every(self.settings.poll * 2, self._sweep_workflows)
             self._tasks.append(asyncio.create_task(sweep, name="hub-workflows"))
+        subscribed = asyncio.Event()
         if self.signals is not None:
-            follower = follow(self.signals.wakeups, self._on_wake, self._stop, what="wake-up")
+            follower = follow(self.signals.wakeups, self._on_wake, self._stop, what="wake-up",
+                              subscribed=subscribed)  # fmt: skip
             self._tasks.append(asyncio.create_task(follower, name="hub-wake"))
         executing = self.executor.run(
             self, concurrency=self.settings.concurrency, grace=grace, stop=finish
@@ -562,6 +567,12 @@ class Worker:
         logger.info("worker %s started (concurrency %d)", self.id, self.settings.concurrency)
         with contextlib.suppress(HubSchedulerError):
             await self._heartbeat()  # be listed as live at once, not after the first period
+        if self.signals is not None:
+            # Started means an enqueue from now on wakes it; a store that does not answer
+            # holds the start up no longer than this (polling finds the work meanwhile).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SUBSCRIBE_WAIT):
+                    await subscribed.wait()
         self.started.set()
         try:
             await self._stop.wait()

@@ -281,8 +281,9 @@ class PostgresStore:
         await self.execute("wake", b"SELECT pg_notify(%s, '')", [self.wake_channel])
 
     async def listen(self, channel: str) -> AsyncIterator[bool]:
-        """Yield True per NOTIFY on `channel` and False after each quiet `BLOCK_SECONDS`, on a
-        connection of its own. A lost connection raises `BackendUnavailableError`."""
+        """Yield False once listening on `channel`, then True per NOTIFY and False after each
+        quiet `BLOCK_SECONDS`, on a connection of its own. A lost connection raises
+        `BackendUnavailableError`."""
         try:
             conn = await psycopg.AsyncConnection.connect(
                 conninfo(self.url, self.prefix), autocommit=True
@@ -292,6 +293,7 @@ class PostgresStore:
         try:
             try:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                yield False
                 while True:
                     heard = False
                     async for _ in conn.notifies(timeout=BLOCK_SECONDS):

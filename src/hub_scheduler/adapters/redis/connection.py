@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlencode
 
@@ -43,6 +44,7 @@ from redis.asyncio.sentinel import (
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from hub_scheduler.adapters.redis.pipelined import Pipelined
 from hub_scheduler.domain.errors import BackendUnavailableError, InvalidBackendUrlError
 
 if TYPE_CHECKING:
@@ -207,7 +209,7 @@ def open_redis(url: str, *, server: fakeredis.FakeServer | None = None) -> Redis
         if topology.kind == "cluster":
             nodes = [ClusterNode(host, port) for host, port in topology.nodes]
             return RedisCluster(startup_nodes=nodes, **_TIMEOUTS, **topology.options)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(
             list(topology.nodes), sentinel_kwargs=topology.sentinel_options, **_TIMEOUTS
         )
         options = dict(topology.options)
@@ -278,9 +280,36 @@ _TIMED_SEND: dict[type[Any], type[Any]] = {
     UnixDomainSocketConnection: _TimedSendUnixConnection,
 }
 
+#: The connections `open_redis` makes for real servers (one server, a Sentinel master).
+_PIPELINED = (*_TIMED_SEND.values(), _TimedSendSentinelConnection,
+              _TimedSendSentinelSSLConnection)  # fmt: skip
+
+
+def pipelined(client: RedisClient) -> Pipelined | None:
+    """The pipelined connection of `client`'s server (see `pipelined`; one per client, closed
+    with it by `close`), or None for a Cluster, fakeredis, or a client `open_redis` did not
+    make."""
+    if isinstance(client, RedisCluster):
+        return None
+    pool = client.connection_pool
+    if pool not in _PIPELINED_OF:
+        _PIPELINED_OF[pool] = Pipelined.over(pool, _PIPELINED)
+    return _PIPELINED_OF[pool]
+
+
+#: Each client's pipelined connection, by its connection pool.
+_PIPELINED_OF: weakref.WeakKeyDictionary[aioredis.ConnectionPool, Pipelined | None] = (
+    weakref.WeakKeyDictionary()
+)
+
 
 async def close(client: RedisClient) -> None:
-    """Close `client` and, for a Sentinel group's master, the connections to the sentinels."""
+    """Close `client`, its pipelined connection and, for a Sentinel group's master, the
+    connections to the sentinels."""
+    if not isinstance(client, RedisCluster):
+        connection = _PIPELINED_OF.pop(client.connection_pool, None)
+        if connection is not None:
+            await connection.aclose()
     await client.aclose()
     pool = getattr(client, "connection_pool", None)
     if isinstance(pool, SentinelConnectionPool):
@@ -294,26 +323,31 @@ def is_cluster(client: RedisClient) -> bool:
 
 
 async def listen(client: RedisClient, channel: str) -> AsyncIterator[bool]:
-    """Yield True for each message on `channel`, and False after each quiet `BLOCK_SECONDS`
-    (so a reader can check whether to stop). Every read blocks less than redis-py's socket
-    timeout; a lost connection raises `BackendUnavailableError` (the caller resubscribes).
-    On a Cluster the channel is a sharded one, served by the node of the hub's slot."""
+    """Yield False once subscribed to `channel` (Redis confirmed it), then True for each
+    message and False after each quiet `BLOCK_SECONDS` (so a reader can check whether to
+    stop). Every read blocks less than redis-py's socket timeout; a lost connection raises
+    `BackendUnavailableError` (the caller resubscribes). On a Cluster the channel is a
+    sharded one, served by the node of the hub's slot."""
     if isinstance(client, RedisCluster):
         async for message in _listen_sharded(client, channel):
             yield message
         return
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub = client.pubsub()  # not ignore_subscribe_messages=True: it hides the confirmation
     try:
         try:
             await pubsub.subscribe(channel)
+            await _confirmed(pubsub.get_message, "subscribe")
+            yield False
             while True:
-                message = await pubsub.get_message(timeout=BLOCK_SECONDS)
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=BLOCK_SECONDS
+                )
                 yield message is not None
         except (RedisError, OSError) as exc:
             raise BackendUnavailableError("listen", type(exc).__name__) from exc
     finally:
         with contextlib.suppress(RedisError, OSError, RuntimeError):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
 
 async def _listen_sharded(client: RedisCluster, channel: str) -> AsyncIterator[bool]:
@@ -322,6 +356,8 @@ async def _listen_sharded(client: RedisCluster, channel: str) -> AsyncIterator[b
     try:
         try:
             await pubsub.ssubscribe(channel)
+            await _confirmed(pubsub.get_sharded_message, "ssubscribe")
+            yield False
             while True:
                 message = await pubsub.get_sharded_message(
                     ignore_subscribe_messages=True, timeout=BLOCK_SECONDS
@@ -332,3 +368,12 @@ async def _listen_sharded(client: RedisCluster, channel: str) -> AsyncIterator[b
     finally:
         with contextlib.suppress(RedisError, OSError, RuntimeError):
             await pubsub.aclose()
+
+
+async def _confirmed(read: Callable[..., Awaitable[Any]], kind: str) -> None:
+    """Read up to the server's confirmation of a subscription (a message of type `kind`)."""
+    async with asyncio.timeout(SOCKET_TIMEOUT):
+        while True:
+            message = await read(ignore_subscribe_messages=False, timeout=BLOCK_SECONDS)
+            if message is not None and message.get("type") == kind:
+                return
