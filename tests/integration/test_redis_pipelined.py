@@ -180,3 +180,12 @@ async def test_a_hub_works_the_same_in_either_protocol(server: RedisServer, prot
             await asyncio.wait_for(done.wait(), 30)
             await wait_for_state(hub, run_id, RunState.SUCCEEDED)
         assert attempts == [1, 2]
+
+
+async def test_a_closed_connection_stays_closed(connection: Pipelined) -> None:
+    """Once its client is closed, a call fails at once instead of opening a connection that
+    nothing would close."""
+    await connection.call("PING")
+    await connection.aclose()
+    with pytest.raises(RedisConnectionError):
+        await connection.call("PING")

@@ -185,6 +185,8 @@ class Worker:
     _flushed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     #: Handlers running now, by run id (the task running each), and what each took.
     _running: dict[str, asyncio.Task[object]] = attrs.field(factory=dict, init=False)
+    #: When each running handler began (loop time), oldest first.
+    _began: dict[str, float] = attrs.field(factory=dict, init=False)
     _took: dict[str, float] = attrs.field(factory=dict, init=False)
     #: Runs whose handler the worker cancelled as the stop grace ended, and their claims
     #: once the handler returned (to hand back).
@@ -305,6 +307,7 @@ class Worker:
         began = asyncio.get_running_loop().time()
         timeout = definition.timeout.total_seconds()
         task = asyncio.current_task()
+        self._began[claim.run.id] = began
         if task is not None:
             self._running[claim.run.id] = task
             self._contexts[claim.run.id] = context
@@ -334,6 +337,7 @@ class Worker:
                 raise
             outcome = own
         finally:
+            self._began.pop(claim.run.id, None)
             self._running.pop(claim.run.id, None)
             self._contexts.pop(claim.run.id, None)
             self._cancelling.discard(claim.run.id)
@@ -705,8 +709,12 @@ class Worker:
         if not self._claiming:
             return 0
         # Short jobs: also hold batches ahead, so the executor never waits on the store. They
-        # start within milliseconds; long jobs never get claims held ahead.
-        short = self._typical_duration < SHORT_JOB
+        # start within milliseconds; long jobs never get claims held ahead, nor do short ones
+        # while a handler has run longer than a short job (the jobs may have changed).
+        short = self._typical_duration < SHORT_JOB and not (
+            self._began
+            and asyncio.get_running_loop().time() - next(iter(self._began.values())) >= SHORT_JOB
+        )
         ahead = AHEAD_BATCHES * self.settings.concurrency if short else 0
         return self.settings.concurrency + ahead - (len(self._held) - settling)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -37,14 +38,19 @@ from typing import TYPE_CHECKING, Any
 import hiredis
 from redis._parsers.base import BaseParser
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ReadOnlyError, ResponseError
+from redis.exceptions import DataError, InvalidResponse, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
 #: How often the watchdog looks at the oldest call in flight (at most: twice per timeout).
 WATCHDOG_SECONDS = 1.0
+#: What hiredis returns for a reply not yet complete (its default, False, is also a RESP3 reply).
+_INCOMPLETE = object()
 
 
 class Pipelined:
@@ -60,6 +66,7 @@ class Pipelined:
         self._timeout = timeout
         self._link: _Link | None = None
         self._opening: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._closed = False
 
     @classmethod
     def over(
@@ -74,14 +81,6 @@ class Pipelined:
             return None
         return cls(pool, float(kwargs.get("socket_timeout") or 0))
 
-    def send(self, *args: Any) -> asyncio.Future[Any]:
-        """Write one command now; the future is its reply. Needs an open connection:
-        use `call`, or `ready` first."""
-        link = self._link
-        if link is None or link.closed:
-            raise RedisConnectionError("Connection closed.")
-        return link.send(hiredis.pack_command(args))
-
     async def ready(self) -> None:
         """Open the connection unless one is open on the running loop."""
         link = self._link
@@ -91,12 +90,18 @@ class Pipelined:
 
     async def call(self, *args: Any) -> Any:
         """Run one command and return its reply; error replies raise redis-py's exceptions."""
+        try:
+            packed = hiredis.pack_command(args)
+        except TypeError as exc:  # what redis-py raises for an argument it cannot send
+            raise DataError(str(exc)) from None
         link = self._link
         if link is None or link.closed or link.loop is not asyncio.get_running_loop():
             link = await self._open()
-        return await link.send(hiredis.pack_command(args))
+        return await link.send(packed)
 
     async def _open(self) -> _Link:
+        if self._closed:
+            raise RedisConnectionError("The client is closed.")
         loop = asyncio.get_running_loop()
         if self._opening is None or self._opening[0] is not loop:
             self._opening = (loop, asyncio.Lock())
@@ -109,14 +114,21 @@ class Pipelined:
             pool = self._pool()
             if pool is None:
                 raise RedisConnectionError("The client is closed.")
-            connection: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
-            await connection.connect()  # type: ignore[no-untyped-call]  # redis-py's handshake
+            # redis-py's handshake, without asking for maintenance notices (Redis Enterprise
+            # pushes them to be acted on; this connection would only drop them).
+            options = {**pool.connection_kwargs, "maint_notifications_config": _NO_NOTICES}
+            connection: AbstractConnection = pool.connection_class(**options)
+            await connection.connect()  # type: ignore[no-untyped-call]
             link = _Link(_take_writer(connection), self._timeout, loop)
+            if self._closed:  # closed while it connected
+                link.close()
+                raise RedisConnectionError("The client is closed.")
             self._link = link
             return link
 
     async def aclose(self) -> None:
-        """Close the connection (calls in flight fail as lost)."""
+        """Close the connection for good (calls in flight fail as lost, later ones at once)."""
+        self._closed = True
         link, self._link = self._link, None
         if link is not None:
             link.close()
@@ -131,6 +143,9 @@ def _take_writer(connection: AbstractConnection) -> asyncio.StreamWriter:
     assert writer is not None  # connected
     connection._writer = connection._reader = None
     return writer
+
+
+_NO_NOTICES = MaintNotificationsConfig(enabled=False)
 
 
 class _Link(asyncio.Protocol):
@@ -148,7 +163,9 @@ class _Link(asyncio.Protocol):
         self.lost: asyncio.Future[None] = loop.create_future()
         self._timeout = timeout
         self._reader = hiredis.Reader(
-            protocolError=InvalidResponse, replyError=BaseParser.parse_error
+            protocolError=InvalidResponse,
+            replyError=BaseParser.parse_error,
+            notEnoughData=_INCOMPLETE,
         )
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._every = min(WATCHDOG_SECONDS, timeout / 2)
@@ -169,57 +186,65 @@ class _Link(asyncio.Protocol):
             try:
                 reply = reader.gets()
             except InvalidResponse as exc:
-                self._fail(RedisConnectionError(f"Protocol error: {exc}"))
+                self._fail(functools.partial(RedisConnectionError, f"Protocol error: {exc}"))
                 return
-            if reply is False:
+            if reply is _INCOMPLETE:
                 return
             if isinstance(reply, hiredis.PushNotification):
                 continue  # RESP3 (redis-py's default) may push notices no call asked for
             if not waiting:
-                self._fail(RedisConnectionError("A reply nobody asked for."))
+                self._fail(lambda: RedisConnectionError("A reply nobody asked for."))
                 return
             future, _ = waiting.popleft()
             if isinstance(reply, ReadOnlyError):
                 # The master was demoted (a Sentinel failover): this call and those behind it
                 # failed or will; the next connection asks the sentinels for the new master.
-                waiting.appendleft((future, 0.0))  # failed below with the calls behind it
-                self._fail(RedisConnectionError("The master became a replica."))
+                waiting.appendleft((future, 0.0))
+                self._fail(lambda: RedisConnectionError("The master became a replica."))
                 return
             if future.done():
                 continue  # its caller gave up waiting (cancelled)
-            if isinstance(reply, ResponseError):
+            if isinstance(reply, Exception):
+                # An error reply, as redis-py maps it: a ResponseError, or a ConnectionError
+                # for LOADING, NOAUTH and the like.
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        error = RedisConnectionError("Connection closed by server.")
-        error.__cause__ = exc
-        self._fail(error)
+
+        def lost() -> Exception:
+            error = RedisConnectionError("Connection closed by server.")
+            error.__cause__ = exc
+            return error
+
+        self._fail(lost)
         if not self.lost.done():
             self.lost.set_result(None)
 
     def close(self) -> None:
         """Close the transport; calls in flight fail as lost."""
-        self._fail(RedisConnectionError("Connection closed."))
+        self._fail(lambda: RedisConnectionError("Connection closed."))
 
     def _watch(self) -> None:
         if self.closed:
             return
         if self._waiting and self.loop.time() - self._waiting[0][1] > self._timeout:
-            self._fail(RedisTimeoutError("Timeout reading from socket"))
+            self._fail(lambda: RedisTimeoutError("Timeout reading from socket"))
             return
         self._watchdog = self.loop.call_later(self._every, self._watch)
 
-    def _fail(self, error: Exception) -> None:
+    def _fail(self, error: Callable[[], Exception]) -> None:
+        """Close the transport and fail every call in flight with an `error()` of its own."""
         self.closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
         waiting, self._waiting = self._waiting, deque()
-        for future, _ in waiting:
-            if not future.done():
-                future.set_exception(error)
+        if not self.loop.is_closed():  # else nobody can await them any more
+            for future, _ in waiting:
+                if not future.done():
+                    future.set_exception(error())
         with contextlib.suppress(RuntimeError):  # the loop is closed already
             self.transport.abort()

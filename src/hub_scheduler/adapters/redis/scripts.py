@@ -92,14 +92,17 @@ class Scripts:
     """Registered scripts (EVALSHA, loading the script again after a Redis restart).
 
     On one server or a Sentinel group's master they go down one pipelined connection
-    (`pipelined.Pipelined`); on a Cluster and on fakeredis through redis-py's client.
+    (`pipelined.Pipelined`); on a Cluster, on fakeredis, and with replicas to wait for, through
+    redis-py's client.
     """
 
     def __init__(self, client: RedisClient, durability: Durability | None = None) -> None:
         shared = preamble(sharded=is_cluster(client))
         self._client = client
         self._durability = durability or Durability()
-        self._pipelined = pipelined(client)
+        # Not with replicas to wait for: Redis reads nothing more from a client blocked in
+        # WAIT, so one shared connection would queue every script behind each WAIT.
+        self._pipelined = None if self._durability.replicas else pipelined(client)
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(shared + _source(name)) for name in _NAMES
         }
@@ -109,7 +112,7 @@ class Scripts:
         wait for, the script and a ``WAIT`` go down one connection in one round trip."""
         script = self._scripts[name]
         if self._pipelined is not None:
-            return await self._call_pipelined(name, script, key, args)
+            return await self._call_pipelined(script, key, args)
         wait = self._durability
         if not wait.replicas or name in READ_ONLY or is_cluster(self._client):
             return await script(keys=[key], args=list(args))
@@ -124,33 +127,11 @@ class Scripts:
             )
         return reply
 
-    async def _call_pipelined(
-        self, name: str, script: AsyncScript, key: str, args: tuple[Any, ...]
-    ) -> Any:
-        try:
-            return await self._send_pipelined(name, script, key, args)
-        except NoScriptError:  # the server restarted, or failed over, and forgot the scripts
-            assert self._pipelined is not None
-            await self._pipelined.call("SCRIPT", "LOAD", script.script)
-            return await self._send_pipelined(name, script, key, args)
-
-    async def _send_pipelined(
-        self, name: str, script: AsyncScript, key: str, args: tuple[Any, ...]
-    ) -> Any:
-        connection, wait = self._pipelined, self._durability
+    async def _call_pipelined(self, script: AsyncScript, key: str, args: tuple[Any, ...]) -> Any:
+        connection = self._pipelined
         assert connection is not None
-        if not wait.replicas or name in READ_ONLY:
-            return await connection.call("EVALSHA", script.sha, 1, key, *args)
-        await connection.ready()
-        # Written together: WAIT counts the replicas that have this connection's writes so far.
-        reply = connection.send("EVALSHA", script.sha, 1, key, *args)
-        waited = connection.send("WAIT", wait.replicas, wait.timeout_ms)
         try:
-            result = await reply
-        finally:
-            confirmed = await waited
-        if int(confirmed) < wait.replicas:
-            raise BackendUnavailableError(
-                name, f"{confirmed} of {wait.replicas} replicas confirmed it in time"
-            )
-        return result
+            return await connection.call("EVALSHA", script.sha, 1, key, *args)
+        except NoScriptError:  # the server restarted, or failed over, and forgot the scripts
+            await connection.call("SCRIPT", "LOAD", script.script)
+            return await connection.call("EVALSHA", script.sha, 1, key, *args)
