@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import attrs
 import pytest
@@ -14,6 +15,7 @@ from hub_scheduler.domain.ports import BackendConfig
 from hub_scheduler.hub import Hub
 from hub_scheduler.testing import FakeClock
 from tests.conftest import drop_keys, fresh_prefix
+from tests.integration.redis_server import RedisServer
 
 CLUSTER_URL_ENV = "HUB_SCHEDULER_TEST_REDIS_CLUSTER_URL"
 #: Where `redis_adapter`'s fake clock starts.
@@ -87,3 +89,16 @@ async def redis_adapter(request: pytest.FixtureRequest) -> AsyncIterator[RedisBa
     finally:
         await drop_keys(opened)
         await opened.aclose()
+
+
+@pytest.fixture
+async def volatile_redis(redis_url: str, tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A private redis-server without persistence, which the test may stop, freeze or
+    restart (a restart empties it). The suite's real-Redis switch must be on."""
+    del redis_url  # only the switch: this server is the test's own
+    server = RedisServer(tmp_path, persistent=False)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

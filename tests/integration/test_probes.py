@@ -9,8 +9,6 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -19,18 +17,6 @@ from tests.integration.redis_server import RedisServer, free_port
 pytestmark = pytest.mark.redis
 
 APP = "tests.cli.sample_app:hub"
-
-
-@pytest.fixture
-async def server(redis_url: str, tmp_path: Path) -> AsyncIterator[RedisServer]:
-    """A private Redis the test may stop (the suite's real-Redis switch must be on)."""
-    del redis_url  # only the switch: this server is our own
-    server = RedisServer(tmp_path, persistent=False)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def _get(port: int, path: str) -> int:
@@ -61,13 +47,13 @@ async def _until(port: int, path: str, status: int) -> None:
 
 @pytest.mark.parametrize("command", ["worker", "scheduler"])
 async def test_livez_survives_a_redis_outage_and_readyz_follows_it(
-    server: RedisServer, command: str
+    volatile_redis: RedisServer, command: str
 ) -> None:
     """Redis stopped under the process: livez 200, readyz 503; Redis back: readyz 200;
     SIGTERM still exits 0."""
     port = free_port()
     env = {**os.environ, "SAMPLE_PREFIX": f"hubtest-{uuid.uuid4().hex[:10]}",
-           "HUB_SCHEDULER_URL": server.url, "HUB_SCHEDULER_ALERTS": "false"}  # fmt: skip
+           "HUB_SCHEDULER_URL": volatile_redis.url, "HUB_SCHEDULER_ALERTS": "false"}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub_scheduler", command, APP,
         "--health-port", str(port), "--health-host", "127.0.0.1",
@@ -80,18 +66,18 @@ async def test_livez_survives_a_redis_outage_and_readyz_follows_it(
     async def read(stream: asyncio.StreamReader) -> None:
         while line := (await stream.readline()).decode():
             lines.append(line)
-            if server.process is None and "WARNING" in line:
+            if volatile_redis.process is None and "WARNING" in line:
                 noticed.set()  # the engine met the outage
 
     reading = asyncio.create_task(read(process.stderr))
     try:
         await _until(port, "/readyz", 200)
         assert await _get(port, "/livez") == 200
-        await server.stop()
+        await volatile_redis.stop()
         assert await _get(port, "/readyz") == 503
         await asyncio.wait_for(noticed.wait(), 20)
         assert (await _get(port, "/livez"), await _get(port, "/readyz")) == (200, 503)
-        await server.start()
+        await volatile_redis.start()
         await _until(port, "/readyz", 200)
         assert (await _get(port, "/livez"), await _get(port, "/nope")) == (200, 404)
     finally:

@@ -8,7 +8,6 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,25 +25,13 @@ from tests.integration.redis_server import RedisServer
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture
-async def server(redis_url: str, tmp_path: Path) -> AsyncIterator[RedisServer]:
-    """A private redis-server (the suite's real-Redis switch must be on)."""
-    del redis_url  # only the switch: these tests run their own server
-    server = RedisServer(tmp_path, persistent=False)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 @pytest.fixture(params=["3", "2"])
 async def connection(
-    request: pytest.FixtureRequest, server: RedisServer
+    request: pytest.FixtureRequest, volatile_redis: RedisServer
 ) -> AsyncIterator[Pipelined]:
     """A pipelined connection to the private server, as a hub's scripts get one, in RESP3
     (redis-py's default) and in RESP2 (``?protocol=2``)."""
-    client = open_redis(f"{server.url}?socket_timeout=0.5&protocol={request.param}")
+    client = open_redis(f"{volatile_redis.url}?socket_timeout=0.5&protocol={request.param}")
     found = pipelined(client)
     assert found is not None  # one real server: its scripts go down a pipelined connection
     try:
@@ -84,45 +71,45 @@ async def test_error_replies_raise_redis_pys_errors(connection: Pipelined) -> No
 
 
 async def test_a_frozen_server_fails_the_calls_in_flight(
-    server: RedisServer, connection: Pipelined
+    volatile_redis: RedisServer, connection: Pipelined
 ) -> None:
     """Against a redis-server that stopped answering (SIGSTOP), the calls waiting fail with
     redis-py's TimeoutError once the socket timeout has passed, instead of hanging; once it
     answers again the next call gets a new connection."""
-    assert server.process is not None
+    assert volatile_redis.process is not None
     await connection.call("PING")
-    server.process.send_signal(signal.SIGSTOP)
+    volatile_redis.process.send_signal(signal.SIGSTOP)
     try:
         calls = [asyncio.ensure_future(connection.call("ECHO", str(i))) for i in range(3)]
         for call in calls:
             with pytest.raises(RedisTimeoutError):
                 await asyncio.wait_for(call, 10)  # a hang would raise the builtin TimeoutError
     finally:
-        server.process.send_signal(signal.SIGCONT)
+        volatile_redis.process.send_signal(signal.SIGCONT)
     assert await connection.call("ECHO", "again") == b"again"
 
 
 async def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects(
-    server: RedisServer, connection: Pipelined
+    volatile_redis: RedisServer, connection: Pipelined
 ) -> None:
     """A server that goes away fails the calls in flight as lost (their effect is unknown);
     the next call, once it is back, opens a new connection."""
     waiting = asyncio.ensure_future(connection.call("BLPOP", "nothing-here", "5"))
     await asyncio.sleep(0)
     await connection.ready()
-    await server.stop()
+    await volatile_redis.stop()
     with pytest.raises(RedisConnectionError):
         await asyncio.wait_for(waiting, 10)
-    await server.start()
+    await volatile_redis.start()
     assert await connection.call("PING") == b"PONG"
 
 
 async def test_a_hub_enqueues_after_a_restart_that_forgot_its_scripts(
-    server: RedisServer,
+    volatile_redis: RedisServer,
 ) -> None:
     """After a restart the server knows none of the scripts (NOSCRIPT): the hub loads them
     again on its new connection, and the run is enqueued and runs once."""
-    async with Hub(server.url) as hub:
+    async with Hub(volatile_redis.url) as hub:
         ran: list[str] = []
         done = asyncio.Event()
 
@@ -132,7 +119,7 @@ async def test_a_hub_enqueues_after_a_restart_that_forgot_its_scripts(
             done.set()
 
         await hub.enqueue("after")
-        await server.restart()  # not persistent: the first run is gone with its scripts
+        await volatile_redis.restart()  # not persistent: the first run is gone with its scripts
         run_id = await hub.enqueue("after")
         async with hub.worker():
             await asyncio.wait_for(done.wait(), 30)
@@ -140,30 +127,32 @@ async def test_a_hub_enqueues_after_a_restart_that_forgot_its_scripts(
         assert (await hub.history.get(run_id)).state is RunState.SUCCEEDED
 
 
-async def test_a_hub_on_a_frozen_server_reports_it_unavailable(server: RedisServer) -> None:
+async def test_a_hub_on_a_frozen_server_reports_it_unavailable(volatile_redis: RedisServer) -> None:
     """hub.enqueue against a frozen Redis fails as unavailable within the socket timeout."""
-    assert server.process is not None
-    async with Hub(f"{server.url}?socket_timeout=0.5") as hub:
+    assert volatile_redis.process is not None
+    async with Hub(f"{volatile_redis.url}?socket_timeout=0.5") as hub:
 
         @hub.job("noop")
         async def noop(ctx: JobContext) -> None:
             del ctx
 
         await hub.enqueue("noop")
-        server.process.send_signal(signal.SIGSTOP)
+        volatile_redis.process.send_signal(signal.SIGSTOP)
         try:
             with pytest.raises(BackendUnavailableError):
                 await asyncio.wait_for(hub.enqueue("noop"), 10)
         finally:
-            server.process.send_signal(signal.SIGCONT)
+            volatile_redis.process.send_signal(signal.SIGCONT)
         assert await hub.enqueue("noop")
 
 
 @pytest.mark.parametrize("protocol", ["2", "3"])
-async def test_a_hub_works_the_same_in_either_protocol(server: RedisServer, protocol: str) -> None:
+async def test_a_hub_works_the_same_in_either_protocol(
+    volatile_redis: RedisServer, protocol: str
+) -> None:
     """Lua's replies differ between RESP2 and RESP3 (booleans, nil): runs are enqueued, run,
     retried and recorded the same in both."""
-    async with Hub(f"{server.url}?protocol={protocol}") as hub:
+    async with Hub(f"{volatile_redis.url}?protocol={protocol}") as hub:
         attempts: list[int] = []
         done = asyncio.Event()
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -149,19 +147,6 @@ async def test_startup_logs_each_schedule_and_the_count(caplog: pytest.LogCaptur
 # --- real Redis --------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def volatile(redis_url: str, tmp_path: Path) -> AsyncIterator[RedisServer]:
-    """A private Redis without persistence: a restart empties it (the suite's real-Redis
-    switch must be on)."""
-    del redis_url
-    server = RedisServer(tmp_path, persistent=False)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 async def _fires_again_after(server: RedisServer, lose: str) -> None:
     """A 1-second declared schedule runs, the store loses everything, and it runs again."""
     async with Hub(server.url) as hub:
@@ -185,14 +170,14 @@ async def _fires_again_after(server: RedisServer, lose: str) -> None:
 
 
 @pytest.mark.redis
-async def test_declared_schedule_fires_again_after_flushall(volatile: RedisServer) -> None:
+async def test_declared_schedule_fires_again_after_flushall(volatile_redis: RedisServer) -> None:
     """On real Redis, a FLUSHALL under a running scheduler does not stop its schedules."""
-    await _fires_again_after(volatile, "flushall")
+    await _fires_again_after(volatile_redis, "flushall")
 
 
 @pytest.mark.redis
 async def test_declared_schedule_fires_again_after_a_restart_without_persistence(
-    volatile: RedisServer,
+    volatile_redis: RedisServer,
 ) -> None:
     """A Redis without persistence restarting empty does not stop the schedules either."""
-    await _fires_again_after(volatile, "restart")
+    await _fires_again_after(volatile_redis, "restart")
