@@ -41,9 +41,15 @@ async def connection(
         await close(client)
 
 
-def test_a_cluster_and_memory_keep_redis_pys_own_path() -> None:
-    """fakeredis has no socket to take over: memory:// scripts run through redis-py."""
-    assert pipelined(open_redis("memory://")) is None
+async def test_a_cluster_and_memory_keep_redis_pys_own_path() -> None:
+    """fakeredis has no socket to take over, and a Cluster's slots move between nodes: their
+    scripts run through redis-py (neither client connects until first used)."""
+    for url in ("memory://", "redis+cluster://127.0.0.1:7000"):
+        client = open_redis(url)
+        try:
+            assert pipelined(client) is None
+        finally:
+            await close(client)
 
 
 async def test_concurrent_calls_each_get_their_own_reply(connection: Pipelined) -> None:
@@ -54,9 +60,9 @@ async def test_concurrent_calls_each_get_their_own_reply(connection: Pipelined) 
 
 async def test_a_caller_that_gives_up_leaves_the_others_in_step(connection: Pipelined) -> None:
     """A cancelled call's late reply goes to nobody: the calls after it still get theirs."""
+    await connection.call("PING")  # connected: the next call is written as soon as it runs
     slow = asyncio.ensure_future(connection.call("BLPOP", "nothing-here", "0.2"))
-    await asyncio.sleep(0)  # let it be written
-    await connection.ready()
+    await asyncio.sleep(0)  # let it run, and so be written
     slow.cancel()
     assert await connection.call("ECHO", "after") == b"after"
     assert await connection.call("PING") == b"PONG"
@@ -94,9 +100,9 @@ async def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects(
 ) -> None:
     """A server that goes away fails the calls in flight as lost (their effect is unknown);
     the next call, once it is back, opens a new connection."""
+    await connection.call("PING")  # connected: the next call is written as soon as it runs
     waiting = asyncio.ensure_future(connection.call("BLPOP", "nothing-here", "5"))
     await asyncio.sleep(0)
-    await connection.ready()
     await volatile_redis.stop()
     with pytest.raises(RedisConnectionError):
         await asyncio.wait_for(waiting, 10)
