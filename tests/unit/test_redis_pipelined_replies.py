@@ -8,10 +8,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from redis.exceptions import BusyLoadingError, ResponseError
+from redis.asyncio import ConnectionPool
+from redis.exceptions import BusyLoadingError, DataError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from hub_scheduler.adapters.redis.pipelined import _Link
+from hub_scheduler.adapters.redis.pipelined import Pipelined, _Link
 
 
 class _Transport:
@@ -95,3 +96,24 @@ async def test_a_lost_connection_fails_each_call_with_an_error_of_its_own() -> N
     assert errors[0] is not errors[1]
     assert transport.aborted
     assert link.closed
+
+
+async def test_a_demoted_master_fails_every_call_in_flight_and_drops_the_connection() -> None:
+    """``-READONLY`` (a Sentinel failover demoted the master): the calls in flight fail as
+    lost, and the connection is dropped so that the next one asks the sentinels again."""
+    link, transport = _link()
+    calls = [link.send(b"a"), link.send(b"b")]
+    link.data_received(b"-READONLY You can't write against a read only replica.\r\n")
+    for call in calls:
+        with pytest.raises(RedisConnectionError, match="replica"):
+            await call
+    assert transport.aborted
+    assert link.closed
+
+
+async def test_an_argument_that_cannot_be_sent_is_redis_pys_data_error() -> None:
+    """An argument hiredis cannot pack fails as redis-py would (DataError, a RedisError the
+    store reports as unavailable), before anything is written or connected."""
+    connection = Pipelined(ConnectionPool(), timeout=1.0)
+    with pytest.raises(DataError):
+        await connection.call("SET", "key", object())
