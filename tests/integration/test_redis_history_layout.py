@@ -17,6 +17,7 @@ from hub_scheduler.domain.retry import GiveUp
 from hub_scheduler.testing import FakeClock
 
 LEASE = timedelta(seconds=30)
+_Rows = list[tuple[bytes, dict[bytes, bytes]]]  # XRANGE's reply
 DEAD = frozenset({RunState.DEAD})
 
 
@@ -47,11 +48,16 @@ async def _as_layout_1(backend: RedisBackend) -> None:
     as scores in two sorted sets, no streams, no layout key."""
     client, keys = backend.store.client, backend.store.keys
     jobs = [cast("bytes", j).decode() for j in await client.smembers(keys.jobs)]
+    # A job's entry names no run: it is the overall entry's of the same id.
+    runs = {
+        entry_id: fields[b"r"]
+        for entry_id, fields in cast("_Rows", await client.xrange(keys.history))
+    }
     for key, job in [(keys.history, None), *((keys.job_history(j), j) for j in jobs)]:
         legacy = keys.job_runs(job) if job else keys.runs
-        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await client.xrange(key))
-        for entry_id, fields in entries:
-            await client.zadd(legacy, {fields[b"r"].decode(): int(entry_id.split(b"-")[0])})
+        for entry_id, fields in cast("_Rows", await client.xrange(key)):
+            run_id = fields[b"r"] or runs[entry_id]
+            await client.zadd(legacy, {run_id.decode(): int(entry_id.split(b"-")[0])})
         await client.delete(key)
     await client.delete(keys.state_history("dead"), keys.layout)
 

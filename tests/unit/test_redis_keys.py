@@ -20,6 +20,7 @@ SAMPLES: dict[str, object] = {"priority": 5, "kind": "h", "index": 478123}
 # The names stored data already uses, for prefix "hub": changing one orphans that data.
 STORED_NAMES = {
     "run": "{hub}:run:x.y-1",
+    "archive": "{hub}:done:x.y-1",
     "ready": "{hub}:ready:5",
     "parked": "{hub}:parked:x.y-1",
     "history": "{hub}:history",

@@ -26,9 +26,30 @@ ms}`` (``w``, ``e`` and ``d`` only when known). Runs stored before the log exist
 ``atl`` field and read as runs without attempts: the log is an addition to format 1, which
 readers that predate it ignore. A run that succeeded at its only attempt has no log either:
 its attempt is read off ``att``, ``sta``, ``fin`` and ``wrk`` (most runs are that, and the log
-would push the hash past Redis's 64-byte listpack values, doubling its size).
+would add ~90 bytes to the ~100 of its archived record).
 ``tc`` and ``tca`` are additions of the same kind: a run without them (or with one that does
 not parse) reads as untraced.
+
+Archived runs
+-------------
+A run lives in a hash of its own (`Keys.run`) until it ends. Then lua/common.lua's ``end_run``
+moves its record into an archive: field ``<run id>`` of one of 256 hashes (`Keys.archive`,
+picked by the id's last two characters), as a JSON array followed by the payload's JSON::
+
+    [ARCHIVE_VERSION, <payload bytes>, <the fields of ARCHIVED_FIELDS in order>,
+     name, value, name, value, ...]{"tenant":"acme"}
+
+A field of `ARCHIVED_FIELDS` is ``false`` when absent, a number when its text is a whole
+number (`ARCHIVE_RELATIVE` ones less ``enq``: a few digits instead of 13) or, for the fields
+of `ARCHIVE_CODES`, one of its values (the value's place in the list), else a string; the
+run's other fields (``err``, ``atl``, ``sch`` ...) follow as name, value pairs of strings. The
+payload (``pl``) comes last as it is, its length in bytes second: inside the array it would
+be a string, a backslash before each of its quotes. ``v`` is not stored: an archived record is
+format 1. A finished run costs ~180 bytes of Redis there, against ~300 in a hash of its own (a
+key's own overhead, and field names in every record). Only Lua reads the archive
+(``archived_flat``): every reader gets a run's fields as its hash would hold them, so
+`decode_run` reads both. Runs that ended before the archive existed stay in their hashes and
+read as before.
 """
 
 from __future__ import annotations
@@ -70,6 +91,18 @@ def _orjson_loads(text: str | bytes) -> Any:
 loads: Callable[[str | bytes], Any] = _stdlib_loads if orjson is None else _orjson_loads
 
 FORMAT_VERSION = "1"
+#: The version of an archived record (first element of its array).
+ARCHIVE_VERSION = 1
+#: The fields an archived record holds by position, in order; other fields follow as pairs.
+ARCHIVED_FIELDS = ("enq", "job", "st", "pri", "att", "tok", "trg", "rdy", "sta", "fin", "wrk")
+#: Archived fields stored as milliseconds after ``enq`` (small numbers, fewer bytes).
+ARCHIVE_RELATIVE = frozenset({"rdy", "sta", "fin"})
+#: Archived fields stored as a number for their most common values: 1 for the first listed,
+#: and so on (any other value as a string). Stored data depends on these orders: only append.
+ARCHIVE_CODES: Mapping[str, tuple[str, ...]] = {
+    "st": ("succeeded", "dead", "cancelled"),
+    "trg": ("manual", "schedule", "dead_letter_retry", "workflow"),
+}
 #: The version of each attempt log entry.
 ATTEMPT_VERSION = 1
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

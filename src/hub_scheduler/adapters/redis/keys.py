@@ -22,6 +22,7 @@ import attrs
 LAYOUT: Final[Mapping[str, str]] = MappingProxyType(
     {
         "run": ":run:{run_id}",
+        "archive": ":done:{bucket}",
         "ready": ":ready:{priority}",
         "parked": ":parked:{job}",
         "history": ":history",
@@ -127,6 +128,11 @@ def lua_key_functions() -> str:
     return "\n".join(lines) + "\n"
 
 
+def archive_bucket(run_id: str) -> str:
+    """Which archive holds finished run `run_id` (``archive_key`` in lua/common.lua agrees)."""
+    return run_id[-2:]
+
+
 def _valid_prefix(_: object, __: attrs.Attribute[str], value: str) -> None:
     if not _PREFIX.fullmatch(value):
         raise ValueError(
@@ -152,6 +158,11 @@ class Keys:
     def run(self, run_id: str) -> str:
         """Hash: one run's record (codec.py names its fields)."""
         return self._key("run", run_id=run_id)
+
+    def archive(self, bucket: str) -> str:
+        """Hash: finished runs, one field (the run id) each, in the archive `bucket`
+        (`archive_bucket` of their id; codec.py, "Archived runs")."""
+        return self._key("archive", bucket=bucket)
 
     def ready(self, priority: int) -> str:
         """List: runs ready to start at one priority; LPUSH to enqueue, RPOP to claim."""

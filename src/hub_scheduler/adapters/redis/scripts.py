@@ -14,6 +14,12 @@ from typing import Any
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from hub_scheduler.adapters.redis.codec import (
+    ARCHIVE_CODES,
+    ARCHIVE_RELATIVE,
+    ARCHIVE_VERSION,
+    ARCHIVED_FIELDS,
+)
 from hub_scheduler.adapters.redis.connection import (
     Durability,
     RedisClient,
@@ -54,6 +60,8 @@ _NAMES = (
     "compare_schedules",
     "page_schedules",
     "latest_runs",
+    "load_runs",
+    "history_page",
     "read_stats",
     "workflow_create",
     "workflow_save",
@@ -63,7 +71,7 @@ _NAMES = (
 #: Scripts that change nothing: no replica needs to confirm them.
 READ_ONLY = frozenset(
     {"snapshot", "cancel_requests", "load_schedules", "compare_schedules", "latest_runs",
-     "read_stats"}
+     "load_runs", "history_page", "read_stats"}
 )  # fmt: skip
 
 
@@ -75,8 +83,19 @@ def preamble(*, sharded: bool = False) -> str:
     """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the publish command
     (SPUBLISH when `sharded`), the key names built on it (generated from keys.py), the
     priorities (from `Priority`), the most attempts a run keeps (`MAX_ATTEMPTS_KEPT`), the
-    histogram's bucket edges (`EDGES_MS`), then ``lua/common.lua``."""
+    histogram's bucket edges (`EDGES_MS`), the archive's format (codec.py), then
+    ``lua/common.lua``."""
     priorities = ", ".join(f"'{int(p)}'" for p in sorted(Priority))
+    archived = ", ".join(f"'{name}'" for name in ARCHIVED_FIELDS)
+    relative = ", ".join(f"{name} = true" for name in sorted(ARCHIVE_RELATIVE))
+    codes = ", ".join(
+        f"{name} = {{{', '.join(repr(v) for v in values)}}}"
+        for name, values in ARCHIVE_CODES.items()
+    )
+    code_of = ", ".join(
+        f"{name} = {{{', '.join(f'{v} = {i}' for i, v in enumerate(values, 1))}}}"
+        for name, values in ARCHIVE_CODES.items()
+    )
     return (
         "local P = ARGV[1]\n"
         f"local PUBLISH = '{'SPUBLISH' if sharded else 'PUBLISH'}'\n"
@@ -84,6 +103,11 @@ def preamble(*, sharded: bool = False) -> str:
         f"local PRIORITIES = {{{priorities}}}\n"
         f"local MAX_ATTEMPTS = {MAX_ATTEMPTS_KEPT}\n"
         f"local DURATION_EDGES = {{{', '.join(map(str, EDGES_MS))}}}\n"
+        f"local ARCHIVE_VERSION = {ARCHIVE_VERSION}\n"
+        f"local ARCHIVED_FIELDS = {{{archived}}}\n"
+        f"local ARCHIVE_RELATIVE = {{{relative}}}\n"
+        f"local ARCHIVE_CODES = {{{codes}}}\n"
+        f"local ARCHIVE_CODE_OF = {{{code_of}}}\n"
         f"{_source('common')}\n"
     )
 

@@ -69,8 +69,11 @@ logger = logging.getLogger("hub_scheduler.redis")
 #: responsive to other clients while a bulk enqueue is running.
 ENQUEUE_BATCH = 500
 #: The version of the data layout in Redis this code writes (keys.py `layout`); older
-#: layouts are moved by the first process that uses the hub (lua/layout_begin.lua).
-LAYOUT_VERSION = 2
+#: layouts are moved by the first process that uses the hub (lua/layout_begin.lua). Layout 3
+#: archives finished runs (codec.py) and keeps job history entries short (lua/common.lua
+#: index_run_in); it reads layout 2's data as it is, so nothing moves, but processes of
+#: layout 2 would not read layout 3's: they refuse to start on it.
+LAYOUT_VERSION = 3
 #: Entries of an older layout's index moved per script call, and how long a process that
 #: moves them may go silent before another takes the move over.
 LAYOUT_MOVE_BATCH = 2000
@@ -155,29 +158,19 @@ class RedisStore:
 
     async def load_run(self, run_id: str) -> tuple[Run, int] | None:
         """A run and its token, or None when there is no such run."""
-        try:
-            raw = await self.client.hgetall(self.keys.run(run_id))
-        except RedisError as exc:
-            raise BackendUnavailableError("load run", type(exc).__name__) from exc
-        if not raw:
-            return None
-        return decode_run(run_id, {to_text(k): to_text(v) for k, v in raw.items()})
+        [flat] = await self.run("load_runs", run_id)
+        return decode_run(run_id, flat_fields(flat)) if flat else None
 
     async def load_runs(self, run_ids: Sequence[str]) -> list[Run]:
-        """The runs that still exist among `run_ids`, in the same order."""
+        """The runs that still exist among `run_ids`, in the same order: one script call reads
+        each from its hash or, once it ended, the archive (codec.py)."""
         if not run_ids:
             return []
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for run_id in run_ids:
-                    pipe.hgetall(self.keys.run(run_id))
-                replies = await pipe.execute()
-        except RedisError as exc:
-            raise BackendUnavailableError("load runs", type(exc).__name__) from exc
+        replies = await self.run("load_runs", *run_ids)
         return [
-            decode_run(run_id, {to_text(k): to_text(v) for k, v in raw.items()})[0]
-            for run_id, raw in zip(run_ids, replies, strict=True)
-            if raw
+            decode_run(run_id, flat_fields(flat))[0]
+            for run_id, flat in zip(run_ids, replies, strict=True)
+            if flat
         ]
 
     async def page_desc(
@@ -221,26 +214,23 @@ class RedisStore:
             same += skip
         return members, f"{last_score:.0f}:{same}"
 
-    async def stream_page_desc(
+    async def history_page(
         self, key: str, cursor: str | None, limit: int
-    ) -> tuple[list[str], str | None]:
-        """The run ids of history stream `key`, newest entry first, `limit` at a time; the
-        cursor is the id of the last entry returned."""
+    ) -> tuple[list[Run], str | None]:
+        """The runs of history stream `key` that still exist, newest entry first, `limit`
+        entries at a time, in one script call; the cursor is the id of the last entry read."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         if cursor is not None and not _ENTRY_ID.fullmatch(cursor):
             raise InvalidCursorError(cursor)
-        if not self._layout_ready:
-            await self.ensure_layout()
-        try:
-            rows = cast(
-                "list[tuple[bytes, dict[bytes, bytes]]]",
-                await self.client.xrevrange(key, f"({cursor}" if cursor else "+", "-", limit + 1),
-            )
-        except RedisError as exc:
-            raise BackendUnavailableError("list", type(exc).__name__) from exc
-        ids = [to_text(fields[b"r"]) for _, fields in rows[:limit]]
-        return ids, to_text(rows[limit - 1][0]) if len(rows) > limit else None
+        rows, last = await self.run("history_page", key, f"({cursor}" if cursor else "+", limit)
+        runs = [decode_run(to_text(run_id), flat_fields(flat))[0] for run_id, flat in rows]
+        return runs, to_text(last) if last else None
+
+
+def flat_fields(flat: Sequence[bytes]) -> dict[str, str]:
+    """A record's fields from a flat ``[name, value, ...]`` reply (lua/common.lua run_flat)."""
+    return {to_text(flat[i]): to_text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def _outcome_args(claim: Claim, outcome: Outcome, now: datetime) -> list[str | int]:
@@ -572,8 +562,7 @@ class RedisRunHistory:
             key = keys.job_history(job) if job else keys.history
         found: list[Run] = []
         for _ in range(self.max_scan_pages):
-            ids, cursor = await self.store.stream_page_desc(key, cursor, limit - len(found))
-            runs = await self.store.load_runs(ids)
+            runs, cursor = await self.store.history_page(key, cursor, limit - len(found))
             found.extend(
                 r for r in runs
                 if (states is None or r.state in states) and (job is None or r.job == job)
@@ -590,8 +579,7 @@ class RedisRunHistory:
         found: dict[str, Run] = {}
         for job, (run_id, flat) in zip(jobs, reply, strict=True):
             if flat:
-                fields = {to_text(flat[i]): to_text(flat[i + 1]) for i in range(0, len(flat), 2)}
-                found[job] = decode_run(to_text(run_id), fields)[0]
+                found[job] = decode_run(to_text(run_id), flat_fields(flat))[0]
         return found
 
     async def clean(self, older_than: datetime, states: frozenset[RunState] | None = None) -> int:

@@ -7,7 +7,7 @@
 local id = ARGV[2]
 local rk = K_RUN(id)
 local state = redis.call('HMGET', rk, 'st', 'pri', 'job')
-if not state[1] then return '' end
+if not state[1] then return run_get(id, 'st')[1] or '' end  -- finished, or unknown
 local st = state[1]
 if st == 'queued' or st == 'delayed' or st == 'retry_scheduled' then
   redis.call('ZREM', K_DELAYED, id)
@@ -15,8 +15,6 @@ if st == 'queued' or st == 'delayed' or st == 'retry_scheduled' then
   redis.call('LREM', K_PARKED(state[3]), 1, id)
   redis.call('LREM', K_HELD(state[3]), 1, id)
   end_run(rk, id, 'cancelled', tonumber(ARGV[3]))
-  redis.call('HDEL', rk, 'due')
-  workflow_event(rk, id, tonumber(ARGV[3]))
 elseif st == 'active' then
   redis.call('HSETNX', rk, 'cxl', ARGV[3])
   wake()

@@ -9,15 +9,21 @@ local index = K_JOB_HISTORY(job)
 local entries = entries_before(index, ARGV[6], tonumber(ARGV[3]), tonumber(ARGV[4]))
 local removed = 0
 for _, entry in ipairs(entries) do
-  local eid, id = entry[1], entry[2][2]
-  local st = redis.call('HGET', K_RUN(id), 'st')
-  local kept = redis.call('ZSCORE', K_DEAD, id)
-  if (not kept) and ((not st) or string.find(states, ',' .. st .. ',', 1, true)) then
-    redis.call('DEL', K_RUN(id))
+  local eid, id = entry[1], entry_run(entry)
+  if not id then  -- its overall entry is gone (a hand-edited store): so is its run
     redis.call('XDEL', index, eid)
-    local overall = redis.call('XRANGE', K_HISTORY, eid, eid)[1]
-    if overall and overall[2][2] == id then redis.call('XDEL', K_HISTORY, eid) end
     removed = removed + 1
+  else
+    local st = run_get(id, 'st')[1]
+    local kept = redis.call('ZSCORE', K_DEAD, id)
+    if (not kept) and ((not st) or string.find(states, ',' .. st .. ',', 1, true)) then
+      redis.call('DEL', K_RUN(id))
+      redis.call('HDEL', archive_key(id), id)
+      redis.call('XDEL', index, eid)
+      local overall = redis.call('XRANGE', K_HISTORY, eid, eid)[1]
+      if overall and overall[2][2] == id then redis.call('XDEL', K_HISTORY, eid) end
+      removed = removed + 1
+    end
   end
 end
 local last = entries[#entries]

@@ -23,11 +23,26 @@ local function index_at(key, entry, id, ms)
 end
 
 -- Index run `id` in stream `history` (all runs) and `job_history` (its job's) under one entry
--- id, so a clean removes it from both, as of `ms`. (A job's stream holds only ids taken from
--- the overall one, so it runs ahead of it only after a hand-edited store; a clean then leaves
--- the overall entry, which listings skip once the run is gone.)
+-- id, so a clean removes it from both, as of `ms`. The job's entry holds 'r' = '': its run is
+-- the overall entry's (18 bytes a run instead of 36; job_entry_run reads it). (A job's stream
+-- holds only ids taken from the overall one, so it runs ahead of it only after a hand-edited
+-- store: the entry then goes after its latest, with the run id in full, and a clean leaves the
+-- overall entry, which listings skip once the run is gone.)
 local function index_run_in(history, job_history, id, ms)
-  index_at(job_history, index_add(history, ms, id), id, ms)
+  local entry = index_add(history, ms, id)
+  if type(redis.pcall('XADD', job_history, entry, 'r', '')) == 'table' then
+    index_add(job_history, ms, id)
+  end
+end
+
+-- The run id of `entry` ({entry id, {'r', run id}}) of a history stream: its 'r' or, for a
+-- job's entry holding '', the run of the overall history's entry of the same id (nil when
+-- that is gone).
+local function entry_run(entry)
+  local id = entry[2][2]
+  if id ~= '' then return id end
+  local overall = redis.call('XRANGE', K_HISTORY, entry[1], entry[1])[1]
+  return overall and overall[2][2]
 end
 
 local function index_run(job, id, ms)
@@ -41,19 +56,6 @@ local function entries_before(key, after, before_ms, count)
   if after ~= '-' then after = '(' .. after end
   return redis.call('XRANGE', key, after, string.format('%d-18446744073709551615', before_ms - 1),
                     'COUNT', count)
-end
-
--- Run `id` (record `rk`) ended `state` at `now`, with error `err` (JSON) or nil: its final
--- state and end time and, when it ended dead or cancelled (the states a listing may ask for
--- among many runs that are not), an entry in that state's index. No TTL: the workers' clean
--- removes finished runs after the retention.
-local function end_run(rk, id, state, now, err)
-  if err then
-    redis.call('HSET', rk, 'st', state, 'fin', now, 'err', err)
-  else
-    redis.call('HSET', rk, 'st', state, 'fin', now)
-  end
-  if state == 'dead' or state == 'cancelled' then index_add(K_STATE_HISTORY(state), now, id) end
 end
 
 -- Store a new run (see codec.py for the field names) and place it in its queue.
@@ -137,6 +139,129 @@ local function workflow_event(rk, id, now, wf)
   if wf == nil then wf = redis.call('HEXISTS', rk, 'wf') == 1 end
   if wf then
     redis.call('ZADD', K_WORKFLOW_EVENTS, 'NX', now, id)
+  end
+end
+
+-- Finished runs are archived (codec.py, "Archived runs"): the record leaves its own hash for
+-- field `id` of the archive hash its id's last two characters pick (keys.py archive_bucket),
+-- as a JSON array — ARCHIVE_VERSION, the payload's length, the fields of ARCHIVED_FIELDS in
+-- order (false when absent; a whole number as a number, ARCHIVE_RELATIVE ones less 'enq';
+-- a value of ARCHIVE_CODES as its place there; else a string), then name, value pairs for
+-- the rest — followed by the payload as it is.
+-- A hash of its own costs ~300 bytes a run; an archive field ~180.
+local function archive_key(id) return K_ARCHIVE(string.sub(id, -2)) end
+
+local function archive_entry(value, base, codes)
+  if value == nil then return 'false' end
+  if codes then return codes[value] and tostring(codes[value]) or cjson.encode(value) end
+  local n = tonumber(value)
+  if n and n == math.floor(n) and math.abs(n) < 1e15 and string.format('%d', n) == value then
+    return string.format('%d', n - base)
+  end
+  return cjson.encode(value)
+end
+
+-- The archive's text of record `fields` (field name -> value), or nil for one this code
+-- cannot tell apart from another format (it then stays a hash).
+local function archive_text(fields)
+  if fields.v ~= '1' then return nil end
+  local base = tonumber(fields.enq or '')
+  if not base or string.format('%d', base) ~= fields.enq then base = 0 end
+  local pl = fields.pl or ''
+  local out, named = {tostring(ARCHIVE_VERSION), tostring(#pl)}, {v = true, pl = true}
+  for _, name in ipairs(ARCHIVED_FIELDS) do
+    out[#out + 1] = archive_entry(fields[name], ARCHIVE_RELATIVE[name] and base or 0,
+                                  ARCHIVE_CODE_OF[name])
+    named[name] = true
+  end
+  local rest = {}
+  for name in pairs(fields) do
+    if not named[name] then rest[#rest + 1] = name end
+  end
+  table.sort(rest)
+  for _, name in ipairs(rest) do
+    out[#out + 1] = cjson.encode(name)
+    out[#out + 1] = cjson.encode(fields[name])
+  end
+  return '[' .. table.concat(out, ',') .. ']' .. pl
+end
+
+-- Finished run `id` as its hash would hold it, flat ({name, value, ...}), or nil when the
+-- archive has no such run.
+local function archived_flat(id)
+  local text = redis.call('HGET', archive_key(id), id)
+  if not text then return nil end
+  local version, size = string.match(text, '^%[(%d+),(%d+)')
+  if tonumber(version) ~= ARCHIVE_VERSION then
+    error('run ' .. id .. ': unsupported archive version ' .. tostring(version))
+  end
+  size = tonumber(size)
+  local values = cjson.decode(string.sub(text, 1, #text - size))
+  local flat = {'v', '1'}
+  if size > 0 then flat[3], flat[4] = 'pl', string.sub(text, -size) end
+  local base = 0
+  for i, name in ipairs(ARCHIVED_FIELDS) do
+    local value = values[i + 2]
+    if value ~= false then
+      if type(value) == 'number' and ARCHIVE_CODES[name] then
+        value = ARCHIVE_CODES[name][value]
+      elseif type(value) == 'number' then
+        if name == 'enq' then base = value end
+        value = string.format('%d', value + (ARCHIVE_RELATIVE[name] and base or 0))
+      end
+      flat[#flat + 1] = name
+      flat[#flat + 1] = value
+    end
+  end
+  for i = #ARCHIVED_FIELDS + 3, #values, 2 do
+    flat[#flat + 1] = values[i]
+    flat[#flat + 1] = values[i + 1]
+  end
+  return flat
+end
+
+-- Run `id`'s record, flat, from its hash or the archive ({} when there is no such run).
+local function run_flat(id)
+  local flat = redis.call('HGETALL', K_RUN(id))
+  if #flat > 0 then return flat end
+  return archived_flat(id) or {}
+end
+
+-- Run `id`'s fields `names` (nil where absent), from its hash or the archive.
+local function run_get(id, ...)
+  local names = {...}
+  local got = redis.call('HMGET', K_RUN(id), unpack(names))
+  if redis.call('EXISTS', K_RUN(id)) == 1 then return got end
+  local flat = archived_flat(id)
+  local fields = {}
+  if flat then for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end end
+  for i, name in ipairs(names) do got[i] = fields[name] end
+  return got
+end
+
+-- Run `id` (record `rk`) ended `state` at `now`, with error `err` (JSON) or nil (a success
+-- drops an earlier attempt's error; other ends keep it). `wf`: whether it is a workflow's
+-- step, nil when the caller has not read it. It gets its final state and end time and, when
+-- it ended dead or cancelled (the states a listing may ask for among many runs that are
+-- not), an entry in that state's index; a workflow's step records an event for it; then it
+-- is archived. No TTL: the workers' clean removes finished runs after the retention. The
+-- record is gone from `rk` after this.
+local function end_run(rk, id, state, now, err, wf)
+  local flat = redis.call('HGETALL', rk)
+  local fields = {}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  fields.st, fields.fin, fields.due = state, string.format('%d', now), nil
+  if err then fields.err = err elseif state == 'succeeded' then fields.err = nil end
+  if state == 'dead' or state == 'cancelled' then index_add(K_STATE_HISTORY(state), now, id) end
+  if wf == nil then wf = fields.wf ~= nil end
+  workflow_event(rk, id, now, wf)
+  local text = archive_text(fields)
+  if text then
+    redis.call('HSET', archive_key(id), id, text)
+    redis.call('DEL', rk)
+  else
+    redis.call('HSET', rk, 'st', state, 'fin', now)
+    if err then redis.call('HSET', rk, 'err', err) end
   end
 end
 

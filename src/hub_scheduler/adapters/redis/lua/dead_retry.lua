@@ -7,8 +7,7 @@ local woke = false
 for i = 3, #ARGV, 2 do
   local id, new_id = ARGV[i], ARGV[i + 1]
   if redis.call('ZREM', K_DEAD, id) == 1 then
-    local rk = K_RUN(id)
-    local run = redis.call('HMGET', rk, 'job', 'pri', 'pl', 'tc', 'wf', 'wfs')
+    local run = run_get(id, 'job', 'pri', 'pl', 'tc', 'wf', 'wfs')
     if create_run(now, new_id, run[1], run[2], '0', 'dead_letter_retry', run[3], '', '', '', id,
                   run[4] or '', run[5] or '', run[6] or '') then
       woke = true

@@ -22,8 +22,6 @@ local function cancel_waiting(id)
   redis.call('LREM', K_PARKED(state[2]), 1, id)
   redis.call('LREM', K_HELD(state[2]), 1, id)
   end_run(rk, id, 'cancelled', now)
-  redis.call('HDEL', rk, 'due')
-  workflow_event(rk, id, now)
 end
 
 for i, run in ipairs(batch) do

@@ -18,7 +18,6 @@ for i = #ARGV - 1, 4, -2 do
     end
     redis.call('ZREM', K_ACTIVE, id)
     end_run(rk, id, 'cancelled', now)
-    workflow_event(rk, id, now)
   elseif state[1] == 'active' and state[2] == token then
     if interrupted then
       log_attempt(rk, attempt_entry(attempt_fields(rk), 'interrupted', now, '', nil), false)

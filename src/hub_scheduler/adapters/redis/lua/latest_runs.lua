@@ -4,8 +4,8 @@ local answers = {}
 for i = 2, #ARGV do
   local newest = redis.call('XREVRANGE', K_JOB_HISTORY(ARGV[i]), '+', '-', 'COUNT', 1)[1]
   local fields = {}
-  local id = newest and newest[2][2]
-  if id then fields = redis.call('HGETALL', K_RUN(id)) end
+  local id = newest and entry_run(newest)
+  if id then fields = run_flat(id) end
   if #fields == 0 then id = '' end
   answers[#answers + 1] = {id, fields}
 end

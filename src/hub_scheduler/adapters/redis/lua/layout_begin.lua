@@ -1,5 +1,5 @@
 -- Data layout 1 indexed the history in sorted sets (K_RUNS, and K_JOB_RUNS per job); layout
--- 2 (store.py LAYOUT_VERSION) in streams (K_HISTORY, K_JOB_HISTORY, K_STATE_HISTORY) at a
+-- 2 in streams (K_HISTORY, K_JOB_HISTORY, K_STATE_HISTORY) at a
 -- quarter of the memory. The move: layout_begin, then layout_move for each batch of the old
 -- index, then layout_finish. Meanwhile new runs go to the streams as usual, and the old
 -- index is copied to K_MOVING_* streams, which layout_finish puts in their place with the
@@ -11,6 +11,8 @@
 local found = redis.call('GET', K_LAYOUT)
 if found then
   if tonumber(found) > tonumber(ARGV[2]) then return {'newer', tonumber(found)} end
+  -- From layout 2 on, what a newer layout adds reads the older data as it is.
+  if tonumber(found) < tonumber(ARGV[2]) then redis.call('SET', K_LAYOUT, ARGV[2]) end
   return {'ready'}
 end
 if redis.call('EXISTS', K_RUNS) == 0 then

@@ -5,7 +5,8 @@ if redis.call('GET', K_LAYOUT_LOCK) ~= ARGV[2] then return -1 end
 local function settle(moving, live)
   if redis.call('EXISTS', moving) == 0 then return end
   for _, entry in ipairs(redis.call('XRANGE', live, '-', '+')) do
-    index_at(moving, entry[1], entry[2][2], tonumber(string.match(entry[1], '^%d+')))
+    local id = entry_run(entry)  -- in full: the copy may not keep the entry id
+    if id then index_at(moving, entry[1], id, tonumber(string.match(entry[1], '^%d+'))) end
   end
   redis.call('RENAME', moving, live)
 end

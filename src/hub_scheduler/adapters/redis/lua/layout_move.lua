@@ -8,7 +8,7 @@ local chunk = redis.call('ZRANGE', K_RUNS, offset, offset + tonumber(ARGV[5]) - 
 local ended = {}
 for i = 1, #chunk, 2 do
   local id = chunk[i]
-  local run = redis.call('HMGET', K_RUN(id), 'job', 'st', 'fin')
+  local run = run_get(id, 'job', 'st', 'fin')
   if run[1] then  -- else the record is gone: so is its entry
     index_run_in(K_MOVING_HISTORY, K_MOVING_JOB_HISTORY(run[1]), id, tonumber(chunk[i + 1]))
     if (run[2] == 'dead' or run[2] == 'cancelled') and run[3] then

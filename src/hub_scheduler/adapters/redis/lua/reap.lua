@@ -34,7 +34,6 @@ for i = #ids, 1, -1 do
     if state[3] then
       redis.call('ZREM', K_ACTIVE, id)
       end_run(rk, id, 'cancelled', now)
-      workflow_event(rk, id, now)
     elseif stalls <= max_stalls then
       redis.call('ZREM', K_ACTIVE, id)
       redis.call('HSET', rk, 'st', 'queued', 'rdy', now)

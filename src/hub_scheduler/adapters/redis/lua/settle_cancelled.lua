@@ -10,5 +10,4 @@ left_active(state[6], id)
 local fields = {att = state[3], sta = state[4], wrk = state[5]}
 log_attempt(rk, attempt_entry(fields, 'cancelled', now, '', nil), state[5] == 'reaper')
 end_run(rk, id, 'cancelled', now)
-workflow_event(rk, id, now)
 return 1

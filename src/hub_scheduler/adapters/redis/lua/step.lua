@@ -28,16 +28,15 @@ for i = 0, n_settled - 1 do
     if kind ~= 's' and state[7] then
       -- Cancelled while it ran, and it failed meanwhile: cancelled, never retried.
       log_attempt(rk, attempt_entry(fields, 'cancelled', now, ARGV[b + 3], nil), amend)
-      end_run(rk, id, 'cancelled', now, ARGV[b + 3])
+      end_run(rk, id, 'cancelled', now, ARGV[b + 3], state[8] ~= false)
     elseif kind == 's' then
       -- A run that succeeded at its only attempt keeps no log: codec.py reads that attempt off
-      -- att, sta, fin and wrk. (The log's ~90 bytes would push the hash past Redis's
-      -- listpack limit of 64-byte values, doubling the record: most runs are just that.)
+      -- att, sta, fin and wrk. (The log's ~90 bytes would nearly double its archived record:
+      -- most runs are just that.)
       if amend or redis.call('HEXISTS', rk, 'atl') == 1 then
         log_attempt(rk, attempt_entry(fields, 'succeeded', now, '', nil), amend)
       end
-      end_run(rk, id, 'succeeded', now)
-      redis.call('HDEL', rk, 'err')
+      end_run(rk, id, 'succeeded', now, nil, state[8] ~= false)
     elseif kind == 'r' then
       local due = tonumber(ARGV[b + 4])
       log_attempt(rk, attempt_entry(fields, 'failed', now, ARGV[b + 3], due - now), amend)
@@ -46,10 +45,9 @@ for i = 0, n_settled - 1 do
       redis.call('ZADD', K_DELAYED, due, id)
     else
       log_attempt(rk, attempt_entry(fields, 'gave_up', now, ARGV[b + 3], nil), amend)
-      end_run(rk, id, 'dead', now, ARGV[b + 3])
       redis.call('ZADD', K_DEAD, now, id)
+      end_run(rk, id, 'dead', now, ARGV[b + 3], state[8] ~= false)
     end
-    if kind ~= 'r' or state[7] then workflow_event(rk, id, now, state[8] ~= false) end
     applied[#applied + 1] = 1
   else
     applied[#applied + 1] = 0
