@@ -76,6 +76,8 @@ async def test_a_finished_run_leaves_its_hash_and_reads_back_exactly(
     ])  # fmt: skip
     [claim] = await backend.queue.claim("worker-1", 1, LEASE)
     active = await backend.history.get(enqueued.run_id)
+    # A field this code does not know (a newer version's) is kept, not dropped.
+    await client.hset(keys.run(enqueued.run_id), "zz", 'new "field"')
     _clock(backend).advance(timedelta(milliseconds=1234))
     await backend.queue.finish(claim, Succeeded())
 
@@ -91,6 +93,8 @@ async def test_a_finished_run_leaves_its_hash_and_reads_back_exactly(
     assert [(a.outcome.value, a.worker) for a in ended.attempts] == [("succeeded", "worker-1")]
     [listed] = (await backend.history.list(limit=5)).items
     assert listed == ended
+    [flat] = await backend.store.scripts("load_runs", keys.history, keys.base, enqueued.run_id)
+    assert dict(zip(flat[::2], flat[1::2], strict=True))[b"zz"] == b'new "field"'
 
 
 async def test_a_dead_run_keeps_its_error_and_attempts_and_retries_from_the_archive(

@@ -89,13 +89,17 @@ def preamble(*, sharded: bool = False) -> str:
     archived = ", ".join(f"'{name}'" for name in ARCHIVED_FIELDS)
     relative = ", ".join(f"{name} = true" for name in sorted(ARCHIVE_RELATIVE))
     codes = ", ".join(
-        f"{name} = {{{', '.join(repr(v) for v in values)}}}"
+        name + " = {" + ", ".join(f"'{v}'" for v in values) + "}"
         for name, values in ARCHIVE_CODES.items()
     )
+    # Value -> its code, as the text the record holds ('1' for the first).
     code_of = ", ".join(
-        f"{name} = {{{', '.join(f'{v} = {i}' for i, v in enumerate(values, 1))}}}"
+        name + " = {" + ", ".join(f"{v} = '{i}'" for i, v in enumerate(values, 1)) + "}"
         for name, values in ARCHIVE_CODES.items()
     )
+    # The fields an archived record stores in place of their name (or drops: 'due'), and
+    # 'err', which end_run writes itself.
+    own = ", ".join(f"{name} = true" for name in ("v", "pl", "due", "err", *ARCHIVED_FIELDS))
     return (
         "local P = ARGV[1]\n"
         f"local PUBLISH = '{'SPUBLISH' if sharded else 'PUBLISH'}'\n"
@@ -108,6 +112,7 @@ def preamble(*, sharded: bool = False) -> str:
         f"local ARCHIVE_RELATIVE = {{{relative}}}\n"
         f"local ARCHIVE_CODES = {{{codes}}}\n"
         f"local ARCHIVE_CODE_OF = {{{code_of}}}\n"
+        f"local ARCHIVE_OWN = {{{own}}}\n"
         f"{_source('common')}\n"
     )
 

@@ -151,37 +151,66 @@ end
 -- A hash of its own costs ~300 bytes a run; an archive field ~180.
 local function archive_key(id) return K_ARCHIVE(string.sub(id, -2)) end
 
-local function archive_entry(value, base, codes)
-  if value == nil then return 'false' end
-  if codes then return codes[value] and tostring(codes[value]) or cjson.encode(value) end
-  local n = tonumber(value)
-  if n and n == math.floor(n) and math.abs(n) < 1e15 and string.format('%d', n) == value then
-    return string.format('%d', n - base)
-  end
-  return cjson.encode(value)
+-- A string as JSON: most need no escape, and cjson.encode costs more than the check.
+local function archive_string(value)
+  if string.find(value, '[%c"\\]') then return cjson.encode(value) end
+  return '"' .. value .. '"'
 end
 
--- The archive's text of record `fields` (field name -> value), or nil for one this code
--- cannot tell apart from another format (it then stays a hash).
-local function archive_text(fields)
-  if fields.v ~= '1' then return nil end
-  local base = tonumber(fields.enq or '')
-  if not base or string.format('%d', base) ~= fields.enq then base = 0 end
-  local pl = fields.pl or ''
-  local out, named = {tostring(ARCHIVE_VERSION), tostring(#pl)}, {v = true, pl = true}
-  for _, name in ipairs(ARCHIVED_FIELDS) do
-    out[#out + 1] = archive_entry(fields[name], ARCHIVE_RELATIVE[name] and base or 0,
-                                  ARCHIVE_CODE_OF[name])
-    named[name] = true
+-- Field text `value` as an element of an archived record (see above): `base` is subtracted
+-- from a whole number, `codes` (ARCHIVE_CODE_OF's, or nil) names the values stored as one.
+local function archive_entry(value, base, codes)
+  if not value then return 'false' end  -- nil, or HMGET's false
+  if codes then return codes[value] or archive_string(value) end
+  -- A whole number written as Lua would write it, exact in a double (15 digits at most).
+  if value == '0' or (#value <= 15 and string.find(value, '^%-?[1-9]%d*$')) then
+    if base == 0 then return value end
+    return string.format('%d', value - base)
   end
+  return archive_string(value)
+end
+
+-- The archive's text of the run in hash `rk` as it ends `state` at `now` with error `err`
+-- (nil: a success drops an earlier one, other ends keep it), or nil for a record this code
+-- cannot tell apart from another format (it then stays a hash). Its 'due' is dropped.
+-- One HMGET reads the fields every record has; the hash is read whole only when it holds
+-- others (a Lua table per run costs more than the record's own encoding).
+local function archive_text(rk, state, now, err)
+  local got = redis.call('HMGET', rk, 'v', 'pl', 'due', 'err', unpack(ARCHIVED_FIELDS))
+  if got[1] ~= '1' then return nil end
+  local present = 1
+  for i = 2, #ARCHIVED_FIELDS + 4 do
+    if got[i] then present = present + 1 end
+  end
+  local enq, pl = got[5], got[2] or ''
+  local base = 0
+  if enq and (enq == '0' or (#enq <= 15 and string.find(enq, '^%-?[1-9]%d*$'))) then
+    base = tonumber(enq)
+  end
+  local out = {tostring(ARCHIVE_VERSION), tostring(#pl)}
+  for i = 1, #ARCHIVED_FIELDS do
+    local name, value = ARCHIVED_FIELDS[i], got[i + 4]
+    if name == 'st' then value = state elseif name == 'fin' then value = string.format('%d', now) end
+    out[i + 2] = archive_entry(value, ARCHIVE_RELATIVE[name] and base or 0, ARCHIVE_CODE_OF[name])
+  end
+  if err == nil and state ~= 'succeeded' then err = got[4] end
   local rest = {}
-  for name in pairs(fields) do
-    if not named[name] then rest[#rest + 1] = name end
+  if redis.call('HLEN', rk) > present then  -- fields beyond these: read them all
+    local flat = redis.call('HGETALL', rk)
+    for i = 1, #flat, 2 do
+      if not ARCHIVE_OWN[flat[i]] then rest[#rest + 1] = flat[i] end
+    end
+    table.sort(rest)
+    local fields = {}
+    for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+    for _, name in ipairs(rest) do
+      out[#out + 1] = archive_string(name)
+      out[#out + 1] = archive_string(fields[name])
+    end
   end
-  table.sort(rest)
-  for _, name in ipairs(rest) do
-    out[#out + 1] = cjson.encode(name)
-    out[#out + 1] = cjson.encode(fields[name])
+  if err then
+    out[#out + 1] = '"err"'
+    out[#out + 1] = archive_string(err)
   end
   return '[' .. table.concat(out, ',') .. ']' .. pl
 end
@@ -247,15 +276,9 @@ end
 -- is archived. No TTL: the workers' clean removes finished runs after the retention. The
 -- record is gone from `rk` after this.
 local function end_run(rk, id, state, now, err, wf)
-  local flat = redis.call('HGETALL', rk)
-  local fields = {}
-  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
-  fields.st, fields.fin, fields.due = state, string.format('%d', now), nil
-  if err then fields.err = err elseif state == 'succeeded' then fields.err = nil end
   if state == 'dead' or state == 'cancelled' then index_add(K_STATE_HISTORY(state), now, id) end
-  if wf == nil then wf = fields.wf ~= nil end
   workflow_event(rk, id, now, wf)
-  local text = archive_text(fields)
+  local text = archive_text(rk, state, now, err)
   if text then
     redis.call('HSET', archive_key(id), id, text)
     redis.call('DEL', rk)
