@@ -83,8 +83,10 @@ def preamble(*, sharded: bool = False) -> str:
     """The Lua prepended to every script: the prefix ``P`` (ARGV[1]), the publish command
     (SPUBLISH when `sharded`), the key names built on it (generated from keys.py), the
     priorities (from `Priority`), the most attempts a run keeps (`MAX_ATTEMPTS_KEPT`), the
-    histogram's bucket edges (`EDGES_MS`), the archive's format (codec.py), then
-    ``lua/common.lua``."""
+    histogram's bucket edges (`EDGES_MS`) and the archive's format (codec.py), then
+    ``lua/common.lua``. The tables are built when a script first needs them
+    (``duration_edges()``, ``archive_format()``): each call runs the whole preamble, and a
+    script that needs neither skips their cost."""
     priorities = ", ".join(f"'{int(p)}'" for p in sorted(Priority))
     archived = ", ".join(f"'{name}'" for name in ARCHIVED_FIELDS)
     relative = ", ".join(f"{name} = true" for name in sorted(ARCHIVE_RELATIVE))
@@ -106,13 +108,18 @@ def preamble(*, sharded: bool = False) -> str:
         f"{lua_key_functions()}"
         f"local PRIORITIES = {{{priorities}}}\n"
         f"local MAX_ATTEMPTS = {MAX_ATTEMPTS_KEPT}\n"
-        f"local DURATION_EDGES = {{{', '.join(map(str, EDGES_MS))}}}\n"
+        f"local EDGES\n"
+        f"local function duration_edges()\n"
+        f"  if not EDGES then EDGES = {{{', '.join(map(str, EDGES_MS))}}} end\n"
+        f"  return EDGES\n"
+        f"end\n"
         f"local ARCHIVE_VERSION = {ARCHIVE_VERSION}\n"
-        f"local ARCHIVED_FIELDS = {{{archived}}}\n"
-        f"local ARCHIVE_RELATIVE = {{{relative}}}\n"
-        f"local ARCHIVE_CODES = {{{codes}}}\n"
-        f"local ARCHIVE_CODE_OF = {{{code_of}}}\n"
-        f"local ARCHIVE_OWN = {{{own}}}\n"
+        f"local ARCHIVE\n"
+        f"local function archive_format()\n"
+        f"  if not ARCHIVE then ARCHIVE = {{fields = {{{archived}}}, relative = {{{relative}}},\n"
+        f"    codes = {{{codes}}}, code_of = {{{code_of}}}, own = {{{own}}}}} end\n"
+        f"  return ARCHIVE\n"
+        f"end\n"
         f"{_source('common')}\n"
     )
 

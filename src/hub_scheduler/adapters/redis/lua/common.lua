@@ -144,9 +144,10 @@ end
 
 -- Finished runs are archived (codec.py, "Archived runs"): the record leaves its own hash for
 -- field `id` of the archive hash its id's last two characters pick (keys.py archive_bucket),
--- as a JSON array — ARCHIVE_VERSION, the payload's length, the fields of ARCHIVED_FIELDS in
--- order (false when absent; a whole number as a number, ARCHIVE_RELATIVE ones less 'enq';
--- a value of ARCHIVE_CODES as its place there; else a string), then name, value pairs for
+-- as a JSON array — ARCHIVE_VERSION, the payload's length, the fields of codec.py's
+-- ARCHIVED_FIELDS in order (archive_format().fields: false when absent; a whole number as a
+-- number, ARCHIVE_RELATIVE ones less 'enq'; a value of ARCHIVE_CODES as its place there;
+-- else a string), then name, value pairs for
 -- the rest — followed by the payload as it is.
 -- A hash of its own costs ~300 bytes a run; an archive field ~180.
 local function archive_key(id) return K_ARCHIVE(string.sub(id, -2)) end
@@ -158,7 +159,8 @@ local function archive_string(value)
 end
 
 -- Field text `value` as an element of an archived record (see above): `base` is subtracted
--- from a whole number, `codes` (ARCHIVE_CODE_OF's, or nil) names the values stored as one.
+-- from a whole number, `codes` (archive_format().code_of's, or nil) names the values stored
+-- as one.
 local function archive_entry(value, base, codes)
   if not value then return 'false' end  -- nil, or HMGET's false
   if codes then return codes[value] or archive_string(value) end
@@ -176,10 +178,11 @@ end
 -- One HMGET reads the fields every record has; the hash is read whole only when it holds
 -- others (a Lua table per run costs more than the record's own encoding).
 local function archive_text(rk, state, now, err)
-  local got = redis.call('HMGET', rk, 'v', 'pl', 'due', 'err', unpack(ARCHIVED_FIELDS))
+  local F = archive_format()
+  local got = redis.call('HMGET', rk, 'v', 'pl', 'due', 'err', unpack(F.fields))
   if got[1] ~= '1' then return nil end
   local present = 1
-  for i = 2, #ARCHIVED_FIELDS + 4 do
+  for i = 2, #F.fields + 4 do
     if got[i] then present = present + 1 end
   end
   local enq, pl = got[5], got[2] or ''
@@ -188,17 +191,17 @@ local function archive_text(rk, state, now, err)
     base = tonumber(enq)
   end
   local out = {tostring(ARCHIVE_VERSION), tostring(#pl)}
-  for i = 1, #ARCHIVED_FIELDS do
-    local name, value = ARCHIVED_FIELDS[i], got[i + 4]
+  for i = 1, #F.fields do
+    local name, value = F.fields[i], got[i + 4]
     if name == 'st' then value = state elseif name == 'fin' then value = string.format('%d', now) end
-    out[i + 2] = archive_entry(value, ARCHIVE_RELATIVE[name] and base or 0, ARCHIVE_CODE_OF[name])
+    out[i + 2] = archive_entry(value, F.relative[name] and base or 0, F.code_of[name])
   end
   if err == nil and state ~= 'succeeded' then err = got[4] end
   local rest = {}
   if redis.call('HLEN', rk) > present then  -- fields beyond these: read them all
     local flat = redis.call('HGETALL', rk)
     for i = 1, #flat, 2 do
-      if not ARCHIVE_OWN[flat[i]] then rest[#rest + 1] = flat[i] end
+      if not F.own[flat[i]] then rest[#rest + 1] = flat[i] end
     end
     table.sort(rest)
     local fields = {}
@@ -220,6 +223,7 @@ end
 local function archived_flat(id)
   local text = redis.call('HGET', archive_key(id), id)
   if not text then return nil end
+  local F = archive_format()
   local version, size = string.match(text, '^%[(%d+),(%d+)')
   if tonumber(version) ~= ARCHIVE_VERSION then
     error('run ' .. id .. ': unsupported archive version ' .. tostring(version))
@@ -229,20 +233,20 @@ local function archived_flat(id)
   local flat = {'v', '1'}
   if size > 0 then flat[3], flat[4] = 'pl', string.sub(text, -size) end
   local base = 0
-  for i, name in ipairs(ARCHIVED_FIELDS) do
+  for i, name in ipairs(F.fields) do
     local value = values[i + 2]
     if value ~= false then
-      if type(value) == 'number' and ARCHIVE_CODES[name] then
-        value = ARCHIVE_CODES[name][value]
+      if type(value) == 'number' and F.codes[name] then
+        value = F.codes[name][value]
       elseif type(value) == 'number' then
         if name == 'enq' then base = value end
-        value = string.format('%d', value + (ARCHIVE_RELATIVE[name] and base or 0))
+        value = string.format('%d', value + (F.relative[name] and base or 0))
       end
       flat[#flat + 1] = name
       flat[#flat + 1] = value
     end
   end
-  for i = #ARCHIVED_FIELDS + 3, #values, 2 do
+  for i = #F.fields + 3, #values, 2 do
     flat[#flat + 1] = values[i]
     flat[#flat + 1] = values[i + 1]
   end
@@ -370,7 +374,7 @@ end
 -- Per-job statistics, counted as attempts finish and runs start: one hash per job per hour
 -- and per day, plus totals (never expiring) and queue-wide totals. Fields: succeeded, failed,
 -- dead; d<k> = attempts whose duration fell in bucket k of domain/histogram.py (13 per
--- decade, DURATION_EDGES) and dsum = their total ms; w<k> and wsum the same for queue waits
+-- decade, duration_edges()) and dsum = their total ms; w<k> and wsum the same for queue waits
 -- (from when a run was due to when a worker started it). Hour and day hashes expire after
 -- the retention, so metrics over 90 days cost ~260 small reads per job; each holds at most
 -- ~2 x 131 bucket fields. A batch first tallies in Lua, then writes each counter once, so
@@ -379,10 +383,11 @@ local OUTCOMES = {'succeeded', 'failed', 'dead'}
 
 -- The bucket of a duration in ms: how many lower edges are at or below it (bisect_right).
 local function fine_bucket(ms)
-  local lo, hi = 1, #DURATION_EDGES + 1
+  local edges = duration_edges()
+  local lo, hi = 1, #edges + 1
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
-    if DURATION_EDGES[mid] <= ms then lo = mid + 1 else hi = mid end
+    if edges[mid] <= ms then lo = mid + 1 else hi = mid end
   end
   return lo - 1
 end
