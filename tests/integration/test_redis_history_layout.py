@@ -127,3 +127,35 @@ async def test_a_layout_written_by_a_newer_version_is_refused(backend: RedisBack
     with pytest.raises(NewerLayoutError, match="written by a newer hub_scheduler"):
         await backend.queue.enqueue([EnqueueRequest("report")])
     assert not await client.exists(keys.history)
+
+
+async def test_a_run_made_during_a_move_at_a_moved_runs_instant_keeps_its_job(
+    backend: RedisBackend,
+) -> None:
+    """A process whose clock runs behind makes a run, during a move, at the very millisecond
+    of a moved one: merging the overall history gives it another entry id, and its job's index
+    still finds it (and only it), so listing, the latest run and a clean stay right."""
+    moved = await _run_to_end(backend, "a", dies=False)
+    moved_at = (await backend.history.get(moved)).enqueued_at
+    await _as_layout_1(backend)
+    client, keys = backend.store.client, backend.store.keys
+    scripts, base = backend.store.scripts, keys.base
+    version = redis_store.LAYOUT_VERSION
+    await scripts("layout_begin", keys.history, base, version, "mover", 30_000)
+    await scripts("layout_move", keys.history, base, "mover", 30_000, 0, 100)
+    clock = _clock(backend)
+    ahead = clock.current
+    clock.current = moved_at  # the other process's clock
+    meanwhile = RedisBackend.on_client(client, backend.url, backend.config)
+    during = await _run_to_end(meanwhile, "b", dies=False)
+    clock.current = ahead
+    assert await scripts("layout_finish", keys.history, base, "mover", version) == 1
+
+    later = RedisBackend.on_client(client, backend.url, backend.config)
+    assert [r.id for r in (await later.history.list(job="b", limit=5)).items] == [during]
+    assert [r.id for r in (await later.history.list(job="a", limit=5)).items] == [moved]
+    latest = await later.history.latest(["a", "b"])
+    assert (latest["a"].id, latest["b"].id) == (moved, during)
+    clock.advance(timedelta(days=1))
+    assert await later.history.clean(clock.now()) == 2
+    assert (await later.history.list(limit=5)).items == ()
