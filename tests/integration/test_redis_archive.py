@@ -218,3 +218,26 @@ async def test_a_layout_2_hub_moves_to_3_and_code_of_layout_2_refuses_it_after(
     older = RedisBackend.on_client(client, backend.url, backend.config)
     with pytest.raises(NewerLayoutError):
         await older.queue.enqueue([EnqueueRequest("sync")])
+
+
+async def test_a_record_that_cannot_be_read_holds_up_nothing_else(backend: RedisBackend) -> None:
+    """A dead letter whose archived record cannot be read stays a dead letter when retried (the
+    retry fails before it changes anything), and a clean keeps such a run and goes on past it."""
+    client, keys = backend.store.client, backend.store.keys
+    [dead] = await backend.queue.enqueue([EnqueueRequest("sync")])
+    [claim] = await backend.queue.claim("w1", 1, LEASE)
+    await backend.queue.finish(claim, Failed(ErrorInfo("E", "x"), GiveUp(1)))
+    [unreadable] = await backend.queue.enqueue([EnqueueRequest("sync")])
+    await backend.queue.cancel(unreadable.run_id)
+    [fine] = await backend.queue.enqueue([EnqueueRequest("sync")])
+    await backend.queue.cancel(fine.run_id)
+    for run_id in (dead.run_id, unreadable.run_id):
+        await client.hset(keys.archive(archive_bucket(run_id)), run_id, "[9,0]")
+
+    with pytest.raises(BackendUnavailableError):
+        await backend.dead_letters.retry(dead.run_id)
+    assert await client.zscore(keys.dead, dead.run_id) is not None
+    _clock(backend).advance(timedelta(days=1))
+    assert await backend.history.clean(_clock(backend).now()) == 1
+    assert await _archived(backend, fine.run_id) is None
+    assert await _archived(backend, unreadable.run_id) == b"[9,0]"

@@ -94,9 +94,12 @@ FORMAT_VERSION = "1"
 #: The version of an archived record (first element of its array).
 ARCHIVE_VERSION = 1
 #: The fields an archived record holds by position, in order; other fields follow as pairs.
+#: ``enq`` comes first: the ``ARCHIVE_RELATIVE`` ones after it are read relative to it.
 ARCHIVED_FIELDS = ("enq", "job", "st", "pri", "att", "tok", "trg", "rdy", "sta", "fin", "wrk")
 #: Archived fields stored as milliseconds after ``enq`` (small numbers, fewer bytes).
 ARCHIVE_RELATIVE = frozenset({"rdy", "sta", "fin"})
+if ARCHIVED_FIELDS[0] != "enq":  # pragma: no cover - a guard for whoever edits the lists
+    raise RuntimeError("codec.ARCHIVED_FIELDS must start with 'enq'")
 #: Archived fields stored as a number for their most common values: 1 for the first listed,
 #: and so on (any other value as a string). Stored data depends on these orders: only append.
 ARCHIVE_CODES: Mapping[str, tuple[str, ...]] = {

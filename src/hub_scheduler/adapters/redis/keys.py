@@ -129,7 +129,8 @@ def lua_key_functions() -> str:
 
 
 def archive_bucket(run_id: str) -> str:
-    """Which archive holds finished run `run_id` (``archive_key`` in lua/common.lua agrees)."""
+    """Which archive holds finished run `run_id` (``archive_key`` in lua/common.lua agrees:
+    its last two bytes, the same as characters for run ids, which are hex)."""
     return run_id[-2:]
 
 

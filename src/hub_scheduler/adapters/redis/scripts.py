@@ -96,7 +96,7 @@ def preamble(*, sharded: bool = False) -> str:
     )
     # Value -> its code, as the text the record holds ('1' for the first).
     code_of = ", ".join(
-        name + " = {" + ", ".join(f"{v} = '{i}'" for i, v in enumerate(values, 1)) + "}"
+        name + " = {" + ", ".join(f"['{v}'] = '{i}'" for i, v in enumerate(values, 1)) + "}"
         for name, values in ARCHIVE_CODES.items()
     )
     # The fields an archived record stores in place of their name (or drops: 'due'), and

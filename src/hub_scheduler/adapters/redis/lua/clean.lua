@@ -14,8 +14,10 @@ for _, entry in ipairs(entries) do
     redis.call('XDEL', index, eid)
     removed = removed + 1
   else
-    local st = run_get(id, 'st')[1]
-    local kept = redis.call('ZSCORE', K_DEAD, id)
+    -- A record that cannot be read (pcall) is kept, and the clean goes on past it.
+    local readable, got = pcall(run_get, id, 'st')
+    local st = readable and got[1]
+    local kept = (not readable) or redis.call('ZSCORE', K_DEAD, id)
     if (not kept) and ((not st) or string.find(states, ',' .. st .. ',', 1, true)) then
       redis.call('DEL', K_RUN(id))
       redis.call('HDEL', archive_key(id), id)

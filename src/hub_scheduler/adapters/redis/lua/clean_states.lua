@@ -6,7 +6,8 @@ local index = K_STATE_HISTORY(state)
 local entries = entries_before(index, ARGV[5], tonumber(ARGV[3]), tonumber(ARGV[4]))
 local removed = 0
 for _, entry in ipairs(entries) do
-  if run_get(entry[2][2], 'st')[1] ~= state then
+  local readable, got = pcall(run_get, entry[2][2], 'st')  -- one it cannot read stays
+  if readable and got[1] ~= state then
     redis.call('XDEL', index, entry[1])
     removed = removed + 1
   end

@@ -288,7 +288,12 @@ local function end_run(rk, id, state, now, err, wf)
     redis.call('DEL', rk)
   else
     redis.call('HSET', rk, 'st', state, 'fin', now)
-    if err then redis.call('HSET', rk, 'err', err) end
+    redis.call('HDEL', rk, 'due')
+    if err then
+      redis.call('HSET', rk, 'err', err)
+    elseif state == 'succeeded' then
+      redis.call('HDEL', rk, 'err')
+    end
   end
 end
 

@@ -6,8 +6,10 @@ local out = {}
 local woke = false
 for i = 3, #ARGV, 2 do
   local id, new_id = ARGV[i], ARGV[i + 1]
-  if redis.call('ZREM', K_DEAD, id) == 1 then
+  if redis.call('ZSCORE', K_DEAD, id) then
+    -- Read first: a record that cannot be read stops the script before anything changed.
     local run = run_get(id, 'job', 'pri', 'pl', 'tc', 'wf', 'wfs')
+    redis.call('ZREM', K_DEAD, id)
     if create_run(now, new_id, run[1], run[2], '0', 'dead_letter_retry', run[3], '', '', '', id,
                   run[4] or '', run[5] or '', run[6] or '') then
       woke = true

@@ -98,7 +98,7 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
       local id = redis.call('RPOP', ready)
       if not id then break end
       local rk = K_RUN(id)
-      local state = redis.call('HMGET', rk, 'st', 'job', 'rdy', 'enq')
+      local state = redis.call('HMGET', rk, 'st', 'job', 'rdy', 'enq', 'tok', 'fin')
       if state[1] ~= 'queued' then
         -- cancelled (or its record expired) while waiting: nothing to run
       elseif any_paused and redis.call('SISMEMBER', K_PAUSED_JOBS, state[2]) == 1 then
@@ -106,9 +106,10 @@ if want > 0 and redis.call('EXISTS', K_PAUSED) == 0 then
       elseif any_limited and not within_limits(state[2], id, rk) then
         -- held for a slot of max_running, or delayed to its rate limit's next free slot
       else
-        redis.call('HINCRBY', rk, 'tok', 1)
-        redis.call('HSET', rk, 'st', 'active', 'sta', now, 'wrk', worker)
-        redis.call('HDEL', rk, 'fin')
+        -- One HSET: the next fencing token and the start; a failed attempt's 'fin' goes.
+        local token = string.format('%d', (tonumber(state[5]) or 0) + 1)
+        redis.call('HSET', rk, 'tok', token, 'st', 'active', 'sta', now, 'wrk', worker)
+        if state[6] then redis.call('HDEL', rk, 'fin') end
         redis.call('ZADD', K_ACTIVE, now + lease, id)
         tally_wait(tally, state[2], now, state[3] or state[4])
         claimed[#claimed + 1] = run_json(id)
