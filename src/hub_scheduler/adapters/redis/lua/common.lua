@@ -147,9 +147,8 @@ end
 -- as a JSON array — ARCHIVE_VERSION, the payload's length, the fields of codec.py's
 -- ARCHIVED_FIELDS in order (archive_format().fields: false when absent; a whole number as a
 -- number, ARCHIVE_RELATIVE ones less 'enq'; a value of ARCHIVE_CODES as its place there;
--- else a string), then name, value pairs for
--- the rest — followed by the payload as it is.
--- A hash of its own costs ~300 bytes a run; an archive field ~180.
+-- else a string), then name, value pairs for the rest — followed by the payload as it is.
+-- A hash of its own costs ~300 bytes a run; an archive field ~185.
 local function archive_key(id) return K_ARCHIVE(string.sub(id, -2)) end
 
 -- A string as JSON: most need no escape, and cjson.encode costs more than the check.
