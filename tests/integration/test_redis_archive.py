@@ -267,7 +267,9 @@ async def test_a_clean_drops_a_job_entry_whose_overall_entry_is_gone(
     client, keys = backend.store.client, backend.store.keys
     [enqueued] = await backend.queue.enqueue([EnqueueRequest("sync")])
     await backend.queue.cancel(enqueued.run_id)
-    [(entry_id, _)] = await client.xrange(keys.history)
+    [(entry_id, _)] = cast(
+        "list[tuple[bytes, dict[bytes, bytes]]]", await client.xrange(keys.history)
+    )
     await client.xdel(keys.history, entry_id)
     assert (await backend.history.list(job="sync", limit=5)).items == ()
     _clock(backend).advance(timedelta(days=1))
