@@ -7,7 +7,9 @@
 local id = ARGV[2]
 local rk = K_RUN(id)
 local state = redis.call('HMGET', rk, 'st', 'pri', 'job')
-if not state[1] then return run_get(id, 'st')[1] or '' end  -- finished, or unknown
+if not state[1] then  -- archived (its final state), or unknown ('')
+  return as_fields(archived_flat(id) or {}).st or ''
+end
 local st = state[1]
 if st == 'queued' or st == 'delayed' or st == 'retry_scheduled' then
   redis.call('ZREM', K_DELAYED, id)

@@ -24,7 +24,7 @@ end
 
 -- Index run `id` in stream `history` (all runs) and `job_history` (its job's) under one entry
 -- id, so a clean removes it from both, as of `ms`. The job's entry holds 'r' = '': its run is
--- the overall entry's (18 bytes a run instead of 36; job_entry_run reads it). (A job's stream
+-- the overall entry's (18 bytes a run instead of 36; entry_run reads it). (A job's stream
 -- holds only ids taken from the overall one, so it runs ahead of it only after a hand-edited
 -- store: the entry then goes after its latest, with the run id in full, and a clean leaves the
 -- overall entry, which listings skip once the run is gone.)
@@ -151,6 +151,19 @@ end
 -- A hash of its own costs ~300 bytes a run; an archive field ~185.
 local function archive_key(id) return K_ARCHIVE(string.sub(id, -2)) end
 
+-- A record's fields as a table (name -> value) from a flat {name, value, ...} list.
+local function as_fields(flat)
+  local fields = {}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  return fields
+end
+
+-- Whether field text `value` is a whole number as Lua writes one, exact in a double (15
+-- digits at most): the archive stores those as numbers.
+local function is_whole(value)
+  return value == '0' or (#value <= 15 and string.find(value, '^%-?[1-9]%d*$') ~= nil)
+end
+
 -- A string as JSON: most need no escape, and cjson.encode costs more than the check.
 local function archive_string(value)
   if string.find(value, '[%c"\\]') then return cjson.encode(value) end
@@ -163,8 +176,7 @@ end
 local function archive_entry(value, base, codes)
   if not value then return 'false' end  -- nil, or HMGET's false
   if codes then return codes[value] or archive_string(value) end
-  -- A whole number written as Lua would write it, exact in a double (15 digits at most).
-  if value == '0' or (#value <= 15 and string.find(value, '^%-?[1-9]%d*$')) then
+  if is_whole(value) then
     if base == 0 then return value end
     return string.format('%d', value - base)
   end
@@ -185,10 +197,7 @@ local function archive_text(rk, state, now, err)
     if got[i] then present = present + 1 end
   end
   local enq, pl = got[5], got[2] or ''
-  local base = 0
-  if enq and (enq == '0' or (#enq <= 15 and string.find(enq, '^%-?[1-9]%d*$'))) then
-    base = tonumber(enq)
-  end
+  local base = (enq and is_whole(enq)) and tonumber(enq) or 0
   local out = {tostring(ARCHIVE_VERSION), tostring(#pl)}
   for i = 1, #F.fields do
     local name, value = F.fields[i], got[i + 4]
@@ -198,13 +207,11 @@ local function archive_text(rk, state, now, err)
   if err == nil and state ~= 'succeeded' then err = got[4] end
   local rest = {}
   if redis.call('HLEN', rk) > present then  -- fields beyond these: read them all
-    local flat = redis.call('HGETALL', rk)
-    for i = 1, #flat, 2 do
-      if not F.own[flat[i]] then rest[#rest + 1] = flat[i] end
+    local fields = as_fields(redis.call('HGETALL', rk))
+    for name in pairs(fields) do
+      if not F.own[name] then rest[#rest + 1] = name end
     end
     table.sort(rest)
-    local fields = {}
-    for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
     for _, name in ipairs(rest) do
       out[#out + 1] = archive_string(name)
       out[#out + 1] = archive_string(fields[name])
@@ -264,9 +271,7 @@ local function run_get(id, ...)
   local names = {...}
   local got = redis.call('HMGET', K_RUN(id), unpack(names))
   if redis.call('EXISTS', K_RUN(id)) == 1 then return got end
-  local flat = archived_flat(id)
-  local fields = {}
-  if flat then for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end end
+  local fields = as_fields(archived_flat(id) or {})
   for i, name in ipairs(names) do got[i] = fields[name] end
   return got
 end
@@ -368,9 +373,7 @@ end
 
 -- A run's record as one JSON object string: one bulk reply to parse instead of ~30.
 local function run_json(id)
-  local flat = redis.call('HGETALL', K_RUN(id))
-  local fields = {}
-  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  local fields = as_fields(redis.call('HGETALL', K_RUN(id)))
   fields['id'] = id
   return cjson.encode(fields)
 end
