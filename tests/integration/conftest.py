@@ -70,6 +70,13 @@ async def _targets(request: pytest.FixtureRequest, kind: str) -> AsyncIterator[T
         await drop_schema(pg_url, prefix)
 
 
+def adapter_clock(adapter: RedisBackend) -> FakeClock:
+    """The `FakeClock` a `redis_adapter` (or an adapter opened on its config) runs on."""
+    clock = adapter.config.clock
+    assert isinstance(clock, FakeClock)
+    return clock
+
+
 @pytest.fixture(params=["memory", "redis", "cluster"])
 async def redis_adapter(request: pytest.FixtureRequest) -> AsyncIterator[RedisBackend]:
     """The Redis adapter on fakeredis, on the real Redis of the test URL and on a real Redis

@@ -13,11 +13,15 @@ import pytest
 from hub_scheduler.adapters.redis import store as redis_store
 from hub_scheduler.adapters.redis.backend import RedisBackend
 from hub_scheduler.adapters.redis.keys import archive_bucket
-from hub_scheduler.domain.errors import BackendUnavailableError, NewerLayoutError
+from hub_scheduler.domain.errors import (
+    BackendUnavailableError,
+    IllegalTransitionError,
+    NewerLayoutError,
+)
 from hub_scheduler.domain.model import ErrorInfo, Priority, Run, RunState, RunTrigger
 from hub_scheduler.domain.ports import EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp, RetryAfter
-from hub_scheduler.testing import FakeClock
+from tests.integration.conftest import adapter_clock
 
 LEASE = timedelta(seconds=30)
 #: What a JSON round trip through Lua would change: float digits, integers past 2**53,
@@ -35,12 +39,6 @@ PAYLOAD = {
 def backend(redis_adapter: RedisBackend) -> RedisBackend:
     """The Redis adapter on fakeredis, a real Redis and a real Redis Cluster."""
     return redis_adapter
-
-
-def _clock(backend: RedisBackend) -> FakeClock:
-    clock = backend.config.clock
-    assert isinstance(clock, FakeClock)
-    return clock
 
 
 async def _archived(backend: RedisBackend, run_id: str) -> bytes | None:
@@ -78,7 +76,7 @@ async def test_a_finished_run_leaves_its_hash_and_reads_back_exactly(
     active = await backend.history.get(enqueued.run_id)
     # A field this code does not know (a newer version's) is kept, not dropped.
     await client.hset(keys.run(enqueued.run_id), "zz", 'new "field"')
-    _clock(backend).advance(timedelta(milliseconds=1234))
+    adapter_clock(backend).advance(timedelta(milliseconds=1234))
     await backend.queue.finish(claim, Succeeded())
 
     assert not await client.exists(keys.run(enqueued.run_id))
@@ -106,7 +104,7 @@ async def test_a_dead_run_keeps_its_error_and_attempts_and_retries_from_the_arch
     error = ErrorInfo("ValueError", "bad row 7", "Traceback ...")
     [claim] = await backend.queue.claim("w1", 1, LEASE)
     await backend.queue.finish(claim, Failed(error, RetryAfter(timedelta(seconds=1), 2)))
-    _clock(backend).advance(timedelta(seconds=1))
+    adapter_clock(backend).advance(timedelta(seconds=1))
     [claim] = await backend.queue.claim("w1", 1, LEASE)
     await backend.queue.finish(claim, Failed(error, GiveUp(2)))
 
@@ -130,7 +128,7 @@ async def test_cancelling_a_finished_run_is_refused_with_its_state(backend: Redi
     cancelled = await backend.queue.cancel(enqueued.run_id)
     assert cancelled.state is RunState.CANCELLED
     assert await _archived(backend, enqueued.run_id)
-    with pytest.raises(Exception, match="cancelled"):
+    with pytest.raises(IllegalTransitionError, match="cancelled"):
         await backend.queue.cancel(enqueued.run_id)
 
 
@@ -154,8 +152,8 @@ async def test_runs_that_ended_in_their_own_hash_still_read_list_and_clean(
 
     assert await backend.history.get(ids[0]) == legacy
     assert [r.id for r in (await backend.history.list(job="sync", limit=5)).items] == ids[::-1]
-    _clock(backend).advance(timedelta(days=1))
-    assert await backend.history.clean(_clock(backend).now()) == 2
+    adapter_clock(backend).advance(timedelta(days=1))
+    assert await backend.history.clean(adapter_clock(backend).now()) == 2
     assert not await client.exists(keys.run(ids[0]))
     assert await _archived(backend, ids[1]) is None
     assert (await backend.history.list(limit=5)).items == ()
@@ -174,7 +172,7 @@ async def test_a_jobs_history_entries_hold_no_run_id_of_their_own(
         [claim] = await backend.queue.claim("w1", 1, LEASE)
         await backend.queue.finish(claim, Succeeded())
         ids.append(enqueued.run_id)
-        _clock(backend).advance(timedelta(milliseconds=3))
+        adapter_clock(backend).advance(timedelta(milliseconds=3))
     entries = cast(
         "list[tuple[bytes, dict[bytes, bytes]]]", await client.xrange(keys.job_history("a"))
     )
@@ -184,8 +182,8 @@ async def test_a_jobs_history_entries_hold_no_run_id_of_their_own(
 
     assert [r.id for r in (await backend.history.list(job="a", limit=5)).items] == [ids[2], ids[0]]
     assert (await backend.history.latest(["a", "b"]))["a"].id == ids[2]
-    _clock(backend).advance(timedelta(days=1))
-    assert await backend.history.clean(_clock(backend).now()) == 3
+    adapter_clock(backend).advance(timedelta(days=1))
+    assert await backend.history.clean(adapter_clock(backend).now()) == 3
     assert await client.xlen(keys.history) == 0
     assert await client.xlen(keys.job_history("a")) == 0
 
@@ -237,8 +235,8 @@ async def test_a_record_that_cannot_be_read_holds_up_nothing_else(backend: Redis
     with pytest.raises(BackendUnavailableError):
         await backend.dead_letters.retry(dead.run_id)
     assert await client.zscore(keys.dead, dead.run_id) is not None
-    _clock(backend).advance(timedelta(days=1))
-    assert await backend.history.clean(_clock(backend).now()) == 1
+    adapter_clock(backend).advance(timedelta(days=1))
+    assert await backend.history.clean(adapter_clock(backend).now()) == 1
     assert await _archived(backend, fine.run_id) is None
     assert await _archived(backend, unreadable.run_id) == b"[9,0]"
 
@@ -272,6 +270,6 @@ async def test_a_clean_drops_a_job_entry_whose_overall_entry_is_gone(
     )
     await client.xdel(keys.history, entry_id)
     assert (await backend.history.list(job="sync", limit=5)).items == ()
-    _clock(backend).advance(timedelta(days=1))
-    assert await backend.history.clean(_clock(backend).now()) == 1
+    adapter_clock(backend).advance(timedelta(days=1))
+    assert await backend.history.clean(adapter_clock(backend).now()) == 1
     assert await client.xlen(keys.job_history("sync")) == 0

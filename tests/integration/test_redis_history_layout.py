@@ -14,7 +14,7 @@ from hub_scheduler.domain.errors import NewerLayoutError
 from hub_scheduler.domain.model import ErrorInfo, RunState
 from hub_scheduler.domain.ports import EnqueueRequest, Failed, Succeeded
 from hub_scheduler.domain.retry import GiveUp
-from hub_scheduler.testing import FakeClock
+from tests.integration.conftest import adapter_clock
 
 LEASE = timedelta(seconds=30)
 _Rows = list[tuple[bytes, dict[bytes, bytes]]]  # XRANGE's reply
@@ -27,19 +27,13 @@ def backend(redis_adapter: RedisBackend) -> RedisBackend:
     return redis_adapter
 
 
-def _clock(backend: RedisBackend) -> FakeClock:
-    clock = backend.config.clock
-    assert isinstance(clock, FakeClock)
-    return clock
-
-
 async def _run_to_end(backend: RedisBackend, job: str, *, dies: bool) -> str:
     """Enqueue one run of `job` and finish it: succeeded, or dead at its first attempt."""
     [enqueued] = await backend.queue.enqueue([EnqueueRequest(job)])
     [claim] = await backend.queue.claim("w1", 1, LEASE)
     outcome = Failed(ErrorInfo("E", "x"), GiveUp(1)) if dies else Succeeded()
     await backend.queue.finish(claim, outcome)
-    _clock(backend).advance(timedelta(milliseconds=5))
+    adapter_clock(backend).advance(timedelta(milliseconds=5))
     return enqueued.run_id
 
 
@@ -143,7 +137,7 @@ async def test_a_run_made_during_a_move_at_a_moved_runs_instant_keeps_its_job(
     version = redis_store.LAYOUT_VERSION
     await scripts("layout_begin", keys.history, base, version, "mover", 30_000)
     await scripts("layout_move", keys.history, base, "mover", 30_000, 0, 100)
-    clock = _clock(backend)
+    clock = adapter_clock(backend)
     ahead = clock.current
     clock.current = moved_at  # the other process's clock
     meanwhile = RedisBackend.on_client(client, backend.url, backend.config)
